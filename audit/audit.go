@@ -1,0 +1,284 @@
+package audit
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Values of Record.Direction (§8.1).
+const (
+	Upstream   = "upstream"   // client → server
+	Downstream = "downstream" // server → client
+)
+
+// Values of Record.Decision (§8.1).
+const (
+	Allow        = "ALLOW"
+	Block        = "BLOCK"
+	AllowMonitor = "ALLOW_MONITOR"
+	RateLimited  = "RATE_LIMITED"
+)
+
+// Values of Record.PolicyMode (§8.1).
+const (
+	Enforce = "enforce"
+	Monitor = "monitor"
+)
+
+// Record is one audit log entry. Direction, Decision and PolicyMode are
+// required; Violation is always written. Every other field is omitted when
+// it holds its zero value.
+//
+// Events that are not tied to one relayed message (TOKEN_ISSUED,
+// TOKEN_ROTATED, ...) still carry the required fields; by convention they use
+// Direction Upstream, because identity is attached to client requests, and
+// Decision Allow unless the event denied something.
+type Record struct {
+	// Timestamp is set to the current time by Log when zero. It is written
+	// in UTC as RFC 3339 with milliseconds ("2026-01-24T10:30:45.123Z").
+	Timestamp  time.Time
+	Direction  string // Upstream or Downstream
+	Decision   string // Allow, Block, AllowMonitor or RateLimited
+	PolicyMode string // Enforce or Monitor
+	Violation  bool
+
+	// Event names what happened when it is more than a plain decision:
+	// "METHOD_BLOCKED", "DLP_TRIGGERED", "APPROVAL", "TOKEN_ISSUED", ...
+	Event  string
+	Method string
+	Tool   string
+	// Args are the tool arguments, already redacted by the caller. Valid
+	// JSON is written compacted as a JSON value; anything else is written
+	// as a JSON string so that it cannot break the line.
+	Args       json.RawMessage
+	FailedArg  string
+	FailedRule string
+	Reason     string
+	Code       int             // AIP error code of a denial
+	ID         json.RawMessage // JSON-RPC id, handled like Args
+	SessionID  string
+	TokenID    string // the token nonce (§8.2)
+	PolicyHash string
+
+	DLPRule       string
+	DLPAction     string
+	DLPMatchCount int
+	Forwarded     *bool
+	FailureReason string
+
+	// Extra holds further fields, written after the named ones in sorted
+	// key order (for example "expires_at", "old_token_id", "error").
+	// A key that equals a named field's key, or slog's "time", "level" or
+	// "msg", makes Log fail: duplicate keys are read differently by
+	// different JSON parsers, and a forged "decision" must not be possible.
+	// Values of type string, bool, integer, time.Time and json.RawMessage
+	// are encoded directly; anything else goes through encoding/json.
+	Extra map[string]any
+}
+
+// reservedKeys are the keys Extra must not use.
+var reservedKeys = map[string]bool{
+	"timestamp": true, "direction": true, "decision": true, "policy_mode": true,
+	"violation": true, "event": true, "method": true, "tool": true, "args": true,
+	"failed_arg": true, "failed_rule": true, "reason": true, "code": true,
+	"id": true, "session_id": true, "token_id": true, "policy_hash": true,
+	"dlp_rule": true, "dlp_action": true, "dlp_match_count": true,
+	"forwarded": true, "failure_reason": true,
+	"time": true, "level": true, "msg": true,
+}
+
+// Logger writes Records as JSON Lines. It is safe for concurrent use.
+// A nil *Logger discards records, like Discard.
+type Logger struct {
+	mu      sync.Mutex
+	w       io.Writer // nil for Discard
+	f       *os.File  // non-nil when Open created the Logger
+	path    string
+	closed  bool
+	discard bool
+}
+
+// errClosed is returned by Log after Close.
+var errClosed = errors.New("audit: logger is closed")
+
+// stdoutNames are spellings of the process's standard output. They are
+// refused by name because a path like /dev/fd/1 need not exist in a
+// sandbox, and "-" conventionally means stdout on a command line.
+var stdoutNames = map[string]bool{
+	"-":               true,
+	"/dev/stdout":     true,
+	"/dev/fd/1":       true,
+	"/proc/self/fd/1": true,
+}
+
+// Open opens the audit log at path for appending, creating it with mode 0600
+// if it does not exist.
+//
+// Open refuses any path that designates the process's standard output,
+// which carries the protocol: the names "-", "/dev/stdout", "/dev/fd/1" and
+// "/proc/self/fd/1", and any path that is the same file as os.Stdout.
+//
+// An existing regular file that is group- or world-writable is refused
+// rather than silently chmod'ed: someone else can already have altered its
+// contents, and the operator should decide what to do with it. A file that
+// is merely readable by others (0644, as older tools create it) is accepted
+// as is. Non-regular files (a FIFO to a log shipper, /dev/stderr) are
+// accepted without a mode check.
+func Open(path string) (*Logger, error) {
+	if path == "" {
+		return nil, errors.New("audit: empty log path")
+	}
+	if stdoutNames[path] || stdoutNames[filepath.Clean(path)] {
+		return nil, fmt.Errorf("audit: refusing to write the audit log to standard output (%q): stdout carries the protocol", path)
+	}
+	// Check before opening too: opening a FIFO that is our stdout would
+	// succeed, and we must not even create a writer for it.
+	if fi, err := os.Stat(path); err == nil && isStdout(fi) {
+		return nil, fmt.Errorf("audit: refusing to write the audit log to %q: it is the process's standard output, which carries the protocol", path)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open log: %w", err)
+	}
+	// Re-check on the opened descriptor: the path may have been swapped
+	// (symlink) between the Stat and the open.
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit: stat log: %w", err)
+	}
+	if isStdout(fi) {
+		f.Close()
+		return nil, fmt.Errorf("audit: refusing to write the audit log to %q: it is the process's standard output, which carries the protocol", path)
+	}
+	if fi.Mode().IsRegular() && fi.Mode().Perm()&0o022 != 0 {
+		f.Close()
+		return nil, fmt.Errorf("audit: refusing log file %q with mode %#o: it is writable by group or others (chmod 600 it)", path, fi.Mode().Perm())
+	}
+	return &Logger{w: f, f: f, path: path}, nil
+}
+
+func isStdout(fi os.FileInfo) bool {
+	so, err := os.Stdout.Stat()
+	return err == nil && os.SameFile(fi, so)
+}
+
+// New returns a Logger that writes to w, for tests and for logging to
+// stderr. Close does not close w.
+func New(w io.Writer) *Logger {
+	return &Logger{w: w}
+}
+
+// Discard returns a Logger that writes nothing. Log still validates records,
+// so that a malformed record fails the same way with and without a log.
+func Discard() *Logger {
+	return &Logger{discard: true}
+}
+
+// Log writes r as one line. It returns an error, and writes nothing, when r
+// is invalid (see the package documentation); it also returns write errors.
+func (l *Logger) Log(r Record) error {
+	if err := validate(&r); err != nil {
+		return err
+	}
+	if l == nil || l.discard {
+		return nil
+	}
+	if r.Timestamp.IsZero() {
+		r.Timestamp = time.Now()
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf, err := appendRecord((*bp)[:0], &r)
+	if err != nil {
+		putBuf(bp, buf)
+		return err
+	}
+
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		putBuf(bp, buf)
+		return errClosed
+	}
+	// One Write per record: with O_APPEND this is one write(2), so lines
+	// from other processes appending to the same file cannot interleave.
+	_, err = l.w.Write(buf)
+	l.mu.Unlock()
+
+	putBuf(bp, buf)
+	if err != nil {
+		return fmt.Errorf("audit: write: %w", err)
+	}
+	return nil
+}
+
+// Close closes the log file opened by Open. Later calls to Log fail.
+func (l *Logger) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	if l.f != nil {
+		if err := l.f.Close(); err != nil {
+			return fmt.Errorf("audit: close: %w", err)
+		}
+	}
+	return nil
+}
+
+// Path returns the file path given to Open, or "" for a Logger that does not
+// write to a file it opened. The proxy adds it to its protected paths.
+func (l *Logger) Path() string {
+	if l == nil {
+		return ""
+	}
+	return l.path
+}
+
+func validate(r *Record) error {
+	switch r.Direction {
+	case Upstream, Downstream:
+	default:
+		return fmt.Errorf("audit: invalid direction %q (want %q or %q)", r.Direction, Upstream, Downstream)
+	}
+	switch r.Decision {
+	case Allow, Block, AllowMonitor, RateLimited:
+	default:
+		return fmt.Errorf("audit: invalid decision %q", r.Decision)
+	}
+	switch r.PolicyMode {
+	case Enforce, Monitor:
+	default:
+		return fmt.Errorf("audit: invalid policy mode %q (want %q or %q)", r.PolicyMode, Enforce, Monitor)
+	}
+	for k := range r.Extra {
+		if k == "" || reservedKeys[k] {
+			return fmt.Errorf("audit: extra field %q is reserved", k)
+		}
+	}
+	return nil
+}
+
+// bufPool recycles line buffers; records are built once per message.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// putBuf returns a buffer to the pool unless it grew large, so that one huge
+// record does not pin memory for the life of the process.
+func putBuf(bp *[]byte, buf []byte) {
+	if cap(buf) > 64<<10 {
+		return
+	}
+	*bp = buf[:0]
+	bufPool.Put(bp)
+}

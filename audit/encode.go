@@ -1,0 +1,226 @@
+package audit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// timeLayout is RFC 3339 with exactly three fractional digits, the form of
+// the §8.3 example. Fixed width keeps lines sortable as text.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendRecord appends r as a JSON object followed by "\n".
+func appendRecord(b []byte, r *Record) ([]byte, error) {
+	b = append(b, `{"timestamp":"`...)
+	b = r.Timestamp.UTC().AppendFormat(b, timeLayout)
+	b = append(b, `","direction":`...)
+	b = appendString(b, r.Direction)
+	b = append(b, `,"decision":`...)
+	b = appendString(b, r.Decision)
+	b = append(b, `,"policy_mode":`...)
+	b = appendString(b, r.PolicyMode)
+	b = append(b, `,"violation":`...)
+	b = strconv.AppendBool(b, r.Violation)
+
+	b = appendStringField(b, "event", r.Event)
+	b = appendStringField(b, "method", r.Method)
+	b = appendStringField(b, "tool", r.Tool)
+	b = appendRawField(b, "args", r.Args)
+	b = appendStringField(b, "failed_arg", r.FailedArg)
+	b = appendStringField(b, "failed_rule", r.FailedRule)
+	b = appendStringField(b, "reason", r.Reason)
+	if r.Code != 0 {
+		b = append(b, `,"code":`...)
+		b = strconv.AppendInt(b, int64(r.Code), 10)
+	}
+	b = appendRawField(b, "id", r.ID)
+	b = appendStringField(b, "session_id", r.SessionID)
+	b = appendStringField(b, "token_id", r.TokenID)
+	b = appendStringField(b, "policy_hash", r.PolicyHash)
+	b = appendStringField(b, "dlp_rule", r.DLPRule)
+	b = appendStringField(b, "dlp_action", r.DLPAction)
+	if r.DLPMatchCount != 0 {
+		b = append(b, `,"dlp_match_count":`...)
+		b = strconv.AppendInt(b, int64(r.DLPMatchCount), 10)
+	}
+	if r.Forwarded != nil {
+		b = append(b, `,"forwarded":`...)
+		b = strconv.AppendBool(b, *r.Forwarded)
+	}
+	b = appendStringField(b, "failure_reason", r.FailureReason)
+
+	if len(r.Extra) > 0 {
+		keys := make([]string, 0, len(r.Extra))
+		for k := range r.Extra {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			b = append(b, ',')
+			b = appendString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = appendValue(b, r.Extra[k]); err != nil {
+				return b, fmt.Errorf("audit: extra field %q: %w", k, err)
+			}
+		}
+	}
+	b = append(b, "}\n"...)
+	return b, nil
+}
+
+func appendStringField(b []byte, key, v string) []byte {
+	if v == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...) // keys are constants that need no escaping
+	b = append(b, '"', ':')
+	return appendString(b, v)
+}
+
+func appendRawField(b []byte, key string, v json.RawMessage) []byte {
+	if len(v) == 0 {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendRaw(b, v)
+}
+
+// appendRaw appends v compacted when it is valid UTF-8 JSON, and as a JSON
+// string otherwise. Compacting matters: pretty-printed JSON would split the
+// record over several lines.
+func appendRaw(b []byte, v []byte) []byte {
+	if utf8.Valid(v) {
+		n := len(b)
+		buf := bytes.NewBuffer(b)
+		if err := json.Compact(buf, v); err == nil {
+			return buf.Bytes()
+		}
+		// json.Compact may have written part of v before failing.
+		b = buf.Bytes()[:n]
+	}
+	return appendString(b, string(v))
+}
+
+// appendValue encodes an Extra value.
+func appendValue(b []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(b, "null"...), nil
+	case string:
+		return appendString(b, v), nil
+	case bool:
+		return strconv.AppendBool(b, v), nil
+	case int:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case int64:
+		return strconv.AppendInt(b, v, 10), nil
+	case int32:
+		return strconv.AppendInt(b, int64(v), 10), nil
+	case uint64:
+		return strconv.AppendUint(b, v, 10), nil
+	case uint32:
+		return strconv.AppendUint(b, uint64(v), 10), nil
+	case time.Time:
+		b = append(b, '"')
+		b = v.UTC().AppendFormat(b, timeLayout)
+		return append(b, '"'), nil
+	case json.RawMessage:
+		if len(v) == 0 {
+			return append(b, "null"...), nil
+		}
+		return appendRaw(b, v), nil
+	}
+	// encoding/json output is compact valid JSON; it escapes U+2028/2029
+	// and replaces invalid UTF-8 itself. Control characters and bidi
+	// overrides inside strings of nested values are escaped by it too
+	// (controls) or left as valid JSON (bidi): acceptable for rare values.
+	js, err := json.Marshal(v)
+	if err != nil {
+		return b, err
+	}
+	return append(b, js...), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string. Beyond what JSON requires (", \
+// and C0 controls) it escapes DEL, C1 controls, U+2028/U+2029 (line
+// terminators to JavaScript) and the bidirectional controls, so that a
+// hostile tool argument cannot rewrite what an operator sees when viewing
+// the log in a terminal. Invalid UTF-8 becomes \ufffd so the line stays
+// valid UTF-8.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if needsEscape(r) {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u',
+				hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
+// needsEscape reports whether a non-ASCII rune is written as \u escape.
+// All such runes are in the Basic Multilingual Plane.
+func needsEscape(r rune) bool {
+	switch {
+	case r >= 0x80 && r <= 0x9f: // C1 controls (0x9b is CSI on some terminals)
+		return true
+	case r == 0x2028 || r == 0x2029:
+		return true
+	case r >= 0x202a && r <= 0x202e: // LRE, RLE, PDF, LRO, RLO
+		return true
+	case r >= 0x2066 && r <= 0x2069: // LRI, RLI, FSI, PDI
+		return true
+	case r == 0x200e || r == 0x200f || r == 0x061c: // LRM, RLM, ALM
+		return true
+	}
+	return false
+}
