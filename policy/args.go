@@ -1,0 +1,260 @@
+package policy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gowebpki/jcs"
+)
+
+// argMember is one top-level member of a tools/call arguments object. val is
+// the member's raw JSON value, a sub-slice of the request bytes: the engine
+// looks at arguments without building a map[string]any, which keeps the
+// common decision path to a handful of allocations.
+type argMember struct {
+	key string
+	val []byte
+}
+
+var (
+	errArgsNotObject = errors.New("policy: arguments are not a JSON object")
+	errArgsInvalid   = errors.New("policy: arguments are not valid JSON")
+	errArgsDuplicate = errors.New("policy: arguments contain a duplicate key")
+)
+
+// argParseObject splits a raw JSON object into its members, sorted by key so
+// that every check that reports a failing argument reports the same one for
+// the same input. Absent arguments (nil, empty, or JSON null) are an empty
+// object, as MCP allows tools/call without arguments.
+//
+// Duplicate keys are an error even though package jsonrpc already rejects
+// them: the engine must not pick one of two values when the server might pick
+// the other.
+func argParseObject(raw []byte, dst []argMember) ([]argMember, error) {
+	raw = argTrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return dst[:0], nil
+	}
+	if raw[0] != '{' {
+		return nil, errArgsNotObject
+	}
+	if !json.Valid(raw) {
+		return nil, errArgsInvalid
+	}
+	// From here on raw is known to be one valid JSON object, so the scanner
+	// below can index without bounds worries.
+	dst = dst[:0]
+	i := argSkipSpace(raw, 1)
+	for raw[i] != '}' {
+		end := argSkipString(raw, i)
+		key, err := argUnquote(raw[i:end])
+		if err != nil {
+			return nil, errArgsInvalid
+		}
+		i = argSkipSpace(raw, end) + 1 // ':'
+		i = argSkipSpace(raw, i)
+		vend := argSkipValue(raw, i)
+		dst = append(dst, argMember{key: key, val: raw[i:vend]})
+		i = argSkipSpace(raw, vend)
+		if raw[i] == ',' {
+			i = argSkipSpace(raw, i+1)
+		}
+	}
+	if len(dst) > 1 {
+		slices.SortFunc(dst, func(a, b argMember) int { return strings.Compare(a.key, b.key) })
+		for k := 1; k < len(dst); k++ {
+			if dst[k].key == dst[k-1].key {
+				return nil, errArgsDuplicate
+			}
+		}
+	}
+	return dst, nil
+}
+
+// argLookup finds key in members sorted by argParseObject.
+func argLookup(members []argMember, key string) ([]byte, bool) {
+	i, ok := slices.BinarySearchFunc(members, key, func(m argMember, k string) int { return strings.Compare(m.key, k) })
+	if !ok {
+		return nil, false
+	}
+	return members[i].val, true
+}
+
+func argIsSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func argTrimSpace(b []byte) []byte {
+	for len(b) > 0 && argIsSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && argIsSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func argSkipSpace(b []byte, i int) int {
+	for i < len(b) && argIsSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// argSkipString returns the index just past the string literal starting at
+// b[i] == '"'.
+func argSkipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// argSkipValue returns the index just past the JSON value starting at b[i].
+// It is iterative, so nesting depth costs no stack.
+func argSkipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return argSkipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = argSkipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return len(b)
+	}
+	for i < len(b) {
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// argUnquote decodes a JSON string literal. The fast path returns the bytes
+// between the quotes when there is nothing to decode; anything with escapes
+// or invalid UTF-8 goes through encoding/json so that the engine sees exactly
+// what a Go JSON decoder downstream would see.
+func argUnquote(lit []byte) (string, error) {
+	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
+		return "", errArgsInvalid
+	}
+	inner := lit[1 : len(lit)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), nil
+	}
+	var s string
+	if err := json.Unmarshal(lit, &s); err != nil {
+		return "", errArgsInvalid
+	}
+	return s, nil
+}
+
+// argPlainString returns the bytes of a string literal that needs no
+// decoding, so that a regex can run on the request bytes without a copy.
+func argPlainString(val []byte) ([]byte, bool) {
+	if len(val) < 2 || val[0] != '"' {
+		return nil, false
+	}
+	inner := val[1 : len(val)-1]
+	if bytes.IndexByte(inner, '\\') >= 0 || !utf8.Valid(inner) {
+		return nil, false
+	}
+	return inner, true
+}
+
+// Stringify is the STRING() coercion of AIP §4.5, used to match allow_args
+// patterns against argument values of any JSON type:
+//
+//   - string: the decoded string;
+//   - number: an integer literal verbatim (so 2^64 keeps every digit), any
+//     other number as the shortest decimal without exponent of its float64
+//     value (1.0 → "1", 1e3 → "1000", 2.50 → "2.5"); a literal outside the
+//     float64 range is kept verbatim;
+//   - true/false: "true"/"false";
+//   - null: "";
+//   - array/object: RFC 8785 (JCS) serialization, which sorts keys and does
+//     not HTML-escape, so a pattern can match "<" literally.
+//
+// Decimal without exponent was chosen for numbers because patterns such as
+// "^[0-9]+$" (conformance args-040) are written against how people write
+// numbers, not against JavaScript's exponent form.
+func Stringify(raw json.RawMessage) (string, error) {
+	raw = argTrimSpace(raw)
+	if len(raw) == 0 {
+		return "", errors.New("policy: empty JSON value")
+	}
+	if !json.Valid(raw) {
+		return "", errors.New("policy: invalid JSON value")
+	}
+	return argStringify(raw)
+}
+
+// argStringify is Stringify for a value already known to be valid JSON.
+func argStringify(val []byte) (string, error) {
+	switch val[0] {
+	case '"':
+		return argUnquote(val)
+	case 't':
+		return "true", nil
+	case 'f':
+		return "false", nil
+	case 'n':
+		return "", nil
+	case '{', '[':
+		canon, err := jcs.Transform(val)
+		if err != nil {
+			return "", errors.New("policy: cannot canonicalize JSON value: " + err.Error())
+		}
+		return string(canon), nil
+	}
+	return argFormatNumber(val), nil
+}
+
+func argFormatNumber(lit []byte) string {
+	if argIsIntegerLiteral(lit) {
+		return string(lit)
+	}
+	f, err := strconv.ParseFloat(string(lit), 64)
+	if err != nil {
+		return string(lit)
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+func argIsIntegerLiteral(lit []byte) bool {
+	if len(lit) > 0 && lit[0] == '-' {
+		lit = lit[1:]
+	}
+	if len(lit) == 0 {
+		return false
+	}
+	for _, c := range lit {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,493 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// AIP error codes the engine decides (spec §7). Package jsonrpc builds the
+// error objects; these are kept private to avoid two exported sources of truth.
+const (
+	engineCodeForbidden        = -32001
+	engineCodeRateLimited      = -32002
+	engineCodeMethodNotAllowed = -32006
+	engineCodeProtectedPath    = -32007
+	engineCodeSchemaMismatch   = -32013
+)
+
+// Reasons. They say which check failed and nothing about the policy's
+// contents (no patterns, no paths), because they are sent to the agent.
+const (
+	engineReasonNotAllowed     = "Tool not in allowed_tools list" // conformance err-050
+	engineReasonRuleBlock      = "Tool blocked by policy"
+	engineReasonArgFailed      = "Argument validation failed"
+	engineReasonArgMissing     = "Required argument missing"
+	engineReasonArgsInvalid    = "Invalid arguments"
+	engineReasonStrictArgs     = "Undeclared argument"
+	engineReasonRateLimited    = "Rate limit exceeded"
+	engineReasonProtectedPath  = "Access denied: protected path"
+	engineReasonMethod         = "Method not allowed"
+	engineReasonSchemaUnknown  = "Tool schema unknown"
+	engineReasonSchemaMismatch = "Tool schema mismatch"
+)
+
+// engineDefaultMethods is the AIP §3.4.3 default allowed_methods list, plus
+// notifications/cancelled and notifications/roots/list_changed. The spec
+// lists a bare "cancelled", which no MCP peer sends; without the MCP names a
+// default policy would block every cancellation and roots change (a
+// documented deviation, reference digest §6 #20).
+var engineDefaultMethods = []string{
+	"initialize",
+	"initialized",
+	"ping",
+	"tools/call",
+	"tools/list",
+	"completion/complete",
+	"notifications/initialized",
+	"notifications/progress",
+	"notifications/message",
+	"notifications/resources/updated",
+	"notifications/resources/list_changed",
+	"notifications/tools/list_changed",
+	"notifications/prompts/list_changed",
+	"cancelled",
+	"notifications/cancelled",
+	"notifications/roots/list_changed",
+}
+
+const engineToolsCall = "tools/call"
+
+// EngineOptions configures NewEngine.
+type EngineOptions struct {
+	// ExtraProtectedPaths are protected in addition to spec.protected_paths,
+	// e.g. the audit log. The policy's own Path is always protected.
+	ExtraProtectedPaths []string
+	// HomeDir expands "~" in protected paths and in argument values.
+	// Default: os.UserHomeDir(), resolved once in NewEngine.
+	HomeDir string
+	// WorkDir is the base for relative paths in protected_paths and in
+	// argument values: the directory the MCP server resolves them against.
+	// Default: os.Getwd(), resolved once in NewEngine.
+	WorkDir string
+}
+
+// Engine is the compiled, pure decision function of one policy (AIP §4).
+// It performs no I/O of its own except looking up symlinks of path-like
+// argument values, never reads the clock, and is safe for concurrent use.
+type Engine struct {
+	policy        *Policy
+	monitor       bool
+	allowAll      bool
+	allowed       map[string]struct{}
+	denied        map[string]struct{}
+	allowlist     map[string]struct{}
+	rules         map[string]*engineRule
+	strictDefault bool
+	protected     protectedSet
+}
+
+type engineRule struct {
+	label      string // "tool_rules[i]", reported in Decision.FailedRule
+	action     string
+	strict     *bool
+	args       []engineArg // sorted by name
+	limiter    *rateLimiter
+	schemaAlg  string
+	schemaHash string // "<alg>:<lowercase hex>"
+}
+
+type engineArg struct {
+	name    string
+	pattern string
+	re      *regexp.Regexp
+}
+
+// NewEngine compiles p: it normalizes every name, compiles every pattern and
+// rate limit and resolves the protected paths once, so that deciding does no
+// parsing. A nil policy yields an engine that blocks every tool call (AIP
+// conformance auth-050, fail closed) while still allowing the default
+// methods, so a client can connect and see why its calls fail.
+//
+// NewEngine rejects what it cannot enforce (an unknown mode or action, an
+// invalid regex, rate limit or schema hash, two rules for one normalized
+// tool, a name that normalizes to nothing) even though policy validation
+// should have caught it: the engine must never silently drop a rule.
+func NewEngine(p *Policy, opts EngineOptions) (*Engine, error) {
+	e := &Engine{policy: p}
+	spec := Spec{}
+	if p != nil {
+		spec = p.Spec
+	}
+	switch spec.Mode {
+	case "", ModeEnforce:
+	case ModeMonitor:
+		e.monitor = true
+	default:
+		return nil, fmt.Errorf("policy: spec.mode: unknown mode %q", spec.Mode)
+	}
+
+	var err error
+	if e.allowlist, err = engineNameSet(spec.AllowedTools, "spec.allowed_tools"); err != nil {
+		return nil, err
+	}
+	if spec.AllowedMethods == nil {
+		e.allowed, _ = engineNameSet(engineDefaultMethods, "")
+	} else if e.allowed, err = engineNameSet(spec.AllowedMethods, "spec.allowed_methods"); err != nil {
+		return nil, err
+	}
+	_, e.allowAll = e.allowed["*"]
+	if e.denied, err = engineNameSet(spec.DeniedMethods, "spec.denied_methods"); err != nil {
+		return nil, err
+	}
+	if spec.StrictArgsDefault != nil {
+		e.strictDefault = *spec.StrictArgsDefault
+	}
+
+	e.rules = make(map[string]*engineRule, len(spec.ToolRules))
+	for i, tr := range spec.ToolRules {
+		field := "spec.tool_rules[" + strconv.Itoa(i) + "]"
+		name := NormalizeName(tr.Tool)
+		if name == "" {
+			return nil, fmt.Errorf("policy: %s.tool: name is empty after normalization", field)
+		}
+		if _, dup := e.rules[name]; dup {
+			return nil, fmt.Errorf("policy: %s.tool: another rule already applies to %q", field, name)
+		}
+		r, err := engineCompileRule(tr, field)
+		if err != nil {
+			return nil, err
+		}
+		r.label = "tool_rules[" + strconv.Itoa(i) + "]"
+		e.rules[name] = r
+		// allowlist = allowed_tools ∪ {tools whose rule allows} (AIP v1alpha1
+		// §5.2; conformance auth-020). Rules that block or ask are decided in
+		// step 3 and never reach the allowlist.
+		if r.action == ActionAllow {
+			e.allowlist[name] = struct{}{}
+		}
+	}
+
+	home, workDir, err := engineDirs(opts)
+	if err != nil {
+		return nil, err
+	}
+	paths := slices.Clone(spec.ProtectedPaths)
+	if p != nil && p.Path != "" {
+		paths = append(paths, p.Path)
+	}
+	paths = append(paths, opts.ExtraProtectedPaths...)
+	if e.protected, err = protectedCompile(paths, home, workDir); err != nil {
+		return nil, fmt.Errorf("policy: spec.protected_paths: %v", err)
+	}
+	return e, nil
+}
+
+func engineNameSet(names []string, field string) (map[string]struct{}, error) {
+	set := make(map[string]struct{}, len(names))
+	for i, n := range names {
+		norm := NormalizeName(n)
+		if norm == "" {
+			return nil, fmt.Errorf("policy: %s[%d]: name is empty after normalization", field, i)
+		}
+		set[norm] = struct{}{}
+	}
+	return set, nil
+}
+
+func engineCompileRule(tr ToolRule, field string) (*engineRule, error) {
+	r := &engineRule{action: tr.Action, strict: tr.StrictArgs}
+	switch r.action {
+	case "":
+		r.action = ActionAllow
+	case ActionAllow, ActionBlock, ActionAsk:
+	default:
+		return nil, fmt.Errorf("policy: %s.action: unknown action %q", field, tr.Action)
+	}
+	if tr.RateLimit != "" {
+		rl, err := ParseRateLimit(tr.RateLimit)
+		if err != nil {
+			return nil, fmt.Errorf("policy: %s.rate_limit: %v", field, err)
+		}
+		r.limiter = newRateLimiter(rl)
+	}
+	if tr.SchemaHash != "" {
+		alg, norm, err := schemaHashParse(tr.SchemaHash)
+		if err != nil {
+			return nil, fmt.Errorf("policy: %s.schema_hash: %v", field, err)
+		}
+		r.schemaAlg, r.schemaHash = alg, norm
+	}
+	for name, pattern := range tr.AllowArgs {
+		// Go's regexp is RE2: linear time whatever the pattern, so there is no
+		// need for the reference's nested-quantifier heuristic, which rejects
+		// harmless patterns such as ^(ab)+?$.
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("policy: %s.allow_args[%q]: invalid RE2 pattern: %v", field, name, err)
+		}
+		r.args = append(r.args, engineArg{name: name, pattern: pattern, re: re})
+	}
+	slices.SortFunc(r.args, func(a, b engineArg) int { return strings.Compare(a.name, b.name) })
+	return r, nil
+}
+
+func engineDirs(opts EngineOptions) (home, workDir string, err error) {
+	workDir = opts.WorkDir
+	if workDir == "" {
+		if workDir, err = os.Getwd(); err != nil {
+			return "", "", fmt.Errorf("policy: working directory: %v", err)
+		}
+	}
+	if workDir, err = filepath.Abs(workDir); err != nil {
+		return "", "", fmt.Errorf("policy: working directory: %v", err)
+	}
+	home = opts.HomeDir
+	if home == "" {
+		// An unknown home only matters if something uses "~"; that is
+		// reported where it happens.
+		home, _ = os.UserHomeDir()
+	}
+	if home != "" {
+		if !filepath.IsAbs(home) {
+			home = filepath.Join(workDir, home)
+		}
+		home = filepath.Clean(home)
+	}
+	return home, workDir, nil
+}
+
+// Policy returns the policy the engine was built from (nil for the
+// block-everything engine).
+func (e *Engine) Policy() *Policy { return e.policy }
+
+// DecideMethod applies method-level authorization (AIP §4.2) to the method of
+// a request or notification: denied_methods first, then "*", then
+// allowed_methods (or the default list when unset). In monitor mode a denial
+// is let through and marked Monitored (DESIGN decision 4).
+func (e *Engine) DecideMethod(method string) Decision {
+	m := NormalizeName(method)
+	d := Decision{Method: m}
+	if _, ok := e.denied[m]; ok {
+		d.FailedRule = "denied_methods"
+	} else if e.allowAll {
+		return d
+	} else if _, ok := e.allowed[m]; ok {
+		return d
+	} else {
+		d.FailedRule = "allowed_methods"
+	}
+	d.Code, d.ViolationType, d.Reason = engineCodeMethodNotAllowed, ViolationMethodNotAllowed, engineReasonMethod
+	return e.relaxable(d)
+}
+
+// ToolCall is one tools/call to decide.
+type ToolCall struct {
+	// Name is the raw tool name as sent.
+	Name string
+	// Arguments is the raw JSON object of the call's arguments, already
+	// strictly validated by package jsonrpc; nil means no arguments.
+	Arguments json.RawMessage
+	// Now is the time used for rate limiting; the engine never reads the
+	// clock itself.
+	Now time.Time
+	// SchemaHash is the observed hash ("sha256:<hex>") of the tool's
+	// definition from the server's tools/list, "" when unknown. Only
+	// consulted for rules with schema_hash.
+	SchemaHash string
+}
+
+// DecideTool applies tool-level authorization (AIP §4.3) to a tools/call, in
+// the spec's defence-in-depth order:
+//
+//  1. rate limit (-32002), counted per normalized tool on every call that
+//     reaches it;
+//  2. protected paths in any string of the arguments (-32007);
+//  3. the tool's rule: block (-32001); then its schema pin, if any (unknown
+//     schema -32001, mismatch -32013); then ask, which yields Ask when the
+//     rule's allow_args validate and a block otherwise;
+//  4. the allowlist, allowed_tools ∪ {rules with action allow} (-32001,
+//     "Tool not in allowed_tools list");
+//  5. allow_args: every constrained argument present, and its STRING()
+//     partially matching the RE2 pattern (anchors are the author's job);
+//  6. strict args (the rule's strict_args, else strict_args_default): no
+//     argument outside allow_args, also when the rule has no allow_args or
+//     the tool has no rule at all.
+//
+// In monitor mode (DESIGN decision 4) the -32001 outcomes of steps 3–6 are
+// let through as Allow with Monitored set, keeping Code, ViolationType and
+// Reason for the audit log (ALLOW_MONITOR). Rate limits, protected paths and
+// schema mismatches are enforced in both modes, as are arguments that are not
+// a JSON object (their paths could not be checked). Ask is Ask in both modes.
+//
+// For argument_validation, FailedArg names the argument and FailedRule holds
+// the failing pattern itself, for the HTTP server's "Value does not match
+// pattern" message; Reason never contains it. Arguments are examined in
+// sorted key order, so the reported argument is deterministic.
+func (e *Engine) DecideTool(call ToolCall) Decision {
+	name := NormalizeName(call.Name)
+	d := Decision{Method: engineToolsCall, Tool: name}
+	rule := e.rules[name]
+
+	// Step 1.
+	if rule != nil && rule.limiter != nil && !rule.limiter.allow(call.Now) {
+		d.Action, d.Code, d.ViolationType, d.Reason, d.FailedRule = Block, engineCodeRateLimited, ViolationRateLimited, engineReasonRateLimited, rule.label
+		return d
+	}
+
+	var buf [8]argMember
+	args, err := argParseObject(call.Arguments, buf[:0])
+	if err != nil {
+		d.Action, d.Code, d.ViolationType, d.Reason = Block, engineCodeForbidden, ViolationArgumentValidation, engineReasonArgsInvalid
+		return d
+	}
+
+	// Step 2.
+	if arg, idx, hit := e.protected.checkArgs(args); hit {
+		d.Action, d.Code, d.ViolationType, d.Reason = Block, engineCodeProtectedPath, ViolationProtectedPath, engineReasonProtectedPath
+		d.FailedArg, d.FailedRule = arg, e.protected.entries[idx].src
+		return d
+	}
+
+	// Step 3.
+	if rule != nil {
+		if rule.action == ActionBlock {
+			d.Code, d.ViolationType, d.Reason, d.FailedRule = engineCodeForbidden, ViolationRuleBlock, engineReasonRuleBlock, rule.label
+			return e.relaxable(d)
+		}
+		if rule.schemaHash != "" {
+			if call.SchemaHash == "" {
+				d.Code, d.ViolationType, d.Reason, d.FailedRule = engineCodeForbidden, ViolationSchemaMismatch, engineReasonSchemaUnknown, rule.label
+				return e.relaxable(d)
+			}
+			if !strings.EqualFold(strings.TrimSpace(call.SchemaHash), rule.schemaHash) {
+				d.Action, d.Code, d.ViolationType, d.Reason, d.FailedRule = Block, engineCodeSchemaMismatch, ViolationSchemaMismatch, engineReasonSchemaMismatch, rule.label
+				return d
+			}
+		}
+		if rule.action == ActionAsk {
+			if !e.validateArgs(rule, args, &d) {
+				return e.relaxable(d)
+			}
+			d.Action = Ask
+			return d
+		}
+	}
+
+	// Step 4.
+	if _, ok := e.allowlist[name]; !ok {
+		d.Code, d.ViolationType, d.Reason = engineCodeForbidden, ViolationToolNotAllowed, engineReasonNotAllowed
+		return e.relaxable(d)
+	}
+
+	// Step 5.
+	if rule != nil && !e.validateArgs(rule, args, &d) {
+		return e.relaxable(d)
+	}
+
+	// Step 6.
+	strict := e.strictDefault
+	if rule != nil && rule.strict != nil {
+		strict = *rule.strict
+	}
+	if strict {
+		for _, m := range args {
+			if rule == nil || !rule.declares(m.key) {
+				d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = engineCodeForbidden, ViolationStrictArgs, engineReasonStrictArgs, m.key, "strict_args"
+				return e.relaxable(d)
+			}
+		}
+	}
+	return d
+}
+
+// validateArgs is VALIDATE_ARGUMENTS of AIP §4.5. On failure it fills d.
+func (e *Engine) validateArgs(r *engineRule, args []argMember, d *Decision) bool {
+	for _, a := range r.args {
+		val, ok := argLookup(args, a.name)
+		if !ok {
+			d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = engineCodeForbidden, ViolationArgumentValidation, engineReasonArgMissing, a.name, a.pattern
+			return false
+		}
+		if !engineMatch(a.re, val) {
+			d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = engineCodeForbidden, ViolationArgumentValidation, engineReasonArgFailed, a.name, a.pattern
+			return false
+		}
+	}
+	return true
+}
+
+// engineMatch matches STRING(val) against re, on the request bytes when the
+// value is a string with nothing to decode.
+func engineMatch(re *regexp.Regexp, val []byte) bool {
+	if b, ok := argPlainString(val); ok {
+		return re.Match(b)
+	}
+	s, err := argStringify(val)
+	if err != nil {
+		return false // a value that cannot be canonicalized cannot match
+	}
+	return re.MatchString(s)
+}
+
+func (r *engineRule) declares(key string) bool {
+	_, ok := slices.BinarySearchFunc(r.args, key, func(a engineArg, k string) int { return strings.Compare(a.name, k) })
+	return ok
+}
+
+// relaxable finishes a decision whose violation monitor mode may let through.
+func (e *Engine) relaxable(d Decision) Decision {
+	if e.monitor {
+		d.Action, d.Monitored = Allow, true
+	} else {
+		d.Action = Block
+	}
+	return d
+}
+
+// ToolVisible reports whether a tool the server advertises in tools/list
+// should be shown to the client: false for tools the policy would block on
+// every call, so that an agent is not offered tools it cannot use and a
+// poisoned definition (pinned schema, different hash) never reaches the
+// model. schemaHash is the tool's observed hash, "" when not computed.
+//
+// In monitor mode only schema mismatches hide a tool, since every other
+// block would be let through.
+func (e *Engine) ToolVisible(name string, schemaHash string) bool {
+	n := NormalizeName(name)
+	rule := e.rules[n]
+	if rule != nil && rule.schemaHash != "" && schemaHash != "" && !strings.EqualFold(strings.TrimSpace(schemaHash), rule.schemaHash) {
+		return false
+	}
+	if e.monitor {
+		return true
+	}
+	if rule != nil {
+		switch {
+		case rule.action == ActionBlock:
+			return false
+		case rule.schemaHash != "" && schemaHash == "":
+			return false
+		case rule.action == ActionAsk:
+			return true
+		}
+	}
+	_, ok := e.allowlist[n]
+	return ok
+}
+
+// SchemaHashAlg returns the algorithm of the schema_hash pinned by tool's
+// rule ("sha256", "sha384" or "sha512"), or "" when the tool has no pin, so
+// the proxy knows which hash to compute from tools/list.
+func (e *Engine) SchemaHashAlg(tool string) string {
+	if r := e.rules[NormalizeName(tool)]; r != nil {
+		return r.schemaAlg
+	}
+	return ""
+}

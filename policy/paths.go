@@ -1,0 +1,326 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// protectedSet is the compiled form of spec.protected_paths plus the paths
+// the engine protects on its own (the policy file, the audit log).
+//
+// AIP §3.4.5 only says an argument "containing" a protected path is blocked.
+// A tool argument is not always a clean path: it may be relative, use "~",
+// traverse with "..", go through a symlink, or be a shell command that
+// mentions the path. The matcher therefore looks at each string in the
+// arguments several ways (DESIGN decision 5) and blocks when any of them hits:
+//
+//  1. substring: the expanded absolute protected path occurs anywhere in the
+//     "~"/$HOME-expanded value ("cat ~/.ssh/id_rsa");
+//  2. lexical: the value, and each shell-like token of it, cleaned and made
+//     absolute against WorkDir, equals the protected path or lies under it
+//     ("/tmp/../home/u/.ssh/x", "../.ssh/id_rsa");
+//  3. symlink: for tokens that look like paths, the same test on the
+//     symlink-resolved path when some prefix of it exists, so a link pointing
+//     into ~/.ssh is caught;
+//  4. component: entries without a slash (".env") match any path component
+//     equal to them, wherever the file is.
+//
+// Matching is case-sensitive, as Linux paths are. It over-blocks rather than
+// under-blocks: "/home/u/.sshkeys" contains "/home/u/.ssh" and is blocked.
+type protectedSet struct {
+	home    string // "" when unknown
+	workDir string
+	entries []protectedEntry
+	// forms is every absolute form of every path entry, with the index of its
+	// entry, flattened for the hot loop.
+	forms []protectedForm
+}
+
+type protectedEntry struct {
+	src       string // as written, reported in Decision.FailedRule
+	component string // for slash-less entries: the path component to match
+}
+
+type protectedForm struct {
+	path  string // clean absolute path
+	entry int
+}
+
+// protectedSymlinkBudget bounds how many file-system lookups one decision may
+// make, so a multi-megabyte argument full of path-like tokens cannot turn a
+// policy check into a disk scan. Lexical and substring checks are never
+// skipped; only symlink resolution beyond the budget is.
+const protectedSymlinkBudget = 256
+
+func protectedCompile(entries []string, home, workDir string) (protectedSet, error) {
+	ps := protectedSet{home: home, workDir: workDir}
+	for _, src := range entries {
+		if err := ps.add(src); err != nil {
+			return protectedSet{}, err
+		}
+	}
+	return ps, nil
+}
+
+func (ps *protectedSet) add(src string) error {
+	p := strings.TrimSpace(src)
+	switch p {
+	case "", ".", "..":
+		return fmt.Errorf("protected path %q names no file", src)
+	}
+	idx := len(ps.entries)
+	if !strings.ContainsRune(p, '/') && !strings.HasPrefix(p, "~") && !strings.HasPrefix(p, "$HOME") && !strings.HasPrefix(p, "${HOME}") {
+		ps.entries = append(ps.entries, protectedEntry{src: src, component: p})
+		return nil
+	}
+	x, ok := ps.expandHome(p)
+	if !ok {
+		return fmt.Errorf("protected path %q: home directory unknown", src)
+	}
+	abs := ps.absolute(x)
+	ps.entries = append(ps.entries, protectedEntry{src: src})
+	ps.forms = append(ps.forms, protectedForm{path: abs, entry: idx})
+	// A protected path reached through a symlink must be caught under its
+	// real name too; resolve once now, when the file exists.
+	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
+		ps.forms = append(ps.forms, protectedForm{path: real, entry: idx})
+	}
+	return nil
+}
+
+func (ps *protectedSet) empty() bool { return len(ps.entries) == 0 }
+
+// protectedIsSep reports the bytes that end a token in a command-like string.
+// '/', '.', '~' and '$' are not separators: they are part of paths.
+func protectedIsSep(c byte) bool {
+	switch c {
+	case ' ', '\t', '\n', '\r', '\v', '\f', '"', '\'', '`', ';', '|', '&', '<', '>', '(', ')', '=', ',', ':', '[', ']', '{', '}':
+		return true
+	}
+	return false
+}
+
+// expandHome expands "~" and "~/" at the start of every token, and $HOME and
+// ${HOME} anywhere. "~user" is left alone. ok is false when s needs the home
+// directory and it is unknown.
+func (ps *protectedSet) expandHome(s string) (string, bool) {
+	if !strings.ContainsAny(s, "~$") {
+		return s, true
+	}
+	var b strings.Builder
+	ok := true
+	for i := 0; i < len(s); {
+		atTokenStart := i == 0 || protectedIsSep(s[i-1])
+		switch {
+		case s[i] == '~' && atTokenStart && (i+1 == len(s) || s[i+1] == '/' || protectedIsSep(s[i+1])):
+			if ps.home == "" {
+				ok = false
+				b.WriteByte('~')
+			} else {
+				b.WriteString(ps.home)
+			}
+			i++
+		case strings.HasPrefix(s[i:], "${HOME}"):
+			if ps.home == "" {
+				ok = false
+				b.WriteString("${HOME}")
+			} else {
+				b.WriteString(ps.home)
+			}
+			i += len("${HOME}")
+		case strings.HasPrefix(s[i:], "$HOME") && (i+5 == len(s) || !protectedIsNameByte(s[i+5])):
+			if ps.home == "" {
+				ok = false
+				b.WriteString("$HOME")
+			} else {
+				b.WriteString(ps.home)
+			}
+			i += len("$HOME")
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return b.String(), ok
+}
+
+func protectedIsNameByte(c byte) bool {
+	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
+// absolute cleans p and makes it absolute against the engine's WorkDir (not
+// the process's current directory, which the engine must not depend on).
+func (ps *protectedSet) absolute(p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(ps.workDir, p)
+}
+
+// protectedUnder reports whether p equals dir or lies inside it.
+func protectedUnder(p, dir string) bool {
+	if !strings.HasPrefix(p, dir) {
+		return false
+	}
+	return len(p) == len(dir) || dir == "/" || p[len(dir)] == '/'
+}
+
+// matchAbs checks a clean absolute path against the path entries, and its
+// components against the component entries.
+func (ps *protectedSet) matchAbs(p string) (int, bool) {
+	for _, f := range ps.forms {
+		if protectedUnder(p, f.path) {
+			return f.entry, true
+		}
+	}
+	return ps.matchComponents(p)
+}
+
+func (ps *protectedSet) matchComponents(p string) (int, bool) {
+	for i, e := range ps.entries {
+		if e.component == "" {
+			continue
+		}
+		for rest := p; rest != ""; {
+			var part string
+			part, rest, _ = strings.Cut(rest, "/")
+			if part == e.component {
+				return i, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// match reports the entry a string value hits, if any. budget counts the
+// remaining symlink lookups for the decision.
+func (ps *protectedSet) match(v string, budget *int) (int, bool) {
+	if v == "" {
+		return 0, false
+	}
+	x, _ := ps.expandHome(v)
+	// 1: substring.
+	for _, f := range ps.forms {
+		if strings.Contains(x, f.path) {
+			return f.entry, true
+		}
+	}
+	// 2-4 on the value as a whole (paths may contain spaces)...
+	if i, ok := ps.matchToken(x, v, budget); ok {
+		return i, true
+	}
+	// ... and on each token of it, for command strings.
+	if strings.IndexFunc(x, func(r rune) bool { return r < 0x80 && protectedIsSep(byte(r)) }) < 0 {
+		return 0, false
+	}
+	for start := 0; start < len(x); {
+		for start < len(x) && protectedIsSep(x[start]) {
+			start++
+		}
+		end := start
+		for end < len(x) && !protectedIsSep(x[end]) {
+			end++
+		}
+		if end > start {
+			if i, ok := ps.matchToken(x[start:end], x[start:end], budget); ok {
+				return i, true
+			}
+		}
+		start = end
+	}
+	return 0, false
+}
+
+// matchToken runs the lexical, component and symlink checks on one token.
+// orig is the token before home expansion, used to decide whether it looks
+// like a path worth a file-system lookup.
+func (ps *protectedSet) matchToken(tok, orig string, budget *int) (int, bool) {
+	p := ps.absolute(tok)
+	if i, ok := ps.matchAbs(p); ok {
+		return i, true
+	}
+	if *budget <= 0 || !protectedLooksLikePath(orig) {
+		return 0, false
+	}
+	*budget--
+	if real, ok := protectedResolve(p); ok && real != p {
+		return ps.matchAbs(real)
+	}
+	return 0, false
+}
+
+// protectedLooksLikePath limits file-system lookups to strings a tool would
+// plausibly open: absolute, home-relative, explicitly relative, or containing
+// a slash but not a URL scheme.
+func protectedLooksLikePath(s string) bool {
+	if s == "" {
+		return false
+	}
+	switch s[0] {
+	case '/', '~', '.', '$':
+		return true
+	}
+	return strings.ContainsRune(s, '/') && !strings.Contains(s, "://")
+}
+
+// protectedResolve resolves the symlinks of the longest existing prefix of
+// the clean absolute path p and appends the rest. A path that does not exist
+// yet (a file about to be written) can still lead into a protected directory
+// through a linked parent.
+func protectedResolve(p string) (string, bool) {
+	dir, rest := p, ""
+	for {
+		if _, err := os.Lstat(dir); err == nil {
+			real, err := filepath.EvalSymlinks(dir)
+			if err != nil {
+				return "", false
+			}
+			if rest == "" {
+				return real, true
+			}
+			return filepath.Join(real, rest), true
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", false
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		if rest == "" {
+			rest = filepath.Base(dir)
+		} else {
+			rest = filepath.Base(dir) + "/" + rest
+		}
+		dir = parent
+	}
+}
+
+// protectedCheckArgs walks every string (keys and values, at any depth) of
+// every argument and returns the first hit in sorted key order.
+func (ps *protectedSet) checkArgs(args []argMember) (arg string, entry int, hit bool) {
+	if ps.empty() {
+		return "", 0, false
+	}
+	budget := protectedSymlinkBudget
+	for _, m := range args {
+		val := m.val
+		for i := 0; i < len(val); {
+			if val[i] != '"' {
+				i++
+				continue
+			}
+			end := argSkipString(val, i)
+			s, err := argUnquote(val[i:end])
+			if err == nil {
+				if e, ok := ps.match(s, &budget); ok {
+					return m.key, e, true
+				}
+			}
+			i = end
+		}
+	}
+	return "", 0, false
+}
