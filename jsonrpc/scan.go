@@ -616,10 +616,11 @@ func appendFoldASCII(dst, b []byte) []byte {
 }
 
 // appendFold appends a case-folded form of the valid UTF-8 b such that two
-// keys fold to the same bytes whenever strings.EqualFold reports them equal
-// (Unicode simple folding) or encoding/json would match one against the other
-// (it maps each rune through ToUpper(ToLower(r)), under which 'İ' and 'ı'
-// match "I" although EqualFold says they differ).
+// keys fold to the same bytes whenever strings.EqualFold reports them equal.
+// That is the folding encoding/json uses to match struct fields (the smallest
+// rune of each simple-fold orbit, so "ſ" matches "S" and "\u212a" matches
+// "K"). It is widened by ToUpper(ToLower(r)), the folding older Go releases
+// and other case-insensitive matchers use, under which "İ" and "ı" match "I".
 func appendFold(dst, b []byte) []byte {
 	for i := 0; i < len(b); {
 		if c := b[i]; c < utf8.RuneSelf {
@@ -638,7 +639,7 @@ func appendFold(dst, b []byte) []byte {
 }
 
 // foldRune maps r to the smallest rune of the simple-fold orbit of
-// ToUpper(ToLower(r)).
+// ToUpper(ToLower(r)). TestFoldCoversEqualFold checks every rune.
 func foldRune(r rune) rune {
 	r = unicode.ToUpper(unicode.ToLower(r))
 	min := r

@@ -1,0 +1,54 @@
+package jsonrpc
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestParseToolCall(t *testing.T) {
+	tests := []struct {
+		name   string
+		params string
+		want   ToolCall
+		ok     bool
+	}{
+		{"name and arguments are returned raw", `{"name":"read_file","arguments":{"path":"/tmp/x"}}`,
+			ToolCall{Name: "read_file", Arguments: json.RawMessage(`{"path":"/tmp/x"}`)}, true},
+		{"arguments may be absent", `{"name":"list"}`, ToolCall{Name: "list"}, true},
+		{"_meta is returned raw", `{"name":"a","arguments":{},"_meta":{"aip.io/token":"t"}}`,
+			ToolCall{Name: "a", Arguments: json.RawMessage(`{}`), Meta: json.RawMessage(`{"aip.io/token":"t"}`)}, true},
+		{"escaped name is unescaped", `{"name":"read\u005ffile"}`, ToolCall{Name: "read_file"}, true},
+		{"name is not normalized", `{"name":"ＲＥＡＤ_FILE"}`, ToolCall{Name: "ＲＥＡＤ_FILE"}, true},
+		{"other members are allowed", `{"name":"a","task":{"ttl":1}}`, ToolCall{Name: "a"}, true},
+		{"surrounding whitespace is allowed", ` {"name":"a"} `, ToolCall{Name: "a"}, true},
+		{"missing name is invalid", `{"arguments":{}}`, ToolCall{}, false},
+		{"Name alone is not a name", `{"Name":"a"}`, ToolCall{}, false},
+		{"name and Name shadowing is invalid", `{"name":"delete_files","Name":"list_files"}`, ToolCall{}, false},
+		{"non-string name is invalid", `{"name":1}`, ToolCall{}, false},
+		{"array arguments are invalid", `{"name":"a","arguments":[1]}`, ToolCall{}, false},
+		{"null arguments are invalid", `{"name":"a","arguments":null}`, ToolCall{}, false},
+		{"string _meta is invalid", `{"name":"a","_meta":"x"}`, ToolCall{}, false},
+		{"array params are invalid", `["a"]`, ToolCall{}, false},
+		{"empty params are invalid", ``, ToolCall{}, false},
+		{"NaN in arguments is invalid", `{"name":"a","arguments":{"x":NaN}}`, ToolCall{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseToolCall(json.RawMessage(tt.params))
+			if !tt.ok {
+				e, isErr := err.(*Error)
+				if !isErr || e.Code != CodeInvalidParams {
+					t.Fatalf("ParseToolCall = %+v, %v; want an *Error with code %d", got, err, CodeInvalidParams)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseToolCall: %v", err)
+			}
+			if got.Name != tt.want.Name || string(got.Arguments) != string(tt.want.Arguments) || string(got.Meta) != string(tt.want.Meta) ||
+				(got.Arguments == nil) != (tt.want.Arguments == nil) || (got.Meta == nil) != (tt.want.Meta == nil) {
+				t.Errorf("ParseToolCall = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
