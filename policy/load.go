@@ -190,7 +190,12 @@ func (w *treeWalker) walk(v any, field string, depth int) error {
 		for k, child := range v {
 			ks, ok := k.(string)
 			if !ok {
-				return &LoadError{Errors: []FieldError{{Field: field, Message: fmt.Sprintf("non-string key %s (quote it)", shortValue(fmt.Sprintf("%v", k)))}}}
+				msg := fmt.Sprintf("non-string key %s (quote it)", shortValue(fmt.Sprintf("%v", k)))
+				if _, isBool := k.(bool); isBool {
+					// The conversion to JSON would turn `n:` into "false".
+					msg = fmt.Sprintf("non-string key %v (YAML 1.1 reads y, n, yes, no, on and off as booleans; quote the key)", k)
+				}
+				return &LoadError{Errors: []FieldError{{Field: field, Message: msg}}}
 			}
 			if err := w.spend(len(ks)); err != nil {
 				return err

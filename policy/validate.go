@@ -257,7 +257,7 @@ func (v *policyValidator) regex(field, pattern string) bool {
 		msg := err.Error()
 		if se, ok := err.(*syntax.Error); ok {
 			switch {
-			case se.Code == syntax.ErrInvalidPerlOp && hasAnyPrefix(se.Expr, "(?=", "(?!", "(?<=", "(?<!"):
+			case (se.Code == syntax.ErrInvalidPerlOp || se.Code == syntax.ErrInvalidNamedCapture) && hasAnyPrefix(se.Expr, "(?=", "(?!", "(?<=", "(?<!"):
 				msg += " (lookahead and lookbehind assertions are not supported: regexes use RE2 syntax, which guarantees linear-time matching)"
 			case se.Code == syntax.ErrInvalidEscape && len(se.Expr) == 2 && se.Expr[1] >= '1' && se.Expr[1] <= '9':
 				msg += " (backreferences are not supported: regexes use RE2 syntax, which guarantees linear-time matching)"
