@@ -129,15 +129,18 @@ func (t *terminal) Approve(ctx context.Context, req Request) (Answer, error) {
 		return Denied, errors.New("approve: the process is not in the terminal's foreground process group; cannot prompt")
 	}
 
-	question := "Allow this call? [y/N] "
-	if _, err := io.WriteString(t.out, prompt(req)+question); err != nil {
-		return Denied, fmt.Errorf("approve: write prompt: %w", err)
-	}
+	const question = "Allow this call? [y/N] "
+	text := prompt(req) + question
 	for attempt := 1; ; attempt++ {
-		// Whatever was typed before the question was visible does not
-		// answer it.
+		// Whatever was typed before the question is visible does not
+		// answer it. Discard it before printing, not after, or a quick
+		// answer to the printed question could be thrown away.
 		t.discardTypeahead()
-		line, err := t.in.readLine(ctx, time.Now())
+		since := time.Now()
+		if _, err := io.WriteString(t.out, text); err != nil {
+			return Denied, fmt.Errorf("approve: write prompt: %w", err)
+		}
+		line, err := t.in.readLine(ctx, since)
 		if err != nil {
 			if ctx.Err() != nil {
 				io.WriteString(t.out, "\nagentid: no answer in time; the call is refused.\n")
@@ -158,9 +161,7 @@ func (t *terminal) Approve(ctx context.Context, req Request) (Answer, error) {
 			io.WriteString(t.out, "agentid: no valid answer; the call is refused.\n")
 			return Denied, errors.New("approve: no valid answer after 3 attempts")
 		}
-		if _, err := io.WriteString(t.out, "Please answer y or n. "+question); err != nil {
-			return Denied, fmt.Errorf("approve: write prompt: %w", err)
-		}
+		text = "Please answer y or n. " + question
 	}
 }
 
@@ -292,7 +293,10 @@ func (lr *lineReader) readLine(ctx context.Context, since time.Time) (string, er
 		case res := <-lr.pending:
 			lr.pending = nil
 			if res.at.Before(since) {
-				continue // typed before this question was asked
+				// Typed before this question was asked, and so is
+				// anything that arrived in the same read.
+				lr.br.Discard(lr.br.Buffered())
+				continue
 			}
 			return res.line, res.err
 		case <-ctx.Done():
