@@ -133,6 +133,8 @@ func TestDecideToolAuthorization(t *testing.T) {
 			policy: "allowed_tools: [exec]\ntool_rules:\n- tool: exec\n  action: block", tool: "ex\u200cec", want: Block, code: -32001, violation: ViolationRuleBlock},
 		{name: "Cyrillic homoglyphs are not folded and stay blocked",
 			policy: "allowed_tools: [delete_file]", tool: "dеlеtе_filе", want: Block, code: -32001, violation: ViolationToolNotAllowed},
+		{name: "an invisible character between a letter and its combining mark does not stop composition",
+			policy: "allowed_tools: [café]", tool: "cafe\u200b\u0301", want: Allow},
 		{name: "a name that normalizes to nothing is blocked",
 			policy: "allowed_tools: [read_file]", tool: "\u200b\ufeff", want: Block, code: -32001, violation: ViolationToolNotAllowed},
 	})
@@ -618,4 +620,16 @@ func TestConformanceVectors(t *testing.T) {
 		t.Errorf("replayed only %d vectors", ran)
 	}
 	t.Logf("replayed %d vectors", ran)
+}
+
+func TestNormalizeNameIsIdempotent(t *testing.T) {
+	for _, s := range []string{"e\u200b\u0301", "E\u200c\u0301", "\u212b", "İ", "ǅ", "\u200b read_file", "ﬁle", "Ａ\ufeff\u030a"} {
+		n := NormalizeName(s)
+		if again := NormalizeName(n); again != n {
+			t.Errorf("NormalizeName(%q) = %q, which normalizes to %q", s, n, again)
+		}
+	}
+	if got := NormalizeName("cafe\u200b\u0301"); got != "café" {
+		t.Errorf("got %q, want the composed form", got)
+	}
 }

@@ -15,15 +15,27 @@ func NormalizeName(s string) string {
 	if isPlainASCIIName(s) {
 		return s
 	}
+	// Invisible characters are removed first, so that NFKC composes what they
+	// separated ("e\u200b\u0301" must become "é", as "é" does), and again at
+	// the end. NFKC is applied again after lowercasing because lowercasing
+	// can leave a string that is not in NFKC form. Without both, a name could
+	// normalize to a string that itself normalizes differently, and a policy
+	// name and a request name meant to be equal would not compare equal.
+	s = removeInvisible(s)
 	s = norm.NFKC.String(s)
 	s = strings.ToLower(s)
-	s = strings.Map(func(r rune) rune {
+	s = norm.NFKC.String(s)
+	s = removeInvisible(s)
+	return strings.TrimSpace(s)
+}
+
+func removeInvisible(s string) string {
+	return strings.Map(func(r rune) rune {
 		if isInvisible(r) {
 			return -1
 		}
 		return r
 	}, s)
-	return strings.TrimSpace(s)
 }
 
 // isPlainASCIIName reports whether s is already normalized: printable

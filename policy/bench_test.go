@@ -1,0 +1,87 @@
+package policy
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+const engineBenchPolicy = `allowed_tools: [read_file, list_directory]
+protected_paths: [~/.ssh, .env]
+tool_rules:
+- tool: read_file
+  allow_args:
+    path: '^/(tmp|srv)/'
+- tool: exec
+  action: block`
+
+func engineBenchEngine(b *testing.B, doc string) *Engine {
+	b.Helper()
+	return mustEngine(b, mustPolicyYAML(b, doc))
+}
+
+// BenchmarkDecideToolAllowed is the common case: an allowed call with two
+// arguments, one constrained by a pattern. "no_paths" isolates the cost of
+// the protected-path walk (which includes lstat calls for path-like values).
+func BenchmarkDecideToolAllowed(b *testing.B) {
+	for _, bc := range []struct{ name, policy, args string }{
+		{"protected_paths", engineBenchPolicy, `{"path":"/tmp/report.txt","encoding":"utf-8"}`},
+		{"protected_paths_plain_values", engineBenchPolicy, `{"path":"report","encoding":"utf-8"}`},
+		{"no_paths", "allowed_tools: [read_file]\ntool_rules:\n- tool: read_file\n  allow_args:\n    path: '^/(tmp|srv)/'", `{"path":"/tmp/report.txt","encoding":"utf-8"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := engineBenchEngine(b, bc.policy)
+			call := ToolCall{Name: "read_file", Arguments: json.RawMessage(bc.args), Now: testNow}
+			if d := e.DecideTool(call); d.Action != Allow {
+				b.Fatalf("%+v", d)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				e.DecideTool(call)
+			}
+		})
+	}
+}
+
+func BenchmarkDecideToolBlocked(b *testing.B) {
+	e := engineBenchEngine(b, engineBenchPolicy)
+	for _, bc := range []struct{ name, tool, args string }{
+		{"not_allowed", "delete_file", `{"path":"/tmp/x"}`},
+		{"rule_block", "exec", `{"cmd":"ls"}`},
+		{"argument", "read_file", `{"path":"/etc/passwd"}`},
+		{"protected_path", "read_file", `{"path":"~/.ssh/id_rsa"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			call := ToolCall{Name: bc.tool, Arguments: json.RawMessage(bc.args), Now: testNow}
+			if d := e.DecideTool(call); d.Action != Block {
+				b.Fatalf("%+v", d)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				e.DecideTool(call)
+			}
+		})
+	}
+}
+
+func BenchmarkDecideMethod(b *testing.B) {
+	e := engineBenchEngine(b, engineBenchPolicy)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.DecideMethod("tools/call")
+	}
+}
+
+func BenchmarkNormalizeName(b *testing.B) {
+	for _, bc := range []struct{ name, in string }{
+		{"ascii", "read_file"},
+		{"ascii_upper", "Read_File"},
+		{"non_ascii", "ｒｅａｄ\u200b_ﬁle"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				NormalizeName(bc.in)
+			}
+		})
+	}
+}
