@@ -1,0 +1,29 @@
+// Package dlp implements the data-loss-prevention scanning of AIP v1alpha2
+// (spec §3.6): named regular-expression detectors that find sensitive data in
+// tool-call arguments and tool responses and replace it with the marker
+// "[REDACTED:<name>]".
+//
+// A Scanner is compiled once from a policy's dlp block by New and is safe for
+// concurrent use. Each pattern is compiled on its own rather than joined into
+// one alternation, because an alternation changes which pattern wins an
+// overlap and hides how often each pattern matched.
+//
+// Redaction works on the original text: the match spans of every pattern that
+// applies to the direction are computed first, overlapping or adjacent spans
+// are merged (the pattern listed first names the merged span), and the text
+// is rewritten once. A later pattern therefore never sees an earlier
+// pattern's marker.
+//
+// RedactJSON walks a JSON value to any depth and redacts every string value
+// (object keys are left alone, so the document keeps its shape). It rewrites
+// only the string literals that changed and copies every other byte of the
+// input unchanged, so no field is lost and no key is reordered. Patterns see
+// the decoded string, so a secret spelled with \u escapes is still found.
+//
+// Most text contains no secret, so each pattern carries a prefilter derived
+// from its syntax tree: a literal, a small set of literals or a run of a
+// byte class that every match must contain, plus the set of bytes a match
+// can consist of. The regular expression then runs only on the stretches of
+// text around such anchors, which gives exactly the matches a scan of the
+// whole text would give at a small fraction of the cost.
+package dlp

@@ -1,0 +1,828 @@
+package dlp
+
+import (
+	"bytes"
+	"math"
+	"math/bits"
+	"regexp"
+	"regexp/syntax"
+	"slices"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Go's regexp has no first-byte skip for patterns without a literal prefix,
+// so an email or SSN pattern costs tens of microseconds per 4 KB even when
+// the text holds nothing of the kind. The prefilter avoids running the
+// regexp over text that cannot contain a match.
+//
+// From the pattern's syntax tree it derives
+//   - an anchor: literals, or runs of k bytes of one ASCII class, at least
+//     one of which occurs inside every match;
+//   - alpha: every byte a match can consume.
+//
+// A match consumes only bytes in alpha and contains an anchor occurrence, so
+// it lies inside the maximal run of alpha bytes around some occurrence. The
+// regexp runs only on those runs, each widened by one byte on either side so
+// that \b, (?m)^ and (?m)$ see the same neighbour they see in the whole
+// text. That neighbour is never in alpha, so no match can start or end on
+// it, and matches cannot cross it; the matches found run by run are
+// therefore exactly the matches of one pass over the whole text (the
+// differential tests and fuzz target check this).
+
+type byteSet [4]uint64
+
+func (s *byteSet) add(b byte)       { s[b>>6] |= 1 << (b & 63) }
+func (s *byteSet) has(b byte) bool  { return s[b>>6]&(1<<(b&63)) != 0 }
+func (s *byteSet) union(t *byteSet) { s[0] |= t[0]; s[1] |= t[1]; s[2] |= t[2]; s[3] |= t[3] }
+func (s *byteSet) addHigh()         { s[2], s[3] = ^uint64(0), ^uint64(0) }
+func (s *byteSet) addRange(lo, hi int) {
+	for c := lo; c <= hi; c++ {
+		s.add(byte(c))
+	}
+}
+func (s *byteSet) len() int {
+	return bits.OnesCount64(s[0]) + bits.OnesCount64(s[1]) + bits.OnesCount64(s[2]) + bits.OnesCount64(s[3])
+}
+
+// addRune adds the bytes a regexp may consume for r. Any rune outside ASCII
+// adds every byte >= 0x80: besides its own encoding, U+FFFD in a class or
+// literal matches any single invalid byte.
+func (s *byteSet) addRune(r rune) {
+	if r < utf8.RuneSelf {
+		s.add(byte(r))
+	} else {
+		s.addHigh()
+	}
+}
+
+// lit is a literal that occurs in every match.
+type lit struct {
+	s    string
+	fold bool // compared with Unicode simple case folding, as (?i) does
+}
+
+// classRun says every match contains k consecutive bytes from set (ASCII),
+// and need bytes from set in all.
+type classRun struct {
+	set  byteSet
+	k    int
+	need int
+}
+
+type anchor struct {
+	lits []lit
+	runs []classRun
+}
+
+// exactLit is a literal prepared for searching: IndexByte looks for its
+// rarest byte, which skips far more text than its first byte would.
+type exactLit struct {
+	b    []byte
+	rare int
+}
+
+// foldLit is a case-folded literal prepared for searching: the search looks
+// for every spelling of its rarest rune, then compares the other runes one
+// by one in both directions.
+type foldLit struct {
+	runes []rune
+	at    int      // index in runes of the searched rune
+	encs  [][]byte // UTF-8 spellings of every rune in its fold orbit
+}
+
+type prefilter struct {
+	ok     bool // false: scan the whole text
+	lits   []exactLit
+	folds  []foldLit
+	runs   []classRun
+	alpha  byteSet
+	minLen int // every match is at least this many bytes long
+}
+
+// Relative costs (unit ≈ 100 ns on 4 KB of text) used to pick the cheapest
+// anchor. They only steer performance; any anchor gives correct results.
+const (
+	textLen      = 4096
+	costNoFilter = 800.0
+	verifyNarrow = 3.0
+	verifyBroad  = 800.0
+	maxExact     = 16
+	maxExactLen  = 64
+)
+
+type nodeInfo struct {
+	exact    []lit // all strings the node can match, when exactOK
+	exactOK  bool
+	best     anchor
+	bestCost float64 // +Inf when there is no anchor
+	minLen   int
+	// cls is set when the node consumes exactly one byte from an ASCII class.
+	cls   byteSet
+	clsOK bool
+}
+
+type analyzer struct{ verify float64 }
+
+func newPrefilter(re *syntax.Regexp) prefilter {
+	var pf prefilter
+	collectAlpha(re, &pf.alpha)
+	a := analyzer{verify: verifyNarrow}
+	if pf.alpha.len() > 160 {
+		// Runs of such patterns are long, so every anchor hit costs about a
+		// full scan.
+		a.verify = verifyBroad
+	}
+	info := a.node(re)
+	cand, cost := info.best, info.bestCost
+	if info.exactOK && !hasEmpty(info.exact) {
+		if c := a.litsCost(info.exact); c < cost {
+			cand, cost = anchor{lits: info.exact}, c
+		}
+	}
+	if cost >= costNoFilter || math.IsInf(cost, 1) {
+		return prefilter{}
+	}
+	pf.ok = true
+	pf.minLen = info.minLen
+	for _, l := range cand.lits {
+		if l.fold {
+			f, _ := makeFoldLit(l.s)
+			pf.folds = append(pf.folds, f)
+		} else {
+			pf.lits = append(pf.lits, makeExactLit(l.s))
+		}
+	}
+	for _, r := range cand.runs {
+		r.need = minCount(re, &r.set)
+		pf.runs = append(pf.runs, r)
+	}
+	return pf
+}
+
+func makeExactLit(s string) exactLit {
+	l := exactLit{b: []byte(s)}
+	for i := 1; i < len(s); i++ {
+		if byteFreq(s[i]) < byteFreq(s[l.rare]) {
+			l.rare = i
+		}
+	}
+	return l
+}
+
+// minCount is the least number of bytes from set that any match of re
+// consumes.
+func minCount(re *syntax.Regexp, set *byteSet) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		if re.Flags&syntax.FoldCase != 0 {
+			return 0
+		}
+		n := 0
+		for _, r := range re.Rune {
+			if r < utf8.RuneSelf && set.has(byte(r)) {
+				n++
+			}
+		}
+		return n
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			if re.Rune[i+1] >= utf8.RuneSelf {
+				return 0
+			}
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if !set.has(byte(r)) {
+					return 0
+				}
+			}
+		}
+		return 1
+	case syntax.OpCapture, syntax.OpPlus:
+		return minCount(re.Sub[0], set)
+	case syntax.OpRepeat:
+		return re.Min * minCount(re.Sub[0], set)
+	case syntax.OpConcat:
+		n := 0
+		for _, sub := range re.Sub {
+			n += minCount(sub, set)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := math.MaxInt
+		for _, sub := range re.Sub {
+			n = min(n, minCount(sub, set))
+		}
+		if n == math.MaxInt {
+			n = 0
+		}
+		return n
+	}
+	return 0
+}
+
+func collectAlpha(re *syntax.Regexp, s *byteSet) {
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			s.addRune(r)
+			if re.Flags&syntax.FoldCase != 0 {
+				for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+					s.addRune(f)
+				}
+			}
+		}
+	case syntax.OpCharClass:
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			if lo < utf8.RuneSelf {
+				s.addRange(int(lo), int(min(hi, utf8.RuneSelf-1)))
+			}
+			if hi >= utf8.RuneSelf {
+				s.addHigh()
+			}
+		}
+	case syntax.OpAnyChar:
+		*s = byteSet{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+	case syntax.OpAnyCharNotNL:
+		*s = byteSet{^uint64(0), ^uint64(0), ^uint64(0), ^uint64(0)}
+		s[0] &^= 1 << '\n'
+	}
+	for _, sub := range re.Sub {
+		collectAlpha(sub, s)
+	}
+}
+
+func noAnchor() nodeInfo { return nodeInfo{bestCost: math.Inf(1)} }
+
+func (a *analyzer) node(re *syntax.Regexp) nodeInfo {
+	switch re.Op {
+	case syntax.OpNoMatch:
+		// Never matches: the empty set of literals is a correct anchor.
+		return nodeInfo{exactOK: true, exact: []lit{}, bestCost: math.Inf(1)}
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		// Assertions consume nothing; dropping them only widens the set of
+		// texts the prefilter lets through.
+		return nodeInfo{exactOK: true, exact: []lit{{}}, bestCost: math.Inf(1)}
+	case syntax.OpLiteral:
+		info := noAnchor()
+		info.minLen = len(re.Rune)
+		fold := re.Flags&syntax.FoldCase != 0
+		if slices.Contains(re.Rune, utf8.RuneError) {
+			return info // U+FFFD also matches invalid bytes; cannot search literally
+		}
+		l := normLit(lit{s: string(re.Rune), fold: fold})
+		info.exact, info.exactOK = []lit{l}, true
+		if len(re.Rune) == 1 && !l.fold && re.Rune[0] < utf8.RuneSelf {
+			info.cls.add(byte(re.Rune[0]))
+			info.clsOK = true
+		}
+		return info
+	case syntax.OpCharClass:
+		info := noAnchor()
+		info.minLen = 1
+		n, ascii := 0, true
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			n += int(re.Rune[i+1]-re.Rune[i]) + 1
+			if re.Rune[i+1] >= utf8.RuneSelf {
+				ascii = false
+			}
+		}
+		if !ascii {
+			return info
+		}
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			info.cls.addRange(int(re.Rune[i]), int(re.Rune[i+1]))
+		}
+		info.clsOK = true
+		if n <= 8 {
+			info.exactOK = true
+			for i := 0; i+1 < len(re.Rune); i += 2 {
+				for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+					info.exact = append(info.exact, lit{s: string(r)})
+				}
+			}
+		}
+		return info
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		info := noAnchor()
+		info.minLen = 1
+		return info
+	case syntax.OpCapture:
+		return a.node(re.Sub[0])
+	case syntax.OpStar, syntax.OpQuest:
+		return noAnchor()
+	case syntax.OpPlus:
+		return a.repeat(a.node(re.Sub[0]), 1)
+	case syntax.OpRepeat:
+		sub := a.node(re.Sub[0])
+		if re.Min == 1 && re.Max == 1 {
+			return sub
+		}
+		return a.repeat(sub, re.Min)
+	case syntax.OpConcat:
+		return a.concat(re.Sub)
+	case syntax.OpAlternate:
+		return a.alternate(re.Sub)
+	}
+	return noAnchor()
+}
+
+func (a *analyzer) repeat(sub nodeInfo, minRep int) nodeInfo {
+	if minRep < 1 {
+		return noAnchor()
+	}
+	info := noAnchor()
+	info.minLen = sub.minLen * minRep
+	info.best, info.bestCost = sub.best, sub.bestCost
+	if sub.exactOK && !hasEmpty(sub.exact) {
+		if c := a.litsCost(sub.exact); c < info.bestCost {
+			info.best, info.bestCost = anchor{lits: sub.exact}, c
+		}
+	}
+	if sub.clsOK {
+		a.offerRun(&info, sub.cls, minRep)
+	}
+	return info
+}
+
+func (a *analyzer) offerRun(info *nodeInfo, set byteSet, k int) {
+	if c := a.runCost(set, k); c < info.bestCost {
+		info.best, info.bestCost = anchor{runs: []classRun{{set: set, k: k}}}, c
+	}
+}
+
+func (a *analyzer) offerLits(info *nodeInfo, ls []lit) {
+	if hasEmpty(ls) {
+		return
+	}
+	if c := a.litsCost(ls); c < info.bestCost {
+		info.best, info.bestCost = anchor{lits: ls}, c
+	}
+}
+
+func (a *analyzer) concat(subs []*syntax.Regexp) nodeInfo {
+	info := noAnchor()
+	info.exactOK = true
+	info.exact = []lit{{}}
+	cur := []lit{{}} // cross product of the current run of exact children
+	var run byteSet  // current run of consecutive single-byte class children
+	runLen := 0
+	for _, sub := range subs {
+		si := a.node(sub)
+		info.minLen += si.minLen
+		if si.bestCost < info.bestCost {
+			info.best, info.bestCost = si.best, si.bestCost
+		}
+		if si.clsOK {
+			run.union(&si.cls)
+			runLen++
+		} else if !zeroWidth(sub.Op) {
+			if runLen > 1 {
+				a.offerRun(&info, run, runLen)
+			}
+			run, runLen = byteSet{}, 0
+		}
+		if si.exactOK {
+			if next, ok := cross(cur, si.exact); ok {
+				// A prefix needs fewer searches than its extensions.
+				a.offerLits(&info, cur)
+				cur = next
+			} else {
+				a.offerLits(&info, cur)
+				cur = si.exact
+			}
+			if info.exactOK {
+				if next, ok := cross(info.exact, si.exact); ok {
+					info.exact = next
+				} else {
+					info.exactOK, info.exact = false, nil
+				}
+			}
+		} else {
+			a.offerLits(&info, cur)
+			cur = []lit{{}}
+			info.exactOK, info.exact = false, nil
+		}
+	}
+	if runLen > 1 {
+		a.offerRun(&info, run, runLen)
+	}
+	a.offerLits(&info, cur)
+	return info
+}
+
+func (a *analyzer) alternate(subs []*syntax.Regexp) nodeInfo {
+	info := nodeInfo{exactOK: true, minLen: math.MaxInt}
+	var union anchor
+	cost := 0.0
+	for _, sub := range subs {
+		si := a.node(sub)
+		info.minLen = min(info.minLen, si.minLen)
+		if info.exactOK && si.exactOK && len(info.exact)+len(si.exact) <= maxExact {
+			info.exact = append(info.exact, si.exact...)
+		} else {
+			info.exactOK, info.exact = false, nil
+		}
+		b, c := si.best, si.bestCost
+		if si.exactOK && !hasEmpty(si.exact) {
+			if ec := a.litsCost(si.exact); ec < c {
+				b, c = anchor{lits: si.exact}, ec
+			}
+		}
+		cost += c
+		union.lits = append(union.lits, b.lits...)
+		union.runs = append(union.runs, b.runs...)
+	}
+	if len(subs) == 0 {
+		info.minLen = 0
+	}
+	info.best, info.bestCost = union, cost
+	if math.IsInf(cost, 1) {
+		info.best = anchor{}
+	}
+	return info
+}
+
+// cross concatenates every string of x with every string of y, or reports
+// that the result would be too large or would mix folded and exact text.
+func cross(x, y []lit) ([]lit, bool) {
+	if len(x)*len(y) > maxExact {
+		return nil, false
+	}
+	out := make([]lit, 0, len(x)*len(y))
+	for _, p := range x {
+		for _, q := range y {
+			if len(p.s)+len(q.s) > maxExactLen {
+				return nil, false
+			}
+			l := lit{s: p.s + q.s, fold: p.fold || q.fold}
+			if (p.fold && !q.fold && foldable(q.s)) || (q.fold && !p.fold && foldable(p.s)) {
+				return nil, false
+			}
+			out = append(out, normLit(l))
+		}
+	}
+	return out, true
+}
+
+// foldable reports whether case folding changes what s matches.
+func foldable(s string) bool {
+	for _, r := range s {
+		if unicode.SimpleFold(r) != r {
+			return true
+		}
+	}
+	return false
+}
+
+func normLit(l lit) lit {
+	if l.fold && !foldable(l.s) {
+		l.fold = false
+	}
+	return l
+}
+
+// zeroWidth reports ops that consume no input, so a run of classes around
+// them is still a run of consecutive bytes.
+func zeroWidth(op syntax.Op) bool {
+	switch op {
+	case syntax.OpEmptyMatch, syntax.OpBeginLine, syntax.OpEndLine, syntax.OpBeginText,
+		syntax.OpEndText, syntax.OpWordBoundary, syntax.OpNoWordBoundary:
+		return true
+	}
+	return false
+}
+
+func hasEmpty(ls []lit) bool {
+	for _, l := range ls {
+		if l.s == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// byteFreq is a rough frequency of a byte in tool output (prose, code,
+// listings); it only ranks anchors.
+func byteFreq(b byte) float64 {
+	switch {
+	case b == ' ':
+		return 0.15
+	case b >= 'a' && b <= 'z':
+		return letterFreq[b-'a']
+	case b >= 'A' && b <= 'Z':
+		return 0.004
+	case b >= '0' && b <= '9':
+		return 0.01
+	case b == '\n' || b == '.' || b == ',' || b == '"' || b == '/':
+		return 0.015
+	case b == '-' || b == '_' || b == ':' || b == '\t' || b == '=':
+		return 0.008
+	}
+	return 0.002
+}
+
+// letterFreq is English letter frequency scaled to the share of letters in
+// running text.
+var letterFreq = [26]float64{
+	0.049, 0.009, 0.017, 0.026, 0.076, 0.013, 0.012, 0.037, 0.042, 0.001, 0.005, 0.024, 0.014,
+	0.040, 0.045, 0.011, 0.001, 0.036, 0.038, 0.055, 0.017, 0.006, 0.014, 0.001, 0.012, 0.001,
+}
+
+func (a *analyzer) litsCost(ls []lit) float64 {
+	c := 0.0
+	for _, l := range ls {
+		f := 1.0
+		scan := 1.0
+		if l.fold {
+			fl, ok := makeFoldLit(l.s)
+			if !ok {
+				return math.Inf(1)
+			}
+			scan = float64(len(fl.encs)) + textLen*fl.freq()*0.002
+			for _, r := range fl.runes {
+				g := 0.0
+				for _, o := range orbit(r) {
+					if o < utf8.RuneSelf {
+						g += byteFreq(byte(o))
+					} else {
+						g += 0.001
+					}
+				}
+				f *= min(g, 1)
+			}
+		} else {
+			el := makeExactLit(l.s)
+			scan += textLen * byteFreq(l.s[el.rare]) * 0.002
+			for i := 0; i < len(l.s); i++ {
+				f *= byteFreq(l.s[i])
+			}
+		}
+		c += scan + textLen*f*a.verify
+	}
+	return c
+}
+
+func (a *analyzer) runCost(set byteSet, k int) float64 {
+	f := 0.0
+	for b := 0; b < 128; b++ {
+		if set.has(byte(b)) {
+			f += byteFreq(byte(b))
+		}
+	}
+	f = min(f, 1)
+	stride := float64(textLen) / float64(k)
+	return stride/100 + stride*f*0.03 + textLen*math.Pow(f, float64(k))*a.verify
+}
+
+func orbit(r rune) []rune {
+	o := []rune{r}
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		o = append(o, f)
+	}
+	return o
+}
+
+// makeFoldLit picks the rune of s whose spellings are rarest. Every
+// spelling in the fold orbit is searched, including non-ASCII ones: (?i)k
+// also matches U+212A KELVIN SIGN and (?i)s matches U+017F LONG S.
+func makeFoldLit(s string) (foldLit, bool) {
+	f := foldLit{runes: []rune(s), at: -1}
+	best := math.Inf(1)
+	for i, r := range f.runes {
+		fr := 0.0
+		for _, o := range orbit(r) {
+			if o < utf8.RuneSelf {
+				fr += byteFreq(byte(o))
+			} else {
+				fr += 0.001
+			}
+		}
+		if fr < best {
+			best, f.at = fr, i
+		}
+	}
+	if f.at < 0 {
+		return f, false
+	}
+	for _, o := range orbit(f.runes[f.at]) {
+		f.encs = append(f.encs, utf8.AppendRune(nil, o))
+	}
+	return f, true
+}
+
+func (f *foldLit) freq() float64 {
+	fr := 0.0
+	for _, e := range f.encs {
+		if len(e) == 1 {
+			fr += byteFreq(e[0])
+		} else {
+			fr += 0.001
+		}
+	}
+	return fr
+}
+
+// window is a run [l, r) of alpha bytes that holds an anchor occurrence.
+type window struct{ l, r int }
+
+// findAll appends to dst the non-empty matches of p in text, as a single
+// FindAllIndex over text would report them.
+func (p *pattern) findAll(text []byte, dst [][2]int, wins []window) ([][2]int, []window) {
+	if !p.pf.ok {
+		return appendLocs(dst, p.re, text, 0), wins
+	}
+	wins = p.pf.windows(text, wins[:0])
+	if len(wins) == 0 {
+		return dst, wins
+	}
+	slices.SortFunc(wins, func(x, y window) int { return x.l - y.l })
+	wins = slices.Compact(wins)
+	covered := 0
+	for _, w := range wins {
+		covered += w.r - w.l
+	}
+	if covered > len(text)/2 {
+		return appendLocs(dst, p.re, text, 0), wins
+	}
+	for _, w := range wins {
+		lo, hi := max(w.l-1, 0), min(w.r+1, len(text))
+		dst = appendLocs(dst, p.re, text[lo:hi], lo)
+	}
+	return dst, wins
+}
+
+func appendLocs(dst [][2]int, re *regexp.Regexp, text []byte, off int) [][2]int {
+	for _, loc := range re.FindAllIndex(text, -1) {
+		if loc[1] > loc[0] { // an empty match holds no data to redact
+			dst = append(dst, [2]int{loc[0] + off, loc[1] + off})
+		}
+	}
+	return dst
+}
+
+// windows appends the alpha runs around every anchor occurrence in text.
+// Each run is scanned once per anchor literal, so the work is linear.
+func (pf *prefilter) windows(text []byte, dst []window) []window {
+	for _, l := range pf.lits {
+		fails := 0
+		for off := 0; off+len(l.b) <= len(text); {
+			var a int
+			if len(l.b) > 1 && fails > 8+off>>6 {
+				// The "rare" byte is common in this text; bytes.Index
+				// checks two bytes at a time with SIMD instead.
+				a = bytes.Index(text[off:], l.b)
+			} else {
+				a = bytes.IndexByte(text[off+l.rare:len(text)-len(l.b)+l.rare+1], l.b[l.rare])
+			}
+			if a < 0 {
+				break
+			}
+			a += off
+			if !bytes.Equal(text[a:a+len(l.b)], l.b) {
+				fails++
+				off = a + 1
+				continue
+			}
+			dst, off = pf.add(text, dst, a, a+len(l.b), nil)
+		}
+	}
+	for fi := range pf.folds {
+		dst = pf.foldWindows(text, dst, &pf.folds[fi])
+	}
+	for _, run := range pf.runs {
+		dst = pf.runWindows(text, dst, run)
+	}
+	return dst
+}
+
+// add records the alpha run around [a, b) and returns where the search for
+// the next occurrence resumes. A run shorter than any match, or with fewer
+// bytes of run.set than any match needs, cannot hold a match.
+func (pf *prefilter) add(text []byte, dst []window, a, b int, run *classRun) ([]window, int) {
+	l, r := a, b
+	for l > 0 && pf.alpha.has(text[l-1]) {
+		l--
+	}
+	for r < len(text) && pf.alpha.has(text[r]) {
+		r++
+	}
+	ok := r-l >= pf.minLen
+	if ok && run != nil && run.need > 0 {
+		n := 0
+		for _, c := range text[l:r] {
+			if run.set.has(c) {
+				n++
+			}
+		}
+		ok = n >= run.need
+	}
+	if ok {
+		dst = append(dst, window{l, r})
+	}
+	return dst, max(r, a+1)
+}
+
+func (pf *prefilter) foldWindows(text []byte, dst []window, f *foldLit) []window {
+	// next[i] caches the next occurrence of encs[i] at or after off
+	// (-2: not searched yet, -1: none left), so each spelling's search
+	// moves forward only and the whole loop stays linear.
+	var buf [4]int
+	next := buf[:0]
+	for range f.encs {
+		next = append(next, -2)
+	}
+	for off := 0; off < len(text); {
+		a, w := -1, 0
+		for i, e := range f.encs {
+			if next[i] != -1 && next[i] < off {
+				next[i] = indexFrom(text, off, e)
+			}
+			if next[i] >= 0 && (a < 0 || next[i] < a) {
+				a, w = next[i], len(e)
+			}
+		}
+		if a < 0 {
+			break
+		}
+		start, end, ok := f.matchAt(text, a, w)
+		if !ok {
+			off = a + 1
+			continue
+		}
+		dst, off = pf.add(text, dst, start, end, nil)
+	}
+	return dst
+}
+
+func indexFrom(text []byte, off int, b []byte) int {
+	i := bytes.Index(text[off:], b)
+	if i < 0 {
+		return -1
+	}
+	return off + i
+}
+
+// matchAt reports whether the folded literal occurs with its anchor rune
+// spelled by text[a:a+w], and where. Runes are decoded one at a time in
+// both directions, as the regexp decodes them, so multi-byte fold partners
+// are honoured.
+func (f *foldLit) matchAt(text []byte, a, w int) (start, end int, ok bool) {
+	end = a + w
+	for _, want := range f.runes[f.at+1:] {
+		r, w := utf8.DecodeRune(text[end:])
+		if w == 0 || !foldEq(r, want) {
+			return 0, 0, false
+		}
+		end += w
+	}
+	start = a
+	for i := f.at - 1; i >= 0; i-- {
+		r, w := utf8.DecodeLastRune(text[:start])
+		if w == 0 || !foldEq(r, f.runes[i]) {
+			return 0, 0, false
+		}
+		start -= w
+	}
+	return start, end, true
+}
+
+func foldEq(r, want rune) bool {
+	if r == want {
+		return true
+	}
+	for f := unicode.SimpleFold(want); f != want; f = unicode.SimpleFold(f) {
+		if f == r {
+			return true
+		}
+	}
+	return false
+}
+
+// runWindows finds runs of at least k bytes of run.set. Checking every k-th
+// byte is enough: any k consecutive bytes include one checked position.
+func (pf *prefilter) runWindows(text []byte, dst []window, run classRun) []window {
+	k := run.k
+	for i := k - 1; i < len(text); {
+		if !run.set.has(text[i]) {
+			i += k
+			continue
+		}
+		lo, hi := i, i+1
+		for lo > 0 && run.set.has(text[lo-1]) {
+			lo--
+		}
+		for hi < len(text) && run.set.has(text[hi]) {
+			hi++
+		}
+		if hi-lo < k {
+			i = hi + k - 1
+			continue
+		}
+		var next int
+		dst, next = pf.add(text, dst, lo, hi, &run)
+		i = next + k - 1
+	}
+	return dst
+}
