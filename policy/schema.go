@@ -124,7 +124,7 @@ func schemaMessage(field string, k jsonschema.ErrorKind) string {
 	switch k := k.(type) {
 	case *kind.Type:
 		msg := fmt.Sprintf("must be %s, got %s", withArticle(strings.Join(k.Want, " or ")), k.Got)
-		if (k.Got == "number" || k.Got == "boolean" || k.Got == "null") && strings.Contains(strings.Join(k.Want, ","), "string") {
+		if (k.Got == "number" || k.Got == "boolean") && strings.Contains(strings.Join(k.Want, ","), "string") {
 			// YAML 1.1 turns yes/no/on/off into booleans and 1.0 into a number.
 			msg += " (quote the value in YAML)"
 		}
