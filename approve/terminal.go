@@ -310,26 +310,31 @@ func (lr *lineReader) readLine(ctx context.Context, since time.Time) (string, er
 	}
 }
 
-// readOne reads one line of at most maxAnswer bytes; a longer line is
-// consumed whole and returned as unrecognisable.
+// readOne reads one line of at most maxAnswer bytes, ended by "\n" or "\r"
+// (a terminal left in raw mode by another program sends "\r" for Enter). A
+// longer line is consumed whole and returned as an unrecognisable answer.
 func (lr *lineReader) readOne() (string, error) {
-	line, err := lr.br.ReadSlice('\n')
-	if errors.Is(err, bufio.ErrBufferFull) {
-		for errors.Is(err, bufio.ErrBufferFull) {
-			_, err = lr.br.ReadSlice('\n')
-		}
+	var line []byte
+	tooLong := false
+	for {
+		c, err := lr.br.ReadByte()
 		if err != nil {
+			// A last line without a terminator still counts.
+			if errors.Is(err, io.EOF) && len(line) > 0 && !tooLong {
+				return string(line), nil
+			}
 			return "", err
 		}
-		return "\x00too long", nil
-	}
-	if err != nil {
-		// A final line without newline at EOF still counts only if
-		// non-empty; an empty read at EOF is an error.
-		if errors.Is(err, io.EOF) && len(line) > 0 {
+		switch {
+		case c == '\n' || c == '\r':
+			if tooLong {
+				return "\x00", nil
+			}
 			return string(line), nil
+		case len(line) < maxAnswer:
+			line = append(line, c)
+		default:
+			tooLong = true
 		}
-		return "", err
 	}
-	return string(line), nil
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -112,6 +113,8 @@ func TestTerminalAnswers(t *testing.T) {
 		"overlong answer is garbage":      {[]string{strings.Repeat("y", 1000), "n"}, Denied, false},
 		"yes with trailing junk re-asks":  {[]string{"yes please", "n"}, Denied, false},
 		"y typed in another script is no": {[]string{"ｙ", "n"}, Denied, false},
+		"carriage return ends a line":     {[]string{"y\r"}, Approved, false},
+		"CRLF ends a line":                {[]string{"n\r"}, Denied, false},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -357,4 +360,25 @@ func TestSanitize(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzSanitize(f *testing.F) {
+	f.Add("\x1b[2J\u202e\xff", 16)
+	f.Fuzz(func(t *testing.T, s string, max int) {
+		if max < 0 || max > 1<<16 {
+			return
+		}
+		out := sanitize(s, max)
+		if !utf8.ValidString(out) {
+			t.Fatalf("invalid UTF-8 in %q", out)
+		}
+		for _, r := range out {
+			if r != ' ' && (!unicode.IsGraphic(r) || unicode.Is(unicode.Cf, r)) {
+				t.Fatalf("unsafe rune %U in %q", r, out)
+			}
+		}
+		if len(out) > max+4+len("… ( more bytes)")+20 {
+			t.Fatalf("output of %d bytes exceeds the cap %d", len(out), max)
+		}
+	})
 }
