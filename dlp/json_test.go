@@ -1,0 +1,151 @@
+package dlp
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/agentid/agentid/policy"
+)
+
+func TestRedactJSONRedactsEveryStringValueAndKeepsEveryOtherByte(t *testing.T) {
+	s := newScanner(t, nil, "AWS Key", `AKIA[0-9A-Z]{16}`, "Email", `[a-z]+@[a-z]+\.[a-z]{2,}`)
+	tests := []struct{ name, in, want string }{
+		{"content text",
+			`{"content":[{"type":"text","text":"key AKIAIOSFODNN7EXAMPLE"}]}`,
+			`{"content":[{"type":"text","text":"key [REDACTED:AWS Key]"}]}`},
+		{"structuredContent, resources, other fields survive",
+			`{ "content" : [ {"type":"image","data":"aGk=","mimeType":"image/png"}, {"type":"resource","resource":{"uri":"file:///x","text":"a@b.com"}} ],
+  "structuredContent": {"z":1.50e3, "deep":[[["AKIAIOSFODNN7EXAMPLE"]]], "n":null, "t":true}, "isError":false }`,
+			`{ "content" : [ {"type":"image","data":"aGk=","mimeType":"image/png"}, {"type":"resource","resource":{"uri":"file:///x","text":"[REDACTED:Email]"}} ],
+  "structuredContent": {"z":1.50e3, "deep":[[["[REDACTED:AWS Key]"]]], "n":null, "t":true}, "isError":false }`},
+		{"error object", `{"code":-32000,"message":"bad a@b.com","data":{"k":"AKIAIOSFODNN7EXAMPLE"}}`,
+			`{"code":-32000,"message":"bad [REDACTED:Email]","data":{"k":"[REDACTED:AWS Key]"}}`},
+		{"keys are never changed", `{"a@b.com":"x","AKIAIOSFODNN7EXAMPLE":1}`, `{"a@b.com":"x","AKIAIOSFODNN7EXAMPLE":1}`},
+		{"secret spelled with escapes is found", `["\u0041KIAIOSFODNN7EXAMPLE"]`, `["[REDACTED:AWS Key]"]`},
+		{"escapes elsewhere in a changed string are re-encoded", `"line1\nAKIAIOSFODNN7EXAMPLE\t\"q\" \u00e9 \ud83d\ude00 <&> \u2028"`,
+			"\"line1\\n[REDACTED:AWS Key]\\t\\\"q\\\" \u00e9 \U0001F600 <&> \u2028\""},
+		{"top-level string", `"a@b.com"`, `"[REDACTED:Email]"`},
+		{"scalars only", ` 12 `, ` 12 `},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := s.RedactJSON(Response, []byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(res.Data) != tt.want {
+				t.Errorf("got  %s\nwant %s", res.Data, tt.want)
+			}
+			if res.Changed != (tt.in != tt.want) {
+				t.Errorf("Changed = %v", res.Changed)
+			}
+			if !json.Valid(res.Data) {
+				t.Errorf("output is not valid JSON")
+			}
+		})
+	}
+}
+
+func TestRedactJSONReturnsInputWhenNothingMatches(t *testing.T) {
+	s := newScanner(t, nil, typicalPatterns...)
+	raw := toolResult4KB("")
+	res, err := s.RedactJSON(Response, raw)
+	if err != nil || res.Changed || res.Findings != nil || &res.Data[0] != &raw[0] || len(res.Data) != len(raw) {
+		t.Fatalf("changed=%v findings=%v err=%v, same slice=%v", res.Changed, res.Findings, err, &res.Data[0] == &raw[0])
+	}
+	allocs := testing.AllocsPerRun(100, func() { s.RedactJSON(Response, raw) })
+	if allocs > 1 {
+		t.Errorf("no-match path allocates %v times per call", allocs)
+	}
+}
+
+func TestRedactJSONCountsFindingsAcrossStrings(t *testing.T) {
+	s := newScanner(t, nil, "Email", `[a-z]+@[a-z]+\.[a-z]{2,}`, "AWS Key", `AKIA[0-9A-Z]{16}`)
+	res, err := s.RedactJSON(Response, []byte(`{"a":"x@y.com","b":["p@q.org r@s.net"],"c":"AKIAIOSFODNN7EXAMPLE"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Finding{{"Email", 3}, {"AWS Key", 1}}; !reflect.DeepEqual(res.Findings, want) {
+		t.Errorf("findings %v, want %v", res.Findings, want)
+	}
+}
+
+func TestRedactJSONRejectsInvalidJSON(t *testing.T) {
+	s := newScanner(t, nil, "X", `x`)
+	for _, in := range []string{
+		``, ` `, `{`, `[1,]`, `{"a":1,}`, `{"a" 1}`, `{1:2}`, `"abc`, `"\x"`, `"\u12"`, "\"a\x01\"", `01`, `1.`, `-`, `1e`,
+		`tru`, `nul`, `[1 2]`, `{"a":1}}`, `[}`, `{]`, `NaN`, `"a" "b"`, `[1]x`, `{"a":"b"`, `[[[`, `+1`, `.5`,
+	} {
+		if _, err := s.RedactJSON(Response, []byte(in)); err == nil || !strings.HasPrefix(err.Error(), "dlp: ") {
+			t.Errorf("RedactJSON(%q) err = %v, want a dlp: error", in, err)
+		}
+		if json.Valid([]byte(in)) {
+			t.Errorf("test bug: %q is valid JSON", in)
+		}
+	}
+}
+
+func TestRedactJSONAcceptsWhatEncodingJSONAccepts(t *testing.T) {
+	s := newScanner(t, nil, "X", `zzz`)
+	for _, in := range []string{
+		`0`, `-0.0e+0`, `1E-7`, `true`, `false`, `null`, `""`, `[]`, `{}`, ` [ {} , [ ] , "" ] `, "\"\xff\xfe\"",
+		`{"a":{"b":{"c":[1,{"d":[]}]}}}`, `"\/\b\f\n\r\t\\\""`, strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
+	} {
+		if !json.Valid([]byte(in)) {
+			t.Fatalf("test bug: %.40q is not valid JSON", in)
+		}
+		if _, err := s.RedactJSON(Response, []byte(in)); err != nil {
+			t.Errorf("RedactJSON(%.40q): %v", in, err)
+		}
+	}
+}
+
+func TestRedactJSONHandlesDeepNestingWithoutRecursion(t *testing.T) {
+	s := newScanner(t, &policy.DLP{MaxScanSize: "10MB"}, "X", `secret`)
+	in := strings.Repeat(`[{"a":`, 200000) + `"secret"` + strings.Repeat(`}]`, 200000)
+	res, err := s.RedactJSON(Response, []byte(in))
+	if err != nil || !strings.Contains(string(res.Data), `"[REDACTED:X]"`) {
+		t.Errorf("err=%v changed=%v", err, res.Changed)
+	}
+}
+
+func TestRedactJSONMaxScanSizeScansOnlyTheBeginning(t *testing.T) {
+	s := newScanner(t, &policy.DLP{MaxScanSize: "1KB"}, "Key", `KEY[0-9]+`)
+	pad := strings.Repeat("p", 2000)
+	// KEY1 before the limit; KEY22 crosses the limit (only "KEY2" lies
+	// before it); KEY3 is in a string that starts after the limit.
+	in := `["KEY1","` + pad[:1024-len(`["KEY1","`)-len("KEY2")] + `KEY22","` + pad + `KEY3"]`
+	res, err := s.RedactJSON(Response, []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Truncated {
+		t.Error("Truncated = false for input over max_scan_size")
+	}
+	out := string(res.Data)
+	if !strings.HasPrefix(out, `["[REDACTED:Key]",`) || !strings.Contains(out, `[REDACTED:Key]2","`) || !strings.HasSuffix(out, `KEY3"]`) {
+		t.Errorf("got %s", out)
+	}
+	if _, err := s.RedactJSON(Response, []byte(`["KEY1",`+strings.Repeat(" ", 2000)+`}`)); err == nil {
+		t.Error("invalid JSON after the limit was accepted")
+	}
+}
+
+func TestRedactJSONEncodesWithoutHTMLEscaping(t *testing.T) {
+	s := newScanner(t, nil, "Tok", `tok_[a-z]+`)
+	res, err := s.RedactJSON(Response, []byte(`"<a href='x'>tok_abc</a> & \u0001 \ud800"`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A lone surrogate decodes to U+FFFD, as in encoding/json.
+	if want := "\"<a href='x'>[REDACTED:Tok]</a> & \\u0001 \ufffd\""; string(res.Data) != want {
+		t.Errorf("got %s, want %s", res.Data, want)
+	}
+	var v string
+	if err := json.Unmarshal(res.Data, &v); err != nil || !bytes.Contains([]byte(v), []byte("<a href")) {
+		t.Errorf("round trip %q %v", v, err)
+	}
+}
