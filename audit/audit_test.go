@@ -222,7 +222,7 @@ func boolToInt(b bool) int {
 }
 
 func TestConcurrentLoggingProducesIntactLines(t *testing.T) {
-	const goroutines, perG = 50, 40
+	const goroutines, perG = 50, 20
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	l, err := Open(path)
 	if err != nil {
