@@ -1,0 +1,91 @@
+package dlp
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/agentid/agentid/policy"
+)
+
+// idempotentPatterns cannot match any character of a marker ("[", "]", ":"
+// or the upper-case names and "REDACTED" in the positions they occur) and
+// use no assertions, so no match can appear in redacted output: text
+// outside the markers is unchanged, every potential match in it overlapped
+// a redacted match, and a match cannot cross a marker's brackets. For
+// patterns in general a second pass can find something new (a marker can
+// create a \b, or a pattern can match the marker), so the property is
+// asserted only for these.
+var idempotentPatterns = []string{
+	"AWS", `AKIA[0-9A-Z]{16}`,
+	"MAIL", `[a-z0-9.]+@[a-z0-9.]+`,
+	"SK", `sk-[a-zA-Z0-9]{8}`,
+	"SSN", `\d{3}-\d{2}-\d{4}`,
+}
+
+func FuzzRedactJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"content":[{"type":"text","text":"AKIAIOSFODNN7EXAMPLE a@b.co"}]}`,
+		`["\u0041KIAIOSFODNN7EXAMPLE", 1, -2.5e3, true, null, {"k":"sk-abcdefgh"}]`,
+		`"123-45-6789\n\ud83d\ude00\ud800"`, `{"a":"QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}`, `[{]`, "\"\xff\"", ``,
+	} {
+		f.Add([]byte(seed))
+	}
+	simple := newScanner(f, nil, idempotentPatterns...)
+	typical := newScanner(f, &policy.DLP{DetectEncoding: ptr(true)}, typicalPatterns...)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in := bytes.Clone(data)
+		valid := json.Valid(data)
+		for _, s := range []*Scanner{simple, typical} {
+			res, err := s.RedactJSON(Response, data)
+			if !bytes.Equal(in, data) {
+				t.Fatal("input modified")
+			}
+			if valid && err != nil {
+				t.Fatalf("valid JSON rejected: %v", err)
+			}
+			if err != nil {
+				continue
+			}
+			if !valid && bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) <= 10000 {
+				t.Fatalf("invalid JSON accepted: %q", data)
+			}
+			if !res.Changed {
+				if len(res.Data) != len(data) || (len(data) > 0 && &res.Data[0] != &data[0]) || res.Findings != nil {
+					t.Fatal("unchanged result is not the input")
+				}
+				continue
+			}
+			if valid && !json.Valid(res.Data) {
+				t.Fatalf("output is not valid JSON: %q -> %q", data, res.Data)
+			}
+			if len(res.Findings) == 0 {
+				t.Fatal("changed without findings")
+			}
+			if s == simple {
+				again, err := s.RedactJSON(Response, res.Data)
+				if err != nil || again.Changed {
+					t.Fatalf("second pass changed %q -> %q (err %v)", res.Data, again.Data, err)
+				}
+			}
+		}
+	})
+}
+
+func FuzzRedactString(f *testing.F) {
+	f.Add(`\d{3}-\d{2}-\d{4}`, "ssn 123-45-6789")
+	f.Add(`(?i)token\s*[:=]\s*\S+`, "to\u212Aen: x")
+	f.Add(`\bfoo\b`, "afoo foo")
+	f.Add(`(?m)^a+$`, "b\naaa\n")
+	f.Add(`[^a]+`, "\xff\xfeaé")
+	s := newScanner(f, &policy.DLP{DetectEncoding: ptr(true)}, typicalPatterns...)
+	f.Fuzz(func(t *testing.T, expr, text string) {
+		// The prefilter must find exactly what a whole-text scan finds,
+		// for any pattern.
+		checkPrefilterAgrees(t, expr, []byte(text))
+		out, findings := s.RedactString(Response, text)
+		if (out == text) != (findings == nil) {
+			t.Fatalf("output changed=%v but findings %v", out != text, findings)
+		}
+	})
+}
