@@ -199,7 +199,8 @@ type ToolCall struct {
 
 // ParseToolCall parses the params of a tools/call request with the same
 // strict rules as Decode. Params must be an object with a string "name";
-// "arguments" and "_meta", if present, must be objects. Other members are
+// "arguments" and "_meta", if present, must be objects ("arguments": null
+// counts as absent). Other members are
 // allowed, as MCP may add them. The json.RawMessage fields refer to params.
 //
 // On failure the error is an *Error with code CodeInvalidParams and no ID.
@@ -230,6 +231,11 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 			}
 			name = v
 		case "arguments":
+			if v[0] == 'n' {
+				// null is how some SDKs send "no arguments" (the Go MCP
+				// SDK does); it means the same as an absent member.
+				continue
+			}
 			if v[0] != '{' {
 				return ToolCall{}, newError(CodeInvalidParams, `"arguments" must be an object`)
 			}

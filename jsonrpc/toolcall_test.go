@@ -26,7 +26,7 @@ func TestParseToolCall(t *testing.T) {
 		{"name and Name shadowing is invalid", `{"name":"delete_files","Name":"list_files"}`, ToolCall{}, false},
 		{"non-string name is invalid", `{"name":1}`, ToolCall{}, false},
 		{"array arguments are invalid", `{"name":"a","arguments":[1]}`, ToolCall{}, false},
-		{"null arguments are invalid", `{"name":"a","arguments":null}`, ToolCall{}, false},
+		{"null arguments count as absent (the Go MCP SDK sends them)", `{"name":"a","arguments":null}`, ToolCall{Name: "a"}, true},
 		{"string _meta is invalid", `{"name":"a","_meta":"x"}`, ToolCall{}, false},
 		{"array params are invalid", `["a"]`, ToolCall{}, false},
 		{"empty params are invalid", ``, ToolCall{}, false},

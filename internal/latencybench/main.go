@@ -1,0 +1,242 @@
+// Command latencybench measures the latency the proxy adds to a tools/call
+// round trip, against the same MCP server called directly, over real pipes
+// and real processes. It prints p50 and p99 per configuration and the
+// difference to the direct call:
+//
+//	go run ./internal/latencybench [-n 5000] [-rounds 3]
+//
+// The server is this program itself (re-executed with -serve): it answers
+// every tools/call with a fixed 4 KB text result, so the measurement is the
+// proxy's cost, not the server's. The DLP configuration uses 10 patterns.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+func main() {
+	serve := flag.Bool("serve", false, "act as the MCP server (internal)")
+	n := flag.Int("n", 5000, "measured calls per configuration and round")
+	rounds := flag.Int("rounds", 3, "rounds; configurations alternate within a round")
+	agentid := flag.String("agentid", "", "agentid binary (default: go build ./cmd/agentid)")
+	flag.Parse()
+	if *serve {
+		serveMCP(os.Stdin, os.Stdout)
+		return
+	}
+	if err := run(*n, *rounds, *agentid); err != nil {
+		fmt.Fprintln(os.Stderr, "latencybench:", err)
+		os.Exit(1)
+	}
+}
+
+const basePolicy = `apiVersion: aip.io/v1alpha2
+kind: AgentPolicy
+metadata:
+  name: latency
+spec:
+  allowed_tools: [read_file]
+  tool_rules:
+    - tool: read_file
+      allow_args:
+        path: "^/data/[a-z0-9_./-]+$"
+`
+
+const dlpPatterns = `  dlp:
+    patterns:
+      - {name: AWS Key, regex: "(AKIA|ASIA)[A-Z0-9]{16}"}
+      - {name: GitHub Token, regex: "gh[pousr]_[A-Za-z0-9]{36}"}
+      - {name: Email, regex: "[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}"}
+      - {name: SSN, regex: "\\b\\d{3}-\\d{2}-\\d{4}\\b"}
+      - {name: Credit Card, regex: "\\b(?:\\d{4}[- ]?){3}\\d{4}\\b"}
+      - {name: Private Key, regex: "-----BEGIN (RSA |EC |DSA |OPENSSH )?PRIVATE KEY-----"}
+      - {name: JWT, regex: "eyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}"}
+      - {name: Generic Secret, regex: "(?i)(password|secret|token)\\s*[:=]\\s*\\S+"}
+      - {name: Slack Token, regex: "xox[baprs]-[A-Za-z0-9-]{10,}"}
+      - {name: IPv4, regex: "\\b(?:\\d{1,3}\\.){3}\\d{1,3}\\b"}
+`
+
+type config struct {
+	name string
+	argv []string
+}
+
+func run(n, rounds int, agentid string) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "latencybench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if agentid == "" {
+		agentid = filepath.Join(dir, "agentid")
+		build := exec.Command("go", "build", "-o", agentid, "./cmd/agentid")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("building agentid (run from the module root): %w", err)
+		}
+	}
+	plain := filepath.Join(dir, "plain.yaml")
+	withDLP := filepath.Join(dir, "dlp.yaml")
+	if err := os.WriteFile(plain, []byte(basePolicy), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(withDLP, []byte(basePolicy+dlpPatterns), 0o600); err != nil {
+		return err
+	}
+	proxyArgs := func(policy string) []string {
+		return []string{agentid, "proxy", "--policy", policy, "--audit", filepath.Join(dir, filepath.Base(policy)+".audit"), "--", self, "-serve"}
+	}
+	configs := []config{
+		{"direct", []string{self, "-serve"}},
+		{"proxy", proxyArgs(plain)},
+		{"proxy+dlp", proxyArgs(withDLP)},
+	}
+	samples := make(map[string][]time.Duration)
+	for r := 0; r < rounds; r++ {
+		for _, c := range configs {
+			d, err := measure(c.argv, n)
+			if err != nil {
+				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			samples[c.name] = append(samples[c.name], d...)
+		}
+	}
+	fmt.Printf("tools/call round trip, 4 KB response, %d calls x %d rounds per configuration\n\n", n, rounds)
+	fmt.Printf("%-10s %10s %10s %12s %12s\n", "config", "p50", "p99", "added p50", "added p99")
+	base50, base99 := percentile(samples["direct"], 50), percentile(samples["direct"], 99)
+	for _, c := range configs {
+		p50, p99 := percentile(samples[c.name], 50), percentile(samples[c.name], 99)
+		added50, added99 := "", ""
+		if c.name != "direct" {
+			added50, added99 = micro(p50-base50), micro(p99-base99)
+		}
+		fmt.Printf("%-10s %10s %10s %12s %12s\n", c.name, micro(p50), micro(p99), added50, added99)
+	}
+	return nil
+}
+
+func micro(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d.Nanoseconds())/1000) }
+
+func percentile(ds []time.Duration, p int) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	return s[(len(s)-1)*p/100]
+}
+
+// measure starts argv, initializes, warms up, and times n sequential calls.
+func measure(argv []string, n int) ([]time.Duration, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		in.Close()
+		_ = cmd.Wait()
+	}()
+	rd := bufio.NewReaderSize(out, 1<<16)
+	roundTrip := func(line string) error {
+		if _, err := io.WriteString(in, line); err != nil {
+			return err
+		}
+		resp, err := rd.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if strings.Contains(resp, `"error"`) {
+			return fmt.Errorf("call failed: %s", resp)
+		}
+		return nil
+	}
+	if err := roundTrip(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}` + "\n"); err != nil {
+		return nil, err
+	}
+	call := func(i int) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/data/report-%d.txt"}}}`+"\n", i, i%100)
+	}
+	for i := 1; i <= n/5; i++ { // warm up
+		if err := roundTrip(call(i)); err != nil {
+			return nil, err
+		}
+	}
+	out2 := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		line := call(1_000_000 + i)
+		start := time.Now()
+		if err := roundTrip(line); err != nil {
+			return nil, err
+		}
+		out2 = append(out2, time.Since(start))
+	}
+	return out2, nil
+}
+
+// serveMCP answers requests with a fixed result; notifications are ignored.
+func serveMCP(in io.Reader, out io.Writer) {
+	text := strings.Repeat("The quarterly report lists revenue, costs and outlook for each region. ", 58)[:4000]
+	result, _ := jsonString(text)
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<16), 16<<20)
+	w := bufio.NewWriter(out)
+	for sc.Scan() {
+		line := sc.Bytes()
+		i := strings.Index(string(line), `"id":`)
+		if i < 0 {
+			continue
+		}
+		j := i + 5
+		k := j
+		for k < len(line) && line[k] != ',' && line[k] != '}' {
+			k++
+		}
+		id := string(line[j:k])
+		var body string
+		if strings.Contains(string(line), `"tools/call"`) {
+			body = `{"content":[{"type":"text","text":` + result + `}]}`
+		} else {
+			body = `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"bench","version":"1"}}`
+		}
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`+"\n", id, body)
+		w.Flush()
+	}
+}
+
+func jsonString(s string) (string, error) {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"', '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String(), nil
+}
