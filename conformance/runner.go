@@ -33,7 +33,7 @@ type Result struct {
 
 // Report collects the results of a run.
 type Report struct {
-	Results               []Result
+	Results                 []Result
 	Passed, Failed, Skipped int
 	// Notes are suite-level remarks, e.g. a level directory that is absent.
 	Notes []string
