@@ -509,7 +509,7 @@ func (v *policyValidator) identity(p *Policy) {
 
 func ttlString(id *Identity) string {
 	if id.TokenTTL == "" {
-		return DefaultTokenTTL.String()
+		return "5m" // DefaultTokenTTL, written as the spec writes it
 	}
 	return id.TokenTTL
 }
