@@ -138,7 +138,14 @@ func AIPError(id json.RawMessage, code int, data any) []byte {
 // omitted when data is nil or cannot be encoded: the error itself must
 // always reach the client.
 func ErrorResponse(id json.RawMessage, code int, message string, data any) []byte {
-	b := make([]byte, 0, 96+len(id)+len(message))
+	var enc *dataEncoder
+	var d []byte
+	if data != nil {
+		enc = dataEncoders.Get().(*dataEncoder)
+		defer dataEncoders.Put(enc)
+		d = enc.encode(data)
+	}
+	b := make([]byte, 0, 80+len(id)+len(message)+len(d))
 	b = append(b, `{"jsonrpc":"2.0","id":`...)
 	if validID(id) {
 		b = append(b, id...)
@@ -149,11 +156,9 @@ func ErrorResponse(id json.RawMessage, code int, message string, data any) []byt
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"message":`...)
 	b = appendQuoted(b, message)
-	if data != nil {
-		if d, ok := encodeData(data); ok {
-			b = append(b, `,"data":`...)
-			b = append(b, d...)
-		}
+	if d != nil {
+		b = append(b, `,"data":`...)
+		b = append(b, d...)
 	}
 	return append(b, "}}\n"...)
 }
@@ -180,18 +185,28 @@ func validID(id []byte) bool {
 	return false
 }
 
-var dataBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// dataEncoder is an encoding/json Encoder bound to its own buffer, pooled
+// so that an error response costs no Encoder allocation.
+type dataEncoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
 
-func encodeData(data any) ([]byte, bool) {
-	buf := dataBufPool.Get().(*bytes.Buffer)
-	defer dataBufPool.Put(buf)
-	buf.Reset()
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(data); err != nil {
-		return nil, false
+var dataEncoders = sync.Pool{New: func() any {
+	e := new(dataEncoder)
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false)
+	return e
+}}
+
+// encode returns the JSON encoding of data, valid until the next call, or
+// nil if it cannot be encoded.
+func (e *dataEncoder) encode(data any) []byte {
+	e.buf.Reset()
+	if err := e.enc.Encode(data); err != nil {
+		return nil
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), true
+	return bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))
 }
 
 const hexDigits = "0123456789abcdef"

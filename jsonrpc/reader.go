@@ -7,7 +7,7 @@ import (
 )
 
 // DefaultMaxLineSize is the line size cap that NewReader applies when asked
-// for none. MCP's reference SDKs use the same limit.
+// for none. The Go MCP SDK uses the same limit.
 const DefaultMaxLineSize = 16 << 20
 
 // ErrLineTooLong is returned by Reader.ReadLine for a line longer than the

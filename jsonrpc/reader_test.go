@@ -3,6 +3,7 @@ package jsonrpc
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -51,7 +52,7 @@ func TestReader(t *testing.T) {
 	}
 	for _, tt := range tests {
 		for _, bufSize := range []int{16, 4096} { // 16 forces the multi-fragment path
-			t.Run(tt.name, func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s (buffer %d)", tt.name, bufSize), func(t *testing.T) {
 				r := newReaderSize(iotest.OneByteReader(strings.NewReader(tt.in)), tt.maxLine, bufSize)
 				got, err := readAll(r)
 				if err != io.EOF {
