@@ -1,0 +1,86 @@
+package conformance
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/agentid/agentid/internal/testenv"
+)
+
+func TestBasicAndFullVectorsAllPass(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Suite: testenv.ConformanceDir(t), Level: "full"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Status != Pass {
+			t.Errorf("%s %s %s: %s", r.Status, r.File, r.ID, r.Reason)
+		}
+	}
+	if rep.Passed != 65 {
+		t.Errorf("passed %d vectors, want all 65 of basic + full", rep.Passed)
+	}
+}
+
+func TestResultsAreKeyedByFileAndID(t *testing.T) {
+	// auth-001 exists in basic/authorization.yaml and in
+	// server/authentication.yaml; both must be reported separately.
+	rep, err := Run(context.Background(), Options{Suite: testenv.ConformanceDir(t), Level: "server", Only: []string{"auth-001"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{}
+	for _, r := range rep.Results {
+		files[r.File] = true
+	}
+	if !files["basic/authorization.yaml"] || !files["server/authentication.yaml"] {
+		t.Fatalf("results %+v", rep.Results)
+	}
+}
+
+func TestEverySkipHasAReasonAndTheSummaryIsLast(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Suite: testenv.ConformanceDir(t), Level: "server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Status == Skip && r.Reason == "" {
+			t.Errorf("%s %s skipped without a reason", r.File, r.ID)
+		}
+	}
+	var out bytes.Buffer
+	rep.Write(&out, false)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if got := lines[len(lines)-1]; got != rep.Summary() {
+		t.Errorf("last line %q, want the summary %q", got, rep.Summary())
+	}
+}
+
+func TestRunRejectsUnknownLevelsAndMissingSuites(t *testing.T) {
+	if _, err := Run(context.Background(), Options{Suite: testenv.ConformanceDir(t), Level: "gold"}); err == nil {
+		t.Error("unknown level accepted")
+	}
+	if _, err := Run(context.Background(), Options{Suite: "/nonexistent"}); err == nil {
+		t.Error("missing suite accepted")
+	}
+}
+
+func TestSubset(t *testing.T) {
+	tests := []struct {
+		name      string
+		want, got any
+		ok        bool
+	}{
+		{"extra members in got are fine", map[string]any{"a": 1.0}, map[string]any{"a": 1.0, "b": "x"}, true},
+		{"a missing member fails", map[string]any{"a": 1.0}, map[string]any{"b": 1.0}, false},
+		{"nested members are compared", map[string]any{"e": map[string]any{"code": -32001.0}}, map[string]any{"e": map[string]any{"code": -32002.0}}, false},
+		{"string and number ids differ", map[string]any{"id": "1"}, map[string]any{"id": 1.0}, false},
+	}
+	for _, tt := range tests {
+		if subset(tt.want, tt.got) != tt.ok {
+			t.Errorf("%s: subset = %v", tt.name, !tt.ok)
+		}
+	}
+}
