@@ -1,0 +1,463 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/agentid/agentid/policy"
+	"github.com/agentid/agentid/store"
+	"github.com/agentid/agentid/store/memory"
+)
+
+// DefaultIssuer is the iss claim of the tokens agentid issues. iss names
+// the issuing software, not the agent: the agent is sub (= agent_id =
+// metadata.name) and the service is aud.
+const DefaultIssuer = "agentid"
+
+// Event types reported to Config.OnEvent (§8.4). REVOCATION is agentid's
+// addition for revocations made through the Manager.
+const (
+	EventTokenIssued           = "TOKEN_ISSUED"
+	EventTokenRotated          = "TOKEN_ROTATED"
+	EventTokenValidationFailed = "TOKEN_VALIDATION_FAILED"
+	EventRevocation            = "REVOCATION"
+)
+
+// Event is an identity audit event. It never carries a token or key
+// material: tokens are named by their id (the nonce).
+type Event struct {
+	Type       string
+	Time       time.Time
+	SessionID  string
+	TokenID    string    // TOKEN_ISSUED, TOKEN_VALIDATION_FAILED, REVOCATION of a token
+	OldTokenID string    // TOKEN_ROTATED
+	NewTokenID string    // TOKEN_ROTATED
+	ExpiresAt  time.Time // TOKEN_ISSUED, TOKEN_ROTATED
+	PolicyHash string
+	// Error is the token_error of a failed validation.
+	Error string
+	// Code is the AIP error code of a failed validation.
+	Code int
+	// Reason explains a failure, a rotation ("rotation_interval",
+	// "expired", "policy_changed") or a revocation (the caller's reason).
+	Reason string
+	// RevocationType is "session" or "token" for REVOCATION.
+	RevocationType string
+}
+
+// Config configures a Manager.
+type Config struct {
+	// Policy supplies spec.identity (via IdentityConfig), the audience
+	// and metadata.name. Required.
+	Policy *policy.Policy
+	// PolicyHash is the policy hash; computed with Policy.Hash when "".
+	PolicyHash string
+	// PolicyPath is the policy file's path (made absolute); Policy.Path
+	// when "".
+	PolicyPath string
+	// Keys signs tokens. When nil, a key set is made from
+	// identity.keys: generated in memory (key_source generate) or loaded
+	// from key_path (key_source file).
+	Keys *KeySet
+	// Nonces and Revocations default to in-memory stores on the
+	// Manager's clock.
+	Nonces      store.NonceStore
+	Revocations store.RevocationStore
+	// Now is the clock; time.Now when nil. Rotation, expiry, grace and
+	// key rotation all follow it, so tests never sleep.
+	Now func() time.Time
+	// Binding is this process's binding; CurrentBinding(PolicyPath) when nil.
+	Binding *Binding
+	// OnEvent receives audit events synchronously, outside the Manager's
+	// locks (it may call the Manager). Optional.
+	OnEvent func(Event)
+	// Issuer is the iss claim; DefaultIssuer when "".
+	Issuer string
+	// SessionRetention is how long a revoked session stays revoked;
+	// DefaultSessionRetention when zero.
+	SessionRetention time.Duration
+}
+
+// Manager owns one agent session: it issues and rotates the session's
+// tokens, validates tokens presented to it, tracks policy changes and
+// revocations, and publishes its keys. It is safe for concurrent use.
+type Manager struct {
+	mu       sync.Mutex
+	cfg      Config
+	idc      policy.IdentityConfig
+	hash     string
+	agentID  string
+	session  string
+	current  *issued
+	keys     *KeySet
+	verifier *Verifier
+	nonces   store.NonceStore
+	revs     store.RevocationStore
+}
+
+type issued struct {
+	token  string
+	claims *Claims
+}
+
+// NewManager starts a session for cfg.Policy (§5.5.1). No token is issued
+// until the first Token or Issue call.
+func NewManager(cfg Config) (*Manager, error) {
+	p := cfg.Policy
+	if p == nil {
+		return nil, errors.New("identity: Config.Policy is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = DefaultIssuer
+	}
+	if cfg.SessionRetention <= 0 {
+		cfg.SessionRetention = DefaultSessionRetention
+	}
+	hash := cfg.PolicyHash
+	if hash == "" {
+		h, err := p.Hash()
+		if err != nil {
+			return nil, err
+		}
+		hash = h
+	}
+	if !isLowerHex(hash, 64) {
+		return nil, errors.New("identity: PolicyHash must be 64 lowercase hex characters")
+	}
+	if cfg.PolicyPath == "" {
+		cfg.PolicyPath = p.Path
+	}
+	if cfg.PolicyPath == "" {
+		return nil, errors.New("identity: PolicyPath is required for a policy parsed from memory")
+	}
+	if abs, err := filepath.Abs(cfg.PolicyPath); err == nil {
+		cfg.PolicyPath = abs
+	}
+	if cfg.Binding == nil {
+		b := CurrentBinding(cfg.PolicyPath)
+		cfg.Binding = &b
+	}
+	idc := p.IdentityConfig()
+	if err := checkIdentityConfig(p, idc); err != nil {
+		return nil, err
+	}
+	m := &Manager{cfg: cfg, idc: idc, hash: hash, agentID: p.Metadata.Name, session: uuid.NewString()}
+	m.keys = cfg.Keys
+	if m.keys == nil {
+		ks, err := keySetFromPolicy(idc, cfg.Now)
+		if err != nil {
+			return nil, err
+		}
+		m.keys = ks
+	} else if m.keys.Alg() == AlgHS256 && p.ServerConfig().Enabled {
+		return nil, errors.New("identity: HS256 must not be used when server.enabled is true (§5.8.2)")
+	}
+	m.nonces = cfg.Nonces
+	if m.nonces == nil {
+		m.nonces = memory.NewNonceStore(memory.Options{Now: cfg.Now})
+	}
+	m.revs = cfg.Revocations
+	if m.revs == nil {
+		m.revs = memory.NewRevocationStore(memory.Options{Now: cfg.Now})
+	}
+	v, err := NewVerifier(VerifierConfig{
+		Keys: m.keys, Audience: idc.Audience, PolicyHash: hash,
+		BindingMode: idc.SessionBinding, Binding: *cfg.Binding,
+		Nonces: m.nonces, NonceTTL: m.nonceTTL(), Revocations: m.revs, Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	m.verifier = v
+	return m, nil
+}
+
+func checkIdentityConfig(p *policy.Policy, idc policy.IdentityConfig) error {
+	if idc.TokenTTL <= 0 {
+		return errors.New("identity: token_ttl must be positive")
+	}
+	if idc.Audience == "" {
+		return errors.New("identity: no audience (set identity.audience or metadata.name)")
+	}
+	if idc.Keys.SigningAlgorithm == AlgHS256 && p.ServerConfig().Enabled {
+		return errors.New("identity: HS256 must not be used when server.enabled is true (§5.8.2)")
+	}
+	return nil
+}
+
+func keySetFromPolicy(idc policy.IdentityConfig, now func() time.Time) (*KeySet, error) {
+	o := KeySetOptions{
+		RotationPeriod: idc.Keys.RotationPeriod,
+		Retain:         idc.TokenTTL + idc.Keys.GracePeriod + idc.NonceStorage.ClockSkewTolerance,
+		Now:            now,
+	}
+	switch idc.Keys.KeySource {
+	case "", "generate":
+		return GenerateKeySet(idc.Keys.SigningAlgorithm, o)
+	case "file":
+		if idc.Keys.SigningAlgorithm == AlgHS256 {
+			return nil, errors.New("identity: HS256 keys are generated in memory only (key_source generate)")
+		}
+		return LoadKeySet(idc.Keys.KeyPath, idc.Keys.SigningAlgorithm, o)
+	default:
+		return nil, fmt.Errorf("identity: key_source %q is not supported", idc.Keys.KeySource)
+	}
+}
+
+// nonceTTL is nonce_window + clock_skew_tolerance (§3.7.9).
+func (m *Manager) nonceTTL() time.Duration {
+	return max(m.idc.NonceWindow, m.idc.TokenTTL) + m.idc.NonceStorage.ClockSkewTolerance
+}
+
+func (m *Manager) emit(evs []Event) {
+	if m.cfg.OnEvent == nil {
+		return
+	}
+	for _, e := range evs {
+		m.cfg.OnEvent(e)
+	}
+}
+
+// SessionID returns the current session id (UUIDv4).
+func (m *Manager) SessionID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.session
+}
+
+// PolicyHash returns the current policy hash.
+func (m *Manager) PolicyHash() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hash
+}
+
+// IdentityConfig returns the identity configuration in force.
+func (m *Manager) IdentityConfig() policy.IdentityConfig {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.idc
+}
+
+// Token returns the session's current token, issuing it on first use
+// (TOKEN_ISSUED) and replacing it (TOKEN_ROTATED, same session id, new
+// nonce) when rotation_interval has elapsed on the clock, when it has
+// expired, or when the policy hash changed. With rotation_interval 0 the
+// token is replaced only when it expires or the policy changes.
+//
+// Tokens are single-use (validation-040): Validate records the nonce, so
+// the current token is accepted once. A client that calls several times
+// within one rotation interval needs Issue.
+func (m *Manager) Token(ctx context.Context) (string, error) {
+	tok, _, err := m.CurrentToken(ctx)
+	return tok, err
+}
+
+// CurrentToken is Token that also returns the token's claims.
+func (m *Manager) CurrentToken(ctx context.Context) (string, *Claims, error) {
+	m.mu.Lock()
+	now := m.cfg.Now()
+	var reason string
+	switch cur := m.current; {
+	case cur == nil:
+	case cur.claims.PolicyHash != m.hash:
+		reason = "policy_changed"
+	case !now.Before(cur.claims.ExpiresAt):
+		reason = "expired"
+	case m.idc.RotationInterval > 0 && now.Sub(cur.claims.IssuedAt) >= m.idc.RotationInterval:
+		reason = "rotation_interval"
+	default:
+		tok, c := cur.token, cur.claims
+		m.mu.Unlock()
+		return tok, c, nil
+	}
+	tok, c, err := m.issueLocked(now)
+	if err != nil {
+		m.mu.Unlock()
+		return "", nil, err
+	}
+	var ev Event
+	if m.current == nil {
+		ev = Event{Type: EventTokenIssued, TokenID: c.Nonce}
+	} else {
+		ev = Event{Type: EventTokenRotated, OldTokenID: m.current.claims.Nonce, NewTokenID: c.Nonce, Reason: reason}
+	}
+	ev.Time, ev.SessionID, ev.ExpiresAt, ev.PolicyHash = now, c.SessionID, c.ExpiresAt, c.PolicyHash
+	m.current = &issued{token: tok, claims: c}
+	m.mu.Unlock()
+	m.emit([]Event{ev})
+	return tok, c, nil
+}
+
+// Issue issues a fresh token in the current session (new nonce) without
+// changing the current token, for clients that need one token per call.
+func (m *Manager) Issue(ctx context.Context) (string, *Claims, error) {
+	m.mu.Lock()
+	now := m.cfg.Now()
+	tok, c, err := m.issueLocked(now)
+	m.mu.Unlock()
+	if err != nil {
+		return "", nil, err
+	}
+	m.emit([]Event{{Type: EventTokenIssued, Time: now, SessionID: c.SessionID, TokenID: c.Nonce, ExpiresAt: c.ExpiresAt, PolicyHash: c.PolicyHash}})
+	return tok, c, nil
+}
+
+func (m *Manager) issueLocked(now time.Time) (string, *Claims, error) {
+	var nb [16]byte
+	if _, err := rand.Read(nb[:]); err != nil {
+		return "", nil, fmt.Errorf("identity: nonce: %w", err)
+	}
+	nonce := hex.EncodeToString(nb[:])
+	iat := now.UTC().Truncate(time.Millisecond)
+	exp := iat.Add(m.idc.TokenTTL)
+	c := &Claims{
+		Issuer: m.cfg.Issuer, Subject: m.agentID, Audience: m.idc.Audience,
+		IssuedAtUnix: iat.Unix(), ExpiresAtUnix: exp.Unix(), JWTID: nonce,
+		Version: Version, PolicyHash: m.hash, SessionID: m.session, AgentID: m.agentID,
+		IssuedAt: iat, ExpiresAt: exp, Nonce: nonce, Binding: *m.cfg.Binding,
+	}
+	payload, err := c.MarshalJSON()
+	if err != nil {
+		return "", nil, fmt.Errorf("identity: claims: %w", err)
+	}
+	tok, err := m.keys.Sign(payload)
+	if err != nil {
+		return "", nil, err
+	}
+	return tok, c, nil
+}
+
+// Validate validates a token presented to this process (see
+// Verifier.Validate for the checks and their order) and reports failures
+// as TOKEN_VALIDATION_FAILED events. An empty token returns the -32008
+// error without an event: whether a token is required is the caller's
+// decision (identity.require_token).
+func (m *Manager) Validate(ctx context.Context, token string) (*Claims, error) {
+	c, err := m.verifier.Validate(ctx, token)
+	if err == nil || token == "" {
+		return c, err
+	}
+	ev := Event{Type: EventTokenValidationFailed, Time: m.cfg.Now()}
+	if ve := AsValidationError(err); ve != nil {
+		ev.Error, ev.Code, ev.Reason = ve.TokenError, ve.Code, ve.Reason
+		if ve.Claims != nil {
+			ev.SessionID, ev.TokenID, ev.PolicyHash = ve.Claims.SessionID, ve.Claims.Nonce, ve.Claims.PolicyHash
+		}
+	} else {
+		ev.Error, ev.Reason = "unavailable", err.Error()
+	}
+	m.emit([]Event{ev})
+	return nil, err
+}
+
+// Verifier returns the Manager's verifier.
+func (m *Manager) Verifier() *Verifier { return m.verifier }
+
+// Keys returns the Manager's key set.
+func (m *Manager) Keys() *KeySet { return m.keys }
+
+// JWKS returns the JWKS document of the Manager's keys (§5.8.5).
+func (m *Manager) JWKS() ([]byte, error) { return m.keys.JWKS() }
+
+// UpdatePolicy switches to a new policy (a reload). The session continues;
+// when the hash changed, the next Token call rotates to a token with the
+// new hash, and tokens with the previous hash stay valid for the new
+// policy's policy_transition_grace (0: they fail with policy_changed at
+// once). Audience, TTL, rotation, binding mode and nonce window follow the
+// new policy; the signing keys do not change.
+func (m *Manager) UpdatePolicy(p *policy.Policy, hash string) error {
+	if p == nil || !isLowerHex(hash, 64) {
+		return errors.New("identity: UpdatePolicy needs a policy and its 64-hex hash")
+	}
+	idc := p.IdentityConfig()
+	if err := checkIdentityConfig(p, idc); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.verifier.SetBinding(idc.SessionBinding, *m.cfg.Binding); err != nil {
+		return err
+	}
+	m.cfg.Policy, m.idc, m.hash, m.agentID = p, idc, hash, p.Metadata.Name
+	m.verifier.SetPolicy(hash, idc.Audience, idc.PolicyTransitionGrace)
+	m.keys.SetRetain(idc.TokenTTL + idc.Keys.GracePeriod + idc.NonceStorage.ClockSkewTolerance)
+	return nil
+}
+
+// RevokeSession revokes every token of session id (§5.6.1), retained for
+// SessionRetention. Revoking the Manager's own session does not start a
+// new one (tokens it issues keep failing with session_revoked); use
+// EndSession for that.
+func (m *Manager) RevokeSession(ctx context.Context, id, reason string) error {
+	if !isUUID(id) {
+		return errors.New("identity: session id must be a lowercase UUID")
+	}
+	now := m.cfg.Now()
+	if err := m.revs.RevokeSession(ctx, id, now, m.cfg.SessionRetention); err != nil {
+		return &StoreError{Op: "revocation", Err: err}
+	}
+	m.emit([]Event{{Type: EventRevocation, Time: now, SessionID: id, RevocationType: RevocationSession, Reason: reason, PolicyHash: m.PolicyHash()}})
+	return nil
+}
+
+// RevokeToken revokes one token by its nonce (§5.6.1), retained for
+// nonce_window plus clock skew (longer than any token lives).
+func (m *Manager) RevokeToken(ctx context.Context, nonce, reason string) error {
+	if !isLowerHex(nonce, 32) {
+		return errors.New("identity: a token nonce is 32 lowercase hex characters")
+	}
+	m.mu.Lock()
+	ttl := m.nonceTTL()
+	m.mu.Unlock()
+	now := m.cfg.Now()
+	if err := m.revs.RevokeToken(ctx, nonce, now, ttl); err != nil {
+		return &StoreError{Op: "revocation", Err: err}
+	}
+	m.emit([]Event{{Type: EventRevocation, Time: now, TokenID: nonce, RevocationType: RevocationToken, Reason: reason, PolicyHash: m.PolicyHash()}})
+	return nil
+}
+
+// EndSession terminates the current session (the SIGUSR1 action of
+// §5.6.4): the session is revoked, so every token issued in it fails with
+// session_revoked, and a new session starts; its first token is issued on
+// the next Token call.
+func (m *Manager) EndSession(ctx context.Context) error {
+	m.mu.Lock()
+	old := m.session
+	m.mu.Unlock()
+	if err := m.RevokeSession(ctx, old, "session ended"); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	if m.session == old {
+		m.session = uuid.NewString()
+		m.current = nil
+	}
+	m.mu.Unlock()
+	return nil
+}
+
+// Close closes the stores the Manager created itself (not those passed in
+// Config).
+func (m *Manager) Close() error {
+	var errs []error
+	if m.cfg.Nonces == nil {
+		errs = append(errs, m.nonces.Close())
+	}
+	if m.cfg.Revocations == nil {
+		errs = append(errs, m.revs.Close())
+	}
+	return errors.Join(errs...)
+}
