@@ -30,8 +30,8 @@ func (k Kind) String() string {
 // fields are sub-slices of Raw, with their capacity capped so that appending
 // to one cannot overwrite the line; none is modified by this package.
 type Message struct {
-	Raw    []byte          // the line exactly as given to Decode
-	Kind   Kind            //
+	Raw    []byte // the line exactly as given to Decode
+	Kind   Kind
 	ID     json.RawMessage // the id exactly as sent: a string, an integer, or null in an error response; nil for notifications
 	Method string          // the method as sent (unescaped, not normalized); "" for responses
 	Params json.RawMessage // an object or an array; nil if absent
