@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -84,11 +85,17 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 				Engine: engine, DLP: scanner, Approver: approver, ApprovalTimeout: approvalTimeout,
 				Audit: auditLog, Log: log, MaxLineSize: maxLine, ShowBlockedTools: showBlocked,
 			})
+			var serverStderr io.Writer = os.Stderr
+			if d := p.Spec.DLP; d.IsEnabled() && d.FilterStderr != nil && *d.FilterStderr {
+				filter := proxy.StderrFilter(os.Stderr, scanner)
+				defer filter.Close()
+				serverStderr = filter
+			}
 			sig := make(chan os.Signal, 2)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			defer signal.Stop(sig)
 			log.Info("proxy started", "policy", p.Path, "mode", p.Mode(), "audit", auditLog.Path(), "server", argv[0])
-			code, err := px.Run(context.Background(), proxy.Command{Path: argv[0], Args: argv[1:], Stderr: os.Stderr},
+			code, err := px.Run(context.Background(), proxy.Command{Path: argv[0], Args: argv[1:], Stderr: serverStderr},
 				os.Stdin, os.Stdout, sig)
 			if err != nil {
 				log.Error("proxy stopped", "error", err)
