@@ -292,6 +292,11 @@ func (lr *lineReader) readLine(ctx context.Context, since time.Time) (string, er
 		select {
 		case res := <-lr.pending:
 			lr.pending = nil
+			if errors.Is(res.err, os.ErrDeadlineExceeded) {
+				// The cut-off of an earlier prompt's Read, delivered
+				// late: not an answer to this one. Read again.
+				continue
+			}
 			if res.at.Before(since) {
 				// Typed before this question was asked, and so is
 				// anything that arrived in the same read.
