@@ -21,16 +21,18 @@ func engineBenchEngine(b *testing.B, doc string) *Engine {
 
 // BenchmarkDecideToolAllowed is the common case: an allowed call with two
 // arguments, one constrained by a pattern. "no_paths" isolates the cost of
-// the protected-path walk (which includes lstat calls for path-like values).
+// the protected-path walk, which for path-like values includes the lstat
+// calls of symlink resolution; "plain_values" has protected paths but no
+// path-like values.
 func BenchmarkDecideToolAllowed(b *testing.B) {
-	for _, bc := range []struct{ name, policy, args string }{
-		{"protected_paths", engineBenchPolicy, `{"path":"/tmp/report.txt","encoding":"utf-8"}`},
-		{"protected_paths_plain_values", engineBenchPolicy, `{"path":"report","encoding":"utf-8"}`},
-		{"no_paths", "allowed_tools: [read_file]\ntool_rules:\n- tool: read_file\n  allow_args:\n    path: '^/(tmp|srv)/'", `{"path":"/tmp/report.txt","encoding":"utf-8"}`},
+	for _, bc := range []struct{ name, policy, tool, args string }{
+		{"protected_paths", engineBenchPolicy, "read_file", `{"path":"/tmp/report.txt","encoding":"utf-8"}`},
+		{"protected_paths_plain_values", engineBenchPolicy, "list_directory", `{"name":"report","limit":10}`},
+		{"no_paths", "allowed_tools: [read_file]\ntool_rules:\n- tool: read_file\n  allow_args:\n    path: '^/(tmp|srv)/'", "read_file", `{"path":"/tmp/report.txt","encoding":"utf-8"}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := engineBenchEngine(b, bc.policy)
-			call := ToolCall{Name: "read_file", Arguments: json.RawMessage(bc.args), Now: testNow}
+			call := ToolCall{Name: bc.tool, Arguments: json.RawMessage(bc.args), Now: testNow}
 			if d := e.DecideTool(call); d.Action != Allow {
 				b.Fatalf("%+v", d)
 			}

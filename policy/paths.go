@@ -111,6 +111,7 @@ func (ps *protectedSet) expandHome(s string) (string, bool) {
 		return s, true
 	}
 	var b strings.Builder
+	b.Grow(len(s) + 4*len(ps.home))
 	ok := true
 	for i := 0; i < len(s); {
 		atTokenStart := i == 0 || protectedIsSep(s[i-1])
@@ -168,15 +169,14 @@ func protectedUnder(p, dir string) bool {
 	return len(p) == len(dir) || dir == "/" || p[len(dir)] == '/'
 }
 
-// matchAbs checks a clean absolute path against the path entries, and its
-// components against the component entries.
-func (ps *protectedSet) matchAbs(p string) (int, bool) {
+// matchForms checks a clean absolute path against the path entries.
+func (ps *protectedSet) matchForms(p string) (int, bool) {
 	for _, f := range ps.forms {
 		if protectedUnder(p, f.path) {
 			return f.entry, true
 		}
 	}
-	return ps.matchComponents(p)
+	return 0, false
 }
 
 func (ps *protectedSet) matchComponents(p string) (int, bool) {
@@ -237,9 +237,21 @@ func (ps *protectedSet) match(v string, budget *int) (int, bool) {
 // matchToken runs the lexical, component and symlink checks on one token.
 // orig is the token before home expansion, used to decide whether it looks
 // like a path worth a file-system lookup.
+//
+// Component entries are matched against the path as the value names it
+// (cleaned, but not prefixed with WorkDir), so that a working directory that
+// happens to lie under a directory called like an entry does not make every
+// word of every argument match.
 func (ps *protectedSet) matchToken(tok, orig string, budget *int) (int, bool) {
 	p := ps.absolute(tok)
-	if i, ok := ps.matchAbs(p); ok {
+	if i, ok := ps.matchForms(p); ok {
+		return i, true
+	}
+	named := p
+	if !filepath.IsAbs(tok) {
+		named = filepath.Clean(tok)
+	}
+	if i, ok := ps.matchComponents(named); ok {
 		return i, true
 	}
 	if *budget <= 0 || !protectedLooksLikePath(orig) {
@@ -247,7 +259,12 @@ func (ps *protectedSet) matchToken(tok, orig string, budget *int) (int, bool) {
 	}
 	*budget--
 	if real, ok := protectedResolve(p); ok && real != p {
-		return ps.matchAbs(real)
+		// The link's target is where the file really is: all of its
+		// components count.
+		if i, ok := ps.matchForms(real); ok {
+			return i, true
+		}
+		return ps.matchComponents(real)
 	}
 	return 0, false
 }

@@ -152,3 +152,26 @@ func TestProtectedPathsExpandHome(t *testing.T) {
 		}
 	}
 }
+
+func TestProtectedComponentEntriesIgnoreTheWorkDirPrefix(t *testing.T) {
+	home := t.TempDir()
+	work := filepath.Join(home, "secrets", "project")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [secrets]"), EngineOptions{HomeDir: home, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for args, want := range map[string]bool{
+		`{"text":"hello world"}`:         false,
+		`{"p":"notes.txt"}`:              false,
+		`{"p":"../../secrets/x"}`:        true,
+		`{"p":"config/secrets"}`:         true,
+		`{"p":"/var/lib/secrets/token"}`: true,
+	} {
+		if got := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(args)}).Code == -32007; got != want {
+			t.Errorf("%s: blocked = %v, want %v", args, got, want)
+		}
+	}
+}
