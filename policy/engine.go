@@ -311,7 +311,8 @@ type ToolCall struct {
 //  2. protected paths in any string of the arguments (-32007);
 //  3. the tool's rule: block (-32001); then its schema pin, if any (unknown
 //     schema -32001, mismatch -32013); then ask, which yields Ask when the
-//     rule's allow_args validate and a block otherwise;
+//     rule's allow_args validate and a block otherwise (as in §4.3, an ask
+//     rule skips steps 4–6: the human sees every argument);
 //  4. the allowlist, allowed_tools ∪ {rules with action allow} (-32001,
 //     "Tool not in allowed_tools list");
 //  5. allow_args: every constrained argument present, and its STRING()
