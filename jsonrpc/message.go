@@ -200,8 +200,8 @@ type ToolCall struct {
 // ParseToolCall parses the params of a tools/call request with the same
 // strict rules as Decode. Params must be an object with a string "name";
 // "arguments" and "_meta", if present, must be objects ("arguments": null
-// counts as absent). Other members are
-// allowed, as MCP may add them. The json.RawMessage fields refer to params.
+// counts as absent). Other members are allowed, as MCP may add them. The
+// json.RawMessage fields refer to params.
 //
 // On failure the error is an *Error with code CodeInvalidParams and no ID.
 func ParseToolCall(params json.RawMessage) (ToolCall, error) {
