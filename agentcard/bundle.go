@@ -1,0 +1,300 @@
+package agentcard
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+)
+
+// MaxBundleSize is the largest trust bundle document accepted, in bytes.
+const MaxBundleSize = 4 << 20
+
+// ParseBundle parses the X.509 authorities of trust domain td from a SPIFFE
+// bundle (the JWKS that `spire-server bundle show -format spiffe` prints and
+// SPIRE's BundlePublisher writes; only keys with use "x509-svid" count) or
+// from PEM certificates (such as bundle.crt). The format is detected as
+// Kagenti does: PEM if the text contains a PEM certificate block. A bundle
+// without any X.509 authority is an error, as are duplicate JSON keys and
+// authorities that are not CA certificates.
+func ParseBundle(td spiffeid.TrustDomain, data []byte) (*x509bundle.Bundle, error) {
+	if td.IsZero() {
+		return nil, errors.New("agentcard: bundle: no trust domain")
+	}
+	if len(data) > MaxBundleSize {
+		return nil, fmt.Errorf("agentcard: bundle: %d bytes, more than the %d allowed", len(data), MaxBundleSize)
+	}
+	var (
+		authorities []*x509.Certificate
+		format      string
+	)
+	if bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
+		format = "PEM"
+		var err error
+		if authorities, err = parsePEMCertificates(data); err != nil {
+			return nil, fmt.Errorf("agentcard: bundle: %w", err)
+		}
+	} else {
+		format = "SPIFFE JSON"
+		if _, err := scanStrict(data); err != nil {
+			return nil, fmt.Errorf("agentcard: bundle: failed to parse SPIFFE bundle JSON: %w", err)
+		}
+		b, err := spiffebundle.Parse(td, data)
+		if err != nil {
+			return nil, fmt.Errorf("agentcard: bundle: failed to parse SPIFFE bundle JSON: %w", err)
+		}
+		authorities = b.X509Authorities()
+	}
+	if len(authorities) == 0 {
+		return nil, fmt.Errorf("agentcard: bundle: trust bundle contains no certificates (format: %s)", format)
+	}
+	for i, a := range authorities {
+		if !a.IsCA || !a.BasicConstraintsValid {
+			return nil, fmt.Errorf("agentcard: bundle: authority %d is not a CA certificate", i)
+		}
+	}
+	return x509bundle.FromX509Authorities(td, authorities), nil
+}
+
+// parsePEMCertificates reads every CERTIFICATE block; any other block type,
+// or text that is not PEM, is an error rather than silently skipped.
+func parsePEMCertificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := data
+	for {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("unexpected PEM block %q", truncate(block.Type))
+		}
+		c, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("failed to parse certificate %d: %w", len(out), err)
+		}
+		out = append(out, c)
+	}
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, errors.New("trailing data after the PEM certificates")
+	}
+	return out, nil
+}
+
+// BundleLoader returns the current bytes of a bundle document.
+type BundleLoader func(ctx context.Context) ([]byte, error)
+
+// FileBundleLoader reads a bundle from a file, such as a mounted ConfigMap.
+func FileBundleLoader(path string) BundleLoader {
+	return func(context.Context) ([]byte, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return readCapped(f, MaxBundleSize)
+	}
+}
+
+// URLBundleLoader fetches a bundle over HTTP(S), as served by a SPIFFE
+// bundle endpoint with web PKI or any static file server. client nil means a
+// client with a 10 s timeout that follows no redirects.
+func URLBundleLoader(url string, client *http.Client) BundleLoader {
+	if client == nil {
+		client = &http.Client{
+			Timeout:       10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	return func(ctx context.Context) ([]byte, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Accept", "application/json, application/x-pem-file")
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
+		}
+		return readCapped(resp.Body, MaxBundleSize)
+	}
+}
+
+func readCapped(r io.Reader, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("more than %d bytes", max)
+	}
+	return data, nil
+}
+
+// ReloadingBundle is the trust bundle of one trust domain, read through a
+// BundleLoader and re-read when it may have changed: at most once per
+// refresh interval, on the first lookup after the interval has passed. The
+// bundle is replaced only when its bytes change and the new bytes parse; a
+// failed reload keeps the last good bundle (a trust-bundle outage must not
+// revoke every card at once) and is reported by LastError. It implements
+// x509bundle.Source and is safe for concurrent use.
+type ReloadingBundle struct {
+	td      spiffeid.TrustDomain
+	load    BundleLoader
+	refresh time.Duration
+	now     func() time.Time
+
+	mu        sync.Mutex
+	bundle    *x509bundle.Bundle
+	digest    [32]byte
+	loadedAt  time.Time
+	lastErr   error
+	reloading bool
+}
+
+// NewReloadingBundle loads the bundle once, failing if that load fails, and
+// returns a source that re-reads it at most every refresh (Kagenti's
+// --spire-trust-bundle-refresh-interval; 0 means 5 minutes).
+func NewReloadingBundle(ctx context.Context, td spiffeid.TrustDomain, load BundleLoader, refresh time.Duration) (*ReloadingBundle, error) {
+	if refresh <= 0 {
+		refresh = 5 * time.Minute
+	}
+	r := &ReloadingBundle{td: td, load: load, refresh: refresh, now: time.Now}
+	if err := r.Reload(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Reload reads the bundle now. It returns the load or parse error, if any,
+// and keeps the previous bundle in that case.
+func (r *ReloadingBundle) Reload(ctx context.Context) error {
+	r.mu.Lock()
+	r.loadedAt = r.now()
+	r.mu.Unlock()
+	return r.reload(ctx)
+}
+
+// reload loads and parses without holding the lock, so that lookups keep
+// using the current bundle while a slow URL is fetched.
+func (r *ReloadingBundle) reload(ctx context.Context) error {
+	data, err := r.load(ctx)
+	var (
+		b *x509bundle.Bundle
+		d [32]byte
+	)
+	if err == nil {
+		d = sha256.Sum256(data)
+		r.mu.Lock()
+		same := r.bundle != nil && d == r.digest
+		r.mu.Unlock()
+		if !same {
+			b, err = ParseBundle(r.td, data)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reloading = false
+	if err != nil {
+		r.lastErr = fmt.Errorf("agentcard: trust bundle unavailable: %w", err)
+		return r.lastErr
+	}
+	if b != nil {
+		r.bundle, r.digest = b, d
+	}
+	r.lastErr = nil
+	return nil
+}
+
+// GetX509BundleForTrustDomain implements x509bundle.Source. The first lookup
+// after the refresh interval reloads the bundle; concurrent lookups do not
+// wait for it and get the current bundle.
+func (r *ReloadingBundle) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	if td != r.td {
+		return nil, fmt.Errorf("agentcard: no trust bundle for trust domain %q", td.Name())
+	}
+	r.mu.Lock()
+	due := !r.reloading && r.now().Sub(r.loadedAt) >= r.refresh
+	if due {
+		r.reloading = true
+		r.loadedAt = r.now()
+	}
+	r.mu.Unlock()
+	if due {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = r.reload(ctx) // keeps the last good bundle on failure
+		cancel()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bundle == nil {
+		return nil, r.lastErr
+	}
+	return r.bundle, nil
+}
+
+// Digest returns the SHA-256 of the bundle bytes currently in use. Unlike
+// Kagenti's hash of the raw ConfigMap text, it changes only when the loaded
+// document changes and parses.
+func (r *ReloadingBundle) Digest() [32]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.digest
+}
+
+// LastError returns the error of the most recent reload, or nil.
+func (r *ReloadingBundle) LastError() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr
+}
+
+// Bundles is a set of per-trust-domain bundle sources: a leaf is only ever
+// checked against the source of its own trust domain. It implements
+// x509bundle.Source.
+type Bundles struct {
+	mu      sync.RWMutex
+	sources map[spiffeid.TrustDomain]x509bundle.Source
+}
+
+// NewBundles returns an empty set.
+func NewBundles() *Bundles {
+	return &Bundles{sources: map[spiffeid.TrustDomain]x509bundle.Source{}}
+}
+
+// Add sets the source for trust domain td, replacing any previous one.
+// A go-spiffe *x509bundle.Bundle, a *ReloadingBundle or a Workload API
+// *workloadapi.BundleSource all fit.
+func (b *Bundles) Add(td spiffeid.TrustDomain, src x509bundle.Source) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sources[td] = src
+}
+
+// GetX509BundleForTrustDomain implements x509bundle.Source.
+func (b *Bundles) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	b.mu.RLock()
+	src, ok := b.sources[td]
+	b.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("agentcard: no trust bundle for trust domain %q", td.Name())
+	}
+	return src.GetX509BundleForTrustDomain(td)
+}

@@ -1,0 +1,475 @@
+package agentcard
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// maxDepth bounds nesting in cards, protected headers and bundles. Real cards
+// nest a handful of levels; the cap keeps the recursive canonicalizer and the
+// Kagenti compatibility decoder far away from stack and time exhaustion.
+const maxDepth = 64
+
+// maxSafeInteger is 2^53. RFC 8785 works on IEEE-754 doubles, so two integer
+// literals above it can canonicalize to the same bytes while a big-number
+// parser reads different values: a signed card could then be altered without
+// breaking its signature. RFC 7493 (I-JSON) already says not to send them.
+const maxSafeInteger = 1 << 53
+
+// member is one member of a JSON object: its decoded key and the byte spans
+// of the whole member and of its value in the document.
+type member struct {
+	key        string
+	start      int // index of the key's opening quote
+	valueStart int
+	valueEnd   int // exclusive
+}
+
+// strictScanner validates a JSON document in one pass and rejects everything
+// on which two common parsers could disagree about the document's meaning.
+// The signature covers the canonical form computed by one parser (ours); a
+// consumer that parses the card with another parser must see the same card,
+// or a signed card could say one thing to the verifier and another to the
+// consumer. It therefore rejects, in addition to RFC 8259 syntax errors:
+// invalid UTF-8, unpaired surrogate escapes, duplicate keys and keys that
+// differ only in letter case (Go's encoding/json matches struct fields
+// case-insensitively and keeps the last duplicate, JavaScript keeps the last,
+// some parsers keep the first), integers beyond 2^53, and deep nesting.
+type strictScanner struct {
+	data  []byte
+	pos   int
+	depth int
+	// top receives the members of the top-level object, when it is one.
+	top []member
+	// scratch is reused for decoding keys.
+	scratch []byte
+}
+
+// syntaxError reports where the document went wrong. The offset helps a
+// human find the problem; the message never quotes the document, which may
+// be large or hostile.
+type syntaxError struct {
+	msg    string
+	offset int
+}
+
+func (e *syntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at offset %d: %s", e.offset, e.msg)
+}
+
+func (s *strictScanner) fail(format string, args ...any) error {
+	return &syntaxError{msg: fmt.Sprintf(format, args...), offset: s.pos}
+}
+
+// scanStrict validates data as a single JSON value and, if the value is an
+// object, returns its top-level members in document order.
+func scanStrict(data []byte) ([]member, error) {
+	s := &strictScanner{data: data}
+	s.skipSpace()
+	if err := s.value(true); err != nil {
+		return nil, err
+	}
+	s.skipSpace()
+	if s.pos != len(s.data) {
+		return nil, s.fail("data after the JSON value")
+	}
+	return s.top, nil
+}
+
+func (s *strictScanner) skipSpace() {
+	for s.pos < len(s.data) {
+		switch s.data[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (s *strictScanner) value(top bool) error {
+	if s.pos >= len(s.data) {
+		return s.fail("unexpected end of input")
+	}
+	switch c := s.data[s.pos]; {
+	case c == '{':
+		return s.object(top)
+	case c == '[':
+		return s.array()
+	case c == '"':
+		_, err := s.str(false)
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return s.number()
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	default:
+		return s.fail("unexpected character %q", c)
+	}
+}
+
+func (s *strictScanner) literal(lit string) error {
+	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
+		return s.fail("invalid literal")
+	}
+	s.pos += len(lit)
+	return nil
+}
+
+func (s *strictScanner) enter() error {
+	s.depth++
+	if s.depth > maxDepth {
+		return s.fail("nesting deeper than %d levels", maxDepth)
+	}
+	return nil
+}
+
+func (s *strictScanner) object(top bool) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	s.pos++ // '{'
+	// keys holds the case-folded keys seen so far. Small objects are checked
+	// pairwise without allocating a map; large ones switch to a map so that
+	// a hostile object with many keys stays linear.
+	var small [16]string
+	keys := small[:0]
+	var seen map[string]struct{}
+	var members []member
+
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == '}' {
+		s.pos++
+		s.depth--
+		if top {
+			s.top = []member{}
+		}
+		return nil
+	}
+	for {
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != '"' {
+			return s.fail("expected a string key")
+		}
+		start := s.pos
+		key, err := s.str(true)
+		if err != nil {
+			return err
+		}
+		folded := foldKey(key)
+		if seen != nil {
+			if _, dup := seen[folded]; dup {
+				return s.duplicate(key)
+			}
+			seen[folded] = struct{}{}
+		} else {
+			for _, k := range keys {
+				if k == folded {
+					return s.duplicate(key)
+				}
+			}
+			keys = append(keys, folded)
+			if len(keys) == len(small) {
+				seen = make(map[string]struct{}, 2*len(small))
+				for _, k := range keys {
+					seen[k] = struct{}{}
+				}
+			}
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) || s.data[s.pos] != ':' {
+			return s.fail("expected ':' after an object key")
+		}
+		s.pos++
+		s.skipSpace()
+		valueStart := s.pos
+		if err := s.value(false); err != nil {
+			return err
+		}
+		if top {
+			members = append(members, member{key: key, start: start, valueStart: valueStart, valueEnd: s.pos})
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return s.fail("unexpected end of input in an object")
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case '}':
+			s.pos++
+			s.depth--
+			if top {
+				s.top = members
+			}
+			return nil
+		default:
+			return s.fail("expected ',' or '}' in an object")
+		}
+	}
+}
+
+func (s *strictScanner) duplicate(key string) error {
+	// The key is attacker-controlled: quote it and cap its length.
+	if len(key) > 64 {
+		key = key[:64] + "..."
+	}
+	return s.fail("duplicate or case-variant key %q", key)
+}
+
+func (s *strictScanner) array() error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	s.pos++ // '['
+	s.skipSpace()
+	if s.pos < len(s.data) && s.data[s.pos] == ']' {
+		s.pos++
+		s.depth--
+		return nil
+	}
+	for {
+		s.skipSpace()
+		if err := s.value(false); err != nil {
+			return err
+		}
+		s.skipSpace()
+		if s.pos >= len(s.data) {
+			return s.fail("unexpected end of input in an array")
+		}
+		switch s.data[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			s.pos++
+			s.depth--
+			return nil
+		default:
+			return s.fail("expected ',' or ']' in an array")
+		}
+	}
+}
+
+// str scans a string starting at its opening quote. With decode it returns
+// the decoded value (used for keys); otherwise it only validates.
+func (s *strictScanner) str(decode bool) (string, error) {
+	s.pos++ // opening quote
+	if decode {
+		s.scratch = s.scratch[:0]
+	}
+	runStart := s.pos
+	for {
+		if s.pos >= len(s.data) {
+			return "", s.fail("unterminated string")
+		}
+		c := s.data[s.pos]
+		switch {
+		case c == '"':
+			if decode {
+				s.scratch = append(s.scratch, s.data[runStart:s.pos]...)
+			}
+			s.pos++
+			if decode {
+				return string(s.scratch), nil
+			}
+			return "", nil
+		case c == '\\':
+			if decode {
+				s.scratch = append(s.scratch, s.data[runStart:s.pos]...)
+			}
+			if err := s.escape(decode); err != nil {
+				return "", err
+			}
+			runStart = s.pos
+		case c < 0x20:
+			return "", s.fail("control character in a string")
+		case c < utf8.RuneSelf:
+			s.pos++
+		default:
+			r, size := utf8.DecodeRune(s.data[s.pos:])
+			if r == utf8.RuneError && size <= 1 {
+				return "", s.fail("invalid UTF-8")
+			}
+			s.pos += size
+		}
+	}
+}
+
+func (s *strictScanner) escape(decode bool) error {
+	if s.pos+1 >= len(s.data) {
+		return s.fail("unterminated escape")
+	}
+	c := s.data[s.pos+1]
+	s.pos += 2
+	var out byte
+	switch c {
+	case '"', '\\', '/':
+		out = c
+	case 'b':
+		out = '\b'
+	case 'f':
+		out = '\f'
+	case 'n':
+		out = '\n'
+	case 'r':
+		out = '\r'
+	case 't':
+		out = '\t'
+	case 'u':
+		r, err := s.hex4()
+		if err != nil {
+			return err
+		}
+		switch {
+		case utf16.IsSurrogate(r) && r < 0xdc00:
+			// A high surrogate must be followed by an escaped low one.
+			if s.pos+1 >= len(s.data) || s.data[s.pos] != '\\' || s.data[s.pos+1] != 'u' {
+				return s.fail("unpaired surrogate escape")
+			}
+			s.pos += 2
+			r2, err := s.hex4()
+			if err != nil {
+				return err
+			}
+			if r2 < 0xdc00 || r2 > 0xdfff {
+				return s.fail("unpaired surrogate escape")
+			}
+			r = utf16.DecodeRune(r, r2)
+		case utf16.IsSurrogate(r):
+			return s.fail("unpaired surrogate escape")
+		}
+		if decode {
+			s.scratch = utf8.AppendRune(s.scratch, r)
+		}
+		return nil
+	default:
+		return s.fail("invalid escape")
+	}
+	if decode {
+		s.scratch = append(s.scratch, out)
+	}
+	return nil
+}
+
+func (s *strictScanner) hex4() (rune, error) {
+	if len(s.data)-s.pos < 4 {
+		return 0, s.fail("short unicode escape")
+	}
+	var r rune
+	for _, c := range s.data[s.pos : s.pos+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, s.fail("invalid unicode escape")
+		}
+	}
+	s.pos += 4
+	return r, nil
+}
+
+func (s *strictScanner) number() error {
+	start := s.pos
+	if s.data[s.pos] == '-' {
+		s.pos++
+	}
+	digits := s.pos
+	switch {
+	case s.pos < len(s.data) && s.data[s.pos] == '0':
+		s.pos++
+	case s.pos < len(s.data) && s.data[s.pos] >= '1' && s.data[s.pos] <= '9':
+		for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+			s.pos++
+		}
+	default:
+		return s.fail("invalid number")
+	}
+	integer := true
+	if s.pos < len(s.data) && s.data[s.pos] == '.' {
+		integer = false
+		s.pos++
+		if !s.digits() {
+			return s.fail("invalid number")
+		}
+	}
+	if s.pos < len(s.data) && (s.data[s.pos] == 'e' || s.data[s.pos] == 'E') {
+		integer = false
+		s.pos++
+		if s.pos < len(s.data) && (s.data[s.pos] == '+' || s.data[s.pos] == '-') {
+			s.pos++
+		}
+		if !s.digits() {
+			return s.fail("invalid number")
+		}
+	}
+	lit := s.data[start:s.pos]
+	if integer {
+		// Up to 15 digits cannot exceed 2^53; only longer ones need parsing.
+		if s.pos-digits > 15 {
+			n, err := strconv.ParseUint(string(s.data[digits:s.pos]), 10, 64)
+			if err != nil || n > maxSafeInteger {
+				return s.fail("integer beyond 2^53 cannot be signed exactly")
+			}
+		}
+		return nil
+	}
+	if _, err := strconv.ParseFloat(string(lit), 64); err != nil {
+		// ParseFloat fails only on range errors here: the grammar is checked.
+		return s.fail("number out of the IEEE-754 double range")
+	}
+	return nil
+}
+
+func (s *strictScanner) digits() bool {
+	start := s.pos
+	for s.pos < len(s.data) && s.data[s.pos] >= '0' && s.data[s.pos] <= '9' {
+		s.pos++
+	}
+	return s.pos > start
+}
+
+// foldKey maps a key to a representative of its case-folding class, so that
+// two keys compare equal exactly when strings.EqualFold says they match. Each
+// rune is replaced by the smallest rune of its simple-folding orbit (which
+// catches the Kelvin sign and the long s as well as ASCII case).
+func foldKey(key string) string {
+	ascii := true
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c >= utf8.RuneSelf || (c >= 'A' && c <= 'Z') {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return key
+	}
+	out := make([]byte, 0, len(key))
+	for _, r := range key {
+		min := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			if f < min {
+				min = f
+			}
+		}
+		out = utf8.AppendRune(out, min)
+	}
+	return string(out)
+}
+
+// errNotObject is returned when a card or header is valid JSON but not an
+// object.
+var errNotObject = errors.New("not a JSON object")
