@@ -114,13 +114,15 @@ var claimNames = [...]string{"iss", "sub", "aud", "iat", "exp", "jti", "version"
 // claim, or a claim that disagrees with its twin is an error. Unknown
 // claims are ignored.
 func decodeClaims(data []byte) (*Claims, error) {
-	s := &jscan{b: data}
+	// One string for the whole payload: claim values are substrings of it,
+	// so decoding allocates little.
+	s := &jscan{b: string(data)}
 	c := &Claims{}
 	var seen int
 	var issuedAt, expiresAt string
-	err := s.object(func(key []byte) error {
+	err := s.object(func(key string) error {
 		var err error
-		switch string(key) {
+		switch key {
 		case "iss":
 			c.Issuer, err = s.str("iss")
 			seen |= hasIss
@@ -284,7 +286,7 @@ func clip(s string) string {
 // jscan walks JSON that is already known to be valid (jsonrpc.CheckStrict),
 // so it checks types, not syntax; it still never reads out of bounds.
 type jscan struct {
-	b []byte
+	b string
 	i int
 }
 
@@ -311,7 +313,7 @@ var errSyntax = fmt.Errorf("invalid JSON")
 
 // object calls f for each member with the scanner positioned at the value;
 // f must consume the value.
-func (s *jscan) object(f func(key []byte) error) error {
+func (s *jscan) object(f func(key string) error) error {
 	if s.peek() != '{' {
 		return fmt.Errorf("not a JSON object")
 	}
@@ -348,8 +350,8 @@ func (s *jscan) object(f func(key []byte) error) error {
 	}
 }
 
-// rawString consumes a string and returns its unescaped bytes.
-func (s *jscan) rawString() ([]byte, error) {
+// rawString consumes a string and returns it unescaped.
+func (s *jscan) rawString() (string, error) {
 	start := s.i
 	s.i++
 	esc := false
@@ -365,22 +367,21 @@ func (s *jscan) rawString() ([]byte, error) {
 				return s.b[start+1 : s.i-1], nil
 			}
 			var out string
-			if err := json.Unmarshal(s.b[start:s.i], &out); err != nil {
-				return nil, errSyntax
+			if err := json.Unmarshal([]byte(s.b[start:s.i]), &out); err != nil {
+				return "", errSyntax
 			}
-			return []byte(out), nil
+			return out, nil
 		}
 		s.i++
 	}
-	return nil, errSyntax
+	return "", errSyntax
 }
 
 func (s *jscan) str(name string) (string, error) {
 	if s.peek() != '"' {
 		return "", fmt.Errorf("claim %s must be a string", name)
 	}
-	b, err := s.rawString()
-	return string(b), err
+	return s.rawString()
 }
 
 // int consumes a JSON integer (no fraction or exponent) that fits in int64.
@@ -396,7 +397,7 @@ func (s *jscan) int(name string) (int64, error) {
 	if s.i == start || s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
 		return 0, fmt.Errorf("claim %s must be an integer", name)
 	}
-	n, err := strconv.ParseInt(string(s.b[start:s.i]), 10, 64)
+	n, err := strconv.ParseInt(s.b[start:s.i], 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("claim %s is out of range", name)
 	}
@@ -447,9 +448,9 @@ func (s *jscan) binding(b *Binding) error {
 		return fmt.Errorf("claim binding must be an object")
 	}
 	var seen int
-	err := s.object(func(key []byte) error {
+	err := s.object(func(key string) error {
 		var err error
-		switch string(key) {
+		switch key {
 		case "process_id":
 			var n int64
 			n, err = s.int("binding.process_id")
@@ -506,12 +507,12 @@ type forbiddenHeaderError string
 func (e forbiddenHeaderError) Error() string { return string(e) }
 
 func decodeHeader(data []byte) (header, error) {
-	s := &jscan{b: data}
+	s := &jscan{b: string(data)}
 	var h header
 	var seen int
-	err := s.object(func(key []byte) error {
+	err := s.object(func(key string) error {
 		var err error
-		switch string(key) {
+		switch key {
 		case "alg":
 			h.Alg, err = s.str("alg")
 			seen |= 1
@@ -522,7 +523,7 @@ func decodeHeader(data []byte) (header, error) {
 			h.Kid, err = s.str("kid")
 			seen |= 4
 		default:
-			if why, bad := forbiddenHeaders[string(key)]; bad {
+			if why, bad := forbiddenHeaders[key]; bad {
 				return forbiddenHeaderError("header " + why)
 			}
 			err = s.skip()

@@ -11,6 +11,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,8 +56,8 @@ func writePolicy(t testing.TB, dir, name, identityBlock string, extraSpec ...str
 	}
 	b.WriteString("  identity:\n    enabled: true\n")
 	for _, l := range strings.Split(strings.TrimSpace(identityBlock), "\n") {
-		if l != "" {
-			b.WriteString("    " + strings.TrimSpace(l) + "\n")
+		if l = strings.TrimRight(l, " "); l != "" {
+			b.WriteString("    " + l + "\n")
 		}
 	}
 	path := filepath.Join(dir, name+".yaml")
@@ -234,11 +235,14 @@ func mustJSON(t testing.TB, v any) string {
 	return string(b)
 }
 
-
 func numInt(v any) int64 {
 	n, err := v.(json.Number).Int64()
 	if err != nil {
 		panic(err)
 	}
 	return n
+}
+
+func asStoreError(err error, target **identity.StoreError) bool {
+	return errors.As(err, target)
 }

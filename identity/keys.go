@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -133,6 +134,11 @@ func GenerateKey(alg string) (any, error) {
 // Thumbprint returns the RFC 7638 JWK thumbprint (SHA-256, base64url) of a
 // public key; agentid uses it as the kid.
 func Thumbprint(pub any) (string, error) {
+	if k, ok := pub.([]byte); ok {
+		// RFC 7638 §3.2 for a symmetric key: {"k":…,"kty":"oct"}.
+		sum := sha256.Sum256([]byte(`{"k":"` + base64.RawURLEncoding.EncodeToString(k) + `","kty":"oct"}`))
+		return base64.RawURLEncoding.EncodeToString(sum[:]), nil
+	}
 	tp, err := (&jose.JSONWebKey{Key: pub}).Thumbprint(crypto.SHA256)
 	if err != nil {
 		return "", fmt.Errorf("identity: thumbprint: %w", err)
@@ -251,8 +257,8 @@ func newSigningKey(priv any, alg string) (*signingKey, error) {
 		return nil, err
 	}
 	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: jose.JSONWebKey{Key: priv, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType(TokenType),
+		jose.SigningKey{Algorithm: jose.SignatureAlgorithm(alg), Key: priv},
+		(&jose.SignerOptions{}).WithType(TokenType).WithHeader("kid", kid),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
