@@ -1,0 +1,157 @@
+package main
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentid/agentid/identity"
+)
+
+func newKeysCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Generate and publish identity-token signing keys",
+	}
+	var alg, out, pubOut string
+	var force bool
+	gen := &cobra.Command{
+		Use:   "generate",
+		Short: "Generate a signing key (PKCS#8 PEM, mode 0600)",
+		Long: `Generate a private signing key for identity tokens and write it as a PKCS#8
+PEM file with mode 0600 (or to stdout without --out). The key id (kid, the
+RFC 7638 thumbprint) is printed on stderr. --pub-out also writes the public
+key (PKIX PEM). For policy signatures use --alg EdDSA: the same file works
+with "agentid policy sign --key".`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch alg {
+			case identity.AlgES256, identity.AlgES384, identity.AlgEdDSA, identity.AlgRS256:
+			default:
+				return fmt.Errorf("--alg must be ES256, ES384, EdDSA or RS256, not %q", alg)
+			}
+			priv, err := identity.GenerateKey(alg)
+			if err != nil {
+				return err
+			}
+			signer := priv.(crypto.Signer)
+			pemBytes, err := identity.MarshalPrivateKeyPEM(priv)
+			if err != nil {
+				return err
+			}
+			kid, err := identity.Thumbprint(signer.Public())
+			if err != nil {
+				return err
+			}
+			if out == "" || out == "-" {
+				if _, err := cmd.OutOrStdout().Write(pemBytes); err != nil {
+					return err
+				}
+			} else if err := writeSecretFile(out, pemBytes, force); err != nil {
+				return err
+			}
+			if pubOut != "" {
+				pub, err := identity.MarshalPublicKeyPEM(signer.Public())
+				if err != nil {
+					return err
+				}
+				if err := writeNewFile(pubOut, pub, 0o644, force); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s key, kid %s\n", alg, kid)
+			return nil
+		},
+	}
+	gen.Flags().StringVar(&alg, "alg", identity.DefaultAlg, "algorithm: ES256, ES384, EdDSA or RS256")
+	gen.Flags().StringVar(&out, "out", "", "write the private key to FILE (mode 0600) instead of stdout")
+	gen.Flags().StringVar(&pubOut, "pub-out", "", "also write the public key (PKIX PEM) to FILE")
+	gen.Flags().BoolVar(&force, "force", false, "overwrite existing files")
+	cmd.AddCommand(gen)
+
+	cmd.AddCommand(&cobra.Command{
+		Use:   "jwks KEYFILE...",
+		Short: "Print the JWKS document of the public halves of PEM keys",
+		Long: `Print {"keys":[…]} for the given PEM files (private or public keys), with
+kid = RFC 7638 thumbprint, use "sig" and alg bound to the key type. Private
+key material is never printed.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var pubs []crypto.PublicKey
+			for _, a := range args {
+				data, err := os.ReadFile(a)
+				if err != nil {
+					return err
+				}
+				pub, err := identity.ParsePublicKeyPEM(data)
+				if err != nil {
+					return fmt.Errorf("%s: %w", a, err)
+				}
+				pubs = append(pubs, pub)
+			}
+			j, err := identity.NewJWKS(pubs...)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", j.Document())
+			return err
+		},
+	})
+	_ = g
+	return cmd
+}
+
+// writeSecretFile writes data to path with mode 0600, refusing to replace an
+// existing file unless force is set.
+func writeSecretFile(path string, data []byte, force bool) error {
+	return writeNewFile(path, data, 0o600, force)
+}
+
+func writeNewFile(path string, data []byte, mode os.FileMode, force bool) error {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, mode)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s exists (use --force to overwrite)", path)
+	}
+	if err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil { // an existing file keeps its mode otherwise
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// readArgOrStdin returns arg, or stdin's content when arg is "-".
+func readArgOrStdin(cmd *cobra.Command, arg string) (string, error) {
+	if arg != "-" {
+		return arg, nil
+	}
+	b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
+	if err != nil {
+		return "", err
+	}
+	return string(trimSpaceBytes(b)), nil
+}
+
+func trimSpaceBytes(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	for len(b) > 0 && (b[0] == '\n' || b[0] == ' ') {
+		b = b[1:]
+	}
+	return b
+}

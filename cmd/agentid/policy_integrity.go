@@ -1,0 +1,134 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentid/agentid/policy"
+)
+
+// addPolicyIntegrityCmds adds "policy hash|sign|verify" to the policy
+// command.
+func addPolicyIntegrityCmds(policyCmd *cobra.Command) {
+	policyCmd.AddCommand(&cobra.Command{
+		Use:   "hash FILE",
+		Short: "Print the policy hash (64 hex: SHA-256 of the RFC 8785 canonical form)",
+		Long: `Validate the policy and print its hash: SHA-256 over the RFC 8785 (JCS)
+canonical form of the document as written, without metadata.signature and
+without defaults. Comments, key order and formatting do not change it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, _, err := policy.Load(args[0])
+			if err != nil {
+				return err
+			}
+			h, err := p.Hash()
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), h)
+			return err
+		},
+	})
+
+	var keyPath, out string
+	sign := &cobra.Command{
+		Use:   "sign --key KEY FILE",
+		Short: "Sign a policy with Ed25519 (sets metadata.signature)",
+		Long: `Validate the policy, sign its canonical form with the Ed25519 private key KEY
+(PKCS#8 PEM, e.g. "agentid keys generate --alg EdDSA") and write the policy
+with metadata.signature: "ed25519:<base64>" — in place, or to --out (- for
+stdout). Only the signature line changes; comments and layout are kept.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyPath == "" {
+				return errors.New("--key is required")
+			}
+			key, err := policy.LoadEd25519PrivateKey(keyPath)
+			if err != nil {
+				return err
+			}
+			p, _, err := policy.Load(args[0])
+			if err != nil {
+				return err
+			}
+			signed, err := policy.Sign(p.Raw, key)
+			if err != nil {
+				return err
+			}
+			switch out {
+			case "-":
+				_, err = cmd.OutOrStdout().Write(signed)
+				return err
+			case "":
+				if err := replaceFile(p.Path, signed); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "signed %s\n", p.Path)
+				return nil
+			default:
+				return writeNewFile(out, signed, 0o644, true)
+			}
+		},
+	}
+	sign.Flags().StringVar(&keyPath, "key", "", "Ed25519 private key, PKCS#8 PEM (required)")
+	sign.Flags().StringVar(&out, "out", "", "write the signed policy to FILE (- for stdout) instead of in place")
+	policyCmd.AddCommand(sign)
+
+	var pubPath string
+	verify := &cobra.Command{
+		Use:   "verify --pubkey PUB FILE",
+		Short: "Verify a policy's Ed25519 signature; exit 0 valid, 1 missing or invalid",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if pubPath == "" {
+				return errors.New("--pubkey is required")
+			}
+			pub, err := policy.LoadEd25519PublicKey(pubPath)
+			if err != nil {
+				return err
+			}
+			p, _, err := policy.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if err := policy.VerifySignature(p, pub); err != nil {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %v\n", args[0], err)
+				return exitError{1}
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s: signature valid\n", args[0])
+			return err
+		},
+	}
+	verify.Flags().StringVar(&pubPath, "pubkey", "", "Ed25519 public key, PEM (required)")
+	policyCmd.AddCommand(verify)
+}
+
+// replaceFile atomically replaces path with data, keeping its mode.
+func replaceFile(path string, data []byte) error {
+	mode := os.FileMode(0o644)
+	if fi, err := os.Stat(path); err == nil {
+		mode = fi.Mode().Perm()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
