@@ -51,6 +51,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(
 		newProxyCmd(g),
+		newKeysCmd(g), newTokenCmd(g),
 		newPolicyCmd(g),
 		newConformanceCmd(g),
 		newDemoCmd(g),

@@ -43,5 +43,6 @@ func newPolicyCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	})
+	addPolicyIntegrityCmds(cmd)
 	return cmd
 }
