@@ -443,20 +443,33 @@ func (s *strictScanner) digits() bool {
 
 // foldKey maps a key to a representative of its case-folding class, so that
 // two keys compare equal exactly when strings.EqualFold says they match. Each
-// rune is replaced by the smallest rune of its simple-folding orbit (which
-// catches the Kelvin sign and the long s as well as ASCII case).
+// rune is replaced by the smallest rune of its simple-folding orbit, which
+// also catches the Kelvin sign (K) and the long s (ſ). For ASCII that
+// representative is the upper-case letter, which gives a fast path.
 func foldKey(key string) string {
-	ascii := true
+	lower := false
 	for i := 0; i < len(key); i++ {
 		c := key[i]
-		if c >= utf8.RuneSelf || (c >= 'A' && c <= 'Z') {
-			ascii = false
-			break
+		if c >= utf8.RuneSelf {
+			return foldSlow(key)
+		}
+		if c >= 'a' && c <= 'z' {
+			lower = true
 		}
 	}
-	if ascii {
+	if !lower {
 		return key
 	}
+	out := []byte(key)
+	for i, c := range out {
+		if c >= 'a' && c <= 'z' {
+			out[i] = c - 'a' + 'A'
+		}
+	}
+	return string(out)
+}
+
+func foldSlow(key string) string {
 	out := make([]byte, 0, len(key))
 	for _, r := range key {
 		min := r
