@@ -221,6 +221,9 @@ main() {
 	print_versions
 	check_shared
 	ensure_npm_servers
+	# --- identity (jose interop): npm jose for identity/interop_test.go ---
+	(cd "$ROOT/test/jose-interop" && npm ci --no-audit --no-fund --cache "$CACHE/npm") || die "npm ci in test/jose-interop failed"
+	# --- end identity ---
 
 	run_step vet go_vet
 	run_step test go_test
