@@ -392,6 +392,7 @@ func (m *Manager) UpdatePolicy(p *policy.Policy, hash string) error {
 	}
 	m.cfg.Policy, m.idc, m.hash, m.agentID = p, idc, hash, p.Metadata.Name
 	m.verifier.SetPolicy(hash, idc.Audience, idc.PolicyTransitionGrace)
+	m.verifier.SetNonceTTL(m.nonceTTL())
 	m.keys.SetRetain(idc.TokenTTL + idc.Keys.GracePeriod + idc.NonceStorage.ClockSkewTolerance)
 	return nil
 }

@@ -80,6 +80,7 @@ type verifierState struct {
 	recent      []recentHash
 	bindingMode string
 	binding     Binding
+	nonceTTL    time.Duration
 }
 
 type recentHash struct {
@@ -115,7 +116,7 @@ func NewVerifier(c VerifierConfig) (*Verifier, error) {
 		c.Leeway = 0
 	}
 	v := &Verifier{c: c}
-	v.state.Store(&verifierState{audience: c.Audience, hash: c.PolicyHash, bindingMode: c.BindingMode, binding: c.Binding})
+	v.state.Store(&verifierState{audience: c.Audience, hash: c.PolicyHash, bindingMode: c.BindingMode, binding: c.Binding, nonceTTL: c.NonceTTL})
 	return v, nil
 }
 
@@ -130,7 +131,7 @@ func (v *Verifier) SetPolicy(hash, audience string, grace time.Duration) {
 		if old.hash == hash && old.audience == audience {
 			return
 		}
-		ns := &verifierState{audience: audience, hash: hash, bindingMode: old.bindingMode, binding: old.binding}
+		ns := &verifierState{audience: audience, hash: hash, bindingMode: old.bindingMode, binding: old.binding, nonceTTL: old.nonceTTL}
 		for _, r := range old.recent {
 			if now.Before(r.until) && r.hash != hash {
 				ns.recent = append(ns.recent, r)
@@ -158,6 +159,22 @@ func (v *Verifier) SetBinding(mode string, b Binding) error {
 		ns.bindingMode, ns.binding = mode, b
 		if v.state.CompareAndSwap(old, &ns) {
 			return nil
+		}
+	}
+}
+
+// SetNonceTTL changes how long accepted nonces are remembered (a reload
+// that changed nonce_window). Non-positive values are ignored.
+func (v *Verifier) SetNonceTTL(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	for {
+		old := v.state.Load()
+		ns := *old
+		ns.nonceTTL = d
+		if v.state.CompareAndSwap(old, &ns) {
+			return
 		}
 	}
 }
@@ -283,7 +300,7 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 
 	// Step 5: atomic nonce check-and-record.
 	if !v.c.DisableReplayCheck {
-		ttl := v.c.NonceTTL
+		ttl := st.nonceTTL
 		if rem := c.ExpiresAt.Sub(now) + v.c.Leeway; rem > ttl {
 			ttl = rem
 		}
