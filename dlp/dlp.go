@@ -61,6 +61,27 @@ type pattern struct {
 	name string
 	re   *regexp.Regexp
 	pf   prefilter
+	// at and atCtx are re anchored at the start of the text, atCtx after
+	// one byte of context; nil unless the anchor lies a short, bounded
+	// distance after every match start (see anchored.go).
+	at, atCtx *regexp.Regexp
+}
+
+// compilePattern compiles one detector with its prefilter.
+func compilePattern(name, expr string) (pattern, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return pattern{}, err
+	}
+	// regexp.Compile parses with syntax.Perl; the prefilter must see the
+	// same tree the matcher runs, or it could reject real matches.
+	tree, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return pattern{}, err
+	}
+	p := pattern{name: name, re: re, pf: newPrefilter(tree.Simplify())}
+	p.at, p.atCtx = compileAnchored(expr, &p.pf)
+	return p, nil
 }
 
 // New compiles the dlp block of a policy. A nil block, or one with
@@ -109,18 +130,12 @@ func New(d *policy.DLP) (*Scanner, error) {
 		if p.Regex == "" {
 			return nil, fmt.Errorf("dlp: pattern %q: regex is required", p.Name)
 		}
-		re, err := regexp.Compile(p.Regex)
-		if err != nil {
-			return nil, fmt.Errorf("dlp: pattern %q: %w", p.Name, err)
-		}
-		// regexp.Compile parses with syntax.Perl; the prefilter must see
-		// the same tree the matcher runs, or it could reject real matches.
-		tree, err := syntax.Parse(p.Regex, syntax.Perl)
+		pat, err := compilePattern(p.Name, p.Regex)
 		if err != nil {
 			return nil, fmt.Errorf("dlp: pattern %q: %w", p.Name, err)
 		}
 		idx := len(s.patterns)
-		s.patterns = append(s.patterns, pattern{name: p.Name, re: re, pf: newPrefilter(tree.Simplify())})
+		s.patterns = append(s.patterns, pat)
 		switch p.Scope {
 		case "", policy.ScopeAll:
 			s.byDir[Request] = append(s.byDir[Request], idx)

@@ -73,6 +73,10 @@ type classRun struct {
 type anchor struct {
 	lits []lit
 	runs []classRun
+	// before bounds the bytes between the start of a match and the start
+	// of the anchor occurrence inside it (unbounded when negative). Zero
+	// means every match starts with one of lits.
+	before int
 }
 
 // exactLit is a literal prepared for searching: IndexByte looks for its
@@ -98,6 +102,10 @@ type prefilter struct {
 	runs   []classRun
 	alpha  byteSet
 	minLen int // every match is at least this many bytes long
+	maxLen int // no match is longer than this many bytes; negative: unbounded
+	// before is anchor.before of the chosen literal anchor; negative when
+	// the anchor is a class run or the distance is unbounded.
+	before int
 }
 
 // Relative costs (unit ≈ 100 ns on 4 KB of text) used to pick the cheapest
@@ -145,6 +153,11 @@ func newPrefilter(re *syntax.Regexp) prefilter {
 	}
 	pf.ok = true
 	pf.minLen = info.minLen
+	pf.maxLen = maxWidth(re)
+	pf.before = cand.before
+	if len(cand.runs) > 0 {
+		pf.before = unbounded
+	}
 	for _, l := range cand.lits {
 		if l.fold {
 			f, _ := makeFoldLit(l.s)
@@ -352,12 +365,12 @@ func (a *analyzer) offerRun(info *nodeInfo, set byteSet, k int) {
 	}
 }
 
-func (a *analyzer) offerLits(info *nodeInfo, ls []lit) {
+func (a *analyzer) offerLits(info *nodeInfo, ls []lit, before int) {
 	if hasEmpty(ls) {
 		return
 	}
 	if c := a.litsCost(ls); c < info.bestCost {
-		info.best, info.bestCost = anchor{lits: ls}, c
+		info.best, info.bestCost = anchor{lits: ls, before: before}, c
 	}
 }
 
@@ -366,13 +379,17 @@ func (a *analyzer) concat(subs []*syntax.Regexp) nodeInfo {
 	info.exactOK = true
 	info.exact = []lit{{}}
 	cur := []lit{{}} // cross product of the current run of exact children
+	curAt := 0       // max width of the children before cur's first one
+	pre := 0         // max width of the children before sub
 	var run byteSet  // current run of consecutive single-byte class children
 	runLen := 0
 	for _, sub := range subs {
 		si := a.node(sub)
+		w := maxWidth(sub)
 		info.minLen += si.minLen
 		if si.bestCost < info.bestCost {
 			info.best, info.bestCost = si.best, si.bestCost
+			info.best.before = addWidth(pre, si.best.before)
 		}
 		if si.clsOK {
 			run.union(&si.cls)
@@ -386,11 +403,11 @@ func (a *analyzer) concat(subs []*syntax.Regexp) nodeInfo {
 		if si.exactOK {
 			if next, ok := cross(cur, si.exact); ok {
 				// A prefix needs fewer searches than its extensions.
-				a.offerLits(&info, cur)
+				a.offerLits(&info, cur, curAt)
 				cur = next
 			} else {
-				a.offerLits(&info, cur)
-				cur = si.exact
+				a.offerLits(&info, cur, curAt)
+				cur, curAt = si.exact, pre
 			}
 			if info.exactOK {
 				if next, ok := cross(info.exact, si.exact); ok {
@@ -400,15 +417,16 @@ func (a *analyzer) concat(subs []*syntax.Regexp) nodeInfo {
 				}
 			}
 		} else {
-			a.offerLits(&info, cur)
-			cur = []lit{{}}
+			a.offerLits(&info, cur, curAt)
+			cur, curAt = []lit{{}}, addWidth(pre, w)
 			info.exactOK, info.exact = false, nil
 		}
+		pre = addWidth(pre, w)
 	}
 	if runLen > 1 {
 		a.offerRun(&info, run, runLen)
 	}
-	a.offerLits(&info, cur)
+	a.offerLits(&info, cur, curAt)
 	return info
 }
 
@@ -433,6 +451,12 @@ func (a *analyzer) alternate(subs []*syntax.Regexp) nodeInfo {
 		cost += c
 		union.lits = append(union.lits, b.lits...)
 		union.runs = append(union.runs, b.runs...)
+		if union.before >= 0 {
+			union.before = max(union.before, b.before)
+			if b.before < 0 {
+				union.before = unbounded
+			}
+		}
 	}
 	if len(subs) == 0 {
 		info.minLen = 0
@@ -633,6 +657,9 @@ func (p *pattern) findAll(text []byte, dst [][2]int, wins []window) ([][2]int, [
 	if !p.pf.ok {
 		return appendLocs(dst, p.re, text, 0), wins
 	}
+	if p.at != nil {
+		return p.findAnchored(text, dst, wins)
+	}
 	wins = p.pf.windows(text, wins[:0])
 	if len(wins) == 0 {
 		return dst, wins
@@ -665,6 +692,31 @@ func appendLocs(dst [][2]int, re *regexp.Regexp, text []byte, off int) [][2]int 
 // windows appends the alpha runs around every anchor occurrence in text.
 // Each run is scanned once per anchor literal, so the work is linear.
 func (pf *prefilter) windows(text []byte, dst []window) []window {
+	pf.eachLit(text, func(a, b int) int {
+		var next int
+		dst, next = pf.add(text, dst, a, b, nil)
+		return next
+	})
+	for _, run := range pf.runs {
+		dst = pf.runWindows(text, dst, run)
+	}
+	return dst
+}
+
+// occurrences appends every occurrence [l, r) of the anchor literals,
+// overlapping ones included, literal by literal.
+func (pf *prefilter) occurrences(text []byte, dst []window) []window {
+	pf.eachLit(text, func(a, b int) int {
+		dst = append(dst, window{a, b})
+		return a + 1
+	})
+	return dst
+}
+
+// eachLit calls found with each occurrence [a, b) of an anchor literal
+// that the search reaches; found returns the offset where the search for
+// the next occurrence of the same literal resumes (> a).
+func (pf *prefilter) eachLit(text []byte, found func(a, b int) int) {
 	for _, l := range pf.lits {
 		fails := 0
 		for off := 0; off+len(l.b) <= len(text); {
@@ -685,16 +737,12 @@ func (pf *prefilter) windows(text []byte, dst []window) []window {
 				off = a + 1
 				continue
 			}
-			dst, off = pf.add(text, dst, a, a+len(l.b), nil)
+			off = found(a, a+len(l.b))
 		}
 	}
 	for fi := range pf.folds {
-		dst = pf.foldWindows(text, dst, &pf.folds[fi])
+		pf.foldOccurrences(text, &pf.folds[fi], found)
 	}
-	for _, run := range pf.runs {
-		dst = pf.runWindows(text, dst, run)
-	}
-	return dst
 }
 
 // add records the alpha run around [a, b) and returns where the search for
@@ -724,7 +772,7 @@ func (pf *prefilter) add(text []byte, dst []window, a, b int, run *classRun) ([]
 	return dst, max(r, a+1)
 }
 
-func (pf *prefilter) foldWindows(text []byte, dst []window, f *foldLit) []window {
+func (pf *prefilter) foldOccurrences(text []byte, f *foldLit, found func(a, b int) int) {
 	// next[i] caches the next occurrence of encs[i] at or after off
 	// (-2: not searched yet, -1: none left), so each spelling's search
 	// moves forward only and the whole loop stays linear.
@@ -751,9 +799,8 @@ func (pf *prefilter) foldWindows(text []byte, dst []window, f *foldLit) []window
 			off = a + 1
 			continue
 		}
-		dst, off = pf.add(text, dst, start, end, nil)
+		off = max(found(start, end), a+1)
 	}
-	return dst
 }
 
 func indexFrom(text []byte, off int, b []byte) int {

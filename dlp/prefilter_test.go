@@ -3,7 +3,6 @@ package dlp
 import (
 	"reflect"
 	"regexp"
-	"regexp/syntax"
 	"strings"
 	"testing"
 )
@@ -15,17 +14,12 @@ func plainMatches(re *regexp.Regexp, text []byte) [][2]int {
 }
 
 func checkPrefilterAgrees(t testing.TB, expr string, text []byte) {
-	re, err := regexp.Compile(expr)
+	p, err := compilePattern("", expr)
 	if err != nil {
 		return
 	}
-	tree, err := syntax.Parse(expr, syntax.Perl)
-	if err != nil {
-		return
-	}
-	p := pattern{re: re, pf: newPrefilter(tree.Simplify())}
 	got, _ := p.findAll(text, nil, nil)
-	want := plainMatches(re, text)
+	want := plainMatches(p.re, text)
 	if len(got) == 0 && len(want) == 0 {
 		return
 	}
@@ -42,6 +36,8 @@ var differentialTexts = []string{
 	"-----BEGIN RSA PRIVATE KEY-----\nMIIE", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abc_def-123",
 	"xoxb-1234567890-abc xoxp-", "10.0.0.1 256.1.1.1 1.2.3 1.2.3.4.5", "ghp_" + strings.Repeat("a", 36),
 	"\xff\xfeAKIA\xe2\x84\xaa é😀 \x00\n\n", "aaaa bbbb 1234\n5678",
+	"token=a token=b tokentoken: x\ntoken:", "xtoken:\xe2\x84\xaaen \xc3token=1 \xe2\x84token=2 é.1.2.3.4",
+	"1.2.3.4.5.6.7.8 .1.1.1.1 1..2", "ab ab aab abab\nab", "password:  \n\tx secret= token",
 }
 
 func TestPrefilterFindsExactlyTheMatchesOfAWholeTextScan(t *testing.T) {
@@ -50,6 +46,11 @@ func TestPrefilterFindsExactlyTheMatchesOfAWholeTextScan(t *testing.T) {
 		`(?m)^key$`, `\Akey`, `key\z`, `(?i)k`, `(?i)ſ`, `[^a]+`, `.`, `(?s).+`, `\bfoo\b`, `a|b|c`, `x*`,
 		`[\x{FFFD}]`, `\x{FFFD}+`, `é+`, `(?i)é`, `abc|`, `[a-z]{2,}@`, `(?U)a+`, `ab+?c`,
 		`[^\x00-\x{10FFFF}]`, `(?i)password|[0-9]{3}`, `\d{3}(-\d{4})?`, `(?i)TOKEN\s*[:=]`,
+		// Anchored attempts: the literal starts every match, or follows
+		// its start within a few bytes.
+		`(?i)\btoken\b`, `(?m)^token=\S+`, `\Atoken`, `token\S*\z`, `(?s).?ab`, `.{0,3}token`, `\S?secret\S*`,
+		`[^ ]{0,2}\.\d`, `(?U)token\S+`, `ab|b`, `(ab)+`, `é?AKIA`, `(?i)ken`, `x{0,2}[ab]b`, `(?:a|bc)?\.1`,
+		`\x{FFFD}?token`, `\Q.1\E`, `\Qab`, `(?i)(password|secret|token)\s*[:=]\s*\S+`,
 	)
 	for i := 0; i+1 < len(typicalPatterns); i += 2 {
 		exprs = append(exprs, typicalPatterns[i+1])
@@ -67,6 +68,31 @@ func TestPrefilterIsUsedForTheTypicalPatterns(t *testing.T) {
 	for _, p := range s.patterns {
 		if !p.pf.ok {
 			t.Errorf("%s: no prefilter", p.name)
+		}
+	}
+}
+
+func TestBroadPatternsRunAnchoredAtTheirLiteral(t *testing.T) {
+	for _, tt := range []struct {
+		expr   string
+		before int
+	}{
+		{`(?i)(password|secret|token)\s*[:=]\s*\S+`, 0},
+		{`xox[baprs]-[0-9A-Za-z-]{10,}`, 0},
+		{`\b(?:\d{1,3}\.){3}\d{1,3}\b`, 3},
+		{`\S{0,2}secret\S*`, 2 * 4},
+	} {
+		p, err := compilePattern("", tt.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.at == nil || p.pf.before != tt.before {
+			t.Errorf("%s: anchored=%v before=%d, want anchored before=%d", tt.expr, p.at != nil, p.pf.before, tt.before)
+		}
+	}
+	for _, expr := range []string{`[a-z]+@[a-z]+`, `\d{3}-\d{2}-\d{4}`, `\Qtoken`} {
+		if p, _ := compilePattern("", expr); p.at != nil {
+			t.Errorf("%s: anchored, want the window search", expr)
 		}
 	}
 }
