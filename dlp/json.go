@@ -25,12 +25,19 @@ type Result struct {
 	Truncated bool
 }
 
-// RedactJSON redacts every string value of a JSON document, at any depth,
-// with the patterns whose scope covers dir. For responses the caller passes
-// the whole "result" or "error" member; for requests "params.arguments".
-// Object keys are never changed. Only the string literals that changed are
-// rewritten (re-encoded without HTML escaping); every other byte of raw is
-// kept, so fields, key order, number spelling and whitespace survive.
+// RedactJSON redacts every string and number value of a JSON document, at
+// any depth, with the patterns whose scope covers dir. For responses the
+// caller passes the whole "result" or "error" member; for requests
+// "params.arguments". Object keys are never changed. Only the literals that
+// changed are rewritten (strings re-encoded without HTML escaping); every
+// other byte of raw is kept, so fields, key order, the spelling of the
+// other numbers and whitespace survive.
+//
+// A number is scanned as it is written (for example "-4111111111111111.0").
+// When a pattern matches any part of it, the whole number is replaced by the
+// string "[REDACTED:<name>]", named after the first listed pattern that
+// matched: the value changes type, which a consumer is more likely to notice
+// than a leak.
 //
 // Input that is not a single valid JSON value is an error, and the caller
 // must then withhold the message: what cannot be parsed cannot be shown to
@@ -53,7 +60,7 @@ func (s *Scanner) RedactJSON(dir Direction, raw json.RawMessage) (Result, error)
 	copied := 0
 	w := walker{in: raw, stack: st.stackBuf()}
 	for {
-		start, end, esc, err := w.next()
+		start, end, kind, err := w.next()
 		if err != nil {
 			return Result{}, err
 		}
@@ -63,10 +70,31 @@ func (s *Scanner) RedactJSON(dir Direction, raw json.RawMessage) (Result, error)
 		if start >= limit {
 			continue // still walked, so invalid JSON past the limit is caught
 		}
+		if kind == tokNumber {
+			// A number is scanned as written. A detector that matches any
+			// part of it replaces the whole literal with a marker string:
+			// what is left of a number around a marker is not a number.
+			s.collect(pats, raw[start:min(end, limit)], st)
+			if len(st.spans) == 0 {
+				continue
+			}
+			if out == nil {
+				out = make([]byte, 0, len(raw)+len(raw)/8)
+			}
+			out = append(out, raw[copied:start]...)
+			first := st.spans[0].pat
+			for _, sp := range st.spans[1:] {
+				first = min(first, sp.pat)
+			}
+			st.red = s.appendMarker(st.red[:0], first)
+			out = appendQuote(out, st.red)
+			copied = end
+			continue
+		}
 		body := raw[start+1 : end-1]
 		rawCut := limit - (start + 1) // bytes of body before the limit
 		text, cut := body, min(len(body), max(rawCut, 0))
-		if esc {
+		if kind == tokEscString {
 			st.dec, cut = appendUnquote(st.dec[:0], body, rawCut)
 			text = st.dec
 		}
@@ -110,22 +138,31 @@ func (w *walker) errorf(format string, args ...any) error {
 	return fmt.Errorf("dlp: invalid JSON at offset %d: %s", w.i, fmt.Sprintf(format, args...))
 }
 
-// next returns the next string value as the offsets of its opening quote
-// and one past its closing quote, and whether it holds escapes. start is -1
-// once the whole input has been validated.
-func (w *walker) next() (start, end int, esc bool, err error) {
+// tokKind says what walker.next found.
+type tokKind uint8
+
+const (
+	tokString    tokKind = iota // a string without escapes
+	tokEscString                // a string with escapes
+	tokNumber
+)
+
+// next returns the next string value, as the offsets of its opening quote
+// and one past its closing quote, or the next number. start is -1 once the
+// whole input has been validated.
+func (w *walker) next() (start, end int, kind tokKind, err error) {
 	for !w.done {
 		w.skipWS()
 		if w.after {
 			if len(w.stack) == 0 {
 				if w.i != len(w.in) {
-					return 0, 0, false, w.errorf("data after the value")
+					return 0, 0, 0, w.errorf("data after the value")
 				}
 				w.done = true
 				break
 			}
 			if w.i >= len(w.in) {
-				return 0, 0, false, w.errorf("unexpected end of input")
+				return 0, 0, 0, w.errorf("unexpected end of input")
 			}
 			top := w.stack[len(w.stack)-1]
 			switch c := w.in[w.i]; {
@@ -134,19 +171,19 @@ func (w *walker) next() (start, end int, esc bool, err error) {
 				w.after = false
 				if top == '{' {
 					if err := w.key(); err != nil {
-						return 0, 0, false, err
+						return 0, 0, 0, err
 					}
 				}
 			case c == '}' && top == '{', c == ']' && top == '[':
 				w.i++
 				w.stack = w.stack[:len(w.stack)-1]
 			default:
-				return 0, 0, false, w.errorf("unexpected %q after a value", c)
+				return 0, 0, 0, w.errorf("unexpected %q after a value", c)
 			}
 			continue
 		}
 		if w.i >= len(w.in) {
-			return 0, 0, false, w.errorf("unexpected end of input")
+			return 0, 0, 0, w.errorf("unexpected end of input")
 		}
 		w.after = true
 		switch c := w.in[w.i]; c {
@@ -160,7 +197,7 @@ func (w *walker) next() (start, end int, esc bool, err error) {
 			w.stack = append(w.stack, '{')
 			w.after = false
 			if err := w.key(); err != nil {
-				return 0, 0, false, err
+				return 0, 0, 0, err
 			}
 		case '[':
 			w.i++
@@ -173,11 +210,14 @@ func (w *walker) next() (start, end int, esc bool, err error) {
 			w.after = false
 		case '"':
 			start = w.i
-			end, esc, err = w.str()
+			end, esc, err := w.str()
 			if err != nil {
-				return 0, 0, false, err
+				return 0, 0, 0, err
 			}
-			return start, end, esc, nil
+			if esc {
+				return start, end, tokEscString, nil
+			}
+			return start, end, tokString, nil
 		case 't':
 			err = w.word("true")
 		case 'f':
@@ -185,13 +225,17 @@ func (w *walker) next() (start, end int, esc bool, err error) {
 		case 'n':
 			err = w.word("null")
 		default:
-			err = w.number()
+			start = w.i
+			if err := w.number(); err != nil {
+				return 0, 0, 0, err
+			}
+			return start, w.i, tokNumber, nil
 		}
 		if err != nil {
-			return 0, 0, false, err
+			return 0, 0, 0, err
 		}
 	}
-	return -1, -1, false, nil
+	return -1, -1, 0, nil
 }
 
 func (w *walker) skipWS() {

@@ -149,3 +149,58 @@ func TestRedactJSONEncodesWithoutHTMLEscaping(t *testing.T) {
 		t.Errorf("round trip %q %v", v, err)
 	}
 }
+
+func TestRedactJSONReplacesANumberHoldingASecretWithAMarkerString(t *testing.T) {
+	s := newScanner(t, nil, "Credit Card", `\b(?:\d{4}[- ]?){3}\d{4}\b`, "Long digits", `\d{12,}`, "Exp", `e-7`)
+	tests := []struct{ name, in, want string }{
+		{"card number as a JSON number", `{"card": 4111111111111111}`, `{"card": "[REDACTED:Credit Card]"}`},
+		{"sign, fraction and exponent go with it", `[-4111111111111111, 4111111111111111.25, 4111111111111111e3]`,
+			// No \b between the digits and "e", so only the second pattern
+			// matches the last one.
+			`["[REDACTED:Credit Card]", "[REDACTED:Credit Card]", "[REDACTED:Long digits]"]`},
+		{"a match on part of the spelling replaces the whole number", `[1.5e-7]`, `["[REDACTED:Exp]"]`},
+		{"the first listed pattern names a number several match", `[41111111111111111111]`, `["[REDACTED:Long digits]"]`},
+		{"top-level number", ` 4111111111111111 `, ` "[REDACTED:Credit Card]" `},
+		{"other numbers keep their spelling", `{"z":1.50e3,"n":-0,"big":123456789012345678901234567890e-2}`,
+			`{"z":1.50e3,"n":-0,"big":"[REDACTED:Long digits]"}`},
+		{"a number used as a key's value only; keys stay", `{"4111111111111111":4111111111111111}`,
+			`{"4111111111111111":"[REDACTED:Credit Card]"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := s.RedactJSON(Response, []byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(res.Data) != tt.want {
+				t.Errorf("got  %s\nwant %s", res.Data, tt.want)
+			}
+			if !json.Valid(res.Data) || res.Changed != (tt.in != tt.want) {
+				t.Errorf("valid=%v changed=%v", json.Valid(res.Data), res.Changed)
+			}
+		})
+	}
+}
+
+func TestRedactJSONCountsNumberFindingsLikeStringFindings(t *testing.T) {
+	s := newScanner(t, nil, "Card", `\d{16}`)
+	res, err := s.RedactJSON(Response, []byte(`[4111111111111111, "4111111111111111", 12]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Finding{{"Card", 2}}; !reflect.DeepEqual(res.Findings, want) {
+		t.Errorf("findings %v, want %v", res.Findings, want)
+	}
+}
+
+func TestRedactJSONScansOnlyTheDigitsOfANumberBeforeMaxScanSize(t *testing.T) {
+	s := newScanner(t, &policy.DLP{MaxScanSize: "1KB"}, "Digits", `\d{8}`)
+	pad := `"` + strings.Repeat("p", 1024-len(`["`)-len(`",`)-4) + `",`
+	// The first number has 4 digits before the limit, too few to match,
+	// so it is kept although it matches as a whole.
+	in := `[` + pad + `12345678, 87654321]`
+	res, err := s.RedactJSON(Response, []byte(in))
+	if err != nil || res.Changed || !res.Truncated {
+		t.Errorf("changed=%v truncated=%v err=%v: %s", res.Changed, res.Truncated, err, res.Data)
+	}
+}

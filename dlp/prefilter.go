@@ -657,6 +657,9 @@ func (p *pattern) findAll(text []byte, dst [][2]int, wins []window) ([][2]int, [
 	if !p.pf.ok {
 		return appendLocs(dst, p.re, text, 0), wins
 	}
+	if len(text) < p.pf.minLen {
+		return dst, wins // most strings and numbers in a document are short
+	}
 	if p.at != nil {
 		return p.findAnchored(text, dst, wins)
 	}

@@ -96,14 +96,18 @@ func (s *Scanner) apply(dst, text []byte, spans []span) []byte {
 			cur.pat = min(cur.pat, spans[i].pat)
 		}
 		dst = append(dst, text[last:cur.start]...)
-		// Built by hand rather than with ReplaceAll, which would expand
-		// a "$" in the pattern name.
-		dst = append(dst, "[REDACTED:"...)
-		dst = append(dst, s.patterns[cur.pat].name...)
-		dst = append(dst, ']')
+		dst = s.appendMarker(dst, cur.pat)
 		last = cur.end
 	}
 	return append(dst, text[last:]...)
+}
+
+// appendMarker appends the marker of pattern pat. It is built by hand
+// rather than with ReplaceAll, which would expand a "$" in the name.
+func (s *Scanner) appendMarker(dst []byte, pat int) []byte {
+	dst = append(dst, "[REDACTED:"...)
+	dst = append(dst, s.patterns[pat].name...)
+	return append(dst, ']')
 }
 
 // RedactString redacts text for dir with the patterns whose scope covers
