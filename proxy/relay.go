@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/dlp"
+	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/policy"
 )
@@ -24,6 +26,11 @@ type Config struct {
 	Engine *policy.Engine
 	// DLP scans requests and responses; nil disables scanning.
 	DLP *dlp.Scanner
+	// PolicyHash is the loaded policy's hash, written to every audit record.
+	PolicyHash string
+	// Identity manages the session's identity tokens (spec §5); nil when
+	// the policy does not enable identity.
+	Identity *identity.Manager
 	// Approver answers `action: ask`; nil means approve.Headless (deny).
 	Approver approve.Approver
 	// ApprovalTimeout bounds one approval; 0 means 60s.
@@ -38,15 +45,26 @@ type Config struct {
 	ShowBlockedTools bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// PolicyHash and SessionID are copied into audit records and approval
-	// requests when set.
-	PolicyHash string
-	SessionID  string
+}
+
+// policyState is what a message is decided against. It is replaced as a
+// whole when the policy is reloaded, and every message takes one snapshot,
+// so a reload never applies half a policy to a message.
+type policyState struct {
+	engine *policy.Engine
+	dlp    *dlp.Scanner
+	hash   string
+	// failure, when set, is why the last reload was refused (e.g. a bad
+	// signature): tool calls are answered with -32010 until a good policy
+	// loads (reference/aip.md §6 #15).
+	failure string
+	path    string
 }
 
 // Proxy enforces a policy on one client/server conversation.
 type Proxy struct {
-	cfg Config
+	cfg   Config
+	state atomic.Pointer[policyState]
 }
 
 // New returns a proxy for cfg. It panics if cfg.Engine is nil, which is a
@@ -73,7 +91,34 @@ func New(cfg Config) *Proxy {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Proxy{cfg: cfg}
+	p := &Proxy{cfg: cfg}
+	p.state.Store(newPolicyState(cfg.Engine, cfg.DLP, cfg.PolicyHash))
+	return p
+}
+
+func newPolicyState(e *policy.Engine, s *dlp.Scanner, hash string) *policyState {
+	st := &policyState{engine: e, dlp: s, hash: hash}
+	if p := e.Policy(); p != nil {
+		st.path = p.Path
+	}
+	return st
+}
+
+// SetPolicy replaces the policy for every message from now on (a reload).
+// The identity manager, if any, is told about the new policy by the caller.
+func (p *Proxy) SetPolicy(e *policy.Engine, s *dlp.Scanner, hash string) {
+	p.state.Store(newPolicyState(e, s, hash))
+}
+
+// PolicyRejected records that a reload was refused. The previous policy stays
+// in force for methods, but every tool call is answered with -32010 "Policy
+// signature invalid" until SetPolicy installs a policy that verifies: a
+// proxy must not keep acting on a policy its operator tried to replace.
+func (p *Proxy) PolicyRejected(reason string) {
+	old := p.state.Load()
+	st := *old
+	st.failure = reason
+	p.state.Store(&st)
 }
 
 // Relay runs one conversation: client messages are read from fromClient and,
@@ -86,6 +131,7 @@ func (p *Proxy) Relay(ctx context.Context, fromClient io.Reader, toClient io.Wri
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r := &relay{
+		p:             p,
 		cfg:           &p.cfg,
 		ctx:           ctx,
 		toClient:      &lineWriter{w: toClient},
@@ -128,6 +174,7 @@ func (p *Proxy) Relay(ctx context.Context, fromClient io.Reader, toClient io.Wri
 
 // relay is the state of one conversation.
 type relay struct {
+	p        *Proxy
 	cfg      *Config
 	ctx      context.Context
 	toClient *lineWriter
@@ -181,14 +228,15 @@ func (r *relay) fromClient(line []byte) error {
 		r.auditHygiene(rpcErr.Code, rpcErr.Message, rpcErr.ID, "")
 		return r.toClient.write(jsonrpc.ErrorResponse(rpcErr.ID, rpcErr.Code, rpcErr.Message, rpcErr.Data))
 	}
+	st := r.p.state.Load()
 
 	switch msg.Kind {
 	case jsonrpc.KindResponse:
 		return r.clientResponse(msg)
 	case jsonrpc.KindNotification:
-		return r.clientNotification(msg)
+		return r.clientNotification(st, msg)
 	default:
-		return r.clientRequest(msg)
+		return r.clientRequest(st, msg)
 	}
 }
 
@@ -211,13 +259,17 @@ func (r *relay) clientResponse(msg *jsonrpc.Message) error {
 
 // clientNotification forwards an allowed notification. Denied notifications
 // are dropped and audited: JSON-RPC forbids answering a notification.
-func (r *relay) clientNotification(msg *jsonrpc.Message) error {
-	dec := r.decideMethod(msg.Method)
-	r.auditDecision(dec, msg, nil, "")
+func (r *relay) clientNotification(st *policyState, msg *jsonrpc.Message) error {
+	dec := decideMethod(st, msg.Method)
+	r.auditDecision(st, dec, msg, nil, "")
 	if dec.Action != policy.Allow {
 		return nil
 	}
-	return r.toServer.writeLine(msg.Raw)
+	line, _, err := stripToken(msg)
+	if err != nil {
+		return nil // unreadable params: not forwarded
+	}
+	return r.toServer.writeLine(line)
 }
 
 // decideMethod applies method authorization on the normalized name. A raw
@@ -226,7 +278,7 @@ func (r *relay) clientNotification(msg *jsonrpc.Message) error {
 // "tools/call\u200b"). Case alone is tolerated, since MCP method names are
 // case-sensitive on the server and the conformance suite requires
 // "TOOLS/CALL" to be decided as tools/call (and "logging/setLevel" exists).
-func (r *relay) decideMethod(method string) policy.Decision {
+func decideMethod(st *policyState, method string) policy.Decision {
 	if norm := policy.NormalizeName(method); norm != strings.ToLower(method) {
 		return policy.Decision{
 			Action:        policy.Block,
@@ -236,13 +288,25 @@ func (r *relay) decideMethod(method string) policy.Decision {
 			Method:        norm,
 		}
 	}
-	return r.cfg.Engine.DecideMethod(method)
+	return st.engine.DecideMethod(method)
 }
 
-func (r *relay) clientRequest(msg *jsonrpc.Message) error {
-	dec := r.decideMethod(msg.Method)
+// TokenMethod is the proxy's own JSON-RPC method through which a stdio client
+// obtains a fresh single-use identity token for its next call. It is
+// answered by the proxy and never forwarded. The token is then presented in
+// params._meta["aip.io/token"] of the call (DESIGN.md decision 11).
+const TokenMethod = "aip.io/token"
+
+// TokenMetaKey is the params._meta member that carries a token on stdio.
+const TokenMetaKey = "aip.io/token"
+
+func (r *relay) clientRequest(st *policyState, msg *jsonrpc.Message) error {
+	if msg.Method == TokenMethod {
+		return r.issueToken(st, msg)
+	}
+	dec := decideMethod(st, msg.Method)
 	if dec.Action == policy.Block {
-		r.auditDecision(dec, msg, nil, "")
+		r.auditDecision(st, dec, msg, nil, "")
 		return r.toClient.write(jsonrpc.AIPError(msg.ID, dec.Code, map[string]any{"method": msg.Method, "reason": dec.Reason}))
 	}
 	key := idKey(msg.ID)
@@ -256,10 +320,41 @@ func (r *relay) clientRequest(msg *jsonrpc.Message) error {
 		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidRequest, jsonrpc.CodeMessage(jsonrpc.CodeInvalidRequest), map[string]any{"reason": "duplicate request id"}))
 	}
 	if dec.Method == "tools/call" {
-		return r.toolCall(msg, dec)
+		return r.toolCall(st, msg, dec)
 	}
-	r.auditDecision(dec, msg, nil, "")
-	return r.forward(msg, dec.Method, msg.Raw)
+	line, _, err := stripToken(msg)
+	if err != nil {
+		r.auditHygiene(jsonrpc.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidParams, jsonrpc.CodeMessage(jsonrpc.CodeInvalidParams), map[string]any{"reason": "invalid params"}))
+	}
+	r.auditDecision(st, dec, msg, nil, "")
+	return r.forward(msg, dec.Method, line)
+}
+
+// issueToken answers TokenMethod with a fresh token of the session.
+func (r *relay) issueToken(st *policyState, msg *jsonrpc.Message) error {
+	if r.cfg.Identity == nil {
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeMethodNotFound, jsonrpc.CodeMessage(jsonrpc.CodeMethodNotFound),
+			map[string]any{"reason": "identity is not enabled in the policy"}))
+	}
+	if st.failure != "" {
+		return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodePolicySignatureInvalid, map[string]any{"policy": st.path, "reason": st.failure}))
+	}
+	token, claims, err := r.cfg.Identity.Issue(r.ctx)
+	if err != nil {
+		r.cfg.Log.Error("token issuance failed", "error", err)
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInternalError, jsonrpc.CodeMessage(jsonrpc.CodeInternalError), map[string]any{"reason": "token issuance failed"}))
+	}
+	result, err := json.Marshal(map[string]any{
+		"token":      token,
+		"token_id":   claims.TokenID(),
+		"session_id": claims.SessionID,
+		"expires_at": identity.FormatTime(claims.ExpiresAt),
+	})
+	if err != nil {
+		return err
+	}
+	return r.toClient.writeLine(buildMessage(&jsonrpc.Message{Kind: jsonrpc.KindResponse, ID: msg.ID, Result: result}))
 }
 
 // forward records the request as pending and sends line to the server.
@@ -271,35 +366,54 @@ func (r *relay) forward(msg *jsonrpc.Message, method string, line []byte) error 
 	return r.toServer.writeLine(line)
 }
 
-// toolCall runs the tool-level pipeline of spec §4.3 for one tools/call.
-func (r *relay) toolCall(msg *jsonrpc.Message, methodDec policy.Decision) error {
+// toolCall runs the tool-level pipeline of spec §4.3 for one tools/call:
+// identity (step 0), then the policy decision, then request DLP, then
+// approval.
+func (r *relay) toolCall(st *policyState, msg *jsonrpc.Message, methodDec policy.Decision) error {
 	call, err := jsonrpc.ParseToolCall(msg.Params)
 	if err != nil {
 		r.auditHygiene(jsonrpc.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
 		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidParams, jsonrpc.CodeMessage(jsonrpc.CodeInvalidParams), map[string]any{"reason": "invalid tools/call params"}))
 	}
+	// The token never goes further than this proxy: strip it first, so it
+	// is neither forwarded nor logged.
+	line, token, err := stripToken(msg)
+	if err != nil {
+		r.auditHygiene(jsonrpc.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidParams, jsonrpc.CodeMessage(jsonrpc.CodeInvalidParams), map[string]any{"reason": "invalid tools/call params"}))
+	}
+	auditArgs := r.redactForAudit(st, call.Arguments)
 
-	dec := r.cfg.Engine.DecideTool(policy.ToolCall{
+	if st.failure != "" {
+		r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditBlock, Violation: true, Event: "POLICY_INVALID",
+			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Code: jsonrpc.CodePolicySignatureInvalid, Reason: st.failure})
+		return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodePolicySignatureInvalid, map[string]any{"policy": st.path, "reason": st.failure}))
+	}
+
+	// Step 0: identity. Always enforced, in monitor mode too.
+	tokenID, blocked, err := r.checkToken(st, msg, call.Name, token, auditArgs)
+	if blocked || err != nil {
+		return err
+	}
+
+	dec := st.engine.DecideTool(policy.ToolCall{
 		Name:       call.Name,
 		Arguments:  call.Arguments,
 		Now:        r.cfg.Now(),
-		SchemaHash: r.schemaHash(call.Name),
+		SchemaHash: r.schemaHash(st, call.Name),
 	})
 	dec.Method = methodDec.Method
 	if dec.Action != policy.Block {
 		dec = r.checkAdvertised(call.Name, dec)
 	}
-
-	auditArgs := r.redactForAudit(call.Arguments)
 	if dec.Action == policy.Block {
-		r.auditDecision(dec, msg, auditArgs, call.Name)
+		r.auditDecision(st, dec, msg, auditArgs, call.Name, withTokenID(tokenID))
 		return r.toClient.write(jsonrpc.AIPError(msg.ID, dec.Code, map[string]any{"tool": call.Name, "reason": dec.Reason}))
 	}
 
-	line := msg.Raw
-	if r.cfg.DLP != nil && r.cfg.DLP.ScansRequests() && len(call.Arguments) > 0 {
-		out := r.cfg.DLP.ScanRequest(call.Arguments, func(args json.RawMessage) error {
-			d := r.cfg.Engine.ValidateArguments(call.Name, args)
+	if st.dlp != nil && st.dlp.ScansRequests() && len(call.Arguments) > 0 {
+		out := st.dlp.ScanRequest(call.Arguments, func(args json.RawMessage) error {
+			d := st.engine.ValidateArguments(call.Name, args)
 			if d.ViolationType != "" {
 				return fmt.Errorf("%s: %s", d.ViolationType, d.Reason)
 			}
@@ -307,7 +421,7 @@ func (r *relay) toolCall(msg *jsonrpc.Message, methodDec policy.Decision) error 
 		})
 		if len(out.Findings) > 0 {
 			r.audit(audit.Record{Direction: "upstream", Decision: dlpAuditDecision(out.Action), Violation: true,
-				Event: out.Event, Method: dec.Method, Tool: dec.Tool, ID: msg.ID, DLPRule: out.Rule,
+				Event: out.Event, Method: dec.Method, Tool: dec.Tool, ID: msg.ID, DLPRule: out.Rule, TokenID: tokenID,
 				DLPMatchCount: countFindings(out.Findings), FailureReason: out.Reason, Forwarded: boolPtr(out.Action == dlp.Forward)})
 		}
 		switch out.Action {
@@ -315,10 +429,17 @@ func (r *relay) toolCall(msg *jsonrpc.Message, methodDec policy.Decision) error 
 			return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Sensitive data in arguments"}))
 		case dlp.RejectRequest:
 			return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeDLPRedactionFailed, map[string]any{
-				"tool": call.Name, "reason": "Redaction failed", "dlp_rule": out.Rule, "validation_error": out.Reason}))
+				"tool": call.Name, "reason": "Redaction failed", "dlp_rule": out.Rule, "validation_error": out.ValidationError}))
 		}
 		if out.Arguments != nil && !sameBytes(out.Arguments, call.Arguments) {
-			line, err = replaceArguments(msg, out.Arguments)
+			m := *msg
+			if token != "" {
+				// Work on the token-free params.
+				if stripped, err := jsonrpc.Decode(line); err == nil {
+					m = *stripped
+				}
+			}
+			line, err = replaceArguments(&m, out.Arguments)
 			if err != nil {
 				return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Request could not be rewritten"}))
 			}
@@ -327,19 +448,66 @@ func (r *relay) toolCall(msg *jsonrpc.Message, methodDec policy.Decision) error 
 	}
 
 	if dec.Action == policy.Ask {
-		r.ask(msg, dec, call, line, auditArgs)
+		r.ask(st, msg, dec, call, line, auditArgs, tokenID)
 		return nil
 	}
-	r.auditDecision(dec, msg, auditArgs, call.Name)
+	r.auditDecision(st, dec, msg, auditArgs, call.Name, withTokenID(tokenID))
 	return r.forward(msg, dec.Method, line)
+}
+
+// checkToken is step 0 of spec §4.3. With require_token, a missing or empty
+// token is -32008 and an invalid one -32009/-32011/-32012. Without it, a
+// presented token is still validated (and consumed) and a failure audited,
+// but the call is not blocked: that is the rollout mode of
+// reference/aip.md §6 #10. It returns the token id for the audit log.
+func (r *relay) checkToken(st *policyState, msg *jsonrpc.Message, tool, token string, auditArgs json.RawMessage) (tokenID string, blocked bool, err error) {
+	m := r.cfg.Identity
+	if m == nil {
+		return "", false, nil
+	}
+	required := m.IdentityConfig().RequireToken
+	if token == "" && !required {
+		return "", false, nil
+	}
+	var verr *identity.ValidationError
+	if token == "" {
+		verr = identity.AsValidationError(identityRequired())
+	} else {
+		claims, err := m.Validate(r.ctx, token)
+		if err == nil {
+			return claims.TokenID(), false, nil
+		}
+		verr = identity.AsValidationError(err)
+		if verr == nil {
+			// The stores failed: fail closed.
+			r.cfg.Log.Error("token validation failed", "error", err)
+			verr = &identity.ValidationError{Code: jsonrpc.CodeTokenInvalid, TokenError: "validation_unavailable", Reason: "Token validation unavailable"}
+		}
+		if verr.Claims != nil {
+			tokenID = verr.Claims.TokenID()
+		}
+	}
+	if !required {
+		r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditAllow, Violation: true, Event: "TOKEN_INVALID_NOT_REQUIRED",
+			Method: msg.Method, Tool: tool, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
+		return tokenID, false, nil
+	}
+	r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditBlock, Violation: true, Event: "TOKEN_REJECTED",
+		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
+	return tokenID, true, r.toClient.write(jsonrpc.AIPError(msg.ID, verr.Code, verr.Data(tool, false)))
+}
+
+// identityRequired is the error for a call without a token.
+func identityRequired() error {
+	return &identity.ValidationError{Code: jsonrpc.CodeTokenRequired, Reason: "Identity token required for this policy"}
 }
 
 // ask obtains approval off the relay goroutine so a pending prompt never
 // stalls other traffic, then forwards or answers.
-func (r *relay) ask(msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.ToolCall, line []byte, displayArgs json.RawMessage) {
+func (r *relay) ask(st *policyState, msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.ToolCall, line []byte, displayArgs json.RawMessage, tokenID string) {
 	digest, err := approve.Digest(call.Name, call.Arguments)
 	if err != nil {
-		r.auditDecision(policy.Decision{Action: policy.Block, Code: jsonrpc.CodeForbidden, Reason: "approval digest failed", ViolationType: policy.ViolationRuleBlock, Method: dec.Method, Tool: dec.Tool}, msg, displayArgs, call.Name)
+		r.auditDecision(st, policy.Decision{Action: policy.Block, Code: jsonrpc.CodeForbidden, Reason: "approval digest failed", ViolationType: policy.ViolationRuleBlock, Method: dec.Method, Tool: dec.Tool}, msg, displayArgs, call.Name, withTokenID(tokenID))
 		_ = r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Approval failed"}))
 		return
 	}
@@ -352,8 +520,8 @@ func (r *relay) ask(msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.Tool
 	req := approve.Request{
 		Tool:       call.Name,
 		Arguments:  displayArgs,
-		PolicyHash: r.cfg.PolicyHash,
-		SessionID:  r.cfg.SessionID,
+		PolicyHash: st.hash,
+		SessionID:  r.sessionID(),
 		Expires:    r.cfg.Now().Add(r.cfg.ApprovalTimeout),
 		Digest:     digest,
 	}
@@ -365,7 +533,7 @@ func (r *relay) ask(msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.Tool
 		if err != nil && answer == approve.Approved {
 			answer = approve.Denied // an approver that errs has not approved
 		}
-		if err == nil && answer == approve.Denied && ctx.Err() != nil {
+		if answer == approve.Denied && ctx.Err() != nil {
 			answer = approve.TimedOut
 		}
 		cancel()
@@ -374,7 +542,7 @@ func (r *relay) ask(msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.Tool
 		}
 		switch answer {
 		case approve.Approved:
-			r.auditDecision(dec, msg, displayArgs, call.Name, "APPROVED")
+			r.auditDecision(st, dec, msg, displayArgs, call.Name, withEvent("APPROVED"), withTokenID(tokenID))
 			if err := r.toServer.writeLine(line); err != nil {
 				r.cfg.Log.Warn("forwarding approved call failed", "error", err)
 			}
@@ -383,13 +551,13 @@ func (r *relay) ask(msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.Tool
 			r.releasePending(key)
 			d := dec
 			d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, jsonrpc.CodeUserTimeout, "Approval timed out", policy.ViolationRuleBlock
-			r.auditDecision(d, msg, displayArgs, call.Name, "APPROVAL_TIMEOUT")
+			r.auditDecision(st, d, msg, displayArgs, call.Name, withEvent("APPROVAL_TIMEOUT"), withTokenID(tokenID))
 			_ = r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeUserTimeout, map[string]any{"tool": call.Name, "reason": d.Reason}))
 		default:
 			r.releasePending(key)
 			d := dec
 			d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, jsonrpc.CodeUserDenied, "Denied by approver", policy.ViolationRuleBlock
-			r.auditDecision(d, msg, displayArgs, call.Name, "APPROVAL_DENIED")
+			r.auditDecision(st, d, msg, displayArgs, call.Name, withEvent("APPROVAL_DENIED"), withTokenID(tokenID))
 			_ = r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeUserDenied, map[string]any{"tool": call.Name, "reason": d.Reason}))
 		}
 	}()
@@ -424,6 +592,7 @@ func (r *relay) downstream(in io.Reader) error {
 }
 
 func (r *relay) fromServer(line []byte) error {
+	st := r.p.state.Load()
 	msg, err := jsonrpc.Decode(line)
 	if err != nil {
 		// A server writing garbage must not confuse the client: drop it.
@@ -434,24 +603,24 @@ func (r *relay) fromServer(line []byte) error {
 	}
 	switch msg.Kind {
 	case jsonrpc.KindResponse:
-		return r.serverResponse(msg)
+		return r.serverResponse(st, msg)
 	case jsonrpc.KindRequest:
 		key := idKey(msg.ID)
 		r.mu.Lock()
 		r.pendingServer[key] = struct{}{}
 		r.mu.Unlock()
-		return r.toClient.writeLine(r.redactServerMessage(msg, "params", msg.Params))
+		return r.toClient.writeLine(r.redactServerMessage(st, msg, msg.Raw, "params", msg.Params))
 	default:
 		if policy.NormalizeName(msg.Method) == "notifications/tools/list_changed" {
 			r.mu.Lock()
 			r.tools.reset()
 			r.mu.Unlock()
 		}
-		return r.toClient.writeLine(r.redactServerMessage(msg, "params", msg.Params))
+		return r.toClient.writeLine(r.redactServerMessage(st, msg, msg.Raw, "params", msg.Params))
 	}
 }
 
-func (r *relay) serverResponse(msg *jsonrpc.Message) error {
+func (r *relay) serverResponse(st *policyState, msg *jsonrpc.Message) error {
 	key := idKey(msg.ID)
 	r.mu.Lock()
 	method, ok := r.pendingClient[key]
@@ -464,7 +633,7 @@ func (r *relay) serverResponse(msg *jsonrpc.Message) error {
 	}
 	line := msg.Raw
 	if method == "tools/list" && msg.Result != nil {
-		filtered, changed, err := r.filterToolsList(msg.Result)
+		filtered, changed, err := r.filterToolsList(st, msg.Result)
 		if err != nil {
 			r.cfg.Log.Warn("tools/list result unreadable; withheld", "error", err)
 			return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInternalError, jsonrpc.CodeMessage(jsonrpc.CodeInternalError), map[string]any{"reason": "invalid tools/list result from server"}))
@@ -475,24 +644,20 @@ func (r *relay) serverResponse(msg *jsonrpc.Message) error {
 		}
 	}
 	if msg.Result != nil {
-		line = r.redactServerMessageFrom(msg, line, "result", msg.Result)
+		line = r.redactServerMessage(st, msg, line, "result", msg.Result)
 	} else {
-		line = r.redactServerMessageFrom(msg, line, "error", msg.Error)
+		line = r.redactServerMessage(st, msg, line, "error", msg.Error)
 	}
 	return r.toClient.writeLine(line)
 }
 
 // redactServerMessage applies response-side DLP to one member of a server
-// message and returns the line to send.
-func (r *relay) redactServerMessage(msg *jsonrpc.Message, member string, raw json.RawMessage) []byte {
-	return r.redactServerMessageFrom(msg, msg.Raw, member, raw)
-}
-
-func (r *relay) redactServerMessageFrom(msg *jsonrpc.Message, line []byte, member string, raw json.RawMessage) []byte {
-	if r.cfg.DLP == nil || !r.cfg.DLP.ScansResponses() || len(raw) == 0 {
+// message and returns the line to send (nil: drop it).
+func (r *relay) redactServerMessage(st *policyState, msg *jsonrpc.Message, line []byte, member string, raw json.RawMessage) []byte {
+	if st.dlp == nil || !st.dlp.ScansResponses() || len(raw) == 0 {
 		return line
 	}
-	res, err := r.cfg.DLP.RedactJSON(dlp.Response, raw)
+	res, err := st.dlp.RedactJSON(dlp.Response, raw)
 	if err != nil {
 		// Content that cannot be scanned does not leave the proxy: a
 		// response becomes an error for its id, anything else is dropped.

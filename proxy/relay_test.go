@@ -102,17 +102,9 @@ func mustEngine(t testing.TB, yaml string) *policy.Engine {
 
 func startHarness(t *testing.T, cfg Config, respond func(string, json.RawMessage) string) *harness {
 	t.Helper()
-	clientR, clientW := io.Pipe()
-	outR, outW := io.Pipe()
-	srvInR, srvInW := io.Pipe()
-	srvOutR, srvOutW := io.Pipe()
-	h := &harness{
-		t: t, toProxy: clientW, fromProxy: bufio.NewReader(outR),
-		server: &fakeServer{out: srvOutW, respond: respond},
-		audit:  &lockedBuffer{}, done: make(chan error, 1),
-	}
+	buf := &lockedBuffer{}
 	if cfg.Audit == nil {
-		cfg.Audit = audit.New(h.audit)
+		cfg.Audit = audit.New(buf)
 	}
 	if cfg.DLP == nil && cfg.Engine != nil && cfg.Engine.Policy() != nil {
 		s, err := dlp.New(cfg.Engine.Policy().Spec.DLP)
@@ -121,7 +113,26 @@ func startHarness(t *testing.T, cfg Config, respond func(string, json.RawMessage
 		}
 		cfg.DLP = s
 	}
-	px := New(cfg)
+	h := startHarnessWithProxy(t, New(cfg), respond)
+	h.audit = buf
+	return h
+}
+
+// startHarnessWithProxy runs px between a test client and a fake server.
+func startHarnessWithProxy(t *testing.T, px *Proxy, respond ...func(string, json.RawMessage) string) *harness {
+	t.Helper()
+	clientR, clientW := io.Pipe()
+	outR, outW := io.Pipe()
+	srvInR, srvInW := io.Pipe()
+	srvOutR, srvOutW := io.Pipe()
+	h := &harness{
+		t: t, toProxy: clientW, fromProxy: bufio.NewReader(outR),
+		server: &fakeServer{out: srvOutW},
+		audit:  &lockedBuffer{}, done: make(chan error, 1),
+	}
+	if len(respond) > 0 {
+		h.server.respond = respond[0]
+	}
 	go h.server.serve(srvInR)
 	go func() {
 		h.done <- px.Relay(context.Background(), clientR, outW, srvInW, srvOutR)

@@ -63,8 +63,8 @@ func (c *toolCatalog) hash(name, alg string) string {
 }
 
 // schemaHash is the observed hash for a tool whose rule pins one.
-func (r *relay) schemaHash(name string) string {
-	alg := r.cfg.Engine.SchemaHashAlg(name)
+func (r *relay) schemaHash(st *policyState, name string) string {
+	alg := st.engine.SchemaHashAlg(name)
 	if alg == "" {
 		return ""
 	}
@@ -105,7 +105,7 @@ func (r *relay) checkAdvertised(name string, dec policy.Decision) policy.Decisio
 // filterToolsList records the advertised tools and removes those the client
 // must not see: tools the policy always blocks (unless ShowBlockedTools) and
 // tools whose normalized names collide.
-func (r *relay) filterToolsList(result json.RawMessage) (json.RawMessage, bool, error) {
+func (r *relay) filterToolsList(st *policyState, result json.RawMessage) (json.RawMessage, bool, error) {
 	members, err := rawObject(result)
 	if err != nil {
 		return nil, false, err
@@ -143,7 +143,7 @@ func (r *relay) filterToolsList(result json.RawMessage) (json.RawMessage, bool, 
 			r.cfg.Log.Warn("server advertises tools whose normalized names collide; hidden and blocked", "tool", name)
 			continue
 		}
-		if !r.cfg.ShowBlockedTools && !r.cfg.Engine.ToolVisible(name, r.schemaHash(name)) {
+		if !r.cfg.ShowBlockedTools && !st.engine.ToolVisible(name, r.schemaHash(st, name)) {
 			continue
 		}
 		kept = append(kept, t)

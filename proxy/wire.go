@@ -176,25 +176,41 @@ func dlpAuditDecision(a dlp.RequestAction) string {
 	return policy.AuditBlock
 }
 
-// audit writes r with the fields every record carries.
+// audit writes rec with the fields every record carries: the policy mode
+// and hash in force, and the identity session.
 func (r *relay) audit(rec audit.Record) {
+	st := r.p.state.Load()
 	rec.PolicyMode = policy.ModeEnforce // no policy loaded: everything is blocked
-	if p := r.cfg.Engine.Policy(); p != nil {
+	if p := st.engine.Policy(); p != nil {
 		rec.PolicyMode = p.Mode()
 	}
 	if rec.PolicyHash == "" {
-		rec.PolicyHash = r.cfg.PolicyHash
+		rec.PolicyHash = st.hash
 	}
 	if rec.SessionID == "" {
-		rec.SessionID = r.cfg.SessionID
+		rec.SessionID = r.sessionID()
 	}
 	if err := r.cfg.Audit.Log(rec); err != nil {
 		r.cfg.Log.Error("audit log write failed", "error", err)
 	}
 }
 
+// sessionID is the identity session's id, "" without identity.
+func (r *relay) sessionID() string {
+	if r.cfg.Identity == nil {
+		return ""
+	}
+	return r.cfg.Identity.SessionID()
+}
+
+// auditOption adds a detail to a decision record.
+type auditOption func(*audit.Record)
+
+func withEvent(e string) auditOption    { return func(r *audit.Record) { r.Event = e } }
+func withTokenID(id string) auditOption { return func(r *audit.Record) { r.TokenID = id } }
+
 // auditDecision records a method or tool decision.
-func (r *relay) auditDecision(dec policy.Decision, msg *jsonrpc.Message, args json.RawMessage, tool string, event ...string) {
+func (r *relay) auditDecision(st *policyState, dec policy.Decision, msg *jsonrpc.Message, args json.RawMessage, tool string, opts ...auditOption) {
 	rec := audit.Record{
 		Direction:  "upstream",
 		Decision:   dec.AuditDecision(),
@@ -206,16 +222,19 @@ func (r *relay) auditDecision(dec policy.Decision, msg *jsonrpc.Message, args js
 		FailedRule: dec.FailedRule,
 		Reason:     dec.Reason,
 		ID:         msg.ID,
+		PolicyHash: st.hash,
 	}
 	if dec.Violation() {
 		rec.Code = dec.Code
 	}
-	if len(event) > 0 {
-		rec.Event = event[0]
-	} else if dec.ViolationType == policy.ViolationMethodNotAllowed {
+	switch dec.ViolationType {
+	case policy.ViolationMethodNotAllowed:
 		rec.Event = "METHOD_BLOCKED"
-	} else if dec.ViolationType == policy.ViolationProtectedPath {
+	case policy.ViolationProtectedPath:
 		rec.Event = "PROTECTED_PATH_BLOCKED"
+	}
+	for _, o := range opts {
+		o(&rec)
 	}
 	r.audit(rec)
 }
@@ -227,14 +246,61 @@ func (r *relay) auditHygiene(code int, reason string, id json.RawMessage, method
 }
 
 // redactForAudit returns the arguments as they may be written to the audit
-// log: redacted with every DLP pattern regardless of scope settings.
-func (r *relay) redactForAudit(args json.RawMessage) json.RawMessage {
-	if r.cfg.DLP == nil || !r.cfg.DLP.Enabled() || len(args) == 0 {
+// log: redacted with the request-scope patterns even when request scanning
+// is off.
+func (r *relay) redactForAudit(st *policyState, args json.RawMessage) json.RawMessage {
+	if st.dlp == nil || !st.dlp.Enabled() || len(args) == 0 {
 		return args
 	}
-	res, err := r.cfg.DLP.RedactJSON(dlp.Request, args)
+	res, err := st.dlp.RedactJSON(dlp.Request, args)
 	if err != nil {
 		return json.RawMessage(strconv.Quote("[unscannable arguments withheld]"))
 	}
 	return res.Data
+}
+
+// stripToken removes params._meta["aip.io/token"] from a request or
+// notification and returns the line to forward and the token ("" when
+// none). A message without one is returned as its original bytes. A token
+// that is not a string is refused: it cannot be validated, and forwarding
+// it would leak whatever it is.
+func stripToken(msg *jsonrpc.Message) (line []byte, token string, err error) {
+	// Only a params object naming _meta can carry a token; a key can also be
+	// spelled with \u escapes ("\u005fmeta"), so those are parsed too.
+	if len(msg.Params) == 0 || msg.Params[0] != '{' ||
+		!bytes.Contains(msg.Params, []byte("_meta")) && !bytes.Contains(msg.Params, []byte(`\u`)) {
+		return msg.Raw, "", nil
+	}
+	params, err := rawObject(msg.Params)
+	if err != nil {
+		return nil, "", err
+	}
+	metaRaw, ok := params["_meta"]
+	if !ok {
+		return msg.Raw, "", nil
+	}
+	meta, err := rawObject(metaRaw)
+	if err != nil {
+		return nil, "", fmt.Errorf("proxy: params._meta: %w", err)
+	}
+	tokRaw, ok := meta[TokenMetaKey]
+	if !ok {
+		return msg.Raw, "", nil
+	}
+	if err := json.Unmarshal(tokRaw, &token); err != nil {
+		return nil, "", fmt.Errorf("proxy: params._meta[%q] must be a string", TokenMetaKey)
+	}
+	delete(meta, TokenMetaKey)
+	if len(meta) == 0 {
+		delete(params, "_meta")
+	} else if params["_meta"], err = encodeRawObject(meta); err != nil {
+		return nil, "", err
+	}
+	encoded, err := encodeRawObject(params)
+	if err != nil {
+		return nil, "", err
+	}
+	m := *msg
+	m.Params = encoded
+	return buildMessage(&m), token, nil
 }

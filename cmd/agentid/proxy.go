@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -14,9 +17,8 @@ import (
 
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
-	"github.com/agentid/agentid/dlp"
+	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/jsonrpc"
-	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
 )
 
@@ -29,6 +31,8 @@ func newProxyCmd(g *globalFlags) *cobra.Command {
 		approvalTimeout time.Duration
 		showBlocked     bool
 		maxLine         int
+		pubkeyPath      string
+		revocationFile  string
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy --policy FILE [--audit FILE] -- COMMAND [ARGS...]",
@@ -54,12 +58,9 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			if len(argv) == 0 {
 				return fmt.Errorf("no MCP server command: use agentid proxy --policy FILE -- COMMAND [ARGS...]")
 			}
-			p, warnings, err := policy.Load(policyPath)
+			pub, err := loadPolicyPubkey(pubkeyPath)
 			if err != nil {
 				return err
-			}
-			for _, w := range warnings {
-				log.Warn("policy", "warning", w.String())
 			}
 			if auditPath == "" {
 				auditPath = defaultAuditPath()
@@ -69,33 +70,79 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 				return err
 			}
 			defer auditLog.Close()
-			engine, err := policy.NewEngine(p, policy.EngineOptions{ExtraProtectedPaths: []string{auditLog.Path()}})
+			protected := []string{auditLog.Path()}
+			if revocationFile != "" {
+				protected = append(protected, revocationFile)
+			}
+			loaded, err := proxy.Load(policyPath, pub, protected)
 			if err != nil {
 				return err
 			}
-			scanner, err := dlp.New(p.Spec.DLP)
-			if err != nil {
-				return err
+			for _, w := range loaded.Warnings {
+				log.Warn("policy", "warning", w.String())
+			}
+			var mode atomic.Value
+			mode.Store(loaded.Policy.Mode())
+			var ident *identity.Manager
+			if loaded.Policy.IdentityConfig().Enabled {
+				ident, err = identity.NewManager(identity.Config{
+					Policy: loaded.Policy, PolicyHash: loaded.Hash,
+					OnEvent: proxy.IdentityAuditor(auditLog, func() string { return mode.Load().(string) }, log),
+				})
+				if err != nil {
+					return err
+				}
+				defer ident.Close()
 			}
 			approver := approve.Default()
 			if webhook != "" {
 				approver = approve.Webhook(webhook, approve.WebhookOptions{Timeout: approvalTimeout})
 			}
 			px := proxy.New(proxy.Config{
-				Engine: engine, DLP: scanner, Approver: approver, ApprovalTimeout: approvalTimeout,
+				Engine: loaded.Engine, DLP: loaded.DLP, PolicyHash: loaded.Hash, Identity: ident,
+				Approver: approver, ApprovalTimeout: approvalTimeout,
 				Audit: auditLog, Log: log, MaxLineSize: maxLine, ShowBlockedTools: showBlocked,
 			})
 			var serverStderr io.Writer = os.Stderr
-			if d := p.Spec.DLP; d.IsEnabled() && d.FilterStderr != nil && *d.FilterStderr {
-				filter := proxy.StderrFilter(os.Stderr, scanner)
+			if d := loaded.Policy.Spec.DLP; d.IsEnabled() && d.FilterStderr != nil && *d.FilterStderr {
+				filter := proxy.StderrFilter(os.Stderr, loaded.DLP)
 				defer filter.Close()
 				serverStderr = filter
 			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if ident != nil && revocationFile != "" {
+				cfg := ident.IdentityConfig()
+				w := ident.RevocationFileWatcher(revocationFile)
+				w.TokenTTL = cfg.NonceWindow + cfg.NonceStorage.ClockSkewTolerance
+				go w.Run(ctx, 2*time.Second, func(err error) { log.Error("revocation file", "error", err) })
+			}
+			// SIGHUP reloads the policy; SIGUSR1 ends the identity session
+			// (spec §5.6.4); SIGINT and SIGTERM go to the MCP server.
+			control := make(chan os.Signal, 2)
+			signal.Notify(control, syscall.SIGHUP, syscall.SIGUSR1)
+			defer signal.Stop(control)
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case s := <-control:
+						if s == syscall.SIGUSR1 {
+							endSession(ctx, ident, log)
+							continue
+						}
+						reloadPolicy(px, ident, policyPath, pub, protected, &mode, log)
+					}
+				}
+			}()
 			sig := make(chan os.Signal, 2)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			defer signal.Stop(sig)
-			log.Info("proxy started", "policy", p.Path, "mode", p.Mode(), "audit", auditLog.Path(), "server", argv[0])
-			code, err := px.Run(context.Background(), proxy.Command{Path: argv[0], Args: argv[1:], Stderr: serverStderr},
+			log.Info("proxy started", "policy", loaded.Policy.Path, "policy_hash", loaded.Hash, "mode", loaded.Policy.Mode(),
+				"identity", ident != nil, "audit", auditLog.Path(), "server", argv[0])
+			code, err := px.Run(ctx, proxy.Command{Path: argv[0], Args: argv[1:], Stderr: serverStderr},
 				os.Stdin, os.Stdout, sig)
 			if err != nil {
 				log.Error("proxy stopped", "error", err)
@@ -117,7 +164,65 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 	f.DurationVar(&approvalTimeout, "approval-timeout", 60*time.Second, "how long to wait for an approval before answering -32005")
 	f.BoolVar(&showBlocked, "show-blocked-tools", false, "do not hide tools the policy blocks from tools/list responses")
 	f.IntVar(&maxLine, "max-line-size", jsonrpc.DefaultMaxLineSize, "largest accepted JSON-RPC message in bytes")
+	f.StringVar(&pubkeyPath, "policy-pubkey", "", "Ed25519 public key (PEM): the policy must carry a valid signature from it, at start and on every reload")
+	f.StringVar(&revocationFile, "revocation-file", "", `JSON file {"revoked_sessions":[...],"revoked_tokens":[...]} polled for revocations (identity)`)
 	return cmd
+}
+
+// loadPolicyPubkey reads the --policy-pubkey file; "" means no key.
+func loadPolicyPubkey(path string) (ed25519.PublicKey, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := identity.ParsePublicKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("--policy-pubkey: %w", err)
+	}
+	edPub, ok := pub.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("--policy-pubkey: want an Ed25519 public key, got %T", pub)
+	}
+	return edPub, nil
+}
+
+// reloadPolicy loads the policy file again. A policy that fails to load or
+// verify is not applied, and tool calls are answered with -32010 until a
+// good one loads.
+func reloadPolicy(px *proxy.Proxy, ident *identity.Manager, path string, pub ed25519.PublicKey, protected []string, mode *atomic.Value, log *slog.Logger) {
+	loaded, err := proxy.Load(path, pub, protected)
+	if err != nil {
+		log.Error("policy reload refused; tool calls are denied until a valid policy loads", "error", err)
+		px.PolicyRejected(err.Error())
+		return
+	}
+	if ident != nil {
+		if err := ident.UpdatePolicy(loaded.Policy, loaded.Hash); err != nil {
+			log.Error("policy reload refused by the identity manager", "error", err)
+			px.PolicyRejected(err.Error())
+			return
+		}
+	}
+	px.SetPolicy(loaded.Engine, loaded.DLP, loaded.Hash)
+	mode.Store(loaded.Policy.Mode())
+	log.Info("policy reloaded", "policy_hash", loaded.Hash, "mode", loaded.Policy.Mode())
+}
+
+// endSession revokes the identity session and starts a new one (SIGUSR1).
+func endSession(ctx context.Context, ident *identity.Manager, log *slog.Logger) {
+	if ident == nil {
+		log.Warn("SIGUSR1 ignored: identity is not enabled")
+		return
+	}
+	old := ident.SessionID()
+	if err := ident.EndSession(ctx); err != nil {
+		log.Error("ending the session failed", "error", err)
+		return
+	}
+	log.Info("session ended", "session_id", old, "new_session_id", ident.SessionID())
 }
 
 // defaultAuditPath is under the XDG state directory, outside any project
