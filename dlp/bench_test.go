@@ -58,3 +58,9 @@ func BenchmarkRedactJSON4KB_NoMatch(b *testing.B) {
 func BenchmarkRedactJSON4KB_Match(b *testing.B) {
 	benchRedactJSON(b, toolResult4KB("creds: AKIAIOSFODNN7EXAMPLE alice@example.com password=hunter2\n"), true)
 }
+
+// BenchmarkRedactJSON4KB_RealisticMatch is the common finding: one AWS key
+// in an otherwise ordinary listing.
+func BenchmarkRedactJSON4KB_RealisticMatch(b *testing.B) {
+	benchRedactJSON(b, toolResult4KB("aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"), true)
+}

@@ -55,6 +55,8 @@ type Scanner struct {
 	// byDir[Request] and byDir[Response] list the indexes of the patterns
 	// whose scope covers that direction, in policy order.
 	byDir [3][]int
+	// runSets are the byte classes whose runs several patterns search.
+	runSets []sharedRun
 }
 
 type pattern struct {
@@ -148,6 +150,7 @@ func New(d *policy.DLP) (*Scanner, error) {
 			return nil, fmt.Errorf("dlp: pattern %q: unknown scope %q", p.Name, p.Scope)
 		}
 	}
+	s.runSets = shareRuns(s.patterns)
 	return s, nil
 }
 

@@ -103,9 +103,10 @@ func (s *Scanner) scanEncodedRun(pats []int, run []byte, start, end int, st *sta
 // records a span over the encoded run [start, end).
 func (s *Scanner) matchDecoded(pats []int, decoded []byte, start, end int, st *state) bool {
 	found := false
+	st.rc.reset(s.runSets)
 	for _, pi := range pats {
 		p := &s.patterns[pi]
-		st.locs, st.wins = p.findAll(decoded, st.locs[:0], st.wins)
+		st.locs, st.wins = p.findAll(decoded, st.locs[:0], st.wins, &st.rc)
 		if len(st.locs) == 0 {
 			continue
 		}

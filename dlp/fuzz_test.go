@@ -101,10 +101,12 @@ func FuzzRedactString(f *testing.F) {
 	f.Add(`(?m)^a+$`, "b\naaa\n")
 	f.Add(`[^a]+`, "\xff\xfeaé")
 	s := newScanner(f, &policy.DLP{DetectEncoding: ptr(true)}, typicalPatterns...)
+	plain := newScanner(f, nil, append(typicalPatterns, "Digits", `\d{2,}`)...)
 	f.Fuzz(func(t *testing.T, expr, text string) {
 		// The prefilter must find exactly what a whole-text scan finds,
 		// for any pattern.
 		checkPrefilterAgrees(t, expr, []byte(text))
+		checkScannerAgrees(t, plain, []byte(text))
 		out, findings := s.RedactString(Response, text)
 		if (out == text) != (findings == nil) {
 			t.Fatalf("output changed=%v but findings %v", out != text, findings)

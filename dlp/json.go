@@ -462,6 +462,18 @@ func appendQuote(dst, s []byte) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Most of a redacted text is printable ASCII: skip it 8 bytes at
+		// a time.
+		for i+8 <= len(s) {
+			v := binary.LittleEndian.Uint64(s[i:])
+			if v&msb != 0 || special(v) {
+				break
+			}
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
 			i++

@@ -68,6 +68,9 @@ type classRun struct {
 	set  byteSet
 	k    int
 	need int
+	// shared indexes Scanner.runSets when other patterns of the scanner
+	// search the same class; -1 otherwise.
+	shared int
 }
 
 type anchor struct {
@@ -168,6 +171,7 @@ func newPrefilter(re *syntax.Regexp) prefilter {
 	}
 	for _, r := range cand.runs {
 		r.need = minCount(re, &r.set)
+		r.shared = -1
 		pf.runs = append(pf.runs, r)
 	}
 	return pf
@@ -653,7 +657,7 @@ type window struct{ l, r int }
 
 // findAll appends to dst the non-empty matches of p in text, as a single
 // FindAllIndex over text would report them.
-func (p *pattern) findAll(text []byte, dst [][2]int, wins []window) ([][2]int, []window) {
+func (p *pattern) findAll(text []byte, dst [][2]int, wins []window, rc *runCache) ([][2]int, []window) {
 	if !p.pf.ok {
 		return appendLocs(dst, p.re, text, 0), wins
 	}
@@ -663,7 +667,7 @@ func (p *pattern) findAll(text []byte, dst [][2]int, wins []window) ([][2]int, [
 	if p.at != nil {
 		return p.findAnchored(text, dst, wins)
 	}
-	wins = p.pf.windows(text, wins[:0])
+	wins = p.pf.windows(text, wins[:0], rc)
 	if len(wins) == 0 {
 		return dst, wins
 	}
@@ -694,14 +698,14 @@ func appendLocs(dst [][2]int, re *regexp.Regexp, text []byte, off int) [][2]int 
 
 // windows appends the alpha runs around every anchor occurrence in text.
 // Each run is scanned once per anchor literal, so the work is linear.
-func (pf *prefilter) windows(text []byte, dst []window) []window {
+func (pf *prefilter) windows(text []byte, dst []window, rc *runCache) []window {
 	pf.eachLit(text, func(a, b int) int {
 		var next int
 		dst, next = pf.add(text, dst, a, b, nil)
 		return next
 	})
 	for _, run := range pf.runs {
-		dst = pf.runWindows(text, dst, run)
+		dst = pf.runWindows(text, dst, run, rc)
 	}
 	return dst
 }
@@ -850,29 +854,110 @@ func foldEq(r, want rune) bool {
 	return false
 }
 
-// runWindows finds runs of at least k bytes of run.set. Checking every k-th
-// byte is enough: any k consecutive bytes include one checked position.
-func (pf *prefilter) runWindows(text []byte, dst []window, run classRun) []window {
-	k := run.k
+// runWindows finds runs of at least k bytes of run.set.
+func (pf *prefilter) runWindows(text []byte, dst []window, run classRun, rc *runCache) []window {
+	var runs []window
+	if rc != nil && run.shared >= 0 {
+		runs = rc.get(text, run.shared)
+	} else {
+		var buf [16]window
+		runs = classRuns(text, &run.set, run.k, buf[:0])
+	}
+	next := 0
+	for _, r := range runs {
+		// A run inside the alpha run of the last window adds nothing.
+		if r.r-r.l < run.k || r.l < next {
+			continue
+		}
+		dst, next = pf.add(text, dst, r.l, r.r, &run)
+	}
+	return dst
+}
+
+// classRuns appends the maximal runs of at least k bytes of set. Checking
+// every k-th byte is enough: any k consecutive bytes include one checked
+// position.
+func classRuns(text []byte, set *byteSet, k int, dst []window) []window {
 	for i := k - 1; i < len(text); {
-		if !run.set.has(text[i]) {
+		if !set.has(text[i]) {
 			i += k
 			continue
 		}
 		lo, hi := i, i+1
-		for lo > 0 && run.set.has(text[lo-1]) {
+		for lo > 0 && set.has(text[lo-1]) {
 			lo--
 		}
-		for hi < len(text) && run.set.has(text[hi]) {
+		for hi < len(text) && set.has(text[hi]) {
 			hi++
 		}
-		if hi-lo < k {
-			i = hi + k - 1
-			continue
+		if hi-lo >= k {
+			dst = append(dst, window{lo, hi})
 		}
-		var next int
-		dst, next = pf.add(text, dst, lo, hi, &run)
-		i = next + k - 1
+		// text[hi] is not in set, so the next run's k-th byte is at
+		// hi+k or later.
+		i = hi + k
 	}
 	return dst
+}
+
+// sharedRun is a byte class that several patterns of a scanner search
+// runs of; k is the shortest run any of them needs.
+type sharedRun struct {
+	set byteSet
+	k   int
+}
+
+// runCache holds the runs of each shared class in the text being scanned,
+// so that the text is searched once per class rather than once per
+// pattern (an SSN and a card-number pattern both look for digit runs).
+type runCache struct {
+	sets []sharedRun
+	runs [][]window
+	done []bool
+}
+
+// reset forgets the runs of the previous text.
+func (rc *runCache) reset(sets []sharedRun) {
+	rc.sets = sets
+	for len(rc.runs) < len(sets) {
+		rc.runs = append(rc.runs, nil)
+		rc.done = append(rc.done, false)
+	}
+	clear(rc.done)
+}
+
+func (rc *runCache) get(text []byte, i int) []window {
+	if !rc.done[i] {
+		rc.runs[i] = classRuns(text, &rc.sets[i].set, rc.sets[i].k, rc.runs[i][:0])
+		rc.done[i] = true
+	}
+	return rc.runs[i]
+}
+
+// shareRuns gives the class runs that more than one pattern searches a
+// shared index, so that runCache searches each class once per text.
+func shareRuns(patterns []pattern) []sharedRun {
+	var sets []sharedRun
+	users := map[byteSet]int{}
+	for _, p := range patterns {
+		for _, r := range p.pf.runs {
+			users[r.set]++
+		}
+	}
+	for pi := range patterns {
+		runs := patterns[pi].pf.runs
+		for ri := range runs {
+			if users[runs[ri].set] < 2 {
+				continue
+			}
+			i := slices.IndexFunc(sets, func(sr sharedRun) bool { return sr.set == runs[ri].set })
+			if i < 0 {
+				i = len(sets)
+				sets = append(sets, sharedRun{set: runs[ri].set, k: runs[ri].k})
+			}
+			sets[i].k = min(sets[i].k, runs[ri].k)
+			runs[ri].shared = i
+		}
+	}
+	return sets
 }

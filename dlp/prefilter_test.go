@@ -18,7 +18,7 @@ func checkPrefilterAgrees(t testing.TB, expr string, text []byte) {
 	if err != nil {
 		return
 	}
-	got, _ := p.findAll(text, nil, nil)
+	got, _ := p.findAll(text, nil, nil, nil)
 	want := plainMatches(p.re, text)
 	if len(got) == 0 && len(want) == 0 {
 		return
@@ -61,6 +61,38 @@ func TestPrefilterFindsExactlyTheMatchesOfAWholeTextScan(t *testing.T) {
 		}
 		checkPrefilterAgrees(t, expr, toolResult4KB(strings.Join(differentialTexts, " ")))
 	}
+}
+
+// checkScannerAgrees checks the spans one collect pass of s finds, with
+// class runs shared between patterns, against whole-text scans.
+func checkScannerAgrees(t testing.TB, s *Scanner, text []byte) {
+	st := getState(len(s.patterns))
+	defer putState(st)
+	s.collect(s.byDir[Response], text, st)
+	got := map[int][][2]int{}
+	for _, sp := range st.spans {
+		got[sp.pat] = append(got[sp.pat], [2]int{sp.start, sp.end})
+	}
+	for _, pi := range s.byDir[Response] {
+		want := plainMatches(s.patterns[pi].re, text)
+		if len(got[pi]) == 0 && len(want) == 0 {
+			continue
+		}
+		if !reflect.DeepEqual(got[pi], want) {
+			t.Fatalf("pattern %s on %q:\nscanner    %v\nwhole text %v", s.patterns[pi].name, text, got[pi], want)
+		}
+	}
+}
+
+func TestScannerWithSharedClassRunsFindsTheMatchesOfWholeTextScans(t *testing.T) {
+	s := newScanner(t, nil, append(typicalPatterns, "Digits", `\d{2,}`, "Short SSN", `\d{3}-\d{4}`)...)
+	if len(s.runSets) == 0 {
+		t.Fatal("no class run is shared")
+	}
+	for _, text := range differentialTexts {
+		checkScannerAgrees(t, s, []byte(text))
+	}
+	checkScannerAgrees(t, s, toolResult4KB(strings.Join(differentialTexts, " ")))
 }
 
 func TestPrefilterIsUsedForTheTypicalPatterns(t *testing.T) {

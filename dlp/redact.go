@@ -21,6 +21,7 @@ type state struct {
 	enc    []byte // normalised base64 run
 	raw    []byte // decoded base64/hex run
 	stack  []byte // JSON walker stack
+	rc     runCache
 }
 
 var statePool = sync.Pool{New: func() any { return new(state) }}
@@ -61,9 +62,10 @@ func (st *state) findings(s *Scanner) []Finding {
 // pats, every span computed on the original text, and adds to st.counts.
 func (s *Scanner) collect(pats []int, text []byte, st *state) {
 	st.spans = st.spans[:0]
+	st.rc.reset(s.runSets)
 	for _, pi := range pats {
 		p := &s.patterns[pi]
-		st.locs, st.wins = p.findAll(text, st.locs[:0], st.wins)
+		st.locs, st.wins = p.findAll(text, st.locs[:0], st.wins, &st.rc)
 		for _, loc := range st.locs {
 			st.spans = append(st.spans, span{loc[0], loc[1], pi})
 		}
