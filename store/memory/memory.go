@@ -10,6 +10,7 @@ package memory
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -133,7 +134,9 @@ func (s *NonceStore) CheckAndRecord(ctx context.Context, nonce string, ttl time.
 	if e, ok := t.entries[nonce]; ok && now.Before(e.expires) {
 		return false, nil
 	}
-	t.entries[nonce] = entry{at: now, expires: now.Add(ttl)}
+	// Clone: the caller's string may be a slice of a larger buffer (a
+	// token's payload), which the map would otherwise keep alive.
+	t.entries[strings.Clone(nonce)] = entry{at: now, expires: now.Add(ttl)}
 	t.maybeSweep(now)
 	return true, nil
 }
@@ -180,7 +183,7 @@ func revoke(ctx context.Context, t *table, key string, at time.Time, ttl time.Du
 			e.expires = old.expires
 		}
 	}
-	t.entries[key] = e
+	t.entries[strings.Clone(key)] = e
 	t.maybeSweep(now)
 	return nil
 }
