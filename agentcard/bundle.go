@@ -11,12 +11,14 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
 )
 
 // MaxBundleSize is the largest trust bundle document accepted, in bytes.
@@ -297,4 +299,102 @@ func (b *Bundles) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bun
 		return nil, fmt.Errorf("agentcard: no trust bundle for trust domain %q", td.Name())
 	}
 	return src.GetX509BundleForTrustDomain(td)
+}
+
+// OpenBundles returns the bundle source that location names, and a function
+// that releases it:
+//   - a SPIFFE Workload API address ("unix:///path" or "tcp://ip:port"): every
+//     trust domain the agent serves, its own and federated ones, kept current
+//     by the Workload API's update stream;
+//   - an http:// or https:// URL, or a file path: the bundle of trust domain
+//     td (SPIFFE JSON or PEM), re-read at most every refresh.
+func OpenBundles(ctx context.Context, location string, td spiffeid.TrustDomain, refresh time.Duration) (x509bundle.Source, func() error, error) {
+	nop := func() error { return nil }
+	switch {
+	case strings.HasPrefix(location, "unix:") || strings.HasPrefix(location, "tcp:"):
+		if err := workloadapi.ValidateAddress(location); err != nil {
+			return nil, nil, fmt.Errorf("agentcard: workload API address: %w", err)
+		}
+		src, err := watchWorkloadAPIBundles(ctx, location)
+		if err != nil {
+			return nil, nil, fmt.Errorf("agentcard: trust bundles from the workload API at %s: %w", location, err)
+		}
+		return src, src.close, nil
+	case location == "":
+		return nil, nil, errors.New("agentcard: no trust bundle location")
+	}
+	if td.IsZero() {
+		return nil, nil, errors.New("agentcard: a trust domain is needed to load a bundle file or URL")
+	}
+	load := FileBundleLoader(location)
+	if strings.HasPrefix(location, "http://") || strings.HasPrefix(location, "https://") {
+		load = URLBundleLoader(location, nil)
+	}
+	rb, err := NewReloadingBundle(ctx, td, load, refresh)
+	if err != nil {
+		return nil, nil, err
+	}
+	return rb, nop, nil
+}
+
+// workloadAPIBundles holds the X.509 bundles that the Workload API's
+// FetchX509Bundles stream delivers, replaced on every update. Unlike
+// go-spiffe's BundleSource it needs neither an SVID for the caller nor the
+// JWT bundle stream: a verifier only needs bundles.
+type workloadAPIBundles struct {
+	mu     sync.RWMutex
+	set    *x509bundle.Set
+	cancel context.CancelFunc
+	done   chan struct{}
+	first  chan struct{}
+	once   sync.Once
+	err    error
+}
+
+func watchWorkloadAPIBundles(ctx context.Context, addr string) (*workloadAPIBundles, error) {
+	wctx, cancel := context.WithCancel(context.Background())
+	w := &workloadAPIBundles{cancel: cancel, done: make(chan struct{}), first: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		err := workloadapi.WatchX509Bundles(wctx, w, workloadapi.WithAddr(addr))
+		w.once.Do(func() { w.err = err; close(w.first) })
+	}()
+	select {
+	case <-w.first:
+		if w.err != nil {
+			w.close()
+			return nil, w.err
+		}
+		return w, nil
+	case <-ctx.Done():
+		w.close()
+		return nil, ctx.Err()
+	}
+}
+
+// OnX509BundlesUpdate implements workloadapi.X509BundleWatcher.
+func (w *workloadAPIBundles) OnX509BundlesUpdate(set *x509bundle.Set) {
+	w.mu.Lock()
+	w.set = set
+	w.mu.Unlock()
+	w.once.Do(func() { close(w.first) })
+}
+
+// OnX509BundlesWatchError implements workloadapi.X509BundleWatcher. The
+// watch retries by itself; the last good bundles stay in use meanwhile.
+func (w *workloadAPIBundles) OnX509BundlesWatchError(error) {}
+
+func (w *workloadAPIBundles) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bundle.Bundle, error) {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.set == nil {
+		return nil, errors.New("agentcard: no trust bundles from the workload API yet")
+	}
+	return w.set.GetX509BundleForTrustDomain(td)
+}
+
+func (w *workloadAPIBundles) close() error {
+	w.cancel()
+	<-w.done
+	return nil
 }

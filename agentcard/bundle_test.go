@@ -224,4 +224,3 @@ func handSignCard(t *testing.T, s svid) []byte {
 	p, sig := handSign(t, baseCard, jwsSpec{header: stdHeader(s, ES256), key: s.key, alg: ES256})
 	return withSigs(t, baseCard, [2]string{p, sig})
 }
-
