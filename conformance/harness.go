@@ -318,6 +318,11 @@ func (c *conversation) call(ctx context.Context, id json.RawMessage, method stri
 		}
 		req["params"] = params
 	}
+	return c.request(ctx, req)
+}
+
+// request sends one message and waits for the next line the client gets.
+func (c *conversation) request(ctx context.Context, req map[string]any) (*response, error) {
 	line, err := json.Marshal(req)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,8 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,6 +83,85 @@ func TestSubset(t *testing.T) {
 	for _, tt := range tests {
 		if subset(tt.want, tt.got) != tt.ok {
 			t.Errorf("%s: subset = %v", tt.name, !tt.ok)
+		}
+	}
+}
+
+func TestIdentityVectorsAllPass(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Suite: testenv.ConformanceDir(t), Level: "identity"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if r.Status != Pass {
+			t.Errorf("%s %s %s: %s", r.Status, r.File, r.ID, r.Reason)
+		}
+	}
+	if rep.Passed != 65+23 {
+		t.Errorf("passed %d, want 88 (basic + full + identity)", rep.Passed)
+	}
+}
+
+// TestIdentityCheckerCatchesWrongExpectations proves the identity harness
+// compares what it claims to: the same vectors with altered expectations
+// must fail.
+func TestIdentityCheckerCatchesWrongExpectations(t *testing.T) {
+	src := testenv.ConformanceDir(t)
+	suite := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(suite, "identity"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	alter := map[string][][2]string{
+		"tokens.yaml": {
+			{"ttl_seconds: 600", "ttl_seconds: 601"},
+			{"nonce_length: 32", "nonce_length: 31"},
+			{`token_id: "token-2"`, `token_id: "token-1"`},
+			{`version: "aip/v1alpha2"`, `version: "aip/v1alpha1"`},
+		},
+		"validation.yaml": {
+			{`token_error: "replay_detected"`, `token_error: "token_expired"`},
+			{`token_error: "session_mismatch"`, `token_error: "binding_mismatch"`},
+			{`token_error: "policy_changed"`, `token_error: "malformed"`},
+			{"error_code: -32008\n      error_message", "error_code: -32009\n      error_message"},
+		},
+	}
+	want := 0
+	for file, edits := range alter {
+		data, err := os.ReadFile(filepath.Join(src, "identity", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		for _, e := range edits {
+			if !strings.Contains(text, e[0]) {
+				t.Fatalf("%s no longer contains %q", file, e[0])
+			}
+			text = strings.Replace(text, e[0], e[1], 1)
+			want++
+		}
+		if err := os.WriteFile(filepath.Join(suite, "identity", file), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Run(context.Background(), Options{Suite: suite, Level: "identity"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Failed != want {
+		var out bytes.Buffer
+		rep.Write(&out, false)
+		t.Fatalf("%d vectors failed, want the %d altered ones:\n%s", rep.Failed, want, out.String())
+	}
+}
+
+func TestServerVectorsAreSkippedWithAReason(t *testing.T) {
+	rep, err := Run(context.Background(), Options{Suite: testenv.ConformanceDir(t), Level: "server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Results {
+		if strings.HasPrefix(r.File, "server/") && (r.Status != Skip || r.Reason == "") {
+			t.Errorf("%s %s: %s %q", r.File, r.ID, r.Status, r.Reason)
 		}
 	}
 }

@@ -10,8 +10,8 @@ import (
 
 // vectorFile is one YAML file of the AIP conformance suite.
 type vectorFile struct {
-	Name  string   `json:"name"`
-	Tests []vector `json:"tests"`
+	Name  string            `json:"name"`
+	Tests []json.RawMessage `json:"tests"`
 }
 
 // vector is one test case. Only the keys the runner understands are typed;
