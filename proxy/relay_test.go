@@ -475,3 +475,20 @@ func TestRelayRequestDLP(t *testing.T) {
 		})
 	}
 }
+
+func TestRelayRefusesALineOverTheDefault16MiBCap(t *testing.T) {
+	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, nil)
+	huge := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` +
+		strings.Repeat("x", 16<<20) + `"}}}`
+	go h.send(huge) // the pipe is drained by the proxy while it discards the line
+	if got := errCode(h.recv()); got != -32600 {
+		t.Fatalf("code %d, want -32600", got)
+	}
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	if m := h.recv(); m["id"] != float64(2) {
+		t.Fatalf("after the huge line: %v", m)
+	}
+	if n := len(h.server.lines()); n != 1 {
+		t.Fatalf("server received %d lines, want only the ping", n)
+	}
+}
