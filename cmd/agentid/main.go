@@ -57,6 +57,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newDemoCmd(g),
 		newExampleServerCmd(),
 		newSchemaHashCmd(g),
+		newCardCmd(g),
 		&cobra.Command{
 			Use:   "version",
 			Short: "Print the version",
