@@ -358,3 +358,12 @@ func withSigs(t testing.TB, card []byte, entries ...[2]string) []byte {
 	}
 	return out
 }
+
+func mustID(t testing.TB, s string) spiffeid.ID {
+	t.Helper()
+	id, err := spiffeid.FromString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
