@@ -108,6 +108,40 @@ ensure_npm_servers() {
 # into $CACHE, exported as KUBEBUILDER_ASSETS) and ensure_spire (spire-server
 # and spire-agent built into $CACHE).
 
+# ---- agentcard: SPIRE and the npm jose interop (the agentcard tests need both) ----
+
+# ensure_spire builds spire-server and spire-agent once per machine into
+# $CACHE (scripts/ensure-spire.sh; ~15 min cold on 2 cores) and exports
+# SPIRE_BIN_DIR for agentcard's integration test.
+ensure_spire() {
+	log "SPIRE"
+	local began=$SECONDS
+	SPIRE_BIN_DIR="$(AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-spire.sh")" ||
+		die "building SPIRE with scripts/ensure-spire.sh failed"
+	export SPIRE_BIN_DIR
+	echo "SPIRE_BIN_DIR=$SPIRE_BIN_DIR ($((SECONDS - began))s)"
+}
+
+# ensure_interop installs npm jose for the interop test from
+# test/interop's lockfile, skipping npm ci when the stamp matches.
+ensure_interop() {
+	log "npm interop (jose)"
+	local dir="$ROOT/test/interop"
+	local stamp="$dir/node_modules/.agentid-lock-hash"
+	local want
+	want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+	if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+		echo "node_modules up to date with package-lock.json"
+		return
+	fi
+	mkdir -p "$CACHE/npm"
+	(cd "$dir" && npm ci --no-audit --no-fund --cache "$CACHE/npm") ||
+		die "npm ci in $dir failed"
+	printf '%s\n' "$want" >"$stamp"
+}
+
+# ---- end agentcard ----
+
 # ---- checks ----
 
 go_vet() {
@@ -221,6 +255,10 @@ main() {
 	print_versions
 	check_shared
 	ensure_npm_servers
+	# --- agentcard: SPIRE and npm jose for the agentcard tests ---
+	ensure_spire
+	ensure_interop
+	# --- end agentcard ---
 	# --- identity (jose interop): npm jose for identity/interop_test.go ---
 	(cd "$ROOT/test/jose-interop" && npm ci --no-audit --no-fund --cache "$CACHE/npm") || die "npm ci in test/jose-interop failed"
 	# --- end identity ---
