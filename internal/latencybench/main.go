@@ -25,12 +25,20 @@ import (
 
 func main() {
 	serve := flag.Bool("serve", false, "act as the MCP server (internal)")
+	relay := flag.Bool("relay", false, "act as a bare line relay in front of -serve (internal): the floor of any stdio proxy")
 	n := flag.Int("n", 5000, "measured calls per configuration and round")
 	rounds := flag.Int("rounds", 3, "rounds; configurations alternate within a round")
 	agentid := flag.String("agentid", "", "agentid binary (default: go build ./cmd/agentid)")
 	flag.Parse()
 	if *serve {
 		serveMCP(os.Stdin, os.Stdout)
+		return
+	}
+	if *relay {
+		if err := relayLines(); err != nil {
+			fmt.Fprintln(os.Stderr, "latencybench:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	if err := run(*n, *rounds, *agentid); err != nil {
@@ -101,6 +109,7 @@ func run(n, rounds int, agentid string) error {
 	}
 	configs := []config{
 		{"direct", []string{self, "-serve"}},
+		{"relay", []string{self, "-relay"}},
 		{"proxy", proxyArgs(plain)},
 		{"proxy+dlp", proxyArgs(withDLP)},
 	}
@@ -116,6 +125,8 @@ func run(n, rounds int, agentid string) error {
 	}
 	fmt.Printf("tools/call round trip, 4 KB response, %d calls x %d rounds per configuration\n\n", n, rounds)
 	fmt.Printf("%-10s %10s %10s %12s %12s\n", "config", "p50", "p99", "added p50", "added p99")
+	// relay is the floor: a process that copies lines both ways and does
+	// nothing else, so "proxy" minus "relay" is agentid's own cost.
 	base50, base99 := percentile(samples["direct"], 50), percentile(samples["direct"], 99)
 	for _, c := range configs {
 		p50, p99 := percentile(samples[c.name], 50), percentile(samples[c.name], 99)
@@ -239,4 +250,45 @@ func jsonString(s string) (string, error) {
 	}
 	b.WriteByte('"')
 	return b.String(), nil
+}
+
+// relayLines starts -serve and copies lines between it and this process's
+// stdin/stdout, with the same kind of I/O the proxy uses (a goroutine per
+// direction, one write per line), and nothing else.
+func relayLines() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "-serve")
+	cmd.Stderr = os.Stderr
+	toServer, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	fromServer, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	copyLines := func(dst io.Writer, src io.Reader) {
+		rd := bufio.NewReaderSize(src, 1<<16)
+		for {
+			line, err := rd.ReadSlice('\n')
+			if err != nil {
+				return
+			}
+			if _, err := dst.Write(line); err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		copyLines(toServer, os.Stdin)
+		toServer.Close()
+	}()
+	copyLines(os.Stdout, fromServer)
+	return cmd.Wait()
 }
