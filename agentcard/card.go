@@ -116,38 +116,41 @@ func (c *Card) signatures() ([]rawSignature, error) {
 		return nil, nil
 	}
 	m := c.members[c.sigs]
-	var entries []json.RawMessage
-	if err := json.Unmarshal(c.raw[m.valueStart:m.valueEnd], &entries); err != nil {
+	arr := c.raw[m.valueStart:m.valueEnd]
+	spans, err := arrayElements(arr)
+	if err != nil {
 		return nil, fmt.Errorf("agentcard: signatures: %w", err)
 	}
-	if len(entries) > maxSignatures {
-		return nil, fmt.Errorf("agentcard: card has %d signatures, more than the %d allowed", len(entries), maxSignatures)
+	if len(spans) > maxSignatures {
+		return nil, fmt.Errorf("agentcard: card has %d signatures, more than the %d allowed", len(spans), maxSignatures)
 	}
-	out := make([]rawSignature, len(entries))
-	for i, e := range entries {
-		// Decoding into a map keeps keys exact: a struct would also accept
-		// "Protected". The scanner already rejected duplicates.
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(e, &fields); err != nil || fields == nil {
+	out := make([]rawSignature, len(spans))
+	for i, sp := range spans {
+		e := arr[sp[0]:sp[1]]
+		// The card was validated as a whole, so re-scanning one entry only
+		// collects its members; keys are exact, so "Protected" is unknown.
+		fields, err := scanStrict(e)
+		if err != nil || fields == nil {
 			return nil, fmt.Errorf("agentcard: signatures[%d] is not an object", i)
 		}
-		for k, v := range fields {
+		for _, f := range fields {
+			v := e[f.valueStart:f.valueEnd]
 			var err error
-			switch k {
+			switch f.key {
 			case "protected":
-				err = json.Unmarshal(v, &out[i].protected)
+				out[i].protected, err = jsonStringValue(v)
 			case "signature":
-				err = json.Unmarshal(v, &out[i].signature)
+				out[i].signature, err = jsonStringValue(v)
 			case "header":
-				if len(v) == 0 || v[0] != '{' {
+				if v[0] != '{' {
 					err = errNotObject
 				}
 				out[i].header = v
 			default:
-				return nil, fmt.Errorf("agentcard: signatures[%d] has unexpected member %q", i, truncate(k))
+				return nil, fmt.Errorf("agentcard: signatures[%d] has unexpected member %q", i, truncate(f.key))
 			}
 			if err != nil {
-				return nil, fmt.Errorf("agentcard: signatures[%d].%s has the wrong type", i, k)
+				return nil, fmt.Errorf("agentcard: signatures[%d].%s has the wrong type", i, f.key)
 			}
 		}
 	}

@@ -136,10 +136,9 @@ func decodeHeader(raw []byte) (*header, error) {
 }
 
 func jsonString(v []byte, out *string) error {
-	if len(v) == 0 || v[0] != '"' {
-		return errors.New("not a string")
-	}
-	return json.Unmarshal(v, out)
+	s, err := jsonStringValue(v)
+	*out = s
+	return err
 }
 
 // numericDate accepts a JSON integer of seconds since the epoch. RFC 7519
@@ -160,15 +159,21 @@ func decodeX5C(v []byte) ([][]byte, error) {
 	if len(v) == 0 || v[0] != '[' {
 		return nil, errors.New("not an array")
 	}
-	var entries []string
-	if err := json.Unmarshal(v, &entries); err != nil {
-		return nil, errors.New("not an array of strings")
+	spans, err := arrayElements(v)
+	if err != nil {
+		return nil, errors.New("not an array")
 	}
-	if len(entries) == 0 {
+	if len(spans) == 0 {
 		return nil, errors.New("empty certificate chain")
 	}
-	if len(entries) > maxX5C {
-		return nil, fmt.Errorf("%d certificates, more than %d", len(entries), maxX5C)
+	if len(spans) > maxX5C {
+		return nil, fmt.Errorf("%d certificates, more than %d", len(spans), maxX5C)
+	}
+	entries := make([]string, len(spans))
+	for i, sp := range spans {
+		if entries[i], err = jsonStringValue(v[sp[0]:sp[1]]); err != nil {
+			return nil, errors.New("not an array of strings")
+		}
 	}
 	out := make([][]byte, len(entries))
 	for i, e := range entries {

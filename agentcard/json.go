@@ -1,6 +1,7 @@
 package agentcard
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -486,3 +487,59 @@ func foldSlow(key string) string {
 // errNotObject is returned when a card or header is valid JSON but not an
 // object.
 var errNotObject = errors.New("not a JSON object")
+
+// arrayElements returns the spans of the elements of a JSON array that
+// scanStrict has already validated. It re-walks the array with the same
+// scanner, which is cheaper than decoding it with encoding/json.
+func arrayElements(data []byte) ([][2]int, error) {
+	s := &strictScanner{data: data}
+	s.skipSpace()
+	if s.pos >= len(data) || data[s.pos] != '[' {
+		return nil, errors.New("not a JSON array")
+	}
+	s.pos++
+	var out [][2]int
+	s.skipSpace()
+	if s.pos < len(data) && data[s.pos] == ']' {
+		return out, nil
+	}
+	for {
+		s.skipSpace()
+		start := s.pos
+		if err := s.value(false); err != nil {
+			return nil, err
+		}
+		out = append(out, [2]int{start, s.pos})
+		s.skipSpace()
+		if s.pos >= len(data) {
+			return nil, s.fail("unexpected end of input in an array")
+		}
+		switch data[s.pos] {
+		case ',':
+			s.pos++
+		case ']':
+			return out, nil
+		default:
+			return nil, s.fail("expected ',' or ']' in an array")
+		}
+	}
+}
+
+// jsonStringValue decodes a JSON string that scanStrict has validated. The
+// common case, with no escapes, is the bytes between the quotes.
+func jsonStringValue(v []byte) (string, error) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", errors.New("not a string")
+	}
+	inner := v[1 : len(v)-1]
+	for _, c := range inner {
+		if c == '\\' {
+			var s string
+			if err := json.Unmarshal(v, &s); err != nil {
+				return "", err
+			}
+			return s, nil
+		}
+	}
+	return string(inner), nil
+}

@@ -656,3 +656,28 @@ func TestVerifierOptionsAreValidated(t *testing.T) {
 		t.Fatal("nil bundle source accepted")
 	}
 }
+
+func TestVerifyRejectsMalformedX5C(t *testing.T) {
+	f := newFixture(t)
+	leaf := base64.StdEncoding.EncodeToString(f.svid.leaf().Raw)
+	many := make([]string, maxX5C+1)
+	for i := range many {
+		many[i] = leaf
+	}
+	for name, x5c := range map[string]any{
+		"empty x5c":                []string{},
+		"x5c not an array":         leaf,
+		"x5c with a number":        []any{1},
+		"x5c with too many certs":  many,
+		"x5c with an escaped char": []string{leaf[:10] + "\u00e9" + leaf[10:]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := f.stdSpec()
+			s.header["x5c"] = x5c
+			res, err := f.verifier(t).Verify(f.handCard(t, s))
+			if err == nil || res.Signatures[0].Reason != ReasonMalformed {
+				t.Fatalf("%v %+v", err, res.Signatures)
+			}
+		})
+	}
+}
