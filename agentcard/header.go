@@ -144,13 +144,17 @@ func jsonString(v []byte, out *string) error {
 // numericDate accepts a JSON integer of seconds since the epoch. RFC 7519
 // allows fractions; no signer we know of writes them, and refusing them keeps
 // comparisons exact.
+// maxNumericDate is the last second of year 9999; it also keeps the
+// freshness arithmetic far from overflow.
+const maxNumericDate = 253402300799
+
 func numericDate(v []byte) (int64, error) {
 	if bytes.ContainsAny(v, ".eE") {
 		return 0, errors.New("not an integer NumericDate")
 	}
 	n, err := strconv.ParseInt(string(v), 10, 64)
-	if err != nil || n < 0 {
-		return 0, errors.New("not a non-negative integer NumericDate")
+	if err != nil || n < 0 || n > maxNumericDate {
+		return 0, errors.New("not an integer NumericDate between 1970 and 9999")
 	}
 	return n, nil
 }

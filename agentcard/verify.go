@@ -144,7 +144,9 @@ func (v *Verifier) Verify(card []byte) (*Result, error) {
 	now := v.now()
 	c, err := ParseCard(card)
 	if err != nil {
-		return &Result{SignatureIndex: -1, Details: err.Error(), Signatures: []SignatureResult{}, VerifiedAt: now}, err
+		res := &Result{SignatureIndex: -1, Details: err.Error(), Signatures: []SignatureResult{}, VerifiedAt: now}
+		res.Binding = v.bind(res)
+		return res, err
 	}
 	return v.verifyCard(c, now)
 }
@@ -291,8 +293,9 @@ func (v *Verifier) verifySignature(index int, s rawSignature, p *payloads, now t
 	if err != nil {
 		return sigFailure(sr, ReasonMalformed, err)
 	}
-	sr.Algorithm = h.alg
-	sr.KeyID = h.kid
+	// Both are attacker-chosen until verified: keep them short in reports.
+	sr.Algorithm = truncate(h.alg)
+	sr.KeyID = truncate(h.kid)
 	if h.hasCrit || h.b64False {
 		return sigFailure(sr, ReasonCritical, errors.New("critical header extensions are not supported"))
 	}

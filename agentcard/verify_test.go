@@ -442,6 +442,11 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "iat missing", want: ReasonMissingFreshness, card: func(t *testing.T) []byte { return f.handCard(t, setHeader("iat", nil)) }},
 		{name: "exp missing", want: ReasonMissingFreshness, card: func(t *testing.T) []byte { return f.handCard(t, setHeader("exp", nil)) }},
 		{name: "iat not an integer", want: ReasonMalformed, card: func(t *testing.T) []byte { return f.handCard(t, setHeader("iat", "yesterday")) }},
+		{name: "exp beyond year 9999 (overflow guard)", want: ReasonMalformed, card: func(t *testing.T) []byte {
+			return f.handCard(t, setHeader("exp", int64(1)<<62))
+		}},
+		{name: "iat negative", want: ReasonMalformed, card: func(t *testing.T) []byte { return f.handCard(t, setHeader("iat", -1)) }},
+		{name: "iat fractional", want: ReasonMalformed, card: func(t *testing.T) []byte { return f.handCard(t, setHeader("iat", 1.5)) }},
 		{name: "x5t#S256 mismatch", want: ReasonThumbprint, card: func(t *testing.T) []byte {
 			return f.handCard(t, setHeader("x5t#S256", b64url.EncodeToString(make([]byte, 32))))
 		}},
