@@ -268,6 +268,15 @@ func (s *strictScanner) str(decode bool) (string, error) {
 	}
 	runStart := s.pos
 	for {
+		// Fast path: plain printable ASCII, the bulk of every card and of
+		// the long base64 strings in signatures.
+		for s.pos < len(s.data) {
+			c := s.data[s.pos]
+			if c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+				break
+			}
+			s.pos++
+		}
 		if s.pos >= len(s.data) {
 			return "", s.fail("unterminated string")
 		}
