@@ -5,7 +5,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -684,5 +687,29 @@ func TestVerifyRejectsMalformedX5C(t *testing.T) {
 				t.Fatalf("%v %+v", err, res.Signatures)
 			}
 		})
+	}
+}
+
+func TestVerifyNeverFetchesJKUOrX5U(t *testing.T) {
+	f := newFixture(t)
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	for _, withX5C := range []bool{false, true} {
+		s := f.stdSpec()
+		if !withX5C {
+			delete(s.header, "x5c")
+		}
+		s.header["jku"] = srv.URL + "/jwks.json"
+		s.header["x5u"] = srv.URL + "/chain.pem"
+		res, err := f.verifier(t).Verify(f.handCard(t, s))
+		// With x5c the URLs are ignored and the card verifies from x5c;
+		// without it, it fails. Either way nothing is fetched.
+		if withX5C != (err == nil) {
+			t.Fatalf("x5c=%v: %v %+v", withX5C, err, res.Signatures)
+		}
+	}
+	if n := hits.Load(); n != 0 {
+		t.Fatalf("the verifier made %d requests to jku/x5u", n)
 	}
 }
