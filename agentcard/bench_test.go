@@ -72,6 +72,16 @@ func BenchmarkVerify(b *testing.B) {
 			}
 		}
 	})
+	cold, _ := NewVerifier(f.bundles, WithTime(testNow), WithTrustDomain(f.ca.td))
+	cold.certs = nil // parse x5c on every call, as for a never-seen SVID
+	b.Run("agentcard Verify, certificates parsed every time", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cold.Verify(signed); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("agentcard Verify", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

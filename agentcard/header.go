@@ -2,7 +2,6 @@ package agentcard
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -191,17 +190,4 @@ func decodeX5C(v []byte) ([][]byte, error) {
 		out[i] = der
 	}
 	return out, nil
-}
-
-// parseChain parses the DER certificates of x5c.
-func parseChain(ders [][]byte) ([]*x509.Certificate, error) {
-	certs := make([]*x509.Certificate, len(ders))
-	for i, der := range ders {
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", i, err)
-		}
-		certs[i] = c
-	}
-	return certs, nil
 }

@@ -1,6 +1,7 @@
 package agentcard
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,10 +139,11 @@ func (s *strictScanner) object(top bool) error {
 		return err
 	}
 	s.pos++ // '{'
-	// keys holds the case-folded keys seen so far. Small objects are checked
-	// pairwise without allocating a map; large ones switch to a map so that
-	// a hostile object with many keys stays linear.
-	var small [16]string
+	// keys holds the keys seen so far. Small objects are checked pairwise
+	// with bytes.EqualFold, without allocating; large ones switch to a map
+	// of case-folded keys so that a hostile object with many keys stays
+	// linear.
+	var small [16][]byte
 	keys := small[:0]
 	var seen map[string]struct{}
 	var members []member
@@ -161,27 +163,27 @@ func (s *strictScanner) object(top bool) error {
 			return s.fail("expected a string key")
 		}
 		start := s.pos
-		key, err := s.str(true)
+		key, err := s.key()
 		if err != nil {
 			return err
 		}
-		folded := foldKey(key)
 		if seen != nil {
+			folded := foldKey(string(key))
 			if _, dup := seen[folded]; dup {
-				return s.duplicate(key)
+				return s.duplicate(string(key))
 			}
 			seen[folded] = struct{}{}
 		} else {
 			for _, k := range keys {
-				if k == folded {
-					return s.duplicate(key)
+				if bytes.EqualFold(k, key) {
+					return s.duplicate(string(key))
 				}
 			}
-			keys = append(keys, folded)
+			keys = append(keys, key)
 			if len(keys) == len(small) {
 				seen = make(map[string]struct{}, 2*len(small))
 				for _, k := range keys {
-					seen[k] = struct{}{}
+					seen[foldKey(string(k))] = struct{}{}
 				}
 			}
 		}
@@ -196,7 +198,7 @@ func (s *strictScanner) object(top bool) error {
 			return err
 		}
 		if top {
-			members = append(members, member{key: key, start: start, valueStart: valueStart, valueEnd: s.pos})
+			members = append(members, member{key: string(key), start: start, valueStart: valueStart, valueEnd: s.pos})
 		}
 		s.skipSpace()
 		if s.pos >= len(s.data) {
@@ -259,10 +261,23 @@ func (s *strictScanner) array() error {
 	}
 }
 
-// str scans a string starting at its opening quote. With decode it returns
-// the decoded value (used for keys); otherwise it only validates.
-func (s *strictScanner) str(decode bool) (string, error) {
+// str validates a string value starting at its opening quote.
+func (s *strictScanner) str(_ bool) (string, error) {
+	_, err := s.scanString(false)
+	return "", err
+}
+
+// key scans an object key and returns its decoded bytes: a view into the
+// document when the key has no escapes (no allocation), a fresh copy
+// otherwise.
+func (s *strictScanner) key() ([]byte, error) {
+	return s.scanString(true)
+}
+
+func (s *strictScanner) scanString(decode bool) ([]byte, error) {
 	s.pos++ // opening quote
+	start := s.pos
+	escaped := false
 	if decode {
 		s.scratch = s.scratch[:0]
 	}
@@ -278,35 +293,36 @@ func (s *strictScanner) str(decode bool) (string, error) {
 			s.pos++
 		}
 		if s.pos >= len(s.data) {
-			return "", s.fail("unterminated string")
+			return nil, s.fail("unterminated string")
 		}
 		c := s.data[s.pos]
 		switch {
 		case c == '"':
-			if decode {
-				s.scratch = append(s.scratch, s.data[runStart:s.pos]...)
-			}
+			end := s.pos
 			s.pos++
-			if decode {
-				return string(s.scratch), nil
+			if !decode {
+				return nil, nil
 			}
-			return "", nil
+			if !escaped {
+				return s.data[start:end], nil
+			}
+			s.scratch = append(s.scratch, s.data[runStart:end]...)
+			return bytes.Clone(s.scratch), nil
 		case c == '\\':
 			if decode {
+				escaped = true
 				s.scratch = append(s.scratch, s.data[runStart:s.pos]...)
 			}
 			if err := s.escape(decode); err != nil {
-				return "", err
+				return nil, err
 			}
 			runStart = s.pos
 		case c < 0x20:
-			return "", s.fail("control character in a string")
-		case c < utf8.RuneSelf:
-			s.pos++
+			return nil, s.fail("control character in a string")
 		default:
 			r, size := utf8.DecodeRune(s.data[s.pos:])
 			if r == utf8.RuneError && size <= 1 {
-				return "", s.fail("invalid UTF-8")
+				return nil, s.fail("invalid UTF-8")
 			}
 			s.pos += size
 		}

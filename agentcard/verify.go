@@ -1,7 +1,6 @@
 package agentcard
 
 import (
-	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
 	"errors"
@@ -53,6 +52,7 @@ type Verifier struct {
 	maxChainLength int
 	compat         Compat
 	binding        *bindingPolicy
+	certs          *certCache
 }
 
 // VerifierOption configures a Verifier.
@@ -130,6 +130,7 @@ func NewVerifier(bundles x509bundle.Source, opts ...VerifierOption) (*Verifier, 
 		maxAge:         DefaultMaxAge,
 		skew:           DefaultClockSkew,
 		maxChainLength: DefaultMaxChainLength,
+		certs:          newCertCache(),
 	}
 	for _, opt := range opts {
 		if err := opt(v); err != nil {
@@ -324,14 +325,21 @@ func (v *Verifier) verifySignature(index int, s rawSignature, p *payloads, now t
 	if len(h.x5c) > v.maxChainLength {
 		return sigFailure(sr, ReasonChainTooLong, fmt.Errorf("certificate chain too deep: %d (max %d)", len(h.x5c), v.maxChainLength))
 	}
-	certs, err := parseChain(h.x5c)
-	if err != nil {
-		return sigFailure(sr, ReasonCertificate, err)
+	certs := make([]*x509.Certificate, len(h.x5c))
+	var thumb [32]byte
+	for i, der := range h.x5c {
+		c, sum, err := v.certs.parse(der)
+		if err != nil {
+			return sigFailure(sr, ReasonCertificate, fmt.Errorf("certificate %d: %w", i, err))
+		}
+		certs[i] = c
+		if i == 0 {
+			thumb = sum
+		}
 	}
 	leaf := certs[0]
 	sr.leafNotAfter = leaf.NotAfter
 
-	thumb := sha256.Sum256(leaf.Raw)
 	switch {
 	case h.hasX5TS256:
 		if subtle.ConstantTimeCompare(h.x5tS256, thumb[:]) != 1 {
