@@ -111,8 +111,8 @@ type SignatureResult struct {
 	Verified bool   `json:"verified"`
 	Reason   Reason `json:"reason,omitempty"`
 	Error    string `json:"error,omitempty"`
-	// SPIFFEID is set once the leaf's SPIFFE ID is known, even if a later
-	// check failed, to help diagnose.
+	// SPIFFEID is the signer's SPIFFE ID, set only when the signature
+	// verified (before that it is an unverified claim).
 	SPIFFEID  string `json:"spiffe_id,omitempty"`
 	KeyID     string `json:"key_id,omitempty"`
 	Algorithm string `json:"alg,omitempty"`

@@ -364,10 +364,9 @@ func (v *Verifier) verifySignature(index int, s rawSignature, p *payloads, now t
 	sr.iat, sr.hasIAT, sr.exp, sr.hasExp = h.iat, h.hasIAT, h.exp, h.hasExp
 
 	id, r, err := v.verifyChain(certs, now)
-	if id != (spiffeid.ID{}) {
-		sr.SPIFFEID = id.String()
-	}
 	if err != nil {
+		// The leaf's ID is not reported: it is only a claim until the
+		// chain verifies, and a report must not lend it credibility.
 		return sigFailure(sr, r, err)
 	}
 
@@ -391,6 +390,7 @@ func (v *Verifier) verifySignature(index int, s rawSignature, p *payloads, now t
 		return sigFailure(sr, ReasonBadSignature, err)
 	}
 	sr.Verified = true
+	sr.SPIFFEID = id.String()
 	return sr
 }
 
