@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/jsonstr"
 )
 
 // timeLayout is RFC 3339 with exactly three fractional digits, the form of
@@ -150,77 +152,11 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	return append(b, js...), nil
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string. Beyond what JSON requires (", \
-// and C0 controls) it escapes DEL, C1 controls, U+2028/U+2029 (line
-// terminators to JavaScript) and the bidirectional controls, so that a
-// hostile tool argument cannot rewrite what an operator sees when viewing
-// the log in a terminal. Invalid UTF-8 becomes \ufffd so the line stays
-// valid UTF-8.
+// appendString appends s as a JSON string. Beyond what JSON requires it
+// escapes DEL, C1 controls, U+2028/U+2029 (line terminators to JavaScript)
+// and the bidirectional controls, so that a hostile tool argument cannot
+// rewrite what an operator sees when viewing the log in a terminal. Invalid
+// UTF-8 becomes \ufffd so the line stays valid UTF-8.
 func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != 0x7f {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if needsEscape(r) {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u',
-				hexDigits[r>>12&0xf], hexDigits[r>>8&0xf], hexDigits[r>>4&0xf], hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
-
-// needsEscape reports whether a non-ASCII rune is written as \u escape.
-// All such runes are in the Basic Multilingual Plane.
-func needsEscape(r rune) bool {
-	switch {
-	case r >= 0x80 && r <= 0x9f: // C1 controls (0x9b is CSI on some terminals)
-		return true
-	case r == 0x2028 || r == 0x2029:
-		return true
-	case r >= 0x202a && r <= 0x202e: // LRE, RLE, PDF, LRO, RLO
-		return true
-	case r >= 0x2066 && r <= 0x2069: // LRI, RLI, FSI, PDI
-		return true
-	case r == 0x200e || r == 0x200f || r == 0x061c: // LRM, RLM, ALM
-		return true
-	}
-	return false
+	return jsonstr.Append(b, s, jsonstr.EscapeTerminal)
 }

@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/jsonstr"
 )
 
 // Result is the outcome of RedactJSON.
@@ -355,7 +355,7 @@ func (w *walker) str() (end int, esc bool, err error) {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				j += 2
 			case 'u':
-				if j+6 > len(in) || hex4(in[j+2:j+6]) < 0 {
+				if _, ok := jsonstr.Hex4(in[j+2:]); !ok {
 					w.i = j
 					return 0, false, w.errorf("invalid \\u escape")
 				}
@@ -373,144 +373,25 @@ func (w *walker) str() (end int, esc bool, err error) {
 	}
 }
 
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
-
 // appendUnquote decodes the body of a string literal already validated by
-// walker.str. Surrogate pairs combine; a lone surrogate becomes U+FFFD, as
-// in encoding/json. cut is the length of the decoded text that comes from
-// the first rawCut bytes of body (an escape that crosses rawCut is left
-// out), which is how max_scan_size limits a string crossing the limit.
+// walker.str. A lone surrogate becomes U+FFFD, as in encoding/json. cut is
+// the length of the decoded text that comes from the first rawCut bytes of
+// body (an escape that crosses rawCut is left out), which is how
+// max_scan_size limits a string crossing the limit.
 func appendUnquote(dst, body []byte, rawCut int) (out []byte, cut int) {
-	cut = -1
 	base := len(dst)
-	for i := 0; i < len(body); {
-		k := bytes.IndexByte(body[i:], '\\')
-		if k < 0 {
-			k = len(body) - i
-		}
-		if cut < 0 && rawCut < i+k {
-			cut = len(dst) - base + max(rawCut-i, 0)
-		}
-		dst = append(dst, body[i:i+k]...)
-		i += k
-		if i >= len(body) {
-			break
-		}
-		before := len(dst) - base
-		n := 2
-		switch c := body[i+1]; c {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			n = 6
-			r := hex4(body[i+2:])
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+12 <= len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
-					r2 = hex4(body[i+8:])
-				}
-				if p := utf16.DecodeRune(r, r2); p != utf8.RuneError {
-					r, n = p, 12
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		default: // '"', '\\', '/'
-			dst = append(dst, c)
-		}
-		if cut < 0 && rawCut < i+n {
-			cut = before
-		}
-		i += n
+	if rawCut >= len(body) {
+		dst = jsonstr.AppendUnescaped(dst, body)
+		return dst, len(dst) - base
 	}
-	if cut < 0 {
-		cut = len(dst) - base
-	}
-	return dst, cut
+	dst, used := jsonstr.AppendUnescapedPrefix(dst, body, rawCut)
+	cut = len(dst) - base
+	return jsonstr.AppendUnescaped(dst, body[used:]), cut
 }
 
 // appendQuote appends s as a JSON string literal. Only what JSON requires
 // is escaped (no HTML escaping, so "<" and "&" stay readable); bytes that
 // are not valid UTF-8 become \ufffd, as encoding/json writes them.
 func appendQuote(dst, s []byte) []byte {
-	const hexDigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Most of a redacted text is printable ASCII: skip it 8 bytes at
-		// a time.
-		for i+8 <= len(s) {
-			v := binary.LittleEndian.Uint64(s[i:])
-			if v&msb != 0 || special(v) {
-				break
-			}
-			i += 8
-		}
-		if i >= len(s) {
-			break
-		}
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRune(s[i:])
-			if r != utf8.RuneError || n != 1 {
-				i += n
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		}
-		i++
-		start = i
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return jsonstr.Append(dst, s, jsonstr.EscapeMinimal)
 }

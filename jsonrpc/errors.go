@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/jsonstr"
 )
 
 // JSON-RPC 2.0 error codes, and the AIP error codes of AIP v1alpha2 §7.
@@ -209,56 +210,10 @@ func (e *dataEncoder) encode(data any) []byte {
 	return bytes.TrimSuffix(e.buf.Bytes(), []byte("\n"))
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendQuoted appends s as a JSON string. Like encoding/json without HTML
-// escaping, except that it never needs to fail: invalid UTF-8 becomes U+FFFD.
-// U+2028 and U+2029 are escaped because JavaScript source treats them as line
-// terminators.
+// appendQuoted appends s as a JSON string, as encoding/json writes it
+// without HTML escaping, except that it never needs to fail: invalid UTF-8
+// becomes U+FFFD. U+2028 and U+2029 are escaped because JavaScript source
+// treats them as line terminators.
 func appendQuoted(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if plain[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += n
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += n
-			start = i
-			continue
-		}
-		i += n
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return jsonstr.Append(b, s, jsonstr.EscapeJS)
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/jsonstr"
 )
 
 // maxDepth bounds the nesting of arrays and objects. Deeper documents are
@@ -299,7 +301,7 @@ func (s *scanner) escape(i int) (int, *Error) {
 		s.pos = i + 1
 		return 0, s.syntaxError("invalid escape in string")
 	}
-	r, ok := hex4(d, i+2)
+	r, ok := jsonstr.Hex4(d[i+2:])
 	if !ok {
 		s.pos = i
 		return 0, s.syntaxError(`invalid \u escape in string`)
@@ -310,7 +312,7 @@ func (s *scanner) escape(i int) (int, *Error) {
 		return 0, s.syntaxError("lone low surrogate in string")
 	case 0xD800 <= r && r <= 0xDBFF:
 		if i+7 < len(d) && d[i+6] == '\\' && d[i+7] == 'u' {
-			if r2, ok := hex4(d, i+8); ok && 0xDC00 <= r2 && r2 <= 0xDFFF {
+			if r2, ok := jsonstr.Hex4(d[i+8:]); ok && 0xDC00 <= r2 && r2 <= 0xDFFF {
 				return 12, nil
 			}
 		}
@@ -318,27 +320,6 @@ func (s *scanner) escape(i int) (int, *Error) {
 		return 0, s.syntaxError("lone high surrogate in string")
 	}
 	return 6, nil
-}
-
-func hex4(d []byte, i int) (rune, bool) {
-	if i+4 > len(d) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range d[i : i+4] {
-		switch {
-		case '0' <= c && c <= '9':
-			c -= '0'
-		case 'a' <= c && c <= 'f':
-			c = c - 'a' + 10
-		case 'A' <= c && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
 }
 
 func (s *scanner) array(depth int) *Error {
@@ -568,40 +549,7 @@ func (s *scanner) skipDeep() *Error {
 
 // appendUnescaped appends the decoded form of the body of a valid JSON string.
 func appendUnescaped(dst, b []byte) []byte {
-	for i := 0; i < len(b); {
-		c := b[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		switch b[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, _ := hex4(b, i+2)
-			if 0xD800 <= r && r <= 0xDBFF {
-				r2, _ := hex4(b, i+8)
-				r = (r-0xD800)<<10 | (r2 - 0xDC00) + 0x10000
-				i += 6
-			}
-			dst = utf8.AppendRune(dst, r)
-			i += 6
-			continue
-		default: // '"', '\\', '/'
-			dst = append(dst, b[i+1])
-		}
-		i += 2
-	}
-	return dst
+	return jsonstr.AppendUnescaped(dst, b)
 }
 
 // appendFoldASCII is appendFold for ASCII input.
