@@ -16,7 +16,7 @@ import (
 )
 
 // joseDir is the npm package with the pinned "jose" library.
-const joseDir = "../test/jose-interop"
+const joseDir = "../test/interop"
 
 // runJose runs the interop driver with a request and decodes its answer.
 func runJose(t *testing.T, req, resp any) {
@@ -30,21 +30,21 @@ func runJose(t *testing.T, req, resp any) {
 	}
 	if _, err := os.Stat(filepath.Join(joseDir, "node_modules", "jose", "package.json")); err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s/node_modules missing: run npm ci in test/jose-interop (CI=true: the interop test must run)", joseDir)
+			t.Fatalf("%s/node_modules missing: run npm ci in test/interop (CI=true: the interop test must run)", joseDir)
 		}
-		t.Skip("jose not installed: run npm ci in test/jose-interop")
+		t.Skip("jose not installed: run npm ci in test/interop")
 	}
 	in, _ := json.Marshal(req)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "interop.mjs")
+	cmd := exec.CommandContext(ctx, node, "token.mjs")
 	cmd.Dir = joseDir
 	cmd.Stdin = bytes.NewReader(in)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("node interop.mjs: %v\n%s", err, stderr.String())
+		t.Fatalf("node token.mjs: %v\n%s", err, stderr.String())
 	}
 	if err := json.Unmarshal(out, resp); err != nil {
 		t.Fatalf("interop answer: %v\n%s", err, out)

@@ -81,12 +81,12 @@ check_shared() {
 	echo "$SHARED"
 }
 
-# ensure_npm_servers installs the pinned MCP servers of test/mcp-servers from
-# its lockfile. npm ci wipes node_modules on every run, so it is skipped when
-# the stamp written after the last successful install matches the lockfile.
-ensure_npm_servers() {
-	log "npm MCP servers"
-	local dir="$ROOT/test/mcp-servers"
+# ensure_npm DIR installs the pinned npm packages of DIR from its lockfile.
+# npm ci wipes node_modules on every run, so it is skipped when the stamp
+# written after the last successful install matches the lockfile.
+ensure_npm() {
+	local dir="$ROOT/$1"
+	log "npm packages in $1"
 	local stamp="$dir/node_modules/.agentid-lock-hash"
 	local want
 	want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
@@ -105,10 +105,7 @@ ensure_npm_servers() {
 # Later components get their own ensure_* here, in the same shape:
 # ensure_redis (Debian package, started on loopback), ensure_postgres (same),
 # ensure_envtest_assets (etcd and kube-apiserver built from the Go module proxy
-# into $CACHE, exported as KUBEBUILDER_ASSETS) and ensure_spire (spire-server
-# and spire-agent built into $CACHE).
-
-# ---- agentcard: SPIRE and the npm jose interop (the agentcard tests need both) ----
+# into $CACHE, exported as KUBEBUILDER_ASSETS).
 
 # ensure_spire builds spire-server and spire-agent once per machine into
 # $CACHE (scripts/ensure-spire.sh; ~15 min cold on 2 cores) and exports
@@ -121,26 +118,6 @@ ensure_spire() {
 	export SPIRE_BIN_DIR
 	echo "SPIRE_BIN_DIR=$SPIRE_BIN_DIR ($((SECONDS - began))s)"
 }
-
-# ensure_interop installs npm jose for the interop test from
-# test/interop's lockfile, skipping npm ci when the stamp matches.
-ensure_interop() {
-	log "npm interop (jose)"
-	local dir="$ROOT/test/interop"
-	local stamp="$dir/node_modules/.agentid-lock-hash"
-	local want
-	want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
-	if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-		echo "node_modules up to date with package-lock.json"
-		return
-	fi
-	mkdir -p "$CACHE/npm"
-	(cd "$dir" && npm ci --no-audit --no-fund --cache "$CACHE/npm") ||
-		die "npm ci in $dir failed"
-	printf '%s\n' "$want" >"$stamp"
-}
-
-# ---- end agentcard ----
 
 # ---- checks ----
 
@@ -254,14 +231,9 @@ main() {
 	cd "$ROOT"
 	print_versions
 	check_shared
-	ensure_npm_servers
-	# --- agentcard: SPIRE and npm jose for the agentcard tests ---
+	ensure_npm test/mcp-servers # real MCP servers for the proxy's end-to-end tests
+	ensure_npm test/interop     # npm jose for the identity and agentcard interop tests
 	ensure_spire
-	ensure_interop
-	# --- end agentcard ---
-	# --- identity (jose interop): npm jose for identity/interop_test.go ---
-	(cd "$ROOT/test/jose-interop" && npm ci --no-audit --no-fund --cache "$CACHE/npm") || die "npm ci in test/jose-interop failed"
-	# --- end identity ---
 
 	run_step vet go_vet
 	run_step test go_test
