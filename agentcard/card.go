@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gowebpki/jcs"
+	"github.com/agentid/agentid/internal/jcs"
 )
 
 // MaxCardSize is the largest card accepted, in bytes: the 1 MiB that the
@@ -61,37 +61,16 @@ func ParseCard(data []byte) (*Card, error) {
 // Bytes returns the card as it was parsed.
 func (c *Card) Bytes() []byte { return c.raw }
 
-// unsigned returns the card's JSON without its signatures member, with every
-// other member byte for byte as given.
-func (c *Card) unsigned() []byte {
-	if c.sigs < 0 {
-		return c.raw
-	}
-	var b bytes.Buffer
-	b.Grow(len(c.raw))
-	b.WriteByte('{')
-	first := true
-	for i, m := range c.members {
-		if i == c.sigs {
-			continue
-		}
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-		b.Write(c.raw[m.start:m.valueEnd])
-	}
-	b.WriteByte('}')
-	return b.Bytes()
-}
-
 // Payload returns the signing payload: the RFC 8785 (JCS) canonical form of
 // the card without its signatures member. Keys are sorted by UTF-16 code
 // units, strings are escaped minimally (no HTML escaping of < > &), numbers
 // are written as ECMAScript does, and nothing else is removed or added:
 // empty strings, empty arrays, false and 0 are all signed.
+//
+// The signatures member is left out while canonicalizing rather than by
+// first copying the card without it.
 func (c *Card) Payload() ([]byte, error) {
-	out, err := jcs.Transform(c.unsigned())
+	out, err := jcs.CanonicalizeWithout(nil, c.raw, signaturesKey)
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: canonicalizing the card: %w", err)
 	}

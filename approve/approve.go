@@ -11,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gowebpki/jcs"
+	"github.com/agentid/agentid/internal/jcs"
 )
 
 // Request is what the approver is asked about.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/gowebpki/jcs"
+	"github.com/agentid/agentid/internal/jcs"
 )
 
 // argMember is one top-level member of a tools/call arguments object. val is

@@ -8,8 +8,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gowebpki/jcs"
 	"sigs.k8s.io/yaml"
+
+	"github.com/agentid/agentid/internal/jcs"
 )
 
 // CanonicalJSON returns the canonical form of a policy document (AIP

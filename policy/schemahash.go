@@ -11,7 +11,7 @@ import (
 	"hash"
 	"strings"
 
-	"github.com/gowebpki/jcs"
+	"github.com/agentid/agentid/internal/jcs"
 )
 
 // Schema hash algorithms (AIP §3.5.4).
