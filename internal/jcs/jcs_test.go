@@ -283,6 +283,9 @@ func utf16Units(s string) []uint16 {
 }
 
 func TestSmallDocumentAllocatesOnlyItsOutput(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
 	Transform(card) // warm the pool
 	allocs := testing.AllocsPerRun(100, func() {
 		if _, err := CanonicalizeWithout(nil, card, "signatures"); err != nil {
