@@ -88,10 +88,10 @@ metadata:
   name: secure-agent
 `,
 		"indentation and blank lines": strings.ReplaceAll(strings.ReplaceAll(basePolicy, "\n  ", "\n    "), "spec:\n", "\nspec:\n\n"),
-		"CRLF":          strings.ReplaceAll(basePolicy, "\n", "\r\n"),
-		"signature":     strings.Replace(basePolicy, "  name: secure-agent\n", "  name: secure-agent\n  signature: \"ed25519:AAAA\"\n", 1),
-		"JSON document": `{"apiVersion":"aip.io/v1alpha2","kind":"AgentPolicy","metadata":{"name":"secure-agent","version":"1.0.0"},"spec":{"mode":"enforce","allowed_tools":["read_file","list_directory"],"tool_rules":[{"tool":"write_file","action":"ask","rate_limit":"5/minute"}],"identity":{"enabled":true,"token_ttl":"10m","audience":"https://api.company.com"}}}`,
-		"anchors": strings.Replace(strings.Replace(basePolicy, "    - read_file\n", "    - &rf read_file\n", 1), "    enabled: true\n", "    enabled: true\n", 1),
+		"CRLF":                        strings.ReplaceAll(basePolicy, "\n", "\r\n"),
+		"signature":                   strings.Replace(basePolicy, "  name: secure-agent\n", "  name: secure-agent\n  signature: \"ed25519:AAAA\"\n", 1),
+		"JSON document":               `{"apiVersion":"aip.io/v1alpha2","kind":"AgentPolicy","metadata":{"name":"secure-agent","version":"1.0.0"},"spec":{"mode":"enforce","allowed_tools":["read_file","list_directory"],"tool_rules":[{"tool":"write_file","action":"ask","rate_limit":"5/minute"}],"identity":{"enabled":true,"token_ttl":"10m","audience":"https://api.company.com"}}}`,
+		"anchors":                     strings.Replace(strings.Replace(basePolicy, "    - read_file\n", "    - &rf read_file\n", 1), "    enabled: true\n", "    enabled: true\n", 1),
 	}
 	for name, doc := range same {
 		if h := mustHash(t, doc); h != base {
