@@ -1,0 +1,58 @@
+package proxy_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/agentid/agentid/internal/exampleserver"
+	"github.com/agentid/agentid/policy"
+	"github.com/agentid/agentid/proxy"
+)
+
+// Relay enforces a policy between a client and a server given as streams;
+// here the server is agentid's built-in example server, in process.
+func ExampleProxy_Relay() {
+	p, _, err := policy.Parse([]byte(`apiVersion: aip.io/v1alpha2
+kind: AgentPolicy
+metadata: {name: example}
+spec:
+  allowed_tools: [echo]
+`))
+	if err != nil {
+		panic(err)
+	}
+	engine, err := policy.NewEngine(p, policy.EngineOptions{})
+	if err != nil {
+		panic(err)
+	}
+	px := proxy.New(proxy.Config{Engine: engine})
+
+	clientR, clientW := io.Pipe()   // client → proxy
+	answersR, answersW := io.Pipe() // proxy → client
+	serverInR, serverInW := io.Pipe()
+	serverOutR, serverOutW := io.Pipe()
+	go func() {
+		_ = exampleserver.Serve(context.Background(), serverInR, serverOutW)
+		serverOutW.Close()
+	}()
+	go func() {
+		_ = px.Relay(context.Background(), clientR, answersW, serverInW, serverOutR)
+		answersW.Close()
+	}()
+
+	answers := bufio.NewScanner(answersR)
+	for _, line := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"delete_file","arguments":{"path":"/"}}}`,
+	} {
+		fmt.Fprintln(clientW, line)
+		answers.Scan()
+		fmt.Println(answers.Text())
+	}
+	clientW.Close()
+	// Output:
+	// {"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}],"structuredContent":{"text":"hello"}}}
+	// {"jsonrpc":"2.0","id":2,"error":{"code":-32001,"message":"Forbidden","data":{"reason":"Tool not in allowed_tools list","tool":"delete_file"}}}
+}
