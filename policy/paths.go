@@ -258,7 +258,13 @@ func (ps *protectedSet) matchToken(tok, orig string, budget *int) (int, bool) {
 		return 0, false
 	}
 	*budget--
-	if real, ok := protectedResolve(p); ok && real != p {
+	// The file system resolves the path as written, ".." after a symlink
+	// included, not its lexically cleaned form.
+	raw := tok
+	if !filepath.IsAbs(raw) {
+		raw = ps.workDir + "/" + raw
+	}
+	if real, ok := protectedResolve(raw, p); ok && real != p {
 		// The link's target is where the file really is: all of its
 		// components count.
 		if i, ok := ps.matchForms(real); ok {
@@ -283,36 +289,110 @@ func protectedLooksLikePath(s string) bool {
 	return strings.ContainsRune(s, '/') && !strings.Contains(s, "://")
 }
 
-// protectedResolve resolves the symlinks of the longest existing prefix of
-// the clean absolute path p and appends the rest. A path that does not exist
-// yet (a file about to be written) can still lead into a protected directory
-// through a linked parent.
-func protectedResolve(p string) (string, bool) {
-	dir, rest := p, ""
-	for {
-		if _, err := os.Lstat(dir); err == nil {
-			real, err := filepath.EvalSymlinks(dir)
-			if err != nil {
+// protectedResolve returns the path the absolute path raw names once its
+// symlinks are resolved; clean is filepath.Clean(raw). When a prefix of the
+// path exists, its symlinks are resolved and the rest is appended, so a path
+// that does not exist yet (a file about to be written) can still lead into a
+// protected directory through a linked parent.
+//
+// The common case, a path without any symlink, is settled by one system call
+// where the platform has one (protectedNoSymlinks, openat2 on Linux); the
+// rest is walked one component at a time.
+func protectedResolve(raw, clean string) (string, bool) {
+	if !protectedHasDotDot(raw) && protectedNoSymlinks(clean) {
+		return clean, true
+	}
+	return protectedWalk(raw)
+}
+
+// protectedHasDotDot reports whether the slash-separated path p has a ".."
+// component. Without one, p and its cleaned form name the same file.
+func protectedHasDotDot(p string) bool {
+	for i := 0; ; {
+		j := strings.Index(p[i:], "..")
+		if j < 0 {
+			return false
+		}
+		j += i
+		if (j == 0 || p[j-1] == '/') && (j+2 == len(p) || p[j+2] == '/') {
+			return true
+		}
+		i = j + 1
+	}
+}
+
+// protectedMaxLinks is the number of symlinks one resolution may follow, as
+// Linux's MAXSYMLINKS; a loop fails the resolution.
+const protectedMaxLinks = 40
+
+// protectedWalk resolves the absolute path p one component at a time, the
+// way the kernel does: a symlink's target replaces it (a relative target is
+// read from the link's directory) and ".." goes to the parent of the
+// resolved directory, not of the name as written. Two cases go beyond what
+// the kernel would open, because a tool may create the file or clean the
+// path itself first:
+//
+//   - a component that does not exist is kept as written, and the
+//     components after it are taken lexically until a ".." comes back to an
+//     existing directory ("/a/new/../link/x" still follows link);
+//   - a dangling symlink is followed to where its target would be created.
+//
+// ok is false when a component cannot be examined (permissions, a file
+// used as a directory, a symlink loop).
+func protectedWalk(p string) (string, bool) {
+	resolved := "/"
+	missingFrom := -1 // len(resolved) before the first missing component, or -1
+	links := 0
+	for rest := p; rest != ""; {
+		var part string
+		part, rest, _ = strings.Cut(rest, "/")
+		switch part {
+		case "", ".":
+			continue
+		case "..":
+			resolved = filepath.Dir(resolved)
+			if missingFrom >= 0 && len(resolved) <= missingFrom {
+				missingFrom = -1
+			}
+			continue
+		}
+		next := resolved + "/" + part
+		if resolved == "/" {
+			next = "/" + part
+		}
+		if missingFrom >= 0 {
+			resolved = next
+			continue
+		}
+		fi, err := os.Lstat(next)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) {
 				return "", false
 			}
-			if rest == "" {
-				return real, true
-			}
-			return filepath.Join(real, rest), true
-		} else if !errors.Is(err, os.ErrNotExist) {
+			missingFrom = len(resolved)
+			resolved = next
+			continue
+		}
+		if fi.Mode()&os.ModeSymlink == 0 {
+			resolved = next
+			continue
+		}
+		if links++; links > protectedMaxLinks {
 			return "", false
 		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
+		target, err := os.Readlink(next)
+		if err != nil || target == "" {
 			return "", false
 		}
-		if rest == "" {
-			rest = filepath.Base(dir)
-		} else {
-			rest = filepath.Base(dir) + "/" + rest
+		if target[0] == '/' {
+			resolved = "/"
 		}
-		dir = parent
+		if rest != "" {
+			target += "/" + rest
+		}
+		rest = target
 	}
+	return resolved, true
 }
 
 // protectedCheckArgs walks every string (keys and values, at any depth) of

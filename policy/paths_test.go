@@ -175,3 +175,165 @@ func TestProtectedComponentEntriesIgnoreTheWorkDirPrefix(t *testing.T) {
 		}
 	}
 }
+
+// symlinkAttackTree builds a home with a protected ~/.ssh (holding id_rsa and
+// a sub directory) and an engine protecting it, with WorkDir under home.
+func symlinkAttackTree(t *testing.T) (e *Engine, home, work, ssh string) {
+	t.Helper()
+	home, work = testDirs(t)
+	ssh = filepath.Join(home, ".ssh")
+	if err := os.MkdirAll(filepath.Join(ssh, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ssh, "id_rsa"), []byte("key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [~/.ssh]"), EngineOptions{HomeDir: home, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, home, work, ssh
+}
+
+func symlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestProtectedPathsSymlinkAttacks reaches a protected directory through
+// symlinks in every way a tool's open or create could: none of the argument
+// values names the protected path, lexically or as a substring.
+func TestProtectedPathsSymlinkAttacks(t *testing.T) {
+	e, home, work, ssh := symlinkAttackTree(t)
+	other := t.TempDir() // a directory outside home altogether
+	if err := os.Mkdir(filepath.Join(work, "realdir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, ssh, filepath.Join(work, "tossh"))                            // absolute link to the protected dir
+	symlink(t, "../.ssh", filepath.Join(work, "relssh"))                     // relative link to it
+	symlink(t, filepath.Join(work, "hop2"), filepath.Join(work, "hop1"))     // chain: hop1 -> hop2 -> hop3 -> ~/.ssh
+	symlink(t, "hop3", filepath.Join(work, "hop2"))                          //
+	symlink(t, ssh, filepath.Join(work, "hop3"))                             //
+	symlink(t, filepath.Join(ssh, "sub"), filepath.Join(work, "tosub"))      // "tosub/.." is ~/.ssh
+	symlink(t, filepath.Join(ssh, "new_key"), filepath.Join(work, "dangle")) // dangling, a create would write into ~/.ssh
+	symlink(t, filepath.Join(ssh, "newdir"), filepath.Join(work, "dangdir")) // dangling directory link
+	symlink(t, "../.ssh/later", filepath.Join(work, "reldangle"))            // dangling, relative
+	symlink(t, filepath.Join(work, "dangle"), filepath.Join(other, "todangle"))
+	symlink(t, filepath.Join(work, "loop2"), filepath.Join(work, "loop1"))
+	symlink(t, filepath.Join(work, "loop1"), filepath.Join(work, "loop2"))
+	symlink(t, filepath.Join(work, "realdir"), filepath.Join(work, "harmless"))
+	symlink(t, "/nonexistent-agentid-test/x", filepath.Join(work, "dangle-elsewhere"))
+
+	q := strconv.Quote
+	for _, tc := range []struct {
+		name, path string
+		blocked    bool
+	}{
+		{"symlink to a protected dir", "tossh/id_rsa", true},
+		{"symlink to a protected dir, the link itself", "./tossh", true},
+		{"symlink to a protected dir, absolute argument", filepath.Join(work, "tossh", "id_rsa"), true},
+		{"relative symlink to a protected dir", "relssh/id_rsa", true},
+		{"symlink chain", "hop1/id_rsa", true},
+		{"symlink chain, file not yet written", "hop1/new_file", true},
+		{"symlink in the middle with a non-existent tail", "tossh/newdir/deeper/file", true},
+		{"symlink in the middle of an absolute path with a non-existent tail", filepath.Join(work, "hop1", "a", "b"), true},
+		{"dot-dot after a symlink", "tosub/../id_rsa", true},
+		{"dot-dot after a symlink, absolute", work + "/tosub/../id_rsa", true},
+		{"dot-dot after a symlink inside a command", "cat ./tosub/../id_rsa", true},
+		{"dangling symlink into a protected path", "./dangle", true},
+		{"dangling symlink into a protected path, absolute", filepath.Join(work, "dangle"), true},
+		{"dangling directory symlink with a tail", "dangdir/file", true},
+		{"relative dangling symlink into a protected path", "./reldangle", true},
+		{"symlink to a dangling symlink into a protected path", filepath.Join(other, "todangle"), true},
+		{"a missing directory then dot-dot back to a symlink", "nosuchdir/../tossh/x", true},
+		{"symlink loop is not a hit", "loop1/x", false},
+		{"symlink to an unrelated dir is allowed", "harmless/file", false},
+		{"dot-dot after an unrelated symlink is allowed", "harmless/../file", false},
+		{"dangling symlink elsewhere is allowed", "./dangle-elsewhere", false},
+		{"a plain non-existent path is allowed", "no/such/file", false},
+		{"an existing plain path is allowed", "realdir", false},
+		{"dot-dot out of home is allowed", home + "/../x", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"path":` + q(tc.path) + `}`)})
+			if got := d.Code == -32007; got != tc.blocked {
+				t.Fatalf("%s: blocked = %v, want %v (%+v)", tc.path, got, tc.blocked, d)
+			}
+			if tc.blocked && (d.FailedArg != "path" || d.FailedRule != "~/.ssh") {
+				t.Errorf("failed arg/rule = %q/%q", d.FailedArg, d.FailedRule)
+			}
+		})
+	}
+}
+
+// TestProtectedResolveAgreesWithTheWalk checks, on a real tree, that the
+// shortcut (protectedNoSymlinks, openat2 on Linux) only ever answers "no
+// symlink" where the component walk finds the path resolves to itself, and
+// that the walk agrees with filepath.EvalSymlinks wherever the path exists.
+func TestProtectedResolveAgreesWithTheWalk(t *testing.T) {
+	root := t.TempDir()
+	if r, err := filepath.EvalSymlinks(root); err != nil || r != root {
+		t.Skipf("temp dir %s is reached through a symlink (%s, %v)", root, r, err)
+	}
+	for _, d := range []string{"a/b/c", "x"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "a", "f"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	symlink(t, filepath.Join(root, "x"), filepath.Join(root, "a", "lx"))
+	symlink(t, "b/c", filepath.Join(root, "a", "lc"))
+	symlink(t, "missing", filepath.Join(root, "a", "dang"))
+	symlink(t, "/proc/self/root", filepath.Join(root, "a", "magic"))
+
+	var paths []string
+	for _, p := range []string{
+		"", "a", "a/b", "a/b/c", "a/b/c/new", "a/b/new/deeper", "a/f", "a/f/x",
+		"a/lx", "a/lx/new", "a/lx/new/deeper", "a/lc", "a/lc/new", "a/b/lc",
+		"a/dang", "a/dang/x", "a/missing", "a/magic", "a/magic/etc", "new/a/lx",
+	} {
+		paths = append(paths, filepath.Join(root, p), filepath.Join(root, p)+"/")
+	}
+	paths = append(paths, "/", "/proc/self", "/proc/self/fd/0", "/dev/null")
+	for _, p := range paths {
+		clean := filepath.Clean(p)
+		walked, walkOK := protectedWalk(p)
+		if protectedNoSymlinks(clean) {
+			if !walkOK || walked != clean {
+				t.Errorf("%s: shortcut says no symlink, walk gives %q, %v", p, walked, walkOK)
+			}
+		}
+		if got, ok := protectedResolve(p, clean); ok != walkOK || got != walked {
+			t.Errorf("%s: protectedResolve = %q, %v; walk = %q, %v", p, got, ok, walked, walkOK)
+		}
+		if real, err := filepath.EvalSymlinks(clean); err == nil && (!walkOK || walked != real) {
+			t.Errorf("%s: walk = %q, %v; EvalSymlinks = %q", p, walked, walkOK, real)
+		}
+	}
+}
+
+func TestProtectedHasDotDot(t *testing.T) {
+	for p, want := range map[string]bool{
+		"/a/b":      false,
+		"/a/..b":    false,
+		"/a/b..":    false,
+		"/a/...":    false,
+		"/a/../b":   true,
+		"/a/..":     true,
+		"..":        true,
+		"../a":      true,
+		"/a/.../b":  false,
+		"/a/..b/..": true,
+	} {
+		if got := protectedHasDotDot(p); got != want {
+			t.Errorf("protectedHasDotDot(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
