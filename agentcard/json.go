@@ -2,13 +2,14 @@ package agentcard
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/jsonstr"
 )
 
 // maxDepth bounds nesting in cards, protected headers and bundles. Real cards
@@ -47,8 +48,6 @@ type strictScanner struct {
 	depth int
 	// top receives the members of the top-level object, when it is one.
 	top []member
-	// scratch is reused for decoding keys.
-	scratch []byte
 }
 
 // syntaxError reports where the document went wrong. The offset helps a
@@ -268,20 +267,21 @@ func (s *strictScanner) str(_ bool) (string, error) {
 }
 
 // key scans an object key and returns its decoded bytes: a view into the
-// document when the key has no escapes (no allocation), a fresh copy
+// document when the key has no escapes (no allocation), a fresh slice
 // otherwise.
 func (s *strictScanner) key() ([]byte, error) {
 	return s.scanString(true)
 }
 
+// scanString validates the string literal at s.pos and, if decode is set,
+// returns its decoded text. Validation is all here: the literal must be
+// valid UTF-8 and its escapes complete, with surrogates only in pairs, so
+// that jsonstr.AppendUnescaped, which would replace a lone surrogate or
+// pass invalid UTF-8 through, decodes it exactly.
 func (s *strictScanner) scanString(decode bool) ([]byte, error) {
 	s.pos++ // opening quote
 	start := s.pos
 	escaped := false
-	if decode {
-		s.scratch = s.scratch[:0]
-	}
-	runStart := s.pos
 	for {
 		// Fast path: plain printable ASCII, the bulk of every card and of
 		// the long base64 strings in signatures.
@@ -306,17 +306,14 @@ func (s *strictScanner) scanString(decode bool) ([]byte, error) {
 			if !escaped {
 				return s.data[start:end], nil
 			}
-			s.scratch = append(s.scratch, s.data[runStart:end]...)
-			return bytes.Clone(s.scratch), nil
+			// Decoding never lengthens the text: one allocation.
+			body := s.data[start:end]
+			return jsonstr.AppendUnescaped(make([]byte, 0, len(body)), body), nil
 		case c == '\\':
-			if decode {
-				escaped = true
-				s.scratch = append(s.scratch, s.data[runStart:s.pos]...)
-			}
-			if err := s.escape(decode); err != nil {
+			escaped = true
+			if err := s.escape(); err != nil {
 				return nil, err
 			}
-			runStart = s.pos
 		case c < 0x20:
 			return nil, s.fail("control character in a string")
 		default:
@@ -329,26 +326,17 @@ func (s *strictScanner) scanString(decode bool) ([]byte, error) {
 	}
 }
 
-func (s *strictScanner) escape(decode bool) error {
+// escape validates the escape at s.pos and moves past it; a \u escape of a
+// high surrogate must be followed by one of a low surrogate.
+func (s *strictScanner) escape() error {
 	if s.pos+1 >= len(s.data) {
 		return s.fail("unterminated escape")
 	}
 	c := s.data[s.pos+1]
 	s.pos += 2
-	var out byte
 	switch c {
-	case '"', '\\', '/':
-		out = c
-	case 'b':
-		out = '\b'
-	case 'f':
-		out = '\f'
-	case 'n':
-		out = '\n'
-	case 'r':
-		out = '\r'
-	case 't':
-		out = '\t'
+	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		return nil
 	case 'u':
 		r, err := s.hex4()
 		if err != nil {
@@ -368,40 +356,22 @@ func (s *strictScanner) escape(decode bool) error {
 			if r2 < 0xdc00 || r2 > 0xdfff {
 				return s.fail("unpaired surrogate escape")
 			}
-			r = utf16.DecodeRune(r, r2)
 		case utf16.IsSurrogate(r):
 			return s.fail("unpaired surrogate escape")
-		}
-		if decode {
-			s.scratch = utf8.AppendRune(s.scratch, r)
 		}
 		return nil
 	default:
 		return s.fail("invalid escape")
 	}
-	if decode {
-		s.scratch = append(s.scratch, out)
-	}
-	return nil
 }
 
 func (s *strictScanner) hex4() (rune, error) {
 	if len(s.data)-s.pos < 4 {
 		return 0, s.fail("short unicode escape")
 	}
-	var r rune
-	for _, c := range s.data[s.pos : s.pos+4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, s.fail("invalid unicode escape")
-		}
+	r, ok := jsonstr.Hex4(s.data[s.pos:])
+	if !ok {
+		return 0, s.fail("invalid unicode escape")
 	}
 	s.pos += 4
 	return r, nil
@@ -552,19 +522,15 @@ func arrayElements(data []byte) ([][2]int, error) {
 
 // jsonStringValue decodes a JSON string that scanStrict has validated. The
 // common case, with no escapes, is the bytes between the quotes.
+// Validation matters: it rules out the lone surrogates and invalid UTF-8
+// that jsonstr.AppendUnescaped would decode differently from encoding/json.
 func jsonStringValue(v []byte) (string, error) {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return "", errors.New("not a string")
 	}
 	inner := v[1 : len(v)-1]
-	for _, c := range inner {
-		if c == '\\' {
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return "", err
-			}
-			return s, nil
-		}
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), nil
 	}
-	return string(inner), nil
+	return string(jsonstr.AppendUnescaped(make([]byte, 0, len(inner)), inner)), nil
 }

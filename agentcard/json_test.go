@@ -1,0 +1,90 @@
+package agentcard
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// TestScanStrictDecodesKeysLikeEncodingJSON checks the keys the strict
+// scanner decodes, escapes and all, against encoding/json.
+func TestScanStrictDecodesKeysLikeEncodingJSON(t *testing.T) {
+	for _, key := range []string{
+		`plain`, ``, `a\"b\\c\/d`, `\b\f\n\r\t`, `\u0041\u00e9\u20AC\u20ac`, `\u0000`,
+		`\ud83d\ude00!`, `\uD83D\uDE00`, `日本\n語`, `\\u0041`, `x\u00e9y\u00e9z`,
+	} {
+		doc := []byte(`{"` + key + `":1}`)
+		members, err := scanStrict(doc)
+		if err != nil || len(members) != 1 {
+			t.Fatalf("scanStrict(%s) = %v, %v", doc, members, err)
+		}
+		var m map[string]int
+		if err := json.Unmarshal(doc, &m); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := m[members[0].key]; !ok || len(m) != 1 {
+			t.Errorf("key %s decoded as %q; encoding/json: %v", key, members[0].key, m)
+		}
+	}
+}
+
+// TestJSONStringValueDecodesLikeEncodingJSON checks the decoding of string
+// values, escapes and all, against encoding/json.
+func TestJSONStringValueDecodesLikeEncodingJSON(t *testing.T) {
+	for _, lit := range []string{
+		`""`, `"plain"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u0041\u00e9\u20AC"`,
+		`"\ud83d\ude00!"`, `"日本\n語"`, `"\\u0041"`,
+	} {
+		if _, err := scanStrict([]byte(lit)); err != nil {
+			t.Fatalf("scanStrict(%s): %v", lit, err)
+		}
+		got, err := jsonStringValue([]byte(lit))
+		var want string
+		if jerr := json.Unmarshal([]byte(lit), &want); err != nil || jerr != nil || got != want {
+			t.Errorf("jsonStringValue(%s) = %q, %v; encoding/json: %q, %v", lit, got, err, want, jerr)
+		}
+	}
+	for _, v := range []string{``, `"`, `1`, `null`, `"a`, `a"`} {
+		if _, err := jsonStringValue([]byte(v)); err == nil {
+			t.Errorf("jsonStringValue(%s) accepted a non-string", v)
+		}
+	}
+}
+
+// TestScanStrictEscapeErrors pins the error, and its offset, for each way
+// a string can be wrong, as a value and as a key.
+func TestScanStrictEscapeErrors(t *testing.T) {
+	tests := []struct {
+		in     string
+		offset int // in the string value alone
+		msg    string
+	}{
+		{`"\`, 1, "unterminated escape"},
+		{`"\x"`, 3, "invalid escape"},
+		{`"\u12""`, 3, "invalid unicode escape"},
+		{`"\u12`, 3, "short unicode escape"},
+		{`"\u12g4"`, 3, "invalid unicode escape"},
+		{`"\ud800"`, 7, "unpaired surrogate escape"},
+		{`"\ud800\n"`, 7, "unpaired surrogate escape"},
+		{`"\ud800\u0041"`, 13, "unpaired surrogate escape"},
+		{`"\ud800\ud800"`, 13, "unpaired surrogate escape"},
+		{`"\ud800\uzzzz"`, 9, "invalid unicode escape"},
+		{`"\udc00"`, 7, "unpaired surrogate escape"},
+		{"\"\xff\"", 1, "invalid UTF-8"},
+		{"\"\xed\xa0\x80\"", 1, "invalid UTF-8"},
+		{"\"a\x01\"", 2, "control character in a string"},
+	}
+	for _, tt := range tests {
+		docs := []string{tt.in}
+		if strings.HasSuffix(tt.in, `"`) {
+			docs = append(docs, `{`+tt.in+`:1}`)
+		}
+		for i, doc := range docs {
+			want := fmt.Sprintf("invalid JSON at offset %d: %s", tt.offset+i, tt.msg)
+			if _, err := scanStrict([]byte(doc)); err == nil || err.Error() != want {
+				t.Errorf("scanStrict(%q) = %v, want %s", doc, err, want)
+			}
+		}
+	}
+}
