@@ -76,11 +76,22 @@ type RequestOutcome struct {
 // untouched. Arguments that are not valid JSON are blocked whatever the
 // configuration, because they cannot be scanned.
 func (s *Scanner) ScanRequest(args json.RawMessage, revalidate func(json.RawMessage) error) RequestOutcome {
+	if !s.ScansRequests() || len(args) == 0 {
+		return RequestOutcome{Action: Forward, Arguments: args}
+	}
+	res, err := s.RedactJSON(Request, args)
+	return s.ScanRequestRedacted(args, res, err, revalidate)
+}
+
+// ScanRequestRedacted is ScanRequest for a caller that has already run
+// RedactJSON(Request, args), for instance to write the arguments to the
+// audit log: res and err are that call's results, and the arguments are
+// not scanned a second time. Passing anything else is a programming error.
+func (s *Scanner) ScanRequestRedacted(args json.RawMessage, res Result, err error, revalidate func(json.RawMessage) error) RequestOutcome {
 	out := RequestOutcome{Action: Forward, Arguments: args}
 	if !s.ScansRequests() || len(args) == 0 {
 		return out
 	}
-	res, err := s.RedactJSON(Request, args)
 	if err != nil {
 		out.Action, out.Event, out.Reason = BlockRequest, EventRequestMatch, ReasonScanFailed
 		return out

@@ -45,12 +45,19 @@ func TestScanRequestAppliesOnRequestMatchAndOnRedactionFailure(t *testing.T) {
 			if tt.revalidate != nil {
 				reval = tt.revalidate
 			}
-			out := s.ScanRequest([]byte(tt.args), func(b json.RawMessage) error {
+			revalidate := func(b json.RawMessage) error {
 				if reval == nil {
 					return nil
 				}
 				return reval(b)
-			})
+			}
+			out := s.ScanRequest([]byte(tt.args), revalidate)
+			// A caller that already redacted the arguments (the proxy, for
+			// the audit log) gets the same outcome without a second scan.
+			res, err := s.RedactJSON(Request, []byte(tt.args))
+			if again := s.ScanRequestRedacted([]byte(tt.args), res, err, revalidate); !reflect.DeepEqual(again, out) {
+				t.Errorf("ScanRequestRedacted = %+v, ScanRequest = %+v", again, out)
+			}
 			if out.Action != tt.wantAction || string(out.Arguments) != tt.wantArgs || out.Event != tt.wantEvent || out.Reason != tt.wantReason {
 				t.Errorf("got action=%v args=%s event=%q reason=%q", out.Action, out.Arguments, out.Event, out.Reason)
 			}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -44,6 +45,14 @@ const benchDLP = `  dlp:
 func BenchmarkRelayToolCall(b *testing.B) {
 	b.Run("no-dlp", func(b *testing.B) { benchRelay(b, benchPolicy) })
 	b.Run("dlp-10-patterns", func(b *testing.B) { benchRelay(b, benchPolicy+benchDLP) })
+	// Request scanning on, with 4 KB of arguments (a file to write): the
+	// arguments are redacted once, for both the audit log and the request.
+	b.Run("dlp-scan-requests-4KB-args", func(b *testing.B) {
+		content := strconv.Quote(strings.Repeat("Meeting notes: revenue, costs and outlook per region; follow up next week. ", 55)[:4000])
+		benchRelayArgs(b, benchPolicy+benchDLP+"    scan_requests: true\n", func(i int) string {
+			return `{"path":"/data/notes-` + strconv.Itoa(i%100) + `.txt","content":` + content + `}`
+		})
+	})
 }
 
 func benchResult() string {
@@ -66,7 +75,11 @@ func echoServer(in io.Reader, out io.WriteCloser, result string) {
 	}
 }
 
-func benchRelay(b *testing.B, policyYAML string) {
+func benchRelay(b *testing.B, policyYAML string) { benchRelayArgs(b, policyYAML, nil) }
+
+// benchRelayArgs is benchRelay with the arguments of call i given by args
+// (nil: {"path":"/data/report-<i%100>.txt"}).
+func benchRelayArgs(b *testing.B, policyYAML string, args func(i int) string) {
 	engine := mustEngine(b, policyYAML)
 	scanner, err := dlp.New(engine.Policy().Spec.DLP)
 	if err != nil {
@@ -83,9 +96,17 @@ func benchRelay(b *testing.B, policyYAML string) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		fmt.Fprintf(clientW, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/data/report-%d.txt"}}}`+"\n", i, i%100)
-		if _, err := rd.ReadSlice('\n'); err != nil {
+		if args == nil {
+			fmt.Fprintf(clientW, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/data/report-%d.txt"}}}`+"\n", i, i%100)
+		} else {
+			fmt.Fprintf(clientW, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"read_file","arguments":%s}}`+"\n", i, args(i))
+		}
+		line, err := rd.ReadSlice('\n')
+		if err != nil {
 			b.Fatal(err)
+		}
+		if i == 0 && !strings.Contains(string(line), `"result"`) {
+			b.Fatalf("call refused: %s", line)
 		}
 	}
 	b.StopTimer()

@@ -382,7 +382,8 @@ func (r *relay) toolCall(st *policyState, msg *jsonrpc.Message, methodDec policy
 		r.auditHygiene(jsonrpc.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
 		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidParams, jsonrpc.CodeMessage(jsonrpc.CodeInvalidParams), map[string]any{"reason": "invalid tools/call params"}))
 	}
-	auditArgs := r.redactForAudit(st, call.Arguments)
+	redacted := r.redactForAudit(st, call.Arguments)
+	auditArgs := redacted.args
 
 	if st.failure != "" {
 		r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditBlock, Violation: true, Event: "POLICY_INVALID",
@@ -412,13 +413,21 @@ func (r *relay) toolCall(st *policyState, msg *jsonrpc.Message, methodDec policy
 	}
 
 	if st.dlp != nil && st.dlp.ScansRequests() && len(call.Arguments) > 0 {
-		out := st.dlp.ScanRequest(call.Arguments, func(args json.RawMessage) error {
+		revalidate := func(args json.RawMessage) error {
 			d := st.engine.ValidateArguments(call.Name, args)
 			if d.ViolationType != "" {
 				return fmt.Errorf("%s: %s", d.ViolationType, d.Reason)
 			}
 			return nil
-		})
+		}
+		var out dlp.RequestOutcome
+		if redacted.scanned {
+			// Same arguments, same scanner, same request-scope patterns as
+			// the audit redaction above: reuse it.
+			out = st.dlp.ScanRequestRedacted(call.Arguments, redacted.res, redacted.err, revalidate)
+		} else {
+			out = st.dlp.ScanRequest(call.Arguments, revalidate)
+		}
 		if len(out.Findings) > 0 {
 			r.audit(audit.Record{Direction: "upstream", Decision: dlpAuditDecision(out.Action), Violation: true,
 				Event: out.Event, Method: dec.Method, Tool: dec.Tool, ID: msg.ID, DLPRule: out.Rule, TokenID: tokenID,

@@ -245,18 +245,29 @@ func (r *relay) auditHygiene(code int, reason string, id json.RawMessage, method
 		Event: "INVALID_MESSAGE", Code: code, Reason: reason, ID: id, Method: method})
 }
 
-// redactForAudit returns the arguments as they may be written to the audit
-// log: redacted with the request-scope patterns even when request scanning
-// is off.
-func (r *relay) redactForAudit(st *policyState, args json.RawMessage) json.RawMessage {
+// auditRedaction is a tool call's arguments as they may be written to the
+// audit log, with the request-scope redaction that produced them.
+type auditRedaction struct {
+	args json.RawMessage
+	// scanned is false when DLP is off or there are no arguments; otherwise
+	// res and err are RedactJSON(Request, arguments).
+	scanned bool
+	res     dlp.Result
+	err     error
+}
+
+// redactForAudit redacts the arguments with the request-scope patterns even
+// when request scanning is off. Request-side DLP reuses the redaction rather
+// than scanning the same arguments with the same patterns a second time.
+func (r *relay) redactForAudit(st *policyState, args json.RawMessage) auditRedaction {
 	if st.dlp == nil || !st.dlp.Enabled() || len(args) == 0 {
-		return args
+		return auditRedaction{args: args}
 	}
 	res, err := st.dlp.RedactJSON(dlp.Request, args)
 	if err != nil {
-		return json.RawMessage(strconv.Quote("[unscannable arguments withheld]"))
+		return auditRedaction{args: json.RawMessage(strconv.Quote("[unscannable arguments withheld]")), scanned: true, err: err}
 	}
-	return res.Data
+	return auditRedaction{args: res.Data, scanned: true, res: res}
 }
 
 // stripToken removes params._meta["aip.io/token"] from a request or
