@@ -7,6 +7,8 @@ import (
 	"sync"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/agentid/agentid/internal/jsonstr"
 )
 
 // maxDepth is the deepest nesting of arrays and objects accepted. It is the
@@ -675,36 +677,8 @@ func (s *state) write(dst []byte, t int) ([]byte, int) {
 
 // appendString appends the decoded string str, quoted and escaped as RFC
 // 8785 §3.2.2.2 requires: only '"', '\\' and the control characters are
-// escaped, with the short forms where JSON has them.
+// escaped, with the short forms where JSON has them, which is exactly
+// jsonstr's minimal escaping. str is valid UTF-8 (checked while scanning).
 func appendString(dst, str []byte) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(str); i++ {
-		c := str[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue // also every byte of a multi-byte character
-		}
-		dst = append(dst, str[start:i]...)
-		start = i + 1
-		switch c {
-		case '"', '\\':
-			dst = append(dst, '\\', c)
-		case '\b':
-			dst = append(dst, '\\', 'b')
-		case '\f':
-			dst = append(dst, '\\', 'f')
-		case '\n':
-			dst = append(dst, '\\', 'n')
-		case '\r':
-			dst = append(dst, '\\', 'r')
-		case '\t':
-			dst = append(dst, '\\', 't')
-		default:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-	}
-	dst = append(dst, str[start:]...)
-	return append(dst, '"')
+	return jsonstr.Append(dst, str, jsonstr.EscapeMinimal)
 }
-
-const hexDigits = "0123456789abcdef"
