@@ -2,58 +2,18 @@ package jcs
 
 import (
 	"bytes"
-	"encoding/hex"
 	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/agentid/agentid/internal/testenv"
 	gowebpki "github.com/gowebpki/jcs"
 )
 
-// vectorDir finds the RFC 8785 test vectors (cyberphone's, shipped in the
-// gowebpki/jcs module) in the module cache, so that they are read from their
-// source rather than copied into this repository.
-func vectorDir(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/gowebpki/jcs").Output()
-	if err != nil {
-		t.Fatalf("locating the gowebpki/jcs module: %v", err)
-	}
-	dir := filepath.Join(strings.TrimSpace(string(out)), "testdata")
-	if _, err := os.Stat(filepath.Join(dir, "input")); err != nil {
-		t.Fatalf("RFC 8785 test vectors not found: %v", err)
-	}
-	return dir
-}
-
 func TestOutputEqualsTheRFC8785TestVectors(t *testing.T) {
-	dir := vectorDir(t)
-	inputs, err := filepath.Glob(filepath.Join(dir, "input", "*.json"))
-	if err != nil || len(inputs) < 8 {
-		t.Fatalf("expected the RFC 8785 vectors, found %d (%v)", len(inputs), err)
-	}
-	for _, in := range inputs {
-		name := filepath.Base(in)
-		t.Run(name, func(t *testing.T) {
-			input, err := os.ReadFile(in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := os.ReadFile(filepath.Join(dir, "output", name))
-			if err != nil {
-				t.Fatal(err)
-			}
-			// outhex pins the exact bytes independently of how the output
-			// file may have been re-encoded.
-			if h, err := os.ReadFile(filepath.Join(dir, "outhex", strings.TrimSuffix(name, ".json")+".txt")); err == nil {
-				b, err := hex.DecodeString(strings.Join(strings.Fields(string(h)), ""))
-				if err != nil || !bytes.Equal(b, want) {
-					t.Fatalf("output and outhex disagree (%v)", err)
-				}
-			}
+	for _, v := range testenv.RFC8785Vectors(t) {
+		input, want := v.Input, v.Want
+		t.Run(v.Name, func(t *testing.T) {
 			got, err := Transform(input)
 			if err != nil {
 				t.Fatal(err)
