@@ -31,20 +31,8 @@ import (
 
 // identityVector extends vector with the identity-only shapes.
 type identityVector struct {
-	Sequence []struct {
-		Action   string            `json:"action"`
-		Wait     string            `json:"wait"`
-		Input    *input            `json:"input"`
-		Capture  map[string]string `json:"capture"`
-		Expected *identityExpected `json:"expected"`
-	} `json:"sequence"`
-	Steps []struct {
-		Process  string            `json:"process"`
-		Action   string            `json:"action"`
-		Input    *input            `json:"input"`
-		Capture  map[string]string `json:"capture"`
-		Expected *identityExpected `json:"expected"`
-	} `json:"steps"`
+	Sequence []identityStep `json:"sequence"`
+	Steps    []identityStep `json:"steps"`
 	Policies []struct {
 		Name    string `json:"name"`
 		Content string `json:"content"`
@@ -56,6 +44,17 @@ type identityVector struct {
 		Expected *identityExpected `json:"expected"`
 	} `json:"policy_sequence"`
 	TestType string            `json:"test_type"`
+	Expected *identityExpected `json:"expected"`
+}
+
+// identityStep is one entry of a vector's `sequence` (which waits) or
+// `steps` (which may name a process).
+type identityStep struct {
+	Process  string            `json:"process"`
+	Action   string            `json:"action"`
+	Wait     string            `json:"wait"`
+	Input    *input            `json:"input"`
+	Capture  map[string]string `json:"capture"`
 	Expected *identityExpected `json:"expected"`
 }
 
