@@ -9,26 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-)
 
-// Values of Record.Direction (§8.1).
-const (
-	Upstream   = "upstream"   // client → server
-	Downstream = "downstream" // server → client
-)
-
-// Values of Record.Decision (§8.1).
-const (
-	Allow        = "ALLOW"
-	Block        = "BLOCK"
-	AllowMonitor = "ALLOW_MONITOR"
-	RateLimited  = "RATE_LIMITED"
-)
-
-// Values of Record.PolicyMode (§8.1).
-const (
-	Enforce = "enforce"
-	Monitor = "monitor"
+	"github.com/agentid/agentid/aip"
 )
 
 // Record is one audit log entry. Direction, Decision and PolicyMode are
@@ -43,9 +25,9 @@ type Record struct {
 	// Timestamp is set to the current time by Log when zero. It is written
 	// in UTC as RFC 3339 with milliseconds ("2026-01-24T10:30:45.123Z").
 	Timestamp  time.Time
-	Direction  string // Upstream or Downstream
-	Decision   string // Allow, Block, AllowMonitor or RateLimited
-	PolicyMode string // Enforce or Monitor
+	Direction  string // aip.Upstream or aip.Downstream
+	Decision   string // aip.AuditAllow, aip.AuditBlock, aip.AuditAllowMonitor or aip.AuditRateLimited
+	PolicyMode string // aip.ModeEnforce or aip.ModeMonitor
 	Violation  bool
 
 	// Event names what happened when it is more than a plain decision:
@@ -248,19 +230,19 @@ func (l *Logger) Path() string {
 
 func validate(r *Record) error {
 	switch r.Direction {
-	case Upstream, Downstream:
+	case aip.Upstream, aip.Downstream:
 	default:
-		return fmt.Errorf("audit: invalid direction %q (want %q or %q)", r.Direction, Upstream, Downstream)
+		return fmt.Errorf("audit: invalid direction %q (want %q or %q)", r.Direction, aip.Upstream, aip.Downstream)
 	}
 	switch r.Decision {
-	case Allow, Block, AllowMonitor, RateLimited:
+	case aip.AuditAllow, aip.AuditBlock, aip.AuditAllowMonitor, aip.AuditRateLimited:
 	default:
 		return fmt.Errorf("audit: invalid decision %q", r.Decision)
 	}
 	switch r.PolicyMode {
-	case Enforce, Monitor:
+	case aip.ModeEnforce, aip.ModeMonitor:
 	default:
-		return fmt.Errorf("audit: invalid policy mode %q (want %q or %q)", r.PolicyMode, Enforce, Monitor)
+		return fmt.Errorf("audit: invalid policy mode %q (want %q or %q)", r.PolicyMode, aip.ModeEnforce, aip.ModeMonitor)
 	}
 	for k := range r.Extra {
 		if k == "" || reservedKeys[k] {

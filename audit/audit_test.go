@@ -12,12 +12,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/agentid/agentid/aip"
 )
 
 var ts = time.Date(2026, 1, 24, 10, 30, 45, 123456789, time.FixedZone("CET", 3600))
 
 func base() Record {
-	return Record{Timestamp: ts, Direction: Upstream, Decision: Block, PolicyMode: Enforce}
+	return Record{Timestamp: ts, Direction: aip.Upstream, Decision: aip.AuditBlock, PolicyMode: aip.ModeEnforce}
 }
 
 func logOne(t *testing.T, r Record) []byte {
@@ -45,14 +47,14 @@ func decodeLine(t *testing.T, b []byte) map[string]any {
 
 func TestEveryRecordHasTheFiveRequiredFields(t *testing.T) {
 	records := map[string]Record{
-		"minimal allow": {Direction: Upstream, Decision: Allow, PolicyMode: Enforce},
-		"method blocked": {Direction: Upstream, Decision: Block, PolicyMode: Enforce, Violation: true,
+		"minimal allow": {Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce},
+		"method blocked": {Direction: aip.Upstream, Decision: aip.AuditBlock, PolicyMode: aip.ModeEnforce, Violation: true,
 			Event: "METHOD_BLOCKED", Method: "resources/read", Code: -32006},
-		"dlp downstream": {Direction: Downstream, Decision: AllowMonitor, PolicyMode: Monitor, Violation: true,
+		"dlp downstream": {Direction: aip.Downstream, Decision: aip.AuditAllowMonitor, PolicyMode: aip.ModeMonitor, Violation: true,
 			Event: "DLP_TRIGGERED", DLPRule: "aws_key", DLPMatchCount: 2},
-		"token issued": {Direction: Upstream, Decision: Allow, PolicyMode: Enforce, Event: "TOKEN_ISSUED",
+		"token issued": {Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce, Event: "TOKEN_ISSUED",
 			SessionID: "s", TokenID: "n", Extra: map[string]any{"expires_at": ts}},
-		"rate limited": {Direction: Upstream, Decision: RateLimited, PolicyMode: Monitor, Violation: true},
+		"rate limited": {Direction: aip.Upstream, Decision: aip.AuditRateLimited, PolicyMode: aip.ModeMonitor, Violation: true},
 	}
 	for name, r := range records {
 		t.Run(name, func(t *testing.T) {
@@ -85,7 +87,7 @@ func TestRequiredFieldsComeFirstInSpecOrder(t *testing.T) {
 func TestAllFieldsAreWrittenWithTheirKeys(t *testing.T) {
 	fwd := false
 	r := Record{
-		Timestamp: ts, Direction: Downstream, Decision: AllowMonitor, PolicyMode: Monitor, Violation: true,
+		Timestamp: ts, Direction: aip.Downstream, Decision: aip.AuditAllowMonitor, PolicyMode: aip.ModeMonitor, Violation: true,
 		Event: "DLP_TRIGGERED", Method: "tools/call", Tool: "t",
 		Args:      json.RawMessage("{\n  \"path\": \"/etc/passwd\"\n}"),
 		FailedArg: "path", FailedRule: "^/home/.*", Reason: "r", Code: -32001,
@@ -164,7 +166,7 @@ func TestArgsThatAreNotValidJSONAreWrittenAsAString(t *testing.T) {
 			if m["args"] != tc.want {
 				t.Fatalf("args = %#v, want %#v", m["args"], tc.want)
 			}
-			if m["decision"] != Block {
+			if m["decision"] != aip.AuditBlock {
 				t.Fatalf("decision was overridden: %v", m["decision"])
 			}
 		})
@@ -207,7 +209,7 @@ func TestHostileStringsRoundTripThroughEncodingJSON(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got, want)
 				}
 			}
-			if m["decision"] != Block || len(m) != 9-boolToInt(s == "")*3 {
+			if m["decision"] != aip.AuditBlock || len(m) != 9-boolToInt(s == "")*3 {
 				t.Fatalf("fields were injected: %v", m)
 			}
 		})
@@ -442,7 +444,7 @@ func BenchmarkLog(b *testing.B) {
 	l := New(io.Discard)
 	fwd := true
 	r := Record{
-		Timestamp: ts, Direction: Upstream, Decision: Allow, PolicyMode: Enforce,
+		Timestamp: ts, Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce,
 		Method: "tools/call", Tool: "read_file", Args: json.RawMessage(`{"path":"/home/user/notes.txt","limit":100}`),
 		ID: json.RawMessage(`42`), SessionID: "550e8400-e29b-41d4-a716-446655440000", TokenID: "abc123def456",
 		PolicyHash: "a3c7f2e8d9b4f1e2c8a7d6f3e9b2c4f1a8e7d3c2b5f4e9a7c3d8f2b6e1a9c4f7", Forwarded: &fwd,
@@ -459,9 +461,9 @@ func FuzzLog(f *testing.F) {
 	f.Add(uint8(0), "tool", `{"a":1}`, "reason", "x", "k")
 	f.Add(uint8(7), "\x1b[31m\n", "{\n\"a\":\n1}", "\xff\u2028", `"},"decision":"ALLOW`, "decision")
 	f.Fuzz(func(t *testing.T, sel uint8, s1, args, s2, s3, key string) {
-		dirs := []string{Upstream, Downstream}
-		decs := []string{Allow, Block, AllowMonitor, RateLimited}
-		modes := []string{Enforce, Monitor}
+		dirs := []string{aip.Upstream, aip.Downstream}
+		decs := []string{aip.AuditAllow, aip.AuditBlock, aip.AuditAllowMonitor, aip.AuditRateLimited}
+		modes := []string{aip.ModeEnforce, aip.ModeMonitor}
 		fwd := sel&1 == 1
 		r := Record{
 			Timestamp: time.Unix(int64(sel)*1e6, 0), Direction: dirs[sel%2], Decision: decs[sel/2%4],

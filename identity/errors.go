@@ -4,38 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// AIP error codes that validation produces (§7.2). They equal the
-// jsonrpc.Code* constants of the same name.
-const (
-	CodeTokenRequired    = -32008
-	CodeTokenInvalid     = -32009
-	CodeTokenRevoked     = -32011
-	CodeAudienceMismatch = -32012
-)
-
-// token_error values (§7.2, DESIGN decision 8). ErrSignatureInvalid and
-// ErrNotYetValid are additions to the spec's list; the revocation values are
-// reported with -32011 and are also used as revocation reasons.
-const (
-	ErrTokenExpired     = "token_expired"
-	ErrNotYetValid      = "token_not_yet_valid"
-	ErrAudienceMismatch = "audience_mismatch"
-	ErrPolicyChanged    = "policy_changed"
-	ErrSessionMismatch  = "session_mismatch"
-	ErrBindingMismatch  = "binding_mismatch"
-	ErrReplayDetected   = "replay_detected"
-	ErrMalformed        = "malformed"
-	ErrSignatureInvalid = "signature_invalid"
-	ErrSessionRevoked   = "session_revoked"
-	ErrTokenRevoked     = "token_revoked"
-)
-
-// Revocation types reported in -32011 data (§7.2).
-const (
-	RevocationSession = "session"
-	RevocationToken   = "token"
+	"github.com/agentid/agentid/aip"
 )
 
 // ValidationError is a token that failed validation. Code is the AIP error
@@ -78,11 +48,11 @@ func (e *ValidationError) Unwrap() error { return e.cause }
 // Message returns the AIP error message for e.Code (§7.2).
 func (e *ValidationError) Message() string {
 	switch e.Code {
-	case CodeTokenRequired:
+	case aip.CodeTokenRequired:
 		return "Token required"
-	case CodeTokenRevoked:
+	case aip.CodeTokenRevoked:
 		return "Token revoked"
-	case CodeAudienceMismatch:
+	case aip.CodeAudienceMismatch:
 		return "Audience mismatch"
 	default:
 		return "Token invalid"
@@ -101,10 +71,10 @@ func (e *ValidationError) Data(tool string, includeTokenAudience bool) map[strin
 		d["token_error"] = e.TokenError
 	}
 	switch e.Code {
-	case CodeTokenRevoked:
+	case aip.CodeTokenRevoked:
 		d["revoked_at"] = FormatTime(e.RevokedAt)
 		d["revocation_type"] = e.RevocationType
-	case CodeAudienceMismatch:
+	case aip.CodeAudienceMismatch:
 		d["expected_audience"] = e.ExpectedAudience
 		if includeTokenAudience {
 			d["token_audience"] = e.TokenAudience
@@ -114,11 +84,11 @@ func (e *ValidationError) Data(tool string, includeTokenAudience bool) map[strin
 }
 
 func invalid(tokenErr, reason string) *ValidationError {
-	return &ValidationError{Code: CodeTokenInvalid, TokenError: tokenErr, Reason: reason}
+	return &ValidationError{Code: aip.CodeTokenInvalid, TokenError: tokenErr, Reason: reason}
 }
 
 func malformed(format string, args ...any) *ValidationError {
-	return invalid(ErrMalformed, fmt.Sprintf(format, args...))
+	return invalid(aip.TokenErrMalformed, fmt.Sprintf(format, args...))
 }
 
 // StoreError is returned by validation when the nonce or revocation store

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/identity"
 )
 
@@ -45,12 +46,12 @@ func TestForgeryTamperedPayload(t *testing.T) {
 	p := modifiedPayload(t, tok, func(m map[string]any) { m["agent_id"] = "admin-agent"; m["sub"] = "admin-agent" })
 	forged := parts[0] + "." + enc.EncodeToString([]byte(p)) + "." + parts[2]
 	_, err := f.m.Validate(f.ctx, forged)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrSignatureInvalid)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSignatureInvalid)
 	// Extending expiry without the key fails the same way.
 	p = modifiedPayload(t, tok, func(m map[string]any) { m["expires_at"] = "2036-01-24T10:35:00.000Z"; m["exp"] = 2084776500 })
 	forged = parts[0] + "." + enc.EncodeToString([]byte(p)) + "." + parts[2]
 	_, err = f.m.Validate(f.ctx, forged)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrSignatureInvalid)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSignatureInvalid)
 	// The original still validates: the failures consumed nothing.
 	if _, err := f.m.Validate(f.ctx, tok); err != nil {
 		t.Fatalf("original token: %v", err)
@@ -65,13 +66,13 @@ func TestForgeryTamperedHeader(t *testing.T) {
 	h["typ"] = "AIP+JWT"
 	forged := enc.EncodeToString([]byte(mustJSON(t, h))) + "." + parts[1] + "." + parts[2]
 	_, err := f.m.Validate(f.ctx, forged)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrSignatureInvalid)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSignatureInvalid)
 	// A changed kid that names no key.
 	h = headerOf(t, tok)
 	h["kid"] = h["kid"].(string) + "x"
 	forged = enc.EncodeToString([]byte(mustJSON(t, h))) + "." + parts[1] + "." + parts[2]
 	_, err = f.m.Validate(f.ctx, forged)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrSignatureInvalid)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSignatureInvalid)
 }
 
 func TestForgeryAlgNone(t *testing.T) {
@@ -88,7 +89,7 @@ func TestForgeryAlgNone(t *testing.T) {
 		}
 		withSig := noSig + strings.Split(tok, ".")[2]
 		_, err := f.m.Validate(f.ctx, withSig)
-		expectError(t, err, identity.CodeTokenInvalid, identity.ErrSignatureInvalid)
+		expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSignatureInvalid)
 	}
 }
 
@@ -106,7 +107,7 @@ func TestForgeryHS256WithPublicKeyBytes(t *testing.T) {
 		hdr := mustJSON(t, map[string]string{"alg": "HS256", "typ": "aip+jwt", "kid": kid})
 		forged := signRaw(t, "HS256", secret, hdr, string(p))
 		_, err := f.m.Validate(f.ctx, forged)
-		if ve := identity.AsValidationError(err); ve == nil || ve.TokenError != identity.ErrSignatureInvalid {
+		if ve := identity.AsValidationError(err); ve == nil || ve.TokenError != aip.TokenErrSignatureInvalid {
 			t.Fatalf("HS256 keyed with the public key (%s): %v", name, err)
 		}
 	}
@@ -115,7 +116,7 @@ func TestForgeryHS256WithPublicKeyBytes(t *testing.T) {
 		hdr := mustJSON(t, map[string]string{"alg": alg, "typ": "aip+jwt", "kid": kid})
 		forged := enc.EncodeToString([]byte(hdr)) + "." + strings.SplitN(tok, ".", 2)[1]
 		_, err := f.m.Validate(f.ctx, forged)
-		expectError(t, err, identity.CodeTokenInvalid, identity.ErrSignatureInvalid)
+		expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSignatureInvalid)
 	}
 }
 
@@ -130,14 +131,14 @@ func TestForgeryUnknownKid(t *testing.T) {
 		hdr := mustJSON(t, map[string]string{"alg": "ES256", "typ": "aip+jwt", "kid": kid})
 		forged := signRaw(t, "ES256", other, hdr, string(p))
 		_, err := f.m.Validate(f.ctx, forged)
-		if ve := expectError(t, err, identity.CodeTokenInvalid, identity.ErrSignatureInvalid); ve.Claims != nil {
+		if ve := expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSignatureInvalid); ve.Claims != nil {
 			t.Errorf("%s: claims of an unverified token were returned", name)
 		}
 	}
 	// No kid at all.
 	hdr := mustJSON(t, map[string]string{"alg": "ES256", "typ": "aip+jwt"})
 	_, err := f.m.Validate(f.ctx, signRaw(t, "ES256", f.privateKey(), hdr, string(p)))
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrMalformed)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed)
 }
 
 func TestForgeryKidPathTricks(t *testing.T) {
@@ -159,8 +160,8 @@ func TestForgeryKidPathTricks(t *testing.T) {
 		hdr = mustJSON(t, map[string]string{"alg": "ES256", "typ": "aip+jwt", "kid": kid})
 		forged = signRaw(t, "ES256", f.privateKey(), hdr, string(p))
 		_, err := f.m.Validate(f.ctx, forged)
-		if ve := identity.AsValidationError(err); ve == nil || ve.Code != identity.CodeTokenInvalid ||
-			(ve.TokenError != identity.ErrSignatureInvalid && ve.TokenError != identity.ErrMalformed) {
+		if ve := identity.AsValidationError(err); ve == nil || ve.Code != aip.CodeTokenInvalid ||
+			(ve.TokenError != aip.TokenErrSignatureInvalid && ve.TokenError != aip.TokenErrMalformed) {
 			t.Fatalf("kid %q signed with the real key: %v", kid, err)
 		}
 	}
@@ -185,14 +186,14 @@ func TestForgeryForbiddenHeaders(t *testing.T) {
 		// Signed with the real key: the header alone must reject it.
 		forged := signRaw(t, "ES256", f.privateKey(), hdr, string(p))
 		_, err := f.m.Validate(f.ctx, forged)
-		expectError(t, err, identity.CodeTokenInvalid, identity.ErrSignatureInvalid)
+		expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSignatureInvalid)
 		_ = name
 	}
 	// Wrong typ, also signed with the real key.
 	for _, typ := range []string{"JWT", "at+jwt", ""} {
 		hdr := mustJSON(t, map[string]string{"alg": "ES256", "typ": typ, "kid": kid})
 		_, err := f.m.Validate(f.ctx, signRaw(t, "ES256", f.privateKey(), hdr, string(p)))
-		expectError(t, err, identity.CodeTokenInvalid, identity.ErrMalformed)
+		expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed)
 	}
 }
 
@@ -201,7 +202,7 @@ func TestForgeryExpired(t *testing.T) {
 	tok, c := f.token()
 	f.clock.Advance(5*time.Minute + time.Millisecond)
 	_, err := f.m.Validate(f.ctx, tok)
-	ve := expectError(t, err, identity.CodeTokenInvalid, identity.ErrTokenExpired)
+	ve := expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrExpired)
 	if ve.Claims == nil || ve.Claims.Nonce != c.Nonce {
 		t.Error("expired: claims not reported for audit")
 	}
@@ -225,11 +226,11 @@ func TestForgeryNotYetValid(t *testing.T) {
 		m["exp"] = future.Add(5 * time.Minute).Unix()
 	})
 	_, err := f.m.Validate(f.ctx, reSign(t, f, tok, p))
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrNotYetValid)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrNotYetValid)
 	// nbf in the future.
 	p = modifiedPayload(t, tok, func(m map[string]any) { m["nbf"] = future.Unix() })
 	_, err = f.m.Validate(f.ctx, reSign(t, f, tok, p))
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrNotYetValid)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrNotYetValid)
 	// Within the leeway is fine.
 	near := f.clock.Now().Add(3 * time.Second)
 	p = modifiedPayload(t, tok, func(m map[string]any) { m["nbf"] = near.Unix() })
@@ -245,14 +246,14 @@ func TestForgeryWrongAudience(t *testing.T) {
 	tok, _ := f.token()
 	p := modifiedPayload(t, tok, func(m map[string]any) { m["aud"] = "https://other-mcp.example.com" })
 	_, err := f.m.Validate(f.ctx, reSign(t, f, tok, p))
-	ve := expectError(t, err, identity.CodeAudienceMismatch, identity.ErrAudienceMismatch)
+	ve := expectError(t, err, aip.CodeAudienceMismatch, aip.TokenErrAudienceMismatch)
 	if ve.ExpectedAudience != "https://mcp.example.com" || ve.TokenAudience != "https://other-mcp.example.com" {
 		t.Errorf("audiences: %q %q", ve.ExpectedAudience, ve.TokenAudience)
 	}
 	// aud as an array, even holding the right value, is not accepted.
 	p = modifiedPayload(t, tok, func(m map[string]any) { m["aud"] = []string{"https://mcp.example.com"} })
 	_, err = f.m.Validate(f.ctx, reSign(t, f, tok, p))
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrMalformed)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed)
 }
 
 func TestForgeryOtherPolicyHash(t *testing.T) {
@@ -269,7 +270,7 @@ func TestForgeryOtherPolicyHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = f.m.Validate(f.ctx, tok)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrPolicyChanged)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrPolicyChanged)
 }
 
 func TestForgeryReplaySequential(t *testing.T) {
@@ -280,12 +281,12 @@ func TestForgeryReplaySequential(t *testing.T) {
 	}
 	for range 3 {
 		_, err := f.m.Validate(f.ctx, tok)
-		expectError(t, err, identity.CodeTokenInvalid, identity.ErrReplayDetected)
+		expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrReplayDetected)
 	}
 	// Still refused late in the token's life.
 	f.clock.Advance(4*time.Minute + 59*time.Second)
 	_, err := f.m.Validate(f.ctx, tok)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrReplayDetected)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrReplayDetected)
 }
 
 func TestForgeryReplayConcurrent(t *testing.T) {
@@ -304,7 +305,7 @@ func TestForgeryReplayConcurrent(t *testing.T) {
 			switch ve := identity.AsValidationError(err); {
 			case err == nil:
 				ok.Add(1)
-			case ve != nil && ve.TokenError == identity.ErrReplayDetected:
+			case ve != nil && ve.TokenError == aip.TokenErrReplayDetected:
 				replay.Add(1)
 			default:
 				other.Add(1)
@@ -327,7 +328,7 @@ func TestForgeryRevokedSession(t *testing.T) {
 	}
 	f.clock.Advance(time.Second)
 	_, err := f.m.Validate(f.ctx, tok)
-	ve := expectError(t, err, identity.CodeTokenRevoked, identity.ErrSessionRevoked)
+	ve := expectError(t, err, aip.CodeTokenRevoked, aip.TokenErrSessionRevoked)
 	if !ve.RevokedAt.Equal(revokedAt) || ve.RevocationType != "session" {
 		t.Errorf("revoked_at %v type %q", ve.RevokedAt, ve.RevocationType)
 	}
@@ -339,7 +340,7 @@ func TestForgeryRevokedSession(t *testing.T) {
 	// reports the revocation.
 	f.clock.Advance(time.Hour)
 	_, err = f.m.Validate(f.ctx, tok)
-	expectError(t, err, identity.CodeTokenRevoked, identity.ErrSessionRevoked)
+	expectError(t, err, aip.CodeTokenRevoked, aip.TokenErrSessionRevoked)
 	if len(f.eventsOf(identity.EventRevocation)) != 1 {
 		t.Error("no REVOCATION event")
 	}
@@ -353,7 +354,7 @@ func TestForgeryRevokedToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := f.m.Validate(f.ctx, tok)
-	ve := expectError(t, err, identity.CodeTokenRevoked, identity.ErrTokenRevoked)
+	ve := expectError(t, err, aip.CodeTokenRevoked, aip.TokenErrTokenRevoked)
 	if ve.RevocationType != "token" {
 		t.Errorf("revocation_type %q", ve.RevocationType)
 	}
@@ -372,12 +373,12 @@ func TestForgeryTruncated(t *testing.T) {
 			t.Fatalf("prefix of %d bytes: %v", i, err)
 		}
 		if i == 0 {
-			if ve.Code != identity.CodeTokenRequired {
+			if ve.Code != aip.CodeTokenRequired {
 				t.Fatalf("empty token: %d", ve.Code)
 			}
 			continue
 		}
-		if ve.Code != identity.CodeTokenInvalid || (ve.TokenError != identity.ErrMalformed && ve.TokenError != identity.ErrSignatureInvalid) {
+		if ve.Code != aip.CodeTokenInvalid || (ve.TokenError != aip.TokenErrMalformed && ve.TokenError != aip.TokenErrSignatureInvalid) {
 			t.Fatalf("prefix of %d bytes: %d %s", i, ve.Code, ve.TokenError)
 		}
 	}
@@ -385,12 +386,12 @@ func TestForgeryTruncated(t *testing.T) {
 	parts := strings.Split(tok, ".")
 	for _, bad := range []string{parts[0], parts[0] + "." + parts[1], parts[0] + "." + parts[1] + ".", "." + parts[1] + "." + parts[2], tok + "." + parts[2], tok + "=", "not-a-valid-token-format"} {
 		_, err := f.m.Validate(f.ctx, bad)
-		if ve := identity.AsValidationError(err); ve == nil || ve.Code != identity.CodeTokenInvalid {
+		if ve := identity.AsValidationError(err); ve == nil || ve.Code != aip.CodeTokenInvalid {
 			t.Fatalf("%q: %v", bad, err)
 		}
 	}
 	_, err := f.m.Validate(f.ctx, "not-a-valid-token-format")
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrMalformed) // validation-050
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed) // validation-050
 }
 
 func TestForgeryOversized(t *testing.T) {
@@ -400,7 +401,7 @@ func TestForgeryOversized(t *testing.T) {
 	p := modifiedPayload(t, tok, func(m map[string]any) { m["pad"] = strings.Repeat("x", identity.MaxTokenSize) })
 	big := reSign(t, f, tok, p)
 	_, err := f.m.Validate(f.ctx, big)
-	ve := expectError(t, err, identity.CodeTokenInvalid, identity.ErrMalformed)
+	ve := expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed)
 	if !strings.Contains(ve.Reason, "larger") {
 		t.Errorf("reason %q", ve.Reason)
 	}
@@ -431,13 +432,13 @@ func TestForgeryDuplicateClaims(t *testing.T) {
 			t.Fatalf("%s: no change", name)
 		}
 		_, err := f.m.Validate(f.ctx, reSign(t, f, tok, bad))
-		expectError(t, err, identity.CodeTokenInvalid, identity.ErrMalformed)
+		expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed)
 	}
 	// Duplicate header member.
 	kid := headerOf(t, tok)["kid"].(string)
 	hdr := `{"alg":"ES256","alg":"none","typ":"aip+jwt","kid":"` + kid + `"}`
 	_, err := f.m.Validate(f.ctx, signRaw(t, "ES256", f.privateKey(), hdr, payload))
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrMalformed)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed)
 }
 
 func TestForgeryWrongClaimTypes(t *testing.T) {
@@ -484,7 +485,7 @@ func TestForgeryWrongClaimTypes(t *testing.T) {
 			p = modifiedPayload(t, tok, mod)
 		}
 		_, err := f.m.Validate(f.ctx, reSign(t, f, tok, p))
-		if ve := identity.AsValidationError(err); ve == nil || ve.Code != identity.CodeTokenInvalid || ve.TokenError != identity.ErrMalformed {
+		if ve := identity.AsValidationError(err); ve == nil || ve.Code != aip.CodeTokenInvalid || ve.TokenError != aip.TokenErrMalformed {
 			t.Errorf("%s: got %v, want malformed", name, err)
 		}
 	}
@@ -493,7 +494,7 @@ func TestForgeryWrongClaimTypes(t *testing.T) {
 func TestEmptyTokenIsTokenRequired(t *testing.T) {
 	f := newFixture(t, forgeryIdentity)
 	_, err := f.m.Validate(f.ctx, "")
-	ve := expectError(t, err, identity.CodeTokenRequired, "")
+	ve := expectError(t, err, aip.CodeTokenRequired, "")
 	if ve.Message() != "Token required" {
 		t.Errorf("message %q", ve.Message())
 	}

@@ -12,6 +12,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/identity"
 )
 
@@ -127,7 +128,7 @@ func TestInteropJose(t *testing.T) {
 				t.Fatalf("claims %+v", got)
 			}
 			// jose's token is single-use with us too.
-			if _, err := m.Validate(ctx, sr.Token); identity.AsValidationError(err) == nil || identity.AsValidationError(err).TokenError != identity.ErrReplayDetected {
+			if _, err := m.Validate(ctx, sr.Token); identity.AsValidationError(err) == nil || identity.AsValidationError(err).TokenError != aip.TokenErrReplayDetected {
 				t.Fatalf("replay of jose's token: %v", err)
 			}
 		})

@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"strings"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/jsonrpc"
 )
 
@@ -67,7 +68,7 @@ func splitToken(token string) (*parsedToken, *ValidationError) {
 	if err != nil {
 		var fe forbiddenHeaderError
 		if errors.As(err, &fe) {
-			return nil, invalid(ErrSignatureInvalid, fe.Error())
+			return nil, invalid(aip.TokenErrSignatureInvalid, fe.Error())
 		}
 		return nil, malformed("%v", err)
 	}
@@ -93,20 +94,20 @@ func verifySignature(t *parsedToken, keys KeyResolver) (*VerificationKey, *Valid
 	switch h.Alg {
 	case AlgES256, AlgES384, AlgEdDSA, AlgRS256, AlgHS256:
 	default:
-		return nil, invalid(ErrSignatureInvalid, fmt.Sprintf("algorithm %q is not accepted", clip(h.Alg)))
+		return nil, invalid(aip.TokenErrSignatureInvalid, fmt.Sprintf("algorithm %q is not accepted", clip(h.Alg)))
 	}
 	if h.Kid == "" || len(h.Kid) > 256 {
-		return nil, invalid(ErrSignatureInvalid, "unknown signing key")
+		return nil, invalid(aip.TokenErrSignatureInvalid, "unknown signing key")
 	}
 	k, ok := keys.VerificationKey(h.Kid)
 	if !ok {
-		return nil, invalid(ErrSignatureInvalid, "unknown signing key")
+		return nil, invalid(aip.TokenErrSignatureInvalid, "unknown signing key")
 	}
 	if h.Alg != k.Alg {
-		return nil, invalid(ErrSignatureInvalid, fmt.Sprintf("algorithm %s does not match the key (%s)", h.Alg, k.Alg))
+		return nil, invalid(aip.TokenErrSignatureInvalid, fmt.Sprintf("algorithm %s does not match the key (%s)", h.Alg, k.Alg))
 	}
 	if !verifyWith(k, t.signingInput, t.sig) {
-		return nil, invalid(ErrSignatureInvalid, "signature does not verify")
+		return nil, invalid(aip.TokenErrSignatureInvalid, "signature does not verify")
 	}
 	return k, nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/store"
 	"github.com/agentid/agentid/store/memory"
@@ -409,7 +410,7 @@ func (m *Manager) RevokeSession(ctx context.Context, id, reason string) error {
 	if err := m.revs.RevokeSession(ctx, id, now, m.cfg.SessionRetention); err != nil {
 		return &StoreError{Op: "revocation", Err: err}
 	}
-	m.emit([]Event{{Type: EventRevocation, Time: now, SessionID: id, RevocationType: RevocationSession, Reason: reason, PolicyHash: m.PolicyHash()}})
+	m.emit([]Event{{Type: EventRevocation, Time: now, SessionID: id, RevocationType: aip.RevocationSession, Reason: reason, PolicyHash: m.PolicyHash()}})
 	return nil
 }
 
@@ -426,7 +427,7 @@ func (m *Manager) RevokeToken(ctx context.Context, nonce, reason string) error {
 	if err := m.revs.RevokeToken(ctx, nonce, now, ttl); err != nil {
 		return &StoreError{Op: "revocation", Err: err}
 	}
-	m.emit([]Event{{Type: EventRevocation, Time: now, TokenID: nonce, RevocationType: RevocationToken, Reason: reason, PolicyHash: m.PolicyHash()}})
+	m.emit([]Event{{Type: EventRevocation, Time: now, TokenID: nonce, RevocationType: aip.RevocationToken, Reason: reason, PolicyHash: m.PolicyHash()}})
 	return nil
 }
 

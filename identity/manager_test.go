@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/policy"
 )
@@ -164,7 +165,7 @@ func TestDefaultRotationShortTTL(t *testing.T) {
 	tok, _ := f.m.Token(f.ctx)
 	f.clock.Advance(2 * time.Second)
 	_, err := f.m.Validate(f.ctx, tok)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrTokenExpired)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrExpired)
 }
 
 func newPolicyVersion(t *testing.T, f *fixture, identityBlock, extra string) (*policy.Policy, string) {
@@ -193,7 +194,7 @@ func TestPolicyChangeWithoutGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := f.m.Validate(f.ctx, old)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrPolicyChanged)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrPolicyChanged)
 	t2, c2, _ := f.m.CurrentToken(f.ctx)
 	if t2 == t1 || c2.PolicyHash != h2 {
 		t.Fatal("current token not re-issued with the new hash")
@@ -223,7 +224,7 @@ func TestPolicyTransitionGrace(t *testing.T) {
 	}
 	f.clock.Advance(time.Second)
 	_, err := f.m.Validate(f.ctx, b)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrPolicyChanged)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrPolicyChanged)
 }
 
 func TestAudienceFromPolicy(t *testing.T) {
@@ -239,7 +240,7 @@ func TestAudienceFromPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = mb.Validate(context.Background(), tok)
-	expectError(t, err, identity.CodeAudienceMismatch, identity.ErrAudienceMismatch)
+	expectError(t, err, aip.CodeAudienceMismatch, aip.TokenErrAudienceMismatch)
 }
 
 func TestProcessBinding(t *testing.T) {
@@ -253,7 +254,7 @@ func TestProcessBinding(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = mb.Validate(f.ctx, tok)
-	expectError(t, err, identity.CodeTokenInvalid, identity.ErrSessionMismatch)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrSessionMismatch)
 	if _, err := f.m.Validate(f.ctx, tok); err != nil { // same process
 		t.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func TestStrictBinding(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = mb.Validate(f.ctx, tok)
-		if ve := identity.AsValidationError(err); ve == nil || ve.TokenError != identity.ErrBindingMismatch {
+		if ve := identity.AsValidationError(err); ve == nil || ve.TokenError != aip.TokenErrBindingMismatch {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
@@ -312,7 +313,7 @@ func TestEndSession(t *testing.T) {
 	}
 	for _, tok := range []string{t1, spare} {
 		_, err := f.m.Validate(f.ctx, tok)
-		expectError(t, err, identity.CodeTokenRevoked, identity.ErrSessionRevoked)
+		expectError(t, err, aip.CodeTokenRevoked, aip.TokenErrSessionRevoked)
 	}
 	t2, c2, _ := f.m.CurrentToken(f.ctx)
 	if t2 == t1 || c2.SessionID != f.m.SessionID() {

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/store"
 )
@@ -132,12 +133,12 @@ func (w *RevocationFileWatcher) Poll(ctx context.Context) (int, error) {
 		return revoke(ctx, id, at, ttl)
 	}
 	for _, s := range l.RevokedSessions {
-		if err := apply(RevocationSession, s, w.SessionTTL, w.Store.RevokeSession); err != nil {
+		if err := apply(aip.RevocationSession, s, w.SessionTTL, w.Store.RevokeSession); err != nil {
 			return added, &StoreError{Op: "revocation", Err: err}
 		}
 	}
 	for _, n := range l.RevokedTokens {
-		if err := apply(RevocationToken, n, w.TokenTTL, w.Store.RevokeToken); err != nil {
+		if err := apply(aip.RevocationToken, n, w.TokenTTL, w.Store.RevokeToken); err != nil {
 			return added, &StoreError{Op: "revocation", Err: err}
 		}
 	}
@@ -176,7 +177,7 @@ func (m *Manager) RevocationFileWatcher(path string) *RevocationFileWatcher {
 		Path: path, Store: m.revs, SessionTTL: m.cfg.SessionRetention, TokenTTL: tokTTL, Now: m.cfg.Now,
 		OnRevoke: func(kind, id string) {
 			ev := Event{Type: EventRevocation, Time: m.cfg.Now(), RevocationType: kind, Reason: "revocation file"}
-			if kind == RevocationSession {
+			if kind == aip.RevocationSession {
 				ev.SessionID = id
 			} else {
 				ev.TokenID = id

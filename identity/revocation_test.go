@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/identity"
 )
 
@@ -26,7 +27,7 @@ func TestRevocationFile(t *testing.T) {
 		t.Fatalf("poll: %d %v", n, err)
 	}
 	_, err := f.m.Validate(f.ctx, a)
-	expectError(t, err, identity.CodeTokenRevoked, identity.ErrTokenRevoked)
+	expectError(t, err, aip.CodeTokenRevoked, aip.TokenErrTokenRevoked)
 	if _, err := f.m.Validate(f.ctx, b); err != nil {
 		t.Fatalf("unrevoked token: %v", err)
 	}
@@ -37,7 +38,7 @@ func TestRevocationFile(t *testing.T) {
 		t.Fatalf("poll: %d %v", n, err)
 	}
 	_, err = f.m.Validate(f.ctx, c)
-	expectError(t, err, identity.CodeTokenRevoked, identity.ErrSessionRevoked)
+	expectError(t, err, aip.CodeTokenRevoked, aip.TokenErrSessionRevoked)
 	if ev := f.eventsOf(identity.EventRevocation); len(ev) != 2 {
 		t.Fatalf("%d revocation events", len(ev))
 	}
@@ -62,7 +63,7 @@ func TestRevocationFile(t *testing.T) {
 	}
 	d, _ := f.token()
 	_, err = f.m.Validate(f.ctx, d)
-	expectError(t, err, identity.CodeTokenRevoked, identity.ErrSessionRevoked)
+	expectError(t, err, aip.CodeTokenRevoked, aip.TokenErrSessionRevoked)
 }
 
 func TestRevocationFileKeepsListedEntriesAlive(t *testing.T) {
@@ -82,7 +83,7 @@ func TestRevocationFileKeepsListedEntriesAlive(t *testing.T) {
 	}
 	tok, _ := f.token()
 	_, err := f.m.Validate(f.ctx, tok)
-	ve := expectError(t, err, identity.CodeTokenRevoked, identity.ErrSessionRevoked)
+	ve := expectError(t, err, aip.CodeTokenRevoked, aip.TokenErrSessionRevoked)
 	if ve.RevokedAt.After(f.clock.Now().Add(-4 * time.Hour)) {
 		t.Errorf("revoked_at moved with re-application: %v", ve.RevokedAt)
 	}

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/store"
 )
@@ -218,7 +219,7 @@ func (v *Verifier) Audience() string { return v.state.Load().audience }
 // A successful Validate consumes the token: tokens are single-use.
 func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) {
 	if token == "" {
-		return nil, &ValidationError{Code: CodeTokenRequired, Reason: "Identity token required for this policy"}
+		return nil, &ValidationError{Code: aip.CodeTokenRequired, Reason: "Identity token required for this policy"}
 	}
 	pt, verr := splitToken(token)
 	if verr != nil {
@@ -242,33 +243,33 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 			return nil, &StoreError{Op: "revocation", Err: err}
 		}
 		if ok {
-			return nil, &ValidationError{Code: CodeTokenRevoked, TokenError: ErrSessionRevoked, Reason: "Session revoked",
-				RevokedAt: at, RevocationType: RevocationSession, Claims: c}
+			return nil, &ValidationError{Code: aip.CodeTokenRevoked, TokenError: aip.TokenErrSessionRevoked, Reason: "Session revoked",
+				RevokedAt: at, RevocationType: aip.RevocationSession, Claims: c}
 		}
 		at, ok, err = rs.TokenRevoked(ctx, c.Nonce)
 		if err != nil {
 			return nil, &StoreError{Op: "revocation", Err: err}
 		}
 		if ok {
-			return nil, &ValidationError{Code: CodeTokenRevoked, TokenError: ErrTokenRevoked, Reason: "Token revoked",
-				RevokedAt: at, RevocationType: RevocationToken, Claims: c}
+			return nil, &ValidationError{Code: aip.CodeTokenRevoked, TokenError: aip.TokenErrTokenRevoked, Reason: "Token revoked",
+				RevokedAt: at, RevocationType: aip.RevocationToken, Claims: c}
 		}
 	}
 
 	// Step 1: expiry (and not-yet-valid).
 	now := v.c.Now()
 	if now.After(c.ExpiresAt) {
-		return nil, withClaims(invalid(ErrTokenExpired, "Token expired"), c)
+		return nil, withClaims(invalid(aip.TokenErrExpired, "Token expired"), c)
 	}
 	limit := now.Add(v.c.Leeway)
 	if c.IssuedAt.After(limit) || c.NotBefore != nil && time.Unix(*c.NotBefore, 0).After(limit) {
-		return nil, withClaims(invalid(ErrNotYetValid, "Token not yet valid (issued in the future)"), c)
+		return nil, withClaims(invalid(aip.TokenErrNotYetValid, "Token not yet valid (issued in the future)"), c)
 	}
 
 	// Step 2: audience.
 	st := v.state.Load()
 	if !constantEqual(c.Audience, st.audience) {
-		return nil, &ValidationError{Code: CodeAudienceMismatch, TokenError: ErrAudienceMismatch,
+		return nil, &ValidationError{Code: aip.CodeAudienceMismatch, TokenError: aip.TokenErrAudienceMismatch,
 			Reason: "Token not valid for this service", ExpectedAudience: st.audience, TokenAudience: c.Audience, Claims: c}
 	}
 
@@ -282,7 +283,7 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 			}
 		}
 		if !ok {
-			return nil, withClaims(invalid(ErrPolicyChanged, "Policy changed since the token was issued"), c)
+			return nil, withClaims(invalid(aip.TokenErrPolicyChanged, "Policy changed since the token was issued"), c)
 		}
 	}
 
@@ -290,11 +291,11 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 	switch st.bindingMode {
 	case policy.BindingProcess:
 		if c.Binding.ProcessID != st.binding.ProcessID {
-			return nil, withClaims(invalid(ErrSessionMismatch, "Token bound to another process"), c)
+			return nil, withClaims(invalid(aip.TokenErrSessionMismatch, "Token bound to another process"), c)
 		}
 	case policy.BindingStrict:
 		if c.Binding != st.binding {
-			return nil, withClaims(invalid(ErrBindingMismatch, "Token bound to another process, policy path or host"), c)
+			return nil, withClaims(invalid(aip.TokenErrBindingMismatch, "Token bound to another process, policy path or host"), c)
 		}
 	}
 
@@ -309,7 +310,7 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 			return nil, &StoreError{Op: "nonce", Err: err}
 		}
 		if !fresh {
-			return nil, withClaims(invalid(ErrReplayDetected, "Token already used (replay)"), c)
+			return nil, withClaims(invalid(aip.TokenErrReplayDetected, "Token already used (replay)"), c)
 		}
 	}
 	return c, nil

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/agentid/agentid/aip"
 )
 
 // typicalToolCall is a 300-byte tools/call line of the kind MCP clients send.
@@ -41,7 +43,7 @@ func BenchmarkErrorResponse(b *testing.B) {
 	data := map[string]any{"tool": "delete_files", "reason": "Tool not in allowed_tools list"}
 	b.ReportAllocs()
 	for b.Loop() {
-		AIPError(id, CodeForbidden, data)
+		AIPError(id, aip.CodeForbidden, data)
 	}
 }
 

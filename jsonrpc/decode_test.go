@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentid/agentid/aip"
 )
 
 const toolCall = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/tmp/x"}}}`
@@ -76,8 +78,8 @@ func TestDecodeAcceptsValidMessages(t *testing.T) {
 
 func TestDecodeRejects(t *testing.T) {
 	const (
-		parse   = CodeParseError
-		invalid = CodeInvalidRequest
+		parse   = aip.CodeParseError
+		invalid = aip.CodeInvalidRequest
 	)
 	pre := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":`
 	tests := []struct {
@@ -191,8 +193,8 @@ func TestDecodeRejects(t *testing.T) {
 			if e.Code != tt.code {
 				t.Errorf("Code = %d, want %d (%v)", e.Code, tt.code, err)
 			}
-			if e.Message != CodeMessage(tt.code) {
-				t.Errorf("Message = %q, want %q", e.Message, CodeMessage(tt.code))
+			if e.Message != aip.Message(tt.code) {
+				t.Errorf("Message = %q, want %q", e.Message, aip.Message(tt.code))
 			}
 			if !strings.HasPrefix(err.Error(), "jsonrpc: ") {
 				t.Errorf("Error() = %q, want the jsonrpc: prefix", err)
@@ -280,9 +282,9 @@ func TestDecodeLargeInputsStayLinear(t *testing.T) {
 		code int
 	}{
 		{"object with 100k distinct keys is accepted", wide, 0},
-		{"case variant as the 100001st key is rejected", wideDup, CodeInvalidRequest},
-		{"a million nested arrays are rejected without overflowing the stack", deep, CodeInvalidRequest},
-		{"a million unclosed containers are a parse error", deepOpen, CodeParseError},
+		{"case variant as the 100001st key is rejected", wideDup, aip.CodeInvalidRequest},
+		{"a million nested arrays are rejected without overflowing the stack", deep, aip.CodeInvalidRequest},
+		{"a million unclosed containers are a parse error", deepOpen, aip.CodeParseError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

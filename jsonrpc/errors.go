@@ -7,81 +7,9 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/internal/jsonstr"
 )
-
-// JSON-RPC 2.0 error codes, and the AIP error codes of AIP v1alpha2 §7.
-// -32003 is deliberately absent: v1alpha2 leaves it unassigned and older
-// documents gave it three different meanings.
-const (
-	CodeParseError     = -32700
-	CodeInvalidRequest = -32600
-	CodeMethodNotFound = -32601
-	CodeInvalidParams  = -32602
-	CodeInternalError  = -32603
-
-	CodeForbidden              = -32001
-	CodeRateLimited            = -32002
-	CodeUserDenied             = -32004
-	CodeUserTimeout            = -32005
-	CodeMethodNotAllowed       = -32006
-	CodeProtectedPath          = -32007
-	CodeTokenRequired          = -32008
-	CodeTokenInvalid           = -32009
-	CodePolicySignatureInvalid = -32010
-	CodeTokenRevoked           = -32011
-	CodeAudienceMismatch       = -32012
-	CodeSchemaMismatch         = -32013
-	CodeDLPRedactionFailed     = -32014
-)
-
-// CodeMessage returns the exact error message that JSON-RPC 2.0 or AIP
-// prescribes for code. Other codes in the JSON-RPC server-error range
-// -32099..-32000 get "Server error"; any other code gets "Unknown error".
-func CodeMessage(code int) string {
-	switch code {
-	case CodeParseError:
-		return "Parse error"
-	case CodeInvalidRequest:
-		return "Invalid Request"
-	case CodeMethodNotFound:
-		return "Method not found"
-	case CodeInvalidParams:
-		return "Invalid params"
-	case CodeInternalError:
-		return "Internal error"
-	case CodeForbidden:
-		return "Forbidden"
-	case CodeRateLimited:
-		return "Rate limit exceeded"
-	case CodeUserDenied:
-		return "User denied"
-	case CodeUserTimeout:
-		return "User approval timeout"
-	case CodeMethodNotAllowed:
-		return "Method not allowed"
-	case CodeProtectedPath:
-		return "Access denied: protected path"
-	case CodeTokenRequired:
-		return "Token required"
-	case CodeTokenInvalid:
-		return "Token invalid"
-	case CodePolicySignatureInvalid:
-		return "Policy signature invalid"
-	case CodeTokenRevoked:
-		return "Token revoked"
-	case CodeAudienceMismatch:
-		return "Audience mismatch"
-	case CodeSchemaMismatch:
-		return "Schema mismatch"
-	case CodeDLPRedactionFailed:
-		return "DLP redaction failed"
-	}
-	if -32099 <= code && code <= -32000 {
-		return "Server error"
-	}
-	return "Unknown error"
-}
 
 // Error is a JSON-RPC error together with the id of the message it answers.
 // Decode, CheckStrict and ParseToolCall return it so that the caller can
@@ -99,7 +27,7 @@ type Error struct {
 func newError(code int, reason string) *Error {
 	return &Error{
 		Code:    code,
-		Message: CodeMessage(code),
+		Message: aip.Message(code),
 		Data:    map[string]string{"reason": reason},
 		reason:  reason,
 	}
@@ -122,9 +50,9 @@ func (e *Error) Response() []byte {
 }
 
 // AIPError returns the error response line for code with the message that
-// CodeMessage prescribes for it.
+// aip.Message prescribes for it.
 func AIPError(id json.RawMessage, code int, data any) []byte {
-	return ErrorResponse(id, code, CodeMessage(code), data)
+	return ErrorResponse(id, code, aip.Message(code), data)
 }
 
 // ErrorResponse returns one complete error response line, including the

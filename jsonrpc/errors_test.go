@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/agentid/agentid/aip"
 )
 
 func TestErrorResponse(t *testing.T) {
@@ -64,7 +66,7 @@ func TestErrorResponse(t *testing.T) {
 }
 
 func TestAIPErrorUsesTheSpecMessage(t *testing.T) {
-	got := string(AIPError(json.RawMessage(`"req-1"`), CodeProtectedPath, map[string]string{"tool": "read_file", "reason": "protected"}))
+	got := string(AIPError(json.RawMessage(`"req-1"`), aip.CodeProtectedPath, map[string]string{"tool": "read_file", "reason": "protected"}))
 	want := `{"jsonrpc":"2.0","id":"req-1","error":{"code":-32007,"message":"Access denied: protected path","data":{"reason":"protected","tool":"read_file"}}}` + "\n"
 	if got != want {
 		t.Errorf("AIPError =\n%s\nwant\n%s", got, want)
@@ -76,37 +78,37 @@ func TestCodeMessage(t *testing.T) {
 		code int
 		want string
 	}{
-		{CodeParseError, "Parse error"},
-		{CodeInvalidRequest, "Invalid Request"},
-		{CodeMethodNotFound, "Method not found"},
-		{CodeInvalidParams, "Invalid params"},
-		{CodeInternalError, "Internal error"},
-		{CodeForbidden, "Forbidden"},
-		{CodeRateLimited, "Rate limit exceeded"},
-		{CodeUserDenied, "User denied"},
-		{CodeUserTimeout, "User approval timeout"},
-		{CodeMethodNotAllowed, "Method not allowed"},
-		{CodeProtectedPath, "Access denied: protected path"},
-		{CodeTokenRequired, "Token required"},
-		{CodeTokenInvalid, "Token invalid"},
-		{CodePolicySignatureInvalid, "Policy signature invalid"},
-		{CodeTokenRevoked, "Token revoked"},
-		{CodeAudienceMismatch, "Audience mismatch"},
-		{CodeSchemaMismatch, "Schema mismatch"},
-		{CodeDLPRedactionFailed, "DLP redaction failed"},
+		{aip.CodeParseError, "Parse error"},
+		{aip.CodeInvalidRequest, "Invalid Request"},
+		{aip.CodeMethodNotFound, "Method not found"},
+		{aip.CodeInvalidParams, "Invalid params"},
+		{aip.CodeInternalError, "Internal error"},
+		{aip.CodeForbidden, "Forbidden"},
+		{aip.CodeRateLimited, "Rate limit exceeded"},
+		{aip.CodeUserDenied, "User denied"},
+		{aip.CodeUserTimeout, "User approval timeout"},
+		{aip.CodeMethodNotAllowed, "Method not allowed"},
+		{aip.CodeProtectedPath, "Access denied: protected path"},
+		{aip.CodeTokenRequired, "Token required"},
+		{aip.CodeTokenInvalid, "Token invalid"},
+		{aip.CodePolicySignatureInvalid, "Policy signature invalid"},
+		{aip.CodeTokenRevoked, "Token revoked"},
+		{aip.CodeAudienceMismatch, "Audience mismatch"},
+		{aip.CodeSchemaMismatch, "Schema mismatch"},
+		{aip.CodeDLPRedactionFailed, "DLP redaction failed"},
 		{-32003, "Server error"}, // unassigned in AIP v1alpha2
 		{42, "Unknown error"},
 	}
 	for _, tt := range tests {
-		if got := CodeMessage(tt.code); got != tt.want {
-			t.Errorf("CodeMessage(%d) = %q, want %q", tt.code, got, tt.want)
+		if got := aip.Message(tt.code); got != tt.want {
+			t.Errorf("aip.Message(%d) = %q, want %q", tt.code, got, tt.want)
 		}
 	}
 	codes := map[int]int{
-		CodeForbidden: -32001, CodeRateLimited: -32002, CodeUserDenied: -32004, CodeUserTimeout: -32005,
-		CodeMethodNotAllowed: -32006, CodeProtectedPath: -32007, CodeTokenRequired: -32008, CodeTokenInvalid: -32009,
-		CodePolicySignatureInvalid: -32010, CodeTokenRevoked: -32011, CodeAudienceMismatch: -32012,
-		CodeSchemaMismatch: -32013, CodeDLPRedactionFailed: -32014,
+		aip.CodeForbidden: -32001, aip.CodeRateLimited: -32002, aip.CodeUserDenied: -32004, aip.CodeUserTimeout: -32005,
+		aip.CodeMethodNotAllowed: -32006, aip.CodeProtectedPath: -32007, aip.CodeTokenRequired: -32008, aip.CodeTokenInvalid: -32009,
+		aip.CodePolicySignatureInvalid: -32010, aip.CodeTokenRevoked: -32011, aip.CodeAudienceMismatch: -32012,
+		aip.CodeSchemaMismatch: -32013, aip.CodeDLPRedactionFailed: -32014,
 	}
 	for got, want := range codes {
 		if got != want {
@@ -116,7 +118,7 @@ func TestCodeMessage(t *testing.T) {
 }
 
 func TestErrorStringHasPackagePrefix(t *testing.T) {
-	e := &Error{Code: CodeForbidden, Message: "Forbidden"}
+	e := &Error{Code: aip.CodeForbidden, Message: "Forbidden"}
 	if got, want := e.Error(), "jsonrpc: forbidden (-32001)"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/agentid/agentid/aip"
 )
 
 // bypassSeeds are the parser-differential and fail-open cases found in the
@@ -46,13 +48,13 @@ func FuzzDecode(f *testing.F) {
 			if !ok {
 				t.Fatalf("error %v is a %T, want *Error", err, err)
 			}
-			if e.Code != CodeParseError && e.Code != CodeInvalidRequest {
+			if e.Code != aip.CodeParseError && e.Code != aip.CodeInvalidRequest {
 				t.Fatalf("code %d, want -32700 or -32600", e.Code)
 			}
-			if !json.Valid(in) && e.Code != CodeParseError {
+			if !json.Valid(in) && e.Code != aip.CodeParseError {
 				t.Fatalf("encoding/json rejects the input but the code is %d, not -32700: %v", e.Code, err)
 			}
-			if e.Code == CodeParseError && e.ID != nil {
+			if e.Code == aip.CodeParseError && e.ID != nil {
 				t.Fatalf("parse error echoes id %q", e.ID)
 			}
 			if resp, err := Decode(bytes.TrimSuffix(e.Response(), []byte("\n"))); err != nil || resp.Kind != KindResponse {

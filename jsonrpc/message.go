@@ -3,6 +3,8 @@ package jsonrpc
 import (
 	"bytes"
 	"encoding/json"
+
+	"github.com/agentid/agentid/aip"
 )
 
 // Kind is the kind of a JSON-RPC message.
@@ -43,8 +45,8 @@ type Message struct {
 // Message refers to line, which must not be modified while it is in use.
 //
 // On failure the error is an *Error with the code to answer with:
-// CodeParseError when line is not RFC 8259 JSON in UTF-8, and
-// CodeInvalidRequest when it is JSON but not a single, unambiguous JSON-RPC
+// aip.CodeParseError when line is not RFC 8259 JSON in UTF-8, and
+// aip.CodeInvalidRequest when it is JSON but not a single, unambiguous JSON-RPC
 // 2.0 message (see the package documentation). When the id can be recovered
 // unambiguously from an invalid request, Error.ID carries it so that the
 // answer reaches the right caller; for parse errors it is always nil, as
@@ -65,9 +67,9 @@ func Decode(line []byte) (*Message, error) {
 	case '[':
 		// Batches were removed in MCP 2025-06, and a policy proxy that looks
 		// only at single messages would wave their contents through.
-		return nil, newError(CodeInvalidRequest, "batch requests are not supported")
+		return nil, newError(aip.CodeInvalidRequest, "batch requests are not supported")
 	default:
-		return nil, newError(CodeInvalidRequest, "message is not a JSON object")
+		return nil, newError(aip.CodeInvalidRequest, "message is not a JSON object")
 	}
 	if i := lineBreak(line); i >= 0 {
 		// Only possible as whitespace between tokens. Python's text-mode
@@ -103,7 +105,7 @@ func Decode(line []byte) (*Message, error) {
 		echo = id
 	}
 	fail := func(reason string) (*Message, error) {
-		e := newError(CodeInvalidRequest, reason)
+		e := newError(aip.CodeInvalidRequest, reason)
 		e.ID = echo
 		return nil, e
 	}
@@ -203,22 +205,22 @@ type ToolCall struct {
 // counts as absent). Other members are allowed, as MCP may add them. The
 // json.RawMessage fields refer to params.
 //
-// On failure the error is an *Error with code CodeInvalidParams and no ID.
+// On failure the error is an *Error with code aip.CodeInvalidParams and no ID.
 func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 	s := getScanner(params, true)
 	defer putScanner(s)
 	if err := s.document(); err != nil {
-		return ToolCall{}, newError(CodeInvalidParams, err.reason)
+		return ToolCall{}, newError(aip.CodeInvalidParams, err.reason)
 	}
 	if s.invalid != "" {
-		return ToolCall{}, newError(CodeInvalidParams, s.invalidError().reason)
+		return ToolCall{}, newError(aip.CodeInvalidParams, s.invalidError().reason)
 	}
 	start := 0
 	for isSpace(params[start]) {
 		start++
 	}
 	if params[start] != '{' {
-		return ToolCall{}, newError(CodeInvalidParams, "tools/call params must be an object")
+		return ToolCall{}, newError(aip.CodeInvalidParams, "tools/call params must be an object")
 	}
 	var tc ToolCall
 	var name []byte
@@ -227,7 +229,7 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 		switch string(s.memberName(m)) {
 		case "name":
 			if v[0] != '"' {
-				return ToolCall{}, newError(CodeInvalidParams, `"name" must be a string`)
+				return ToolCall{}, newError(aip.CodeInvalidParams, `"name" must be a string`)
 			}
 			name = v
 		case "arguments":
@@ -237,18 +239,18 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 				continue
 			}
 			if v[0] != '{' {
-				return ToolCall{}, newError(CodeInvalidParams, `"arguments" must be an object`)
+				return ToolCall{}, newError(aip.CodeInvalidParams, `"arguments" must be an object`)
 			}
 			tc.Arguments = v
 		case "_meta":
 			if v[0] != '{' {
-				return ToolCall{}, newError(CodeInvalidParams, `"_meta" must be an object`)
+				return ToolCall{}, newError(aip.CodeInvalidParams, `"_meta" must be an object`)
 			}
 			tc.Meta = v
 		}
 	}
 	if name == nil {
-		return ToolCall{}, newError(CodeInvalidParams, `missing "name"`)
+		return ToolCall{}, newError(aip.CodeInvalidParams, `missing "name"`)
 	}
 	tc.Name = string(unquote(name, s))
 	return tc, nil

@@ -8,6 +8,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/internal/jsonstr"
 )
 
@@ -27,8 +28,8 @@ const mapThreshold = 32
 // surrogates, no duplicate or case-variant keys in any object, and at most
 // 1000 levels of nesting. Surrounding JSON whitespace is allowed.
 //
-// The error, if any, is an *Error whose Code is CodeParseError for syntax
-// errors and CodeInvalidRequest for valid JSON that breaks the stricter rules.
+// The error, if any, is an *Error whose Code is aip.CodeParseError for syntax
+// errors and aip.CodeInvalidRequest for valid JSON that breaks the stricter rules.
 func CheckStrict(data []byte) error {
 	s := getScanner(data, false)
 	defer putScanner(s)
@@ -107,7 +108,7 @@ func (s *scanner) document() *Error {
 }
 
 func (s *scanner) syntaxError(reason string) *Error {
-	return newError(CodeParseError, reason+" at offset "+strconv.Itoa(s.pos))
+	return newError(aip.CodeParseError, reason+" at offset "+strconv.Itoa(s.pos))
 }
 
 func (s *scanner) unexpected() *Error {
@@ -131,7 +132,7 @@ func (s *scanner) markInvalid(reason string, at int) {
 }
 
 func (s *scanner) invalidError() *Error {
-	return newError(CodeInvalidRequest, s.invalid+" at offset "+strconv.Itoa(s.invalidAt))
+	return newError(aip.CodeInvalidRequest, s.invalid+" at offset "+strconv.Itoa(s.invalidAt))
 }
 
 func (s *scanner) ws() {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/agentid/agentid/aip"
 )
 
 func TestCheckStrict(t *testing.T) {
@@ -21,15 +23,15 @@ func TestCheckStrict(t *testing.T) {
 		{"same key in sibling objects is valid", `[{"a":1},{"a":2}]`, 0},
 		{"same key at different depths is valid", `{"a":{"a":{"a":1}}}`, 0},
 		{"escaped NUL is valid", `"\u0000"`, 0},
-		{"empty input is a parse error", ``, CodeParseError},
-		{"whitespace only is a parse error", `  `, CodeParseError},
-		{"NaN is a parse error", `NaN`, CodeParseError},
-		{"two values are a parse error", `1 2`, CodeParseError},
-		{"duplicate key in an array element is invalid", `[{"a":1,"a":2}]`, CodeInvalidRequest},
-		{"case-variant key is invalid", `{"Path":"/a","path":"/b"}`, CodeInvalidRequest},
-		{"empty keys twice are duplicates", `{"":1,"":2}`, CodeInvalidRequest},
-		{"duplicate key after the map switch is invalid", bigObject(40) + `,"K3":1}`, CodeInvalidRequest},
-		{"later syntax error wins over an earlier duplicate", `{"a":1,"a":2,"b":NaN}`, CodeParseError},
+		{"empty input is a parse error", ``, aip.CodeParseError},
+		{"whitespace only is a parse error", `  `, aip.CodeParseError},
+		{"NaN is a parse error", `NaN`, aip.CodeParseError},
+		{"two values are a parse error", `1 2`, aip.CodeParseError},
+		{"duplicate key in an array element is invalid", `[{"a":1,"a":2}]`, aip.CodeInvalidRequest},
+		{"case-variant key is invalid", `{"Path":"/a","path":"/b"}`, aip.CodeInvalidRequest},
+		{"empty keys twice are duplicates", `{"":1,"":2}`, aip.CodeInvalidRequest},
+		{"duplicate key after the map switch is invalid", bigObject(40) + `,"K3":1}`, aip.CodeInvalidRequest},
+		{"later syntax error wins over an earlier duplicate", `{"a":1,"a":2,"b":NaN}`, aip.CodeParseError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

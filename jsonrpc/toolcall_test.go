@@ -3,6 +3,8 @@ package jsonrpc
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/agentid/agentid/aip"
 )
 
 func TestParseToolCall(t *testing.T) {
@@ -37,8 +39,8 @@ func TestParseToolCall(t *testing.T) {
 			got, err := ParseToolCall(json.RawMessage(tt.params))
 			if !tt.ok {
 				e, isErr := err.(*Error)
-				if !isErr || e.Code != CodeInvalidParams {
-					t.Fatalf("ParseToolCall = %+v, %v; want an *Error with code %d", got, err, CodeInvalidParams)
+				if !isErr || e.Code != aip.CodeInvalidParams {
+					t.Fatalf("ParseToolCall = %+v, %v; want an *Error with code %d", got, err, aip.CodeInvalidParams)
 				}
 				return
 			}

@@ -1,5 +1,7 @@
 package policy
 
+import "github.com/agentid/agentid/aip"
+
 // Action is what the caller must do with a message after a decision.
 type Action uint8
 
@@ -23,27 +25,6 @@ func (a Action) String() string {
 	}
 	return "UNKNOWN"
 }
-
-// Violation types, shared with the HTTP server's `violations[].type`.
-const (
-	ViolationToolNotAllowed     = "tool_not_allowed"
-	ViolationRuleBlock          = "rule_block"
-	ViolationArgumentValidation = "argument_validation"
-	ViolationStrictArgs         = "strict_args"
-	ViolationProtectedPath      = "protected_path"
-	ViolationRateLimited        = "rate_limited"
-	ViolationMethodNotAllowed   = "method_not_allowed"
-	ViolationSchemaMismatch     = "schema_mismatch"
-	ViolationDLP                = "dlp"
-)
-
-// Audit decision values (spec §8.1).
-const (
-	AuditAllow        = "ALLOW"
-	AuditBlock        = "BLOCK"
-	AuditAllowMonitor = "ALLOW_MONITOR"
-	AuditRateLimited  = "RATE_LIMITED"
-)
 
 // Decision is the outcome of evaluating one method or tool call.
 type Decision struct {
@@ -75,12 +56,12 @@ func (d Decision) Violation() bool { return d.ViolationType != "" }
 // AuditDecision is the §8.1 `decision` value for the audit log.
 func (d Decision) AuditDecision() string {
 	switch {
-	case d.ViolationType == ViolationRateLimited:
-		return AuditRateLimited
+	case d.ViolationType == aip.ViolationRateLimited:
+		return aip.AuditRateLimited
 	case d.Monitored:
-		return AuditAllowMonitor
+		return aip.AuditAllowMonitor
 	case d.Action == Block:
-		return AuditBlock
+		return aip.AuditBlock
 	}
-	return AuditAllow
+	return aip.AuditAllow
 }

@@ -1,6 +1,10 @@
 package policy
 
-import "time"
+import (
+	"time"
+
+	"github.com/agentid/agentid/aip"
+)
 
 // Defaults from spec §3 and Appendix A. The accessors below apply them on
 // read and never write them into the document, whose hash covers only what
@@ -8,7 +12,7 @@ import "time"
 // Load or Parse; on an unvalidated value an unparsable duration reads as its
 // default.
 const (
-	DefaultMode               = ModeEnforce
+	DefaultMode               = aip.ModeEnforce
 	DefaultMaxScanBytes int64 = 1 << 20
 
 	DefaultTokenTTL              = 5 * time.Minute

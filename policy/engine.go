@@ -10,16 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// AIP error codes the engine decides (spec §7). Package jsonrpc builds the
-// error objects; these are kept private to avoid two exported sources of truth.
-const (
-	engineCodeForbidden        = -32001
-	engineCodeRateLimited      = -32002
-	engineCodeMethodNotAllowed = -32006
-	engineCodeProtectedPath    = -32007
-	engineCodeSchemaMismatch   = -32013
+	"github.com/agentid/agentid/aip"
 )
 
 // Reasons. They say which check failed and nothing about the policy's
@@ -126,8 +118,8 @@ func NewEngine(p *Policy, opts EngineOptions) (*Engine, error) {
 		spec = p.Spec
 	}
 	switch spec.Mode {
-	case "", ModeEnforce:
-	case ModeMonitor:
+	case "", aip.ModeEnforce:
+	case aip.ModeMonitor:
 		e.monitor = true
 	default:
 		return nil, fmt.Errorf("policy: spec.mode: unknown mode %q", spec.Mode)
@@ -283,7 +275,7 @@ func (e *Engine) DecideMethod(method string) Decision {
 	} else {
 		d.FailedRule = "allowed_methods"
 	}
-	d.Code, d.ViolationType, d.Reason = engineCodeMethodNotAllowed, ViolationMethodNotAllowed, engineReasonMethod
+	d.Code, d.ViolationType, d.Reason = aip.CodeMethodNotAllowed, aip.ViolationMethodNotAllowed, engineReasonMethod
 	return e.relaxable(d)
 }
 
@@ -338,20 +330,20 @@ func (e *Engine) DecideTool(call ToolCall) Decision {
 
 	// Step 1.
 	if rule != nil && rule.limiter != nil && !rule.limiter.allow(call.Now) {
-		d.Action, d.Code, d.ViolationType, d.Reason, d.FailedRule = Block, engineCodeRateLimited, ViolationRateLimited, engineReasonRateLimited, rule.label
+		d.Action, d.Code, d.ViolationType, d.Reason, d.FailedRule = Block, aip.CodeRateLimited, aip.ViolationRateLimited, engineReasonRateLimited, rule.label
 		return d
 	}
 
 	var buf [8]argMember
 	args, err := argParseObject(call.Arguments, buf[:0])
 	if err != nil {
-		d.Action, d.Code, d.ViolationType, d.Reason = Block, engineCodeForbidden, ViolationArgumentValidation, engineReasonArgsInvalid
+		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgsInvalid
 		return d
 	}
 
 	// Step 2.
 	if arg, idx, hit := e.protected.checkArgs(args); hit {
-		d.Action, d.Code, d.ViolationType, d.Reason = Block, engineCodeProtectedPath, ViolationProtectedPath, engineReasonProtectedPath
+		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeProtectedPath, aip.ViolationProtectedPath, engineReasonProtectedPath
 		d.FailedArg, d.FailedRule = arg, e.protected.entries[idx].src
 		return d
 	}
@@ -359,16 +351,16 @@ func (e *Engine) DecideTool(call ToolCall) Decision {
 	// Step 3.
 	if rule != nil {
 		if rule.action == ActionBlock {
-			d.Code, d.ViolationType, d.Reason, d.FailedRule = engineCodeForbidden, ViolationRuleBlock, engineReasonRuleBlock, rule.label
+			d.Code, d.ViolationType, d.Reason, d.FailedRule = aip.CodeForbidden, aip.ViolationRuleBlock, engineReasonRuleBlock, rule.label
 			return e.relaxable(d)
 		}
 		if rule.schemaHash != "" {
 			if call.SchemaHash == "" {
-				d.Code, d.ViolationType, d.Reason, d.FailedRule = engineCodeForbidden, ViolationSchemaMismatch, engineReasonSchemaUnknown, rule.label
+				d.Code, d.ViolationType, d.Reason, d.FailedRule = aip.CodeForbidden, aip.ViolationSchemaMismatch, engineReasonSchemaUnknown, rule.label
 				return e.relaxable(d)
 			}
 			if !strings.EqualFold(strings.TrimSpace(call.SchemaHash), rule.schemaHash) {
-				d.Action, d.Code, d.ViolationType, d.Reason, d.FailedRule = Block, engineCodeSchemaMismatch, ViolationSchemaMismatch, engineReasonSchemaMismatch, rule.label
+				d.Action, d.Code, d.ViolationType, d.Reason, d.FailedRule = Block, aip.CodeSchemaMismatch, aip.ViolationSchemaMismatch, engineReasonSchemaMismatch, rule.label
 				return d
 			}
 		}
@@ -383,7 +375,7 @@ func (e *Engine) DecideTool(call ToolCall) Decision {
 
 	// Step 4.
 	if _, ok := e.allowlist[name]; !ok {
-		d.Code, d.ViolationType, d.Reason = engineCodeForbidden, ViolationToolNotAllowed, engineReasonNotAllowed
+		d.Code, d.ViolationType, d.Reason = aip.CodeForbidden, aip.ViolationToolNotAllowed, engineReasonNotAllowed
 		return e.relaxable(d)
 	}
 
@@ -400,7 +392,7 @@ func (e *Engine) DecideTool(call ToolCall) Decision {
 	if strict {
 		for _, m := range args {
 			if rule == nil || !rule.declares(m.key) {
-				d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = engineCodeForbidden, ViolationStrictArgs, engineReasonStrictArgs, m.key, "strict_args"
+				d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = aip.CodeForbidden, aip.ViolationStrictArgs, engineReasonStrictArgs, m.key, "strict_args"
 				return e.relaxable(d)
 			}
 		}
@@ -413,11 +405,11 @@ func (e *Engine) validateArgs(r *engineRule, args []argMember, d *Decision) bool
 	for _, a := range r.args {
 		val, ok := argLookup(args, a.name)
 		if !ok {
-			d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = engineCodeForbidden, ViolationArgumentValidation, engineReasonArgMissing, a.name, a.pattern
+			d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgMissing, a.name, a.pattern
 			return false
 		}
 		if !engineMatch(a.re, val) {
-			d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = engineCodeForbidden, ViolationArgumentValidation, engineReasonArgFailed, a.name, a.pattern
+			d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgFailed, a.name, a.pattern
 			return false
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentid/agentid/aip"
 	"sigs.k8s.io/yaml"
 )
 
@@ -104,25 +105,25 @@ func TestDecideToolAuthorization(t *testing.T) {
 			policy: "allowed_tools: [read_file]", tool: "read_file", args: `{"path":"/tmp/x"}`, want: Allow},
 		{name: "a tool not in allowed_tools is blocked with the conformance reason",
 			policy: "allowed_tools: [read_file]", tool: "delete_file", want: Block, code: -32001,
-			violation: ViolationToolNotAllowed, reason: "Tool not in allowed_tools list"},
+			violation: aip.ViolationToolNotAllowed, reason: "Tool not in allowed_tools list"},
 		{name: "an empty allowlist blocks every tool",
-			policy: "allowed_tools: []", tool: "any_tool", want: Block, code: -32001, violation: ViolationToolNotAllowed},
+			policy: "allowed_tools: []", tool: "any_tool", want: Block, code: -32001, violation: aip.ViolationToolNotAllowed},
 		{name: "a block rule blocks a tool that allowed_tools allows",
 			policy: "allowed_tools: [rm]\ntool_rules:\n- tool: rm\n  action: block", tool: "rm",
-			want: Block, code: -32001, violation: ViolationRuleBlock},
+			want: Block, code: -32001, violation: aip.ViolationRuleBlock},
 		{name: "an allow rule puts its tool on the allowlist",
 			policy: "tool_rules:\n- tool: special\n  action: allow", tool: "special", want: Allow},
 		{name: "a rule without action allows",
 			policy: "tool_rules:\n- tool: special", tool: "special", want: Allow},
 		{name: "a block rule does not put its tool on the allowlist",
-			policy: "tool_rules:\n- tool: rm\n  action: block", tool: "rm", want: Block, code: -32001, violation: ViolationRuleBlock},
+			policy: "tool_rules:\n- tool: rm\n  action: block", tool: "rm", want: Block, code: -32001, violation: aip.ViolationRuleBlock},
 		{name: "an ask rule asks even when the tool is not in allowed_tools",
 			policy: "tool_rules:\n- tool: deploy\n  action: ask", tool: "deploy", args: `{"env":"prod"}`, want: Ask},
 		{name: "an ask rule asks when its allow_args match",
 			policy: "tool_rules:\n- tool: deploy\n  action: ask\n  allow_args:\n    env: ^(staging|prod)$", tool: "deploy", args: `{"env":"prod"}`, want: Ask},
 		{name: "an ask rule blocks when its allow_args fail",
 			policy: "tool_rules:\n- tool: deploy\n  action: ask\n  allow_args:\n    env: ^staging$", tool: "deploy", args: `{"env":"prod"}`,
-			want: Block, code: -32001, violation: ViolationArgumentValidation, failedArg: "env"},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation, failedArg: "env"},
 		{name: "policy-side names are normalized",
 			policy: "allowed_tools: [\"ＲＥＡＤ_File \"]", tool: "read_file", want: Allow},
 		{name: "request names are normalized",
@@ -130,13 +131,13 @@ func TestDecideToolAuthorization(t *testing.T) {
 		{name: "a leading zero-width space followed by a space is normalized away",
 			policy: "allowed_tools: [read_file]", tool: "\u200b read_file", want: Allow},
 		{name: "a zero-width character cannot hide a blocked tool from its block rule",
-			policy: "allowed_tools: [exec]\ntool_rules:\n- tool: exec\n  action: block", tool: "ex\u200cec", want: Block, code: -32001, violation: ViolationRuleBlock},
+			policy: "allowed_tools: [exec]\ntool_rules:\n- tool: exec\n  action: block", tool: "ex\u200cec", want: Block, code: -32001, violation: aip.ViolationRuleBlock},
 		{name: "Cyrillic homoglyphs are not folded and stay blocked",
-			policy: "allowed_tools: [delete_file]", tool: "dеlеtе_filе", want: Block, code: -32001, violation: ViolationToolNotAllowed},
+			policy: "allowed_tools: [delete_file]", tool: "dеlеtе_filе", want: Block, code: -32001, violation: aip.ViolationToolNotAllowed},
 		{name: "an invisible character between a letter and its combining mark does not stop composition",
 			policy: "allowed_tools: [café]", tool: "cafe\u200b\u0301", want: Allow},
 		{name: "a name that normalizes to nothing is blocked",
-			policy: "allowed_tools: [read_file]", tool: "\u200b\ufeff", want: Block, code: -32001, violation: ViolationToolNotAllowed},
+			policy: "allowed_tools: [read_file]", tool: "\u200b\ufeff", want: Block, code: -32001, violation: aip.ViolationToolNotAllowed},
 	})
 }
 
@@ -147,26 +148,26 @@ func TestDecideToolArguments(t *testing.T) {
 			policy: fetch + `'^https://github\.com/'`, tool: "fetch", args: `{"url":"https://github.com/a"}`, want: Allow},
 		{name: "a non-matching argument is blocked without revealing the pattern",
 			policy: fetch + `'^https://github\.com/'`, tool: "fetch", args: `{"url":"https://evil.com/"}`,
-			want: Block, code: -32001, violation: ViolationArgumentValidation, reason: "Argument validation failed", failedArg: "url"},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation, reason: "Argument validation failed", failedArg: "url"},
 		{name: "a missing constrained argument is a violation",
 			policy: fetch + `'.*'`, tool: "fetch", args: `{}`,
-			want: Block, code: -32001, violation: ViolationArgumentValidation, reason: "Required argument missing", failedArg: "url"},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation, reason: "Required argument missing", failedArg: "url"},
 		{name: "absent arguments are a missing constrained argument",
 			policy: fetch + `'.*'`, tool: "fetch",
-			want: Block, code: -32001, violation: ViolationArgumentValidation, failedArg: "url"},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation, failedArg: "url"},
 		{name: "patterns match partially, as RE2 MatchString does",
 			policy: fetch + `'github'`, tool: "fetch", args: `{"url":"https://github.com/a"}`, want: Allow},
 		{name: "an anchored pattern rejects trailing text",
 			policy: fetch + `'^https://github\.com$'`, tool: "fetch", args: `{"url":"https://github.com.evil"}`,
-			want: Block, code: -32001, violation: ViolationArgumentValidation},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation},
 		{name: "a lazy quantifier over a group is accepted and matches",
 			policy: "tool_rules:\n- tool: t\n  allow_args:\n    s: '^(ab)+?$'", tool: "t", args: `{"s":"ababab"}`, want: Allow},
 		{name: "every constrained argument must match",
 			policy: "tool_rules:\n- tool: t\n  allow_args:\n    a: ^x$\n    b: ^y$", tool: "t", args: `{"a":"x","b":"z"}`,
-			want: Block, code: -32001, violation: ViolationArgumentValidation, failedArg: "b"},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation, failedArg: "b"},
 		{name: "the first failing argument in sorted order is reported",
 			policy: "tool_rules:\n- tool: t\n  allow_args:\n    zeta: ^x$\n    alpha: ^x$\n    mid: ^x$", tool: "t", args: `{"zeta":"n","mid":"n","alpha":"n"}`,
-			want: Block, code: -32001, violation: ViolationArgumentValidation, failedArg: "alpha"},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation, failedArg: "alpha"},
 		{name: "escaped strings are decoded before matching",
 			policy: fetch + `'^https://github\.com/'`, tool: "fetch", args: `{"url":"\u0068ttps://github.com/a"}`, want: Allow},
 		{name: "escaped keys are decoded before lookup",
@@ -186,11 +187,11 @@ func TestDecideToolArguments(t *testing.T) {
 		{name: "objects are matched in JCS form without HTML escaping",
 			policy: "tool_rules:\n- tool: t\n  allow_args:\n    o: '^\\{\"a\":\"<b>\",\"z\":1\\}$'", tool: "t", args: `{"o":{"z":1.0, "a":"<b>"}}`, want: Allow},
 		{name: "arguments that are not an object are blocked",
-			policy: "allowed_tools: [t]", tool: "t", args: `["a"]`, want: Block, code: -32001, violation: ViolationArgumentValidation, reason: "Invalid arguments"},
+			policy: "allowed_tools: [t]", tool: "t", args: `["a"]`, want: Block, code: -32001, violation: aip.ViolationArgumentValidation, reason: "Invalid arguments"},
 		{name: "invalid JSON arguments are blocked",
-			policy: "allowed_tools: [t]", tool: "t", args: `{"a":`, want: Block, code: -32001, violation: ViolationArgumentValidation},
+			policy: "allowed_tools: [t]", tool: "t", args: `{"a":`, want: Block, code: -32001, violation: aip.ViolationArgumentValidation},
 		{name: "duplicate argument keys are blocked",
-			policy: "allowed_tools: [t]", tool: "t", args: `{"a":1,"\u0061":2}`, want: Block, code: -32001, violation: ViolationArgumentValidation},
+			policy: "allowed_tools: [t]", tool: "t", args: `{"a":1,"\u0061":2}`, want: Block, code: -32001, violation: aip.ViolationArgumentValidation},
 		{name: "null arguments are no arguments",
 			policy: "allowed_tools: [t]", tool: "t", args: `null`, want: Allow},
 		{name: "undeclared arguments are allowed without strict args",
@@ -202,23 +203,23 @@ func TestDecideToolStrictArgs(t *testing.T) {
 	runToolCases(t, []toolCase{
 		{name: "strict args reject an undeclared argument",
 			policy: "tool_rules:\n- tool: t\n  strict_args: true\n  allow_args:\n    url: ^https://", tool: "t", args: `{"url":"https://x","headers":{}}`,
-			want: Block, code: -32001, violation: ViolationStrictArgs, failedArg: "headers"},
+			want: Block, code: -32001, violation: aip.ViolationStrictArgs, failedArg: "headers"},
 		{name: "strict args without allow_args reject any argument",
 			policy: "tool_rules:\n- tool: t\n  strict_args: true", tool: "t", args: `{"x":1}`,
-			want: Block, code: -32001, violation: ViolationStrictArgs, failedArg: "x"},
+			want: Block, code: -32001, violation: aip.ViolationStrictArgs, failedArg: "x"},
 		{name: "strict args without allow_args allow a call without arguments",
 			policy: "tool_rules:\n- tool: t\n  strict_args: true", tool: "t", args: `{}`, want: Allow},
 		{name: "strict_args_default applies to rules without strict_args",
 			policy: "strict_args_default: true\ntool_rules:\n- tool: t\n  allow_args:\n    a: .", tool: "t", args: `{"a":"x","extra":"y"}`,
-			want: Block, code: -32001, violation: ViolationStrictArgs, failedArg: "extra"},
+			want: Block, code: -32001, violation: aip.ViolationStrictArgs, failedArg: "extra"},
 		{name: "strict_args_default applies to tools allowed only by allowed_tools",
 			policy: "strict_args_default: true\nallowed_tools: [t]", tool: "t", args: `{"a":"x"}`,
-			want: Block, code: -32001, violation: ViolationStrictArgs, failedArg: "a"},
+			want: Block, code: -32001, violation: aip.ViolationStrictArgs, failedArg: "a"},
 		{name: "a rule's strict_args false overrides strict_args_default",
 			policy: "strict_args_default: true\ntool_rules:\n- tool: t\n  strict_args: false\n  allow_args:\n    a: .", tool: "t", args: `{"a":"x","extra":"y"}`, want: Allow},
 		{name: "the first undeclared argument in sorted order is reported",
 			policy: "tool_rules:\n- tool: t\n  strict_args: true\n  allow_args:\n    m: .", tool: "t", args: `{"zz":1,"m":"x","bb":2,"aa":3}`,
-			want: Block, code: -32001, violation: ViolationStrictArgs, failedArg: "aa"},
+			want: Block, code: -32001, violation: aip.ViolationStrictArgs, failedArg: "aa"},
 	})
 }
 
@@ -226,32 +227,32 @@ func TestDecideToolMonitorMode(t *testing.T) {
 	runToolCases(t, []toolCase{
 		{name: "monitor mode lets a tool outside the allowlist through, marked",
 			policy: "mode: monitor\nallowed_tools: [safe]", tool: "other",
-			want: Allow, code: -32001, violation: ViolationToolNotAllowed, monitored: true},
+			want: Allow, code: -32001, violation: aip.ViolationToolNotAllowed, monitored: true},
 		{name: "monitor mode lets a block rule through, marked",
 			policy: "mode: monitor\ntool_rules:\n- tool: rm\n  action: block", tool: "rm",
-			want: Allow, code: -32001, violation: ViolationRuleBlock, monitored: true},
+			want: Allow, code: -32001, violation: aip.ViolationRuleBlock, monitored: true},
 		{name: "monitor mode lets an argument violation through, marked",
 			policy: "mode: monitor\ntool_rules:\n- tool: t\n  allow_args:\n    a: ^x$", tool: "t", args: `{"a":"y"}`,
-			want: Allow, code: -32001, violation: ViolationArgumentValidation, monitored: true, failedArg: "a"},
+			want: Allow, code: -32001, violation: aip.ViolationArgumentValidation, monitored: true, failedArg: "a"},
 		{name: "monitor mode lets a strict args violation through, marked",
 			policy: "mode: monitor\ntool_rules:\n- tool: t\n  strict_args: true", tool: "t", args: `{"a":"y"}`,
-			want: Allow, code: -32001, violation: ViolationStrictArgs, monitored: true},
+			want: Allow, code: -32001, violation: aip.ViolationStrictArgs, monitored: true},
 		{name: "monitor mode still asks",
 			policy: "mode: monitor\ntool_rules:\n- tool: t\n  action: ask", tool: "t", want: Ask},
 		{name: "monitor mode still enforces protected paths",
 			policy: "mode: monitor\nallowed_tools: [t]\nprotected_paths: [/etc/shadow]", tool: "t", args: `{"p":"/etc/shadow"}`,
-			want: Block, code: -32007, violation: ViolationProtectedPath},
+			want: Block, code: -32007, violation: aip.ViolationProtectedPath},
 		{name: "monitor mode still blocks invalid arguments",
 			policy: "mode: monitor\nallowed_tools: [t]", tool: "t", args: `[1]`,
-			want: Block, code: -32001, violation: ViolationArgumentValidation},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation},
 		{name: "monitor mode still enforces schema mismatches",
 			policy: "mode: monitor\ntool_rules:\n- tool: t\n  schema_hash: sha256:" + strings.Repeat("ab", 32), tool: "t", schema: "sha256:" + strings.Repeat("cd", 32),
-			want: Block, code: -32013, violation: ViolationSchemaMismatch},
+			want: Block, code: -32013, violation: aip.ViolationSchemaMismatch},
 		{name: "monitor mode lets an unknown schema through, marked",
 			policy: "mode: monitor\ntool_rules:\n- tool: t\n  schema_hash: sha256:" + strings.Repeat("ab", 32), tool: "t",
-			want: Allow, code: -32001, violation: ViolationSchemaMismatch, monitored: true},
+			want: Allow, code: -32001, violation: aip.ViolationSchemaMismatch, monitored: true},
 		{name: "enforce is the default mode",
-			policy: "allowed_tools: [safe]", tool: "other", want: Block, code: -32001, violation: ViolationToolNotAllowed},
+			policy: "allowed_tools: [safe]", tool: "other", want: Block, code: -32001, violation: aip.ViolationToolNotAllowed},
 	})
 }
 
@@ -262,15 +263,15 @@ func TestDecideToolSchemaHash(t *testing.T) {
 		{name: "a matching schema hash allows", policy: rule, tool: "t", schema: pin, want: Allow},
 		{name: "schema hashes compare case-insensitively", policy: "tool_rules:\n- tool: t\n  schema_hash: SHA256:" + strings.Repeat("AB", 32), tool: "t", schema: pin, want: Allow},
 		{name: "a mismatched schema hash blocks with -32013",
-			policy: rule, tool: "t", schema: "sha256:" + strings.Repeat("cd", 32), want: Block, code: -32013, violation: ViolationSchemaMismatch, reason: "Tool schema mismatch"},
+			policy: rule, tool: "t", schema: "sha256:" + strings.Repeat("cd", 32), want: Block, code: -32013, violation: aip.ViolationSchemaMismatch, reason: "Tool schema mismatch"},
 		{name: "an unknown schema blocks with -32001",
-			policy: rule, tool: "t", want: Block, code: -32001, violation: ViolationSchemaMismatch, reason: "Tool schema unknown"},
+			policy: rule, tool: "t", want: Block, code: -32001, violation: aip.ViolationSchemaMismatch, reason: "Tool schema unknown"},
 		{name: "an ask rule with a mismatched schema blocks before asking",
-			policy: rule + "\n  action: ask", tool: "t", schema: "sha256:" + strings.Repeat("cd", 32), want: Block, code: -32013, violation: ViolationSchemaMismatch},
+			policy: rule + "\n  action: ask", tool: "t", schema: "sha256:" + strings.Repeat("cd", 32), want: Block, code: -32013, violation: aip.ViolationSchemaMismatch},
 		{name: "a block rule blocks before the schema is considered",
-			policy: rule + "\n  action: block", tool: "t", want: Block, code: -32001, violation: ViolationRuleBlock},
+			policy: rule + "\n  action: block", tool: "t", want: Block, code: -32001, violation: aip.ViolationRuleBlock},
 		{name: "a schema match still validates arguments",
-			policy: rule + "\n  allow_args:\n    a: ^x$", tool: "t", schema: pin, args: `{"a":"y"}`, want: Block, code: -32001, violation: ViolationArgumentValidation},
+			policy: rule + "\n  allow_args:\n    a: ^x$", tool: "t", schema: pin, args: `{"a":"y"}`, want: Block, code: -32001, violation: aip.ViolationArgumentValidation},
 	})
 }
 
@@ -280,15 +281,15 @@ func TestDecideToolOrder(t *testing.T) {
 	runToolCases(t, []toolCase{
 		{name: "protected paths are checked before block rules",
 			policy: "protected_paths: [/etc/shadow]\ntool_rules:\n- tool: t\n  action: block", tool: "t", args: `{"p":"/etc/shadow"}`,
-			want: Block, code: -32007, violation: ViolationProtectedPath, failedArg: "p"},
+			want: Block, code: -32007, violation: aip.ViolationProtectedPath, failedArg: "p"},
 		{name: "protected paths are checked for tools outside the allowlist",
 			policy: "protected_paths: [/etc/shadow]", tool: "unknown", args: `{"p":"/etc/shadow"}`,
-			want: Block, code: -32007, violation: ViolationProtectedPath},
+			want: Block, code: -32007, violation: aip.ViolationProtectedPath},
 		{name: "the allowlist is checked before arguments",
-			policy: "strict_args_default: true", tool: "t", args: `{"a":1}`, want: Block, code: -32001, violation: ViolationToolNotAllowed},
+			policy: "strict_args_default: true", tool: "t", args: `{"a":1}`, want: Block, code: -32001, violation: aip.ViolationToolNotAllowed},
 		{name: "allow_args are checked before strict args",
 			policy: "tool_rules:\n- tool: t\n  strict_args: true\n  allow_args:\n    a: ^x$", tool: "t", args: `{"a":"y","b":1}`,
-			want: Block, code: -32001, violation: ViolationArgumentValidation, failedArg: "a"},
+			want: Block, code: -32001, violation: aip.ViolationArgumentValidation, failedArg: "a"},
 	})
 }
 
@@ -303,7 +304,7 @@ func TestDecideToolRateLimit(t *testing.T) {
 			if d.Action != tc.want {
 				t.Fatalf("call %d at +%v: %v, want %v", i, tc.at, d.Action, tc.want)
 			}
-			if d.Action == Block && (d.Code != -32002 || d.ViolationType != ViolationRateLimited || d.Reason != "Rate limit exceeded" || d.AuditDecision() != AuditRateLimited) {
+			if d.Action == Block && (d.Code != -32002 || d.ViolationType != aip.ViolationRateLimited || d.Reason != "Rate limit exceeded" || d.AuditDecision() != aip.AuditRateLimited) {
 				t.Fatalf("call %d: %+v", i, d)
 			}
 		}
@@ -411,7 +412,7 @@ func TestDecideMethod(t *testing.T) {
 			if d.Method != NormalizeName(tc.method) {
 				t.Errorf("method %q, want the normalized name", d.Method)
 			}
-			if violated := tc.want == Block || tc.monitored; violated != (d.Code == -32006 && d.ViolationType == ViolationMethodNotAllowed && d.Reason == "Method not allowed") {
+			if violated := tc.want == Block || tc.monitored; violated != (d.Code == -32006 && d.ViolationType == aip.ViolationMethodNotAllowed && d.Reason == "Method not allowed") {
 				t.Errorf("violation fields: %+v", d)
 			}
 		})
@@ -586,7 +587,7 @@ func TestConformanceVectors(t *testing.T) {
 					want = "ASK"
 				}
 				got := d.Action.String()
-				if d.ViolationType == ViolationRateLimited {
+				if d.ViolationType == aip.ViolationRateLimited {
 					got = "RATE_LIMITED"
 				}
 				if got != want {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/agentid/agentid/aip"
 )
 
 // FuzzParse checks that Parse never panics and never accepts a policy the
@@ -53,7 +55,7 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if m := p.Mode(); m != ModeEnforce && m != ModeMonitor {
+		if m := p.Mode(); m != aip.ModeEnforce && m != aip.ModeMonitor {
 			t.Fatalf("accepted policy with Mode() = %q", m)
 		}
 		if p.APIVersion != APIVersionV1Alpha1 && p.APIVersion != APIVersionV1Alpha2 {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentid/agentid/aip"
 	"sigs.k8s.io/yaml"
 )
 
@@ -384,7 +385,7 @@ func TestLoadReferenceExamples(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if m := p.Mode(); m != ModeEnforce && m != ModeMonitor {
+				if m := p.Mode(); m != aip.ModeEnforce && m != aip.ModeMonitor {
 					t.Fatalf("Mode() = %q", m)
 				}
 				for _, w := range warns {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/agentid/agentid/aip"
 )
 
 func TestProtectedPaths(t *testing.T) {
@@ -92,7 +94,7 @@ func TestProtectedPaths(t *testing.T) {
 			if !tc.blocked {
 				return
 			}
-			if d.Action != Block || d.ViolationType != ViolationProtectedPath || d.Reason != "Access denied: protected path" {
+			if d.Action != Block || d.ViolationType != aip.ViolationProtectedPath || d.Reason != "Access denied: protected path" {
 				t.Errorf("%+v", d)
 			}
 			if d.FailedArg != tc.failedArg || d.FailedRule != tc.rule {

@@ -1,6 +1,10 @@
 package policy
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/agentid/agentid/aip"
+)
 
 // ValidateArguments re-runs the argument checks of a tool call (spec §4.3
 // steps 5 and 6: allow_args patterns and strict args) on arguments the proxy
@@ -14,7 +18,7 @@ func (e *Engine) ValidateArguments(tool string, arguments json.RawMessage) Decis
 	var buf [8]argMember
 	args, err := argParseObject(arguments, buf[:0])
 	if err != nil {
-		d.Action, d.Code, d.ViolationType, d.Reason = Block, engineCodeForbidden, ViolationArgumentValidation, engineReasonArgsInvalid
+		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgsInvalid
 		return d
 	}
 	rule := e.rules[name]
@@ -29,7 +33,7 @@ func (e *Engine) ValidateArguments(tool string, arguments json.RawMessage) Decis
 	if strict {
 		for _, m := range args {
 			if rule == nil || !rule.declares(m.key) {
-				d.Action, d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = Block, engineCodeForbidden, ViolationStrictArgs, engineReasonStrictArgs, m.key, "strict_args"
+				d.Action, d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = Block, aip.CodeForbidden, aip.ViolationStrictArgs, engineReasonStrictArgs, m.key, "strict_args"
 				return d
 			}
 		}

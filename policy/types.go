@@ -35,12 +35,6 @@ type Metadata struct {
 	Signature string `json:"signature,omitempty"`
 }
 
-// Mode values.
-const (
-	ModeEnforce = "enforce"
-	ModeMonitor = "monitor"
-)
-
 // Spec is the policy body.
 type Spec struct {
 	Mode              string     `json:"mode,omitempty"`

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/agentid/agentid/aip"
 )
 
 // Warning is a finding that does not stop the policy from loading.
@@ -135,11 +137,11 @@ func (v *policyValidator) metadata(p *Policy) {
 func (v *policyValidator) spec(p *Policy) {
 	s := &p.Spec
 	switch s.Mode {
-	case "", ModeEnforce:
-	case ModeMonitor:
+	case "", aip.ModeEnforce:
+	case aip.ModeMonitor:
 		v.warnf("spec.mode", "monitor mode: violations are logged but not blocked")
 	default:
-		v.errorf("spec.mode", "must be %q or %q, got %s", ModeEnforce, ModeMonitor, shortValue(s.Mode))
+		v.errorf("spec.mode", "must be %q or %q, got %s", aip.ModeEnforce, aip.ModeMonitor, shortValue(s.Mode))
 	}
 	v.names("spec.allowed_tools", s.AllowedTools)
 	v.names("spec.allowed_methods", s.AllowedMethods)

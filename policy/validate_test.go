@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/agentid/agentid/aip"
 )
 
 // ruleCase is one validation requirement: the spec body, and either the
@@ -226,7 +228,7 @@ func TestAccessorDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Mode() != ModeEnforce || p.StrictArgsDefault() {
+	if p.Mode() != aip.ModeEnforce || p.StrictArgsDefault() {
 		t.Errorf("Mode() = %q, StrictArgsDefault() = %v", p.Mode(), p.StrictArgsDefault())
 	}
 	if a := p.Spec.ToolRules[0].EffectiveAction(); a != ActionAllow {
@@ -322,7 +324,7 @@ server:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Mode() != ModeMonitor || !p.StrictArgsDefault() || p.Spec.ToolRules[0].EffectiveAction() != ActionAsk {
+	if p.Mode() != aip.ModeMonitor || !p.StrictArgsDefault() || p.Spec.ToolRules[0].EffectiveAction() != ActionAsk {
 		t.Error("spec accessors ignore configured values")
 	}
 	d := p.Spec.DLP

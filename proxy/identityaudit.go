@@ -3,9 +3,9 @@ package proxy
 import (
 	"log/slog"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/identity"
-	"github.com/agentid/agentid/policy"
 )
 
 // IdentityAuditor returns an identity.Config.OnEvent function that writes
@@ -16,8 +16,8 @@ func IdentityAuditor(a *audit.Logger, mode func() string, log *slog.Logger) func
 	return func(e identity.Event) {
 		rec := audit.Record{
 			Timestamp:  e.Time,
-			Direction:  audit.Upstream,
-			Decision:   policy.AuditAllow,
+			Direction:  aip.Upstream,
+			Decision:   aip.AuditAllow,
 			PolicyMode: mode(),
 			Event:      e.Type,
 			SessionID:  e.SessionID,
@@ -37,7 +37,7 @@ func IdentityAuditor(a *audit.Logger, mode func() string, log *slog.Logger) func
 			rec.Extra["type"] = e.RevocationType
 		}
 		if e.Type == identity.EventTokenValidationFailed {
-			rec.Decision, rec.Violation, rec.Code = policy.AuditBlock, true, e.Code
+			rec.Decision, rec.Violation, rec.Code = aip.AuditBlock, true, e.Code
 			rec.Extra["error"] = e.Error
 		}
 		if err := a.Log(rec); err != nil && log != nil {

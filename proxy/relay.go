@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/dlp"
@@ -202,8 +203,8 @@ func (r *relay) upstream(in io.Reader) error {
 		case errors.Is(err, io.EOF):
 			return nil
 		case errors.Is(err, jsonrpc.ErrLineTooLong):
-			r.auditHygiene(jsonrpc.CodeInvalidRequest, "message exceeds the line size limit", nil, "")
-			if werr := r.toClient.write(jsonrpc.ErrorResponse(nil, jsonrpc.CodeInvalidRequest, jsonrpc.CodeMessage(jsonrpc.CodeInvalidRequest), map[string]any{"reason": "message too large"})); werr != nil {
+			r.auditHygiene(aip.CodeInvalidRequest, "message exceeds the line size limit", nil, "")
+			if werr := r.toClient.write(jsonrpc.ErrorResponse(nil, aip.CodeInvalidRequest, aip.Message(aip.CodeInvalidRequest), map[string]any{"reason": "message too large"})); werr != nil {
 				return werr
 			}
 			continue
@@ -223,7 +224,7 @@ func (r *relay) fromClient(line []byte) error {
 	if err != nil {
 		var rpcErr *jsonrpc.Error
 		if !errors.As(err, &rpcErr) {
-			rpcErr = &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: jsonrpc.CodeMessage(jsonrpc.CodeParseError)}
+			rpcErr = &jsonrpc.Error{Code: aip.CodeParseError, Message: aip.Message(aip.CodeParseError)}
 		}
 		r.auditHygiene(rpcErr.Code, rpcErr.Message, rpcErr.ID, "")
 		return r.toClient.write(jsonrpc.ErrorResponse(rpcErr.ID, rpcErr.Code, rpcErr.Message, rpcErr.Data))
@@ -249,11 +250,11 @@ func (r *relay) clientResponse(msg *jsonrpc.Message) error {
 	delete(r.pendingServer, key)
 	r.mu.Unlock()
 	if !ok {
-		r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditBlock, Violation: true,
+		r.audit(audit.Record{Direction: "upstream", Decision: aip.AuditBlock, Violation: true,
 			Event: "UNSOLICITED_RESPONSE", ID: msg.ID, Reason: "response to no outstanding server request"})
 		return nil
 	}
-	r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditAllow, Event: "CLIENT_RESPONSE", ID: msg.ID})
+	r.audit(audit.Record{Direction: "upstream", Decision: aip.AuditAllow, Event: "CLIENT_RESPONSE", ID: msg.ID})
 	return r.toServer.writeLine(msg.Raw)
 }
 
@@ -282,9 +283,9 @@ func decideMethod(st *policyState, method string) policy.Decision {
 	if norm := policy.NormalizeName(method); norm != strings.ToLower(method) {
 		return policy.Decision{
 			Action:        policy.Block,
-			Code:          jsonrpc.CodeMethodNotAllowed,
+			Code:          aip.CodeMethodNotAllowed,
 			Reason:        "Method name is not in normalized form",
-			ViolationType: policy.ViolationMethodNotAllowed,
+			ViolationType: aip.ViolationMethodNotAllowed,
 			Method:        norm,
 		}
 	}
@@ -316,16 +317,16 @@ func (r *relay) clientRequest(st *policyState, msg *jsonrpc.Message) error {
 	if dup {
 		// Two requests in flight with one id would let a response meant for
 		// one be taken for the other (e.g. an unfiltered tools/list).
-		r.auditHygiene(jsonrpc.CodeInvalidRequest, "duplicate id of a request in flight", msg.ID, msg.Method)
-		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidRequest, jsonrpc.CodeMessage(jsonrpc.CodeInvalidRequest), map[string]any{"reason": "duplicate request id"}))
+		r.auditHygiene(aip.CodeInvalidRequest, "duplicate id of a request in flight", msg.ID, msg.Method)
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, aip.CodeInvalidRequest, aip.Message(aip.CodeInvalidRequest), map[string]any{"reason": "duplicate request id"}))
 	}
 	if dec.Method == "tools/call" {
 		return r.toolCall(st, msg, dec)
 	}
 	line, _, err := stripToken(msg)
 	if err != nil {
-		r.auditHygiene(jsonrpc.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
-		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidParams, jsonrpc.CodeMessage(jsonrpc.CodeInvalidParams), map[string]any{"reason": "invalid params"}))
+		r.auditHygiene(aip.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, aip.CodeInvalidParams, aip.Message(aip.CodeInvalidParams), map[string]any{"reason": "invalid params"}))
 	}
 	r.auditDecision(st, dec, msg, nil, "")
 	return r.forward(msg, dec.Method, line)
@@ -334,16 +335,16 @@ func (r *relay) clientRequest(st *policyState, msg *jsonrpc.Message) error {
 // issueToken answers TokenMethod with a fresh token of the session.
 func (r *relay) issueToken(st *policyState, msg *jsonrpc.Message) error {
 	if r.cfg.Identity == nil {
-		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeMethodNotFound, jsonrpc.CodeMessage(jsonrpc.CodeMethodNotFound),
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, aip.CodeMethodNotFound, aip.Message(aip.CodeMethodNotFound),
 			map[string]any{"reason": "identity is not enabled in the policy"}))
 	}
 	if st.failure != "" {
-		return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodePolicySignatureInvalid, map[string]any{"policy": st.path, "reason": st.failure}))
+		return r.toClient.write(jsonrpc.AIPError(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.path, "reason": st.failure}))
 	}
 	token, claims, err := r.cfg.Identity.Issue(r.ctx)
 	if err != nil {
 		r.cfg.Log.Error("token issuance failed", "error", err)
-		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInternalError, jsonrpc.CodeMessage(jsonrpc.CodeInternalError), map[string]any{"reason": "token issuance failed"}))
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, aip.CodeInternalError, aip.Message(aip.CodeInternalError), map[string]any{"reason": "token issuance failed"}))
 	}
 	result, err := json.Marshal(map[string]any{
 		"token":      token,
@@ -372,23 +373,23 @@ func (r *relay) forward(msg *jsonrpc.Message, method string, line []byte) error 
 func (r *relay) toolCall(st *policyState, msg *jsonrpc.Message, methodDec policy.Decision) error {
 	call, err := jsonrpc.ParseToolCall(msg.Params)
 	if err != nil {
-		r.auditHygiene(jsonrpc.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
-		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidParams, jsonrpc.CodeMessage(jsonrpc.CodeInvalidParams), map[string]any{"reason": "invalid tools/call params"}))
+		r.auditHygiene(aip.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, aip.CodeInvalidParams, aip.Message(aip.CodeInvalidParams), map[string]any{"reason": "invalid tools/call params"}))
 	}
 	// The token never goes further than this proxy: strip it first, so it
 	// is neither forwarded nor logged.
 	line, token, err := stripToken(msg)
 	if err != nil {
-		r.auditHygiene(jsonrpc.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
-		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInvalidParams, jsonrpc.CodeMessage(jsonrpc.CodeInvalidParams), map[string]any{"reason": "invalid tools/call params"}))
+		r.auditHygiene(aip.CodeInvalidParams, err.Error(), msg.ID, msg.Method)
+		return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, aip.CodeInvalidParams, aip.Message(aip.CodeInvalidParams), map[string]any{"reason": "invalid tools/call params"}))
 	}
 	redacted := r.redactForAudit(st, call.Arguments)
 	auditArgs := redacted.args
 
 	if st.failure != "" {
-		r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditBlock, Violation: true, Event: "POLICY_INVALID",
-			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Code: jsonrpc.CodePolicySignatureInvalid, Reason: st.failure})
-		return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodePolicySignatureInvalid, map[string]any{"policy": st.path, "reason": st.failure}))
+		r.audit(audit.Record{Direction: "upstream", Decision: aip.AuditBlock, Violation: true, Event: "POLICY_INVALID",
+			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Code: aip.CodePolicySignatureInvalid, Reason: st.failure})
+		return r.toClient.write(jsonrpc.AIPError(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.path, "reason": st.failure}))
 	}
 
 	// Step 0: identity. Always enforced, in monitor mode too.
@@ -435,9 +436,9 @@ func (r *relay) toolCall(st *policyState, msg *jsonrpc.Message, methodDec policy
 		}
 		switch out.Action {
 		case dlp.BlockRequest:
-			return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Sensitive data in arguments"}))
+			return r.toClient.write(jsonrpc.AIPError(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Sensitive data in arguments"}))
 		case dlp.RejectRequest:
-			return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeDLPRedactionFailed, map[string]any{
+			return r.toClient.write(jsonrpc.AIPError(msg.ID, aip.CodeDLPRedactionFailed, map[string]any{
 				"tool": call.Name, "reason": "Redaction failed", "dlp_rule": out.Rule, "validation_error": out.ValidationError}))
 		}
 		if out.Arguments != nil && !sameBytes(out.Arguments, call.Arguments) {
@@ -450,7 +451,7 @@ func (r *relay) toolCall(st *policyState, msg *jsonrpc.Message, methodDec policy
 			}
 			line, err = replaceArguments(&m, out.Arguments)
 			if err != nil {
-				return r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Request could not be rewritten"}))
+				return r.toClient.write(jsonrpc.AIPError(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Request could not be rewritten"}))
 			}
 			auditArgs = out.Arguments
 		}
@@ -490,25 +491,25 @@ func (r *relay) checkToken(st *policyState, msg *jsonrpc.Message, tool, token st
 		if verr == nil {
 			// The stores failed: fail closed.
 			r.cfg.Log.Error("token validation failed", "error", err)
-			verr = &identity.ValidationError{Code: jsonrpc.CodeTokenInvalid, TokenError: "validation_unavailable", Reason: "Token validation unavailable"}
+			verr = &identity.ValidationError{Code: aip.CodeTokenInvalid, TokenError: "validation_unavailable", Reason: "Token validation unavailable"}
 		}
 		if verr.Claims != nil {
 			tokenID = verr.Claims.TokenID()
 		}
 	}
 	if !required {
-		r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditAllow, Violation: true, Event: "TOKEN_INVALID_NOT_REQUIRED",
+		r.audit(audit.Record{Direction: "upstream", Decision: aip.AuditAllow, Violation: true, Event: "TOKEN_INVALID_NOT_REQUIRED",
 			Method: msg.Method, Tool: tool, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
 		return tokenID, false, nil
 	}
-	r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditBlock, Violation: true, Event: "TOKEN_REJECTED",
+	r.audit(audit.Record{Direction: "upstream", Decision: aip.AuditBlock, Violation: true, Event: "TOKEN_REJECTED",
 		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
 	return tokenID, true, r.toClient.write(jsonrpc.AIPError(msg.ID, verr.Code, verr.Data(tool, false)))
 }
 
 // identityRequired is the error for a call without a token.
 func identityRequired() error {
-	return &identity.ValidationError{Code: jsonrpc.CodeTokenRequired, Reason: "Identity token required for this policy"}
+	return &identity.ValidationError{Code: aip.CodeTokenRequired, Reason: "Identity token required for this policy"}
 }
 
 // ask obtains approval off the relay goroutine so a pending prompt never
@@ -516,8 +517,8 @@ func identityRequired() error {
 func (r *relay) ask(st *policyState, msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.ToolCall, line []byte, displayArgs json.RawMessage, tokenID string) {
 	digest, err := approve.Digest(call.Name, call.Arguments)
 	if err != nil {
-		r.auditDecision(st, policy.Decision{Action: policy.Block, Code: jsonrpc.CodeForbidden, Reason: "approval digest failed", ViolationType: policy.ViolationRuleBlock, Method: dec.Method, Tool: dec.Tool}, msg, displayArgs, call.Name, withTokenID(tokenID))
-		_ = r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Approval failed"}))
+		r.auditDecision(st, policy.Decision{Action: policy.Block, Code: aip.CodeForbidden, Reason: "approval digest failed", ViolationType: aip.ViolationRuleBlock, Method: dec.Method, Tool: dec.Tool}, msg, displayArgs, call.Name, withTokenID(tokenID))
+		_ = r.toClient.write(jsonrpc.AIPError(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Approval failed"}))
 		return
 	}
 	// Reserve the id now so a duplicate cannot slip in while we wait.
@@ -559,15 +560,15 @@ func (r *relay) ask(st *policyState, msg *jsonrpc.Message, dec policy.Decision, 
 		case approve.TimedOut:
 			r.releasePending(key)
 			d := dec
-			d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, jsonrpc.CodeUserTimeout, "Approval timed out", policy.ViolationRuleBlock
+			d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, aip.CodeUserTimeout, "Approval timed out", aip.ViolationRuleBlock
 			r.auditDecision(st, d, msg, displayArgs, call.Name, withEvent("APPROVAL_TIMEOUT"), withTokenID(tokenID))
-			_ = r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeUserTimeout, map[string]any{"tool": call.Name, "reason": d.Reason}))
+			_ = r.toClient.write(jsonrpc.AIPError(msg.ID, aip.CodeUserTimeout, map[string]any{"tool": call.Name, "reason": d.Reason}))
 		default:
 			r.releasePending(key)
 			d := dec
-			d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, jsonrpc.CodeUserDenied, "Denied by approver", policy.ViolationRuleBlock
+			d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, aip.CodeUserDenied, "Denied by approver", aip.ViolationRuleBlock
 			r.auditDecision(st, d, msg, displayArgs, call.Name, withEvent("APPROVAL_DENIED"), withTokenID(tokenID))
-			_ = r.toClient.write(jsonrpc.AIPError(msg.ID, jsonrpc.CodeUserDenied, map[string]any{"tool": call.Name, "reason": d.Reason}))
+			_ = r.toClient.write(jsonrpc.AIPError(msg.ID, aip.CodeUserDenied, map[string]any{"tool": call.Name, "reason": d.Reason}))
 		}
 	}()
 }
@@ -588,7 +589,7 @@ func (r *relay) downstream(in io.Reader) error {
 			return nil
 		case errors.Is(err, jsonrpc.ErrLineTooLong):
 			r.cfg.Log.Warn("server message exceeds the line size limit; dropped", "limit", r.cfg.MaxLineSize)
-			r.audit(audit.Record{Direction: "downstream", Decision: policy.AuditBlock, Violation: true,
+			r.audit(audit.Record{Direction: "downstream", Decision: aip.AuditBlock, Violation: true,
 				Event: "SERVER_MESSAGE_DROPPED", Reason: "message exceeds the line size limit"})
 			continue
 		case err != nil:
@@ -606,7 +607,7 @@ func (r *relay) fromServer(line []byte) error {
 	if err != nil {
 		// A server writing garbage must not confuse the client: drop it.
 		r.cfg.Log.Warn("server wrote an invalid message; dropped", "error", err)
-		r.audit(audit.Record{Direction: "downstream", Decision: policy.AuditBlock, Violation: true,
+		r.audit(audit.Record{Direction: "downstream", Decision: aip.AuditBlock, Violation: true,
 			Event: "SERVER_MESSAGE_DROPPED", Reason: err.Error()})
 		return nil
 	}
@@ -636,7 +637,7 @@ func (r *relay) serverResponse(st *policyState, msg *jsonrpc.Message) error {
 	delete(r.pendingClient, key)
 	r.mu.Unlock()
 	if !ok {
-		r.audit(audit.Record{Direction: "downstream", Decision: policy.AuditBlock, Violation: true,
+		r.audit(audit.Record{Direction: "downstream", Decision: aip.AuditBlock, Violation: true,
 			Event: "UNSOLICITED_RESPONSE", ID: msg.ID, Reason: "response to no outstanding client request"})
 		return nil
 	}
@@ -645,7 +646,7 @@ func (r *relay) serverResponse(st *policyState, msg *jsonrpc.Message) error {
 		filtered, changed, err := r.filterToolsList(st, msg.Result)
 		if err != nil {
 			r.cfg.Log.Warn("tools/list result unreadable; withheld", "error", err)
-			return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInternalError, jsonrpc.CodeMessage(jsonrpc.CodeInternalError), map[string]any{"reason": "invalid tools/list result from server"}))
+			return r.toClient.write(jsonrpc.ErrorResponse(msg.ID, aip.CodeInternalError, aip.Message(aip.CodeInternalError), map[string]any{"reason": "invalid tools/list result from server"}))
 		}
 		if changed {
 			msg.Result = filtered
@@ -671,10 +672,10 @@ func (r *relay) redactServerMessage(st *policyState, msg *jsonrpc.Message, line 
 		// Content that cannot be scanned does not leave the proxy: a
 		// response becomes an error for its id, anything else is dropped.
 		r.cfg.Log.Warn("server message could not be scanned; withheld", "error", err)
-		r.audit(audit.Record{Direction: "downstream", Decision: policy.AuditBlock, Violation: true,
+		r.audit(audit.Record{Direction: "downstream", Decision: aip.AuditBlock, Violation: true,
 			Event: "DLP_SCAN_FAILED", ID: msg.ID, Reason: err.Error()})
 		if msg.Kind == jsonrpc.KindResponse {
-			return jsonrpc.ErrorResponse(msg.ID, jsonrpc.CodeInternalError, jsonrpc.CodeMessage(jsonrpc.CodeInternalError),
+			return jsonrpc.ErrorResponse(msg.ID, aip.CodeInternalError, aip.Message(aip.CodeInternalError),
 				map[string]any{"reason": "response could not be scanned"})
 		}
 		return nil
@@ -683,7 +684,7 @@ func (r *relay) redactServerMessage(st *policyState, msg *jsonrpc.Message, line 
 		r.cfg.Log.Warn("content exceeds dlp.max_scan_size; only the beginning was scanned", "limit", "max_scan_size")
 	}
 	for _, f := range res.Findings {
-		r.audit(audit.Record{Direction: "downstream", Decision: policy.AuditAllow, Violation: true, Event: "DLP_TRIGGERED",
+		r.audit(audit.Record{Direction: "downstream", Decision: aip.AuditAllow, Violation: true, Event: "DLP_TRIGGERED",
 			ID: msg.ID, DLPRule: f.Rule, DLPAction: "REDACTED", DLPMatchCount: f.Count})
 	}
 	if !res.Changed {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/agentid/agentid/jsonrpc"
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -95,9 +95,9 @@ func (r *relay) checkAdvertised(name string, dec policy.Decision) policy.Decisio
 		return dec
 	}
 	dec.Action = policy.Block
-	dec.Code = jsonrpc.CodeForbidden
+	dec.Code = aip.CodeForbidden
 	dec.Reason = reason
-	dec.ViolationType = policy.ViolationToolNotAllowed
+	dec.ViolationType = aip.ViolationToolNotAllowed
 	dec.Monitored = false
 	return dec
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/dlp"
 	"github.com/agentid/agentid/jsonrpc"
@@ -171,16 +172,16 @@ func countFindings(fs []dlp.Finding) int {
 
 func dlpAuditDecision(a dlp.RequestAction) string {
 	if a == dlp.Forward {
-		return policy.AuditAllow
+		return aip.AuditAllow
 	}
-	return policy.AuditBlock
+	return aip.AuditBlock
 }
 
 // audit writes rec with the fields every record carries: the policy mode
 // and hash in force, and the identity session.
 func (r *relay) audit(rec audit.Record) {
 	st := r.p.state.Load()
-	rec.PolicyMode = policy.ModeEnforce // no policy loaded: everything is blocked
+	rec.PolicyMode = aip.ModeEnforce // no policy loaded: everything is blocked
 	if p := st.engine.Policy(); p != nil {
 		rec.PolicyMode = p.Mode()
 	}
@@ -228,9 +229,9 @@ func (r *relay) auditDecision(st *policyState, dec policy.Decision, msg *jsonrpc
 		rec.Code = dec.Code
 	}
 	switch dec.ViolationType {
-	case policy.ViolationMethodNotAllowed:
+	case aip.ViolationMethodNotAllowed:
 		rec.Event = "METHOD_BLOCKED"
-	case policy.ViolationProtectedPath:
+	case aip.ViolationProtectedPath:
 		rec.Event = "PROTECTED_PATH_BLOCKED"
 	}
 	for _, o := range opts {
@@ -241,7 +242,7 @@ func (r *relay) auditDecision(st *policyState, dec policy.Decision, msg *jsonrpc
 
 // auditHygiene records a message refused before any policy decision.
 func (r *relay) auditHygiene(code int, reason string, id json.RawMessage, method string) {
-	r.audit(audit.Record{Direction: "upstream", Decision: policy.AuditBlock, Violation: true,
+	r.audit(audit.Record{Direction: "upstream", Decision: aip.AuditBlock, Violation: true,
 		Event: "INVALID_MESSAGE", Code: code, Reason: reason, ID: id, Method: method})
 }
 
