@@ -14,7 +14,7 @@ import (
 
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
-	"github.com/agentid/agentid/dlp"
+	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
 )
@@ -38,15 +38,9 @@ func runProxyVector(ctx context.Context, v *vector) (Status, string) {
 		}
 		pol = p
 	}
-	engine, err := policy.NewEngine(pol, policy.EngineOptions{HomeDir: "/home/conformance", WorkDir: "/home/conformance"})
+	compiled, err := enforce.Compile(pol, enforce.LoadOptions{HomeDir: "/home/conformance", WorkDir: "/home/conformance"})
 	if err != nil {
-		return Fail, fmt.Sprintf("engine: %v", err)
-	}
-	var scanner *dlp.Scanner
-	if pol != nil {
-		if scanner, err = dlp.New(pol.Spec.DLP); err != nil {
-			return Fail, fmt.Sprintf("dlp: %v", err)
-		}
+		return Fail, fmt.Sprintf("policy: %v", err)
 	}
 
 	in := v.Input
@@ -59,13 +53,12 @@ func runProxyVector(ctx context.Context, v *vector) (Status, string) {
 	if asked.response == "timeout" {
 		approvalTimeout = 50 * time.Millisecond
 	}
-	px := proxy.New(proxy.Config{
-		Engine:          engine,
-		DLP:             scanner,
-		Approver:        asked,
-		ApprovalTimeout: approvalTimeout,
-		Audit:           audit.New(&auditBuf),
-	})
+	core, err := enforce.New(enforce.Config{Policy: compiled, ApprovalTimeout: approvalTimeout})
+	if err != nil {
+		return Fail, fmt.Sprintf("core: %v", err)
+	}
+	defer core.Close()
+	px := proxy.New(proxy.Config{Core: core, Approver: asked, Audit: audit.New(&auditBuf)})
 
 	content := "ok"
 	if in.Type == "response" {

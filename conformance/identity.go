@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
@@ -17,7 +18,7 @@ import (
 
 // The identity vectors run black-box through the real proxy too: the runner
 // is a stdio client that obtains tokens with the proxy's own method
-// (proxy.TokenMethod), presents them in params._meta, and reads decisions
+// (enforce.TokenMethod), presents them in params._meta, and reads decisions
 // from the JSON-RPC answers. Time is an injected clock, so "wait: 4m" costs
 // nothing. Two "processes" are two proxies whose identity managers share a
 // signing key (as with keys.key_source: file) but not a binding.
@@ -73,8 +74,9 @@ type identityExpected struct {
 
 // agent is one proxy process with its identity manager, seen from its client.
 type agent struct {
+	core  *enforce.Core
 	px    *proxy.Proxy
-	mgr   *identity.Manager
+	mgr   *identity.Manager // nil when the policy does not enable identity
 	conv  *conversation
 	tool  string
 	clock *identityClock
@@ -97,71 +99,56 @@ func (c *identityClock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// loaded parses a vector policy the way `agentid proxy` would.
-func loadVectorPolicy(doc string) (*policy.Policy, *policy.Engine, string, error) {
+// loadVectorPolicy parses a vector policy the way `agentid proxy` would.
+func loadVectorPolicy(doc string) (*enforce.Policy, error) {
 	p, _, err := policy.Parse([]byte(doc))
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("policy does not load: %w", err)
+		return nil, fmt.Errorf("policy does not load: %w", err)
 	}
 	p.Path = "/etc/agentid/policy.yaml"
-	hash, err := p.Hash()
-	if err != nil {
-		return nil, nil, "", err
-	}
-	engine, err := policy.NewEngine(p, policy.EngineOptions{HomeDir: "/home/conformance", WorkDir: "/home/conformance"})
-	if err != nil {
-		return nil, nil, "", err
-	}
-	return p, engine, hash, nil
+	return enforce.Compile(p, enforce.LoadOptions{HomeDir: "/home/conformance", WorkDir: "/home/conformance"})
 }
 
 // startAgent starts a proxy for the policy. keys and binding are shared or
 // varied to model a second process.
 func startAgent(ctx context.Context, doc string, clock *identityClock, keys *identity.KeySet, binding *identity.Binding) (*agent, error) {
-	p, engine, hash, err := loadVectorPolicy(doc)
+	compiled, err := loadVectorPolicy(doc)
 	if err != nil {
 		return nil, err
 	}
+	p := compiled.Policy
 	a := &agent{clock: clock, tool: "test_tool"}
 	if len(p.Spec.AllowedTools) > 0 {
 		a.tool = p.Spec.AllowedTools[0]
 	}
-	if p.IdentityConfig().Enabled {
-		a.mgr, err = identity.NewManager(identity.Config{Policy: p, PolicyHash: hash, Now: clock.Now, Keys: keys, Binding: binding})
-		if err != nil {
-			return nil, fmt.Errorf("identity: %w", err)
-		}
+	a.core, err = enforce.New(enforce.Config{Policy: compiled, Now: clock.Now,
+		Identity: identity.Config{Keys: keys, Binding: binding}})
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
 	}
-	a.px = proxy.New(proxy.Config{Engine: engine, PolicyHash: hash, Identity: a.mgr, Now: clock.Now, Audit: audit.Discard()})
+	a.mgr = a.core.Identity()
+	a.px = proxy.New(proxy.Config{Core: a.core, Audit: audit.Discard()})
 	a.conv = startConversation(ctx, a.px, "ok")
 	return a, nil
 }
 
 func (a *agent) close() {
 	a.conv.close()
-	if a.mgr != nil {
-		a.mgr.Close()
-	}
+	a.core.Close()
 }
 
 // reload installs a new policy, as SIGHUP does in `agentid proxy`.
 func (a *agent) reload(doc string) error {
-	p, engine, hash, err := loadVectorPolicy(doc)
+	compiled, err := loadVectorPolicy(doc)
 	if err != nil {
 		return err
 	}
-	if a.mgr != nil {
-		if err := a.mgr.UpdatePolicy(p, hash); err != nil {
-			return err
-		}
-	}
-	a.px.SetPolicy(engine, nil, hash)
-	return nil
+	return a.core.SetPolicy(compiled)
 }
 
 // fetchToken asks the proxy for a fresh token; "" when identity is off.
 func (a *agent) fetchToken(ctx context.Context) (string, error) {
-	resp, err := a.conv.request(ctx, map[string]any{"jsonrpc": "2.0", "id": "token", "method": proxy.TokenMethod})
+	resp, err := a.conv.request(ctx, map[string]any{"jsonrpc": "2.0", "id": "token", "method": enforce.TokenMethod})
 	if err != nil {
 		return "", err
 	}
@@ -169,13 +156,13 @@ func (a *agent) fetchToken(ctx context.Context) (string, error) {
 		if resp.err.Code == -32601 {
 			return "", nil
 		}
-		return "", fmt.Errorf("%s: %d %s", proxy.TokenMethod, resp.err.Code, resp.err.Message)
+		return "", fmt.Errorf("%s: %d %s", enforce.TokenMethod, resp.err.Code, resp.err.Message)
 	}
 	var r struct {
 		Token string `json:"token"`
 	}
 	if err := json.Unmarshal(resp.result, &r); err != nil || r.Token == "" {
-		return "", fmt.Errorf("%s answered %s", proxy.TokenMethod, resp.raw)
+		return "", fmt.Errorf("%s answered %s", enforce.TokenMethod, resp.raw)
 	}
 	return r.Token, nil
 }
@@ -199,7 +186,7 @@ func (a *agent) callWith(ctx context.Context, in *input, token *string) (*respon
 		params["arguments"] = args
 	}
 	if token != nil {
-		params["_meta"] = map[string]any{proxy.TokenMetaKey: *token}
+		params["_meta"] = map[string]any{enforce.TokenMetaKey: *token}
 	}
 	return a.conv.request(ctx, map[string]any{"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
 }
@@ -351,9 +338,9 @@ func checkToken(ctx context.Context, a *agent, exp *identityExpected, token, pol
 		case "policy_hash_length":
 			ok = float64(len(claims.PolicyHash)) == want
 		case "policy_hash_deterministic":
-			p, _, _, err := loadVectorPolicy(policyDoc)
+			p, err := loadVectorPolicy(policyDoc)
 			if err == nil {
-				h1, _ := p.Hash()
+				h1 := p.Hash
 				h2, _ := policy.HashCanonical([]byte(policyDoc))
 				ok = (h1 == claims.PolicyHash && h2 == h1) == want
 			}

@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/agentid/agentid/audit"
-	"github.com/agentid/agentid/dlp"
 )
 
 const benchPolicy = `apiVersion: aip.io/v1alpha2
@@ -80,12 +79,7 @@ func benchRelay(b *testing.B, policyYAML string) { benchRelayArgs(b, policyYAML,
 // benchRelayArgs is benchRelay with the arguments of call i given by args
 // (nil: {"path":"/data/report-<i%100>.txt"}).
 func benchRelayArgs(b *testing.B, policyYAML string, args func(i int) string) {
-	engine := mustEngine(b, policyYAML)
-	scanner, err := dlp.New(engine.Policy().Spec.DLP)
-	if err != nil {
-		b.Fatal(err)
-	}
-	px := New(Config{Engine: engine, DLP: scanner, Audit: audit.New(io.Discard)})
+	px := New(Config{Core: mustCore(b, policyYAML), Audit: audit.New(io.Discard)})
 	clientR, clientW := io.Pipe()
 	outR, outW := io.Pipe()
 	srvInR, srvInW := io.Pipe()

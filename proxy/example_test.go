@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/internal/exampleserver"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
@@ -23,11 +24,16 @@ spec:
 	if err != nil {
 		panic(err)
 	}
-	engine, err := policy.NewEngine(p, policy.EngineOptions{})
+	compiled, err := enforce.Compile(p, enforce.LoadOptions{})
 	if err != nil {
 		panic(err)
 	}
-	px := proxy.New(proxy.Config{Engine: engine})
+	core, err := enforce.New(enforce.Config{Policy: compiled})
+	if err != nil {
+		panic(err)
+	}
+	defer core.Close()
+	px := proxy.New(proxy.Config{Core: core})
 
 	clientR, clientW := io.Pipe()   // client → proxy
 	answersR, answersW := io.Pipe() // proxy → client

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/policy"
 )
@@ -56,24 +57,21 @@ func startIdentityHarness(t *testing.T, policyYAML string) *identityHarness {
 		t.Fatal(err)
 	}
 	p.Path = "/etc/agentid/policy.yaml"
-	hash, err := p.Hash()
-	if err != nil {
-		t.Fatal(err)
-	}
-	engine, err := policy.NewEngine(p, policy.EngineOptions{HomeDir: "/home/u", WorkDir: "/work"})
+	compiled, err := enforce.Compile(p, enforce.LoadOptions{HomeDir: "/home/u", WorkDir: "/work"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clock := &fakeClock{now: time.Date(2026, 1, 24, 10, 30, 0, 0, time.UTC)}
 	buf := &lockedBuffer{}
 	auditLog := audit.New(buf)
-	mgr, err := identity.NewManager(identity.Config{Policy: p, PolicyHash: hash, Now: clock.Now,
-		OnEvent: IdentityAuditor(auditLog, func() string { return p.Mode() }, nil)})
+	core, err := enforce.New(enforce.Config{Policy: compiled, Now: clock.Now,
+		Events: func(r audit.Record) { _ = auditLog.Log(r) }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { mgr.Close() })
-	h := startHarnessWithProxy(t, New(Config{Engine: engine, PolicyHash: hash, Identity: mgr, Now: clock.Now, Audit: auditLog}),
+	t.Cleanup(func() { core.Close() })
+	mgr := core.Identity()
+	h := startHarnessWithProxy(t, New(Config{Core: core, Audit: auditLog}),
 		func(string, json.RawMessage) string { return `{"content":[{"type":"text","text":"ok"}]}` })
 	h.audit = buf
 	return &identityHarness{harness: h, mgr: mgr, clock: clock}
@@ -126,7 +124,7 @@ func TestIdentityValidTokenIsAcceptedAndNeverForwarded(t *testing.T) {
 		t.Fatalf("valid token refused: %v", m)
 	}
 	sent := strings.Join(h.server.lines(), "\n")
-	if strings.Contains(sent, tok) || strings.Contains(sent, TokenMetaKey) {
+	if strings.Contains(sent, tok) || strings.Contains(sent, enforce.TokenMetaKey) {
 		t.Fatalf("the token reached the server: %s", sent)
 	}
 	if !strings.Contains(sent, `"progressToken":7`) {
@@ -213,7 +211,7 @@ func TestIdentityWithoutRequireTokenAuditsButDoesNotBlockABadToken(t *testing.T)
 }
 
 func TestTokenMethodWithoutIdentityIsMethodNotFound(t *testing.T) {
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, nil)
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, nil)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"aip.io/token"}`)
 	if got := errCode(h.recv()); got != -32601 {
 		t.Fatalf("code %d, want -32601", got)
@@ -224,7 +222,7 @@ func TestTokenMethodWithoutIdentityIsMethodNotFound(t *testing.T) {
 }
 
 func TestTokensAreStrippedEvenWithoutIdentity(t *testing.T) {
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, nil)
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, nil)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"aip.io\/token":"secret-token"}}}`)
 	h.recv()
 	if sent := strings.Join(h.server.lines(), "\n"); strings.Contains(sent, "secret-token") {
@@ -233,10 +231,11 @@ func TestTokensAreStrippedEvenWithoutIdentity(t *testing.T) {
 }
 
 func TestRejectedReloadAnswersPolicySignatureInvalid(t *testing.T) {
-	// PolicyRejected is what `agentid proxy` calls when a reload fails
+	// Reject is what `agentid proxy` calls when a reload fails
 	// verification.
-	px := New(Config{Engine: mustEngine(t, basicPolicy)})
-	px.PolicyRejected("policy signature invalid")
+	core := mustCore(t, basicPolicy)
+	px := New(Config{Core: core})
+	core.Reject("policy signature invalid")
 	h2 := startHarnessWithProxy(t, px)
 	h2.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
 	if got := errCode(h2.recv()); got != -32010 {
@@ -248,7 +247,9 @@ func TestRejectedReloadAnswersPolicySignatureInvalid(t *testing.T) {
 		t.Fatalf("ping: %v", m)
 	}
 	// A good policy installed afterwards is enforced again.
-	px.SetPolicy(mustEngine(t, basicPolicy), nil, "")
+	if err := core.SetPolicy(mustPolicy(t, basicPolicy)); err != nil {
+		t.Fatal(err)
+	}
 	h2.send(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
 	if m := h2.recv(); m["error"] != nil {
 		t.Fatalf("after a good reload: %v", m)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
-	"github.com/agentid/agentid/dlp"
+	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -87,17 +87,33 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func mustEngine(t testing.TB, yaml string) *policy.Engine {
+// mustPolicy compiles a policy for the tests' home and working directory.
+func mustPolicy(t testing.TB, yaml string) *enforce.Policy {
 	t.Helper()
 	p, _, err := policy.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatalf("policy: %v", err)
 	}
-	e, err := policy.NewEngine(p, policy.EngineOptions{HomeDir: "/home/u", WorkDir: "/work"})
+	c, err := enforce.Compile(p, enforce.LoadOptions{HomeDir: "/home/u", WorkDir: "/work"})
 	if err != nil {
-		t.Fatalf("engine: %v", err)
+		t.Fatalf("compile: %v", err)
 	}
-	return e
+	return c
+}
+
+// mustCore returns a core enforcing yaml; configure adjusts its Config.
+func mustCore(t testing.TB, yaml string, configure ...func(*enforce.Config)) *enforce.Core {
+	t.Helper()
+	cfg := enforce.Config{Policy: mustPolicy(t, yaml)}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	c, err := enforce.New(cfg)
+	if err != nil {
+		t.Fatalf("core: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func startHarness(t *testing.T, cfg Config, respond func(string, json.RawMessage) string) *harness {
@@ -105,13 +121,6 @@ func startHarness(t *testing.T, cfg Config, respond func(string, json.RawMessage
 	buf := &lockedBuffer{}
 	if cfg.Audit == nil {
 		cfg.Audit = audit.New(buf)
-	}
-	if cfg.DLP == nil && cfg.Engine != nil && cfg.Engine.Policy() != nil {
-		s, err := dlp.New(cfg.Engine.Policy().Spec.DLP)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.DLP = s
 	}
 	h := startHarnessWithProxy(t, New(cfg), respond)
 	h.audit = buf
@@ -223,7 +232,7 @@ func TestRelayRefusesHostileMessagesBeforeTheServer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, nil)
+			h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, nil)
 			h.send(tt.line)
 			if tt.wantCode != 0 {
 				if got := errCode(h.recv()); got != tt.wantCode {
@@ -246,7 +255,7 @@ func TestRelayRefusesHostileMessagesBeforeTheServer(t *testing.T) {
 }
 
 func TestRelayAnswersWithTheOriginalID(t *testing.T) {
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, nil)
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, nil)
 	h.send(`{"jsonrpc":"2.0","id":"abc-123","method":"tools/call","params":{"name":"nope"}}`)
 	m := h.recv()
 	if m["id"] != "abc-123" || errCode(m) != -32001 {
@@ -259,7 +268,7 @@ func TestRelayAnswersWithTheOriginalID(t *testing.T) {
 }
 
 func TestRelayRefusesOversizedLinesAndKeepsGoing(t *testing.T) {
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy), MaxLineSize: 1024}, nil)
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy), MaxLineSize: 1024}, nil)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"` + strings.Repeat("a", 4096) + `"}}`)
 	if got := errCode(h.recv()); got != -32600 {
 		t.Fatalf("code %d, want -32600", got)
@@ -275,7 +284,7 @@ func TestRelayRefusesOversizedLinesAndKeepsGoing(t *testing.T) {
 
 func TestRelayRefusesDuplicateIDInFlight(t *testing.T) {
 	release := make(chan struct{})
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy),
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy),
 		Approver: approve.Func(func(ctx context.Context, _ approve.Request) (approve.Answer, error) {
 			<-release
 			return approve.Denied, nil
@@ -293,7 +302,7 @@ func TestRelayRefusesDuplicateIDInFlight(t *testing.T) {
 
 func TestRelayPendingApprovalDoesNotStallOtherTraffic(t *testing.T) {
 	release := make(chan approve.Answer)
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy),
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy),
 		Approver: approve.Func(func(ctx context.Context, r approve.Request) (approve.Answer, error) {
 			if r.Digest == "" || r.Tool != "write_file" {
 				t.Errorf("approval request lacks the call binding: %+v", r)
@@ -325,7 +334,7 @@ func TestRelayApprovalOutcomes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy), ApprovalTimeout: 20 * time.Millisecond,
+			h := startHarness(t, Config{Core: mustCore(t, basicPolicy, func(c *enforce.Config) { c.ApprovalTimeout = 20 * time.Millisecond }),
 				Approver: approve.Func(func(ctx context.Context, _ approve.Request) (approve.Answer, error) {
 					return tt.answer(ctx), nil
 				})}, nil)
@@ -341,7 +350,7 @@ func TestRelayApprovalOutcomes(t *testing.T) {
 }
 
 func TestRelayFiltersToolsListAndPinsAdvertisedNames(t *testing.T) {
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, func(method string, _ json.RawMessage) string {
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, func(method string, _ json.RawMessage) string {
 		if method == "tools/list" {
 			return `{"tools":[{"name":"read_file"},{"name":"delete_file"},{"name":"write_file"},{"name":"Echo"},{"name":"ｅｃｈｏ"}],"nextCursor":"c2"}`
 		}
@@ -379,7 +388,7 @@ func TestRelayFiltersToolsListAndPinsAdvertisedNames(t *testing.T) {
 
 func TestRelayRedactsEveryStringOfAResponse(t *testing.T) {
 	key := "AKIA" + "IOSFODNN7EXAMPLE"
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, func(string, json.RawMessage) string {
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, func(string, json.RawMessage) string {
 		return `{"content":[{"type":"text","text":"k=` + key + `"},{"type":"image","data":"AAAA","mimeType":"image/png"}],"structuredContent":{"nested":["` + key + `"]}}`
 	})
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
@@ -399,7 +408,7 @@ func TestRelayRedactsEveryStringOfAResponse(t *testing.T) {
 }
 
 func TestRelayDropsServerGarbageAndKeepsServing(t *testing.T) {
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, nil)
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, nil)
 	h.server.send(`this is not json`)
 	h.server.send(`{"jsonrpc":"2.0","id":99,"result":{}}`) // answers nothing we asked
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)
@@ -409,7 +418,7 @@ func TestRelayDropsServerGarbageAndKeepsServing(t *testing.T) {
 }
 
 func TestRelayForwardsClientResponsesOnlyToServerRequests(t *testing.T) {
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, nil)
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, nil)
 	h.server.send(`{"jsonrpc":"2.0","id":"srv-1","method":"roots/list"}`)
 	if m := h.recv(); m["method"] != "roots/list" {
 		t.Fatalf("server request not relayed: %v", m)
@@ -431,7 +440,7 @@ func TestRelayForwardsClientResponsesOnlyToServerRequests(t *testing.T) {
 
 func TestRelayMonitorModeForwardsViolationsButEnforcesProtectedPaths(t *testing.T) {
 	yaml := strings.Replace(basicPolicy, "spec:\n", "spec:\n  mode: monitor\n", 1)
-	h := startHarness(t, Config{Engine: mustEngine(t, yaml)}, nil)
+	h := startHarness(t, Config{Core: mustCore(t, yaml)}, nil)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_file","arguments":{}}}`)
 	if m := h.recv(); m["error"] != nil {
 		t.Fatalf("monitor mode blocked a rule violation: %v", m)
@@ -460,7 +469,7 @@ func TestRelayRequestDLP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			yaml := strings.Replace(basicPolicy, "  dlp:\n", "  dlp:\n    scan_requests: true\n    on_request_match: "+tt.onMatch+"\n", 1)
-			h := startHarness(t, Config{Engine: mustEngine(t, yaml)}, nil)
+			h := startHarness(t, Config{Core: mustCore(t, yaml)}, nil)
 			h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` + key + `"}}}`)
 			if got := errCode(h.recv()); got != tt.wantCode {
 				t.Fatalf("code %d, want %d", got, tt.wantCode)
@@ -477,7 +486,7 @@ func TestRelayRequestDLP(t *testing.T) {
 }
 
 func TestRelayRefusesALineOverTheDefault16MiBCap(t *testing.T) {
-	h := startHarness(t, Config{Engine: mustEngine(t, basicPolicy)}, nil)
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy)}, nil)
 	huge := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"` +
 		strings.Repeat("x", 16<<20) + `"}}}`
 	go h.send(huge) // the pipe is drained by the proxy while it discards the line

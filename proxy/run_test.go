@@ -25,7 +25,7 @@ func runShell(t *testing.T, script string, stdin io.Reader, sig <-chan os.Signal
 
 func runShellGrace(t *testing.T, script string, stdin io.Reader, sig <-chan os.Signal, grace time.Duration, stderrTo io.Writer) (code int, stdout, stderr string, err error) {
 	t.Helper()
-	px := New(Config{Engine: mustEngine(t, allowAllPolicy)})
+	px := New(Config{Core: mustCore(t, allowAllPolicy)})
 	var out, errOut bytes.Buffer
 	var errW io.Writer = &errOut
 	if stderrTo != nil {
@@ -121,7 +121,7 @@ func TestRunKillsAServerThatIgnoresShutdown(t *testing.T) {
 }
 
 func TestRunReportsAServerThatCannotStart(t *testing.T) {
-	px := New(Config{Engine: mustEngine(t, allowAllPolicy)})
+	px := New(Config{Core: mustCore(t, allowAllPolicy)})
 	code, err := px.Run(context.Background(), Command{Path: "/nonexistent/server"}, strings.NewReader(""), io.Discard, nil)
 	if err == nil || code == 0 {
 		t.Fatalf("code %d, err %v", code, err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/proxy"
@@ -74,35 +74,31 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			if revocationFile != "" {
 				protected = append(protected, revocationFile)
 			}
-			loaded, err := proxy.Load(policyPath, pub, protected)
+			loaded, err := enforce.Load(policyPath, enforce.LoadOptions{PublicKey: pub, ExtraProtected: protected})
 			if err != nil {
 				return err
 			}
 			for _, w := range loaded.Warnings {
 				log.Warn("policy", "warning", w.String())
 			}
-			var mode atomic.Value
-			mode.Store(loaded.Policy.Mode())
-			var ident *identity.Manager
-			if loaded.Policy.IdentityConfig().Enabled {
-				ident, err = identity.NewManager(identity.Config{
-					Policy: loaded.Policy, PolicyHash: loaded.Hash,
-					OnEvent: proxy.IdentityAuditor(auditLog, func() string { return mode.Load().(string) }, log),
-				})
-				if err != nil {
-					return err
-				}
-				defer ident.Close()
+			core, err := enforce.New(enforce.Config{
+				Policy: loaded, ApprovalTimeout: approvalTimeout, ShowBlockedTools: showBlocked, Log: log,
+				Events: func(r audit.Record) {
+					if err := auditLog.Log(r); err != nil {
+						log.Error("audit log write failed", "error", err)
+					}
+				},
+			})
+			if err != nil {
+				return err
 			}
+			defer core.Close()
+			ident := core.Identity()
 			approver := approve.Default()
 			if webhook != "" {
 				approver = approve.Webhook(webhook, approve.WebhookOptions{Timeout: approvalTimeout})
 			}
-			px := proxy.New(proxy.Config{
-				Engine: loaded.Engine, DLP: loaded.DLP, PolicyHash: loaded.Hash, Identity: ident,
-				Approver: approver, ApprovalTimeout: approvalTimeout,
-				Audit: auditLog, Log: log, MaxLineSize: maxLine, ShowBlockedTools: showBlocked,
-			})
+			px := proxy.New(proxy.Config{Core: core, Approver: approver, Audit: auditLog, Log: log, MaxLineSize: maxLine})
 			var serverStderr io.Writer = os.Stderr
 			if d := loaded.Policy.Spec.DLP; d.IsEnabled() && d.FilterStderr != nil && *d.FilterStderr {
 				filter := proxy.StderrFilter(os.Stderr, loaded.DLP)
@@ -130,10 +126,10 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 						return
 					case s := <-control:
 						if s == syscall.SIGUSR1 {
-							endSession(ctx, ident, log)
+							endSession(ctx, core, log)
 							continue
 						}
-						reloadPolicy(px, ident, policyPath, pub, protected, &mode, log)
+						reloadPolicy(core, log)
 					}
 				}
 			}()
@@ -189,40 +185,30 @@ func loadPolicyPubkey(path string) (ed25519.PublicKey, error) {
 	return edPub, nil
 }
 
-// reloadPolicy loads the policy file again. A policy that fails to load or
-// verify is not applied, and tool calls are answered with -32010 until a
-// good one loads.
-func reloadPolicy(px *proxy.Proxy, ident *identity.Manager, path string, pub ed25519.PublicKey, protected []string, mode *atomic.Value, log *slog.Logger) {
-	loaded, err := proxy.Load(path, pub, protected)
+// reloadPolicy loads the policy file again (SIGHUP). A refused policy is
+// not applied, and tool calls are answered with -32010 until a good one
+// loads (enforce.Core.Reload).
+func reloadPolicy(core *enforce.Core, log *slog.Logger) {
+	loaded, err := core.Reload()
 	if err != nil {
 		log.Error("policy reload refused; tool calls are denied until a valid policy loads", "error", err)
-		px.PolicyRejected(err.Error())
 		return
 	}
-	if ident != nil {
-		if err := ident.UpdatePolicy(loaded.Policy, loaded.Hash); err != nil {
-			log.Error("policy reload refused by the identity manager", "error", err)
-			px.PolicyRejected(err.Error())
-			return
-		}
-	}
-	px.SetPolicy(loaded.Engine, loaded.DLP, loaded.Hash)
-	mode.Store(loaded.Policy.Mode())
-	log.Info("policy reloaded", "policy_hash", loaded.Hash, "mode", loaded.Policy.Mode())
+	log.Info("policy reloaded", "policy_hash", loaded.Hash, "mode", loaded.Mode())
 }
 
 // endSession revokes the identity session and starts a new one (SIGUSR1).
-func endSession(ctx context.Context, ident *identity.Manager, log *slog.Logger) {
-	if ident == nil {
+func endSession(ctx context.Context, core *enforce.Core, log *slog.Logger) {
+	if core.Identity() == nil {
 		log.Warn("SIGUSR1 ignored: identity is not enabled")
 		return
 	}
-	old := ident.SessionID()
-	if err := ident.EndSession(ctx); err != nil {
+	old, next, err := core.EndSession(ctx)
+	if err != nil {
 		log.Error("ending the session failed", "error", err)
 		return
 	}
-	log.Info("session ended", "session_id", old, "new_session_id", ident.SessionID())
+	log.Info("session ended", "session_id", old, "new_session_id", next)
 }
 
 // defaultAuditPath is under the XDG state directory, outside any project

@@ -17,9 +17,7 @@ import (
 
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
-	"github.com/agentid/agentid/dlp"
-	"github.com/agentid/agentid/identity"
-	"github.com/agentid/agentid/policy"
+	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/proxy"
 )
 
@@ -78,38 +76,23 @@ func Run(ctx context.Context, out io.Writer, exe string, args ...string) error {
 	if err := os.WriteFile(policyPath, examplePolicy, 0o600); err != nil {
 		return err
 	}
-	p, _, err := policy.Load(policyPath)
-	if err != nil {
-		return err
-	}
 	auditLog, err := audit.Open(filepath.Join(dir, "audit.jsonl"))
 	if err != nil {
 		return err
 	}
 	defer auditLog.Close()
-	engine, err := policy.NewEngine(p, policy.EngineOptions{ExtraProtectedPaths: []string{auditLog.Path()}})
+	compiled, err := enforce.Load(policyPath, enforce.LoadOptions{ExtraProtected: []string{auditLog.Path()}})
 	if err != nil {
 		return err
 	}
-	scanner, err := dlp.New(p.Spec.DLP)
+	p := compiled.Policy
+	core, err := enforce.New(enforce.Config{Policy: compiled, Events: func(r audit.Record) { _ = auditLog.Log(r) }})
 	if err != nil {
 		return err
 	}
-	hash, err := p.Hash()
-	if err != nil {
-		return err
-	}
-	ident, err := identity.NewManager(identity.Config{Policy: p, PolicyHash: hash,
-		OnEvent: proxy.IdentityAuditor(auditLog, p.Mode, nil)})
-	if err != nil {
-		return err
-	}
-	defer ident.Close()
+	defer core.Close()
 	px := proxy.New(proxy.Config{
-		Engine:     engine,
-		DLP:        scanner,
-		PolicyHash: hash,
-		Identity:   ident,
+		Core: core,
 		Approver: approve.Func(func(_ context.Context, r approve.Request) (approve.Answer, error) {
 			fmt.Fprintf(out, "   approver: asked to allow %s %s (digest %.12s…): denying\n", r.Tool, r.Arguments, r.Digest)
 			return approve.Denied, nil

@@ -1,0 +1,424 @@
+package enforce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/approve"
+	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/dlp"
+	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/jsonrpc"
+	"github.com/agentid/agentid/policy"
+)
+
+// FromClient decides one message from the client (one line on stdio, one
+// HTTP request body).
+func (c *Core) FromClient(ctx context.Context, s *Session, line []byte) Verdict {
+	st := c.state.Load()
+	var v Verdict
+	msg, err := jsonrpc.Decode(line)
+	if err != nil {
+		var rpcErr *jsonrpc.Error
+		if !errors.As(err, &rpcErr) {
+			rpcErr = &jsonrpc.Error{Code: aip.CodeParseError, Message: aip.Message(aip.CodeParseError)}
+		}
+		v.record(hygieneRecord(rpcErr.Code, rpcErr.Message, rpcErr.ID, ""))
+		v.ToClient = errorLine(rpcErr.ID, rpcErr.Code, rpcErr.Message, rpcErr.Data)
+	} else {
+		switch msg.Kind {
+		case jsonrpc.KindResponse:
+			c.clientResponse(s, msg, &v)
+		case jsonrpc.KindNotification:
+			c.clientNotification(st, msg, &v)
+		default:
+			c.clientRequest(ctx, st, s, msg, &v)
+		}
+		if msg.Kind == jsonrpc.KindRequest {
+			v.onAuditFailure = auditUnavailable(msg.ID)
+		}
+	}
+	c.finish(st, &v)
+	return v
+}
+
+// ClientOversized is the verdict for a client message over the transport's
+// size limit: it is refused unread.
+func (c *Core) ClientOversized() Verdict {
+	st := c.state.Load()
+	var v Verdict
+	v.record(hygieneRecord(aip.CodeInvalidRequest, "message exceeds the size limit", nil, ""))
+	v.reply(nil, aip.CodeInvalidRequest, map[string]any{"reason": "message too large"})
+	c.finish(st, &v)
+	return v
+}
+
+// clientResponse forwards a client's answer to a server→client request
+// (sampling, roots, elicitation) only if the server actually asked.
+func (c *Core) clientResponse(s *Session, msg *jsonrpc.Message, v *Verdict) {
+	key := idKey(msg.ID)
+	if !s.clientAnswered(key) {
+		v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true,
+			Event: EventUnsolicitedResponse, ID: msg.ID, Reason: "response to no outstanding server request"})
+		return
+	}
+	v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditAllow, Event: EventClientResponse, ID: msg.ID})
+	v.ToServer = msg.Raw
+	v.undo = func() { s.serverAsked(key) }
+}
+
+// clientNotification forwards an allowed notification. Denied notifications
+// are dropped and audited: JSON-RPC forbids answering a notification.
+func (c *Core) clientNotification(st *snapshot, msg *jsonrpc.Message, v *Verdict) {
+	dec := decideMethod(st, msg.Method)
+	v.record(decisionRecord(dec, msg, nil, ""))
+	if dec.Action != policy.Allow {
+		return
+	}
+	line, _, err := stripToken(msg)
+	if err != nil {
+		return // unreadable params: not forwarded
+	}
+	v.ToServer = line
+}
+
+// decideMethod applies method authorization on the normalized name. A raw
+// name that differs from its normalized form by more than letter case is
+// refused: the server would dispatch on bytes the policy never saw (e.g.
+// "tools/call\u200b"). Case alone is tolerated, since MCP method names are
+// case-sensitive on the server and the conformance suite requires
+// "TOOLS/CALL" to be decided as tools/call (and "logging/setLevel" exists).
+func decideMethod(st *snapshot, method string) policy.Decision {
+	if norm := policy.NormalizeName(method); norm != strings.ToLower(method) {
+		return policy.Decision{
+			Action:        policy.Block,
+			Code:          aip.CodeMethodNotAllowed,
+			Reason:        "Method name is not in normalized form",
+			ViolationType: aip.ViolationMethodNotAllowed,
+			Method:        norm,
+		}
+	}
+	return st.Engine.DecideMethod(method)
+}
+
+func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
+	if msg.Method == TokenMethod {
+		c.issueToken(ctx, st, msg, v)
+		return
+	}
+	dec := decideMethod(st, msg.Method)
+	if dec.Action == policy.Block {
+		v.record(decisionRecord(dec, msg, nil, ""))
+		v.reply(msg.ID, dec.Code, map[string]any{"method": msg.Method, "reason": dec.Reason})
+		return
+	}
+	key := idKey(msg.ID)
+	if s.inFlight(key) {
+		// Two requests in flight with one id would let a response meant for
+		// one be taken for the other (e.g. an unfiltered tools/list).
+		v.record(hygieneRecord(aip.CodeInvalidRequest, "duplicate id of a request in flight", msg.ID, msg.Method))
+		v.reply(msg.ID, aip.CodeInvalidRequest, map[string]any{"reason": "duplicate request id"})
+		return
+	}
+	if dec.Method == "tools/call" {
+		c.toolCall(ctx, st, s, msg, dec, v)
+		return
+	}
+	line, _, err := stripToken(msg)
+	if err != nil {
+		v.record(hygieneRecord(aip.CodeInvalidParams, err.Error(), msg.ID, msg.Method))
+		v.reply(msg.ID, aip.CodeInvalidParams, map[string]any{"reason": "invalid params"})
+		return
+	}
+	v.record(decisionRecord(dec, msg, nil, ""))
+	c.forward(s, msg, dec.Method, line, v)
+}
+
+// forward records the request as in flight and sends line to the server.
+func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []byte, v *Verdict) {
+	key := idKey(msg.ID)
+	if !s.reserve(key, method) {
+		// Another request with this id was reserved concurrently.
+		v.Audit = append(v.Audit[:0], hygieneRecord(aip.CodeInvalidRequest, "duplicate id of a request in flight", msg.ID, msg.Method))
+		v.reply(msg.ID, aip.CodeInvalidRequest, map[string]any{"reason": "duplicate request id"})
+		return
+	}
+	v.ToServer = line
+	v.undo = func() { s.release(key) }
+}
+
+// issueToken answers TokenMethod with a fresh token of the session.
+func (c *Core) issueToken(ctx context.Context, st *snapshot, msg *jsonrpc.Message, v *Verdict) {
+	if c.ident == nil {
+		v.ToClient = errorLine(msg.ID, aip.CodeMethodNotFound, aip.Message(aip.CodeMethodNotFound),
+			map[string]any{"reason": "identity is not enabled in the policy"})
+		return
+	}
+	if st.failure != "" {
+		v.reply(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.Path(), "reason": st.failure})
+		return
+	}
+	token, claims, err := c.ident.Issue(ctx)
+	if err != nil {
+		c.cfg.Log.Error("token issuance failed", "error", err)
+		v.reply(msg.ID, aip.CodeInternalError, map[string]any{"reason": "token issuance failed"})
+		return
+	}
+	result, err := json.Marshal(map[string]any{
+		"token":      token,
+		"token_id":   claims.TokenID(),
+		"session_id": claims.SessionID,
+		"expires_at": identity.FormatTime(claims.ExpiresAt),
+	})
+	if err != nil {
+		v.reply(msg.ID, aip.CodeInternalError, map[string]any{"reason": "token issuance failed"})
+		return
+	}
+	v.ToClient = buildMessage(&jsonrpc.Message{Kind: jsonrpc.KindResponse, ID: msg.ID, Result: result})
+}
+
+// toolCall runs the tool-level pipeline of spec §4.3 for one tools/call:
+// identity (step 0), then the policy decision, then the advertised-name
+// checks, then request DLP, then approval.
+func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, methodDec policy.Decision, v *Verdict) {
+	call, err := jsonrpc.ParseToolCall(msg.Params)
+	if err != nil {
+		v.record(hygieneRecord(aip.CodeInvalidParams, err.Error(), msg.ID, msg.Method))
+		v.reply(msg.ID, aip.CodeInvalidParams, map[string]any{"reason": "invalid tools/call params"})
+		return
+	}
+	// The token never goes further than this core: strip it first, so it
+	// is neither forwarded nor logged.
+	line, token, err := stripToken(msg)
+	if err != nil {
+		v.record(hygieneRecord(aip.CodeInvalidParams, err.Error(), msg.ID, msg.Method))
+		v.reply(msg.ID, aip.CodeInvalidParams, map[string]any{"reason": "invalid tools/call params"})
+		return
+	}
+	redacted := redactForAudit(st.DLP, call.Arguments)
+	auditArgs := redacted.args
+
+	if st.failure != "" {
+		v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventPolicyInvalid,
+			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Code: aip.CodePolicySignatureInvalid, Reason: st.failure})
+		v.reply(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.Path(), "reason": st.failure})
+		return
+	}
+
+	// Step 0: identity. Always enforced, in monitor mode too.
+	tokenID, blocked := c.checkToken(ctx, msg, call.Name, token, auditArgs, v)
+	if blocked {
+		return
+	}
+
+	dec := st.Engine.DecideTool(policy.ToolCall{
+		Name:       call.Name,
+		Arguments:  call.Arguments,
+		Now:        c.cfg.Now(),
+		SchemaHash: s.schemaHash(st.Engine, call.Name),
+	})
+	dec.Method = methodDec.Method
+	if dec.Action != policy.Block {
+		dec = checkAdvertised(s, call.Name, dec)
+	}
+	if dec.Action == policy.Block {
+		rec := decisionRecord(dec, msg, auditArgs, call.Name)
+		rec.TokenID = tokenID
+		v.record(rec)
+		v.reply(msg.ID, dec.Code, map[string]any{"tool": call.Name, "reason": dec.Reason})
+		return
+	}
+
+	if st.DLP != nil && st.DLP.ScansRequests() && len(call.Arguments) > 0 {
+		revalidate := func(args json.RawMessage) error {
+			d := st.Engine.ValidateArguments(call.Name, args)
+			if d.ViolationType != "" {
+				return fmt.Errorf("%s: %s", d.ViolationType, d.Reason)
+			}
+			return nil
+		}
+		var out dlp.RequestOutcome
+		if redacted.scanned {
+			// Same arguments, same scanner, same request-scope patterns as
+			// the audit redaction above: reuse it.
+			out = st.DLP.ScanRequestRedacted(call.Arguments, redacted.res, redacted.err, revalidate)
+		} else {
+			out = st.DLP.ScanRequest(call.Arguments, revalidate)
+		}
+		if len(out.Findings) > 0 {
+			v.record(audit.Record{Direction: aip.Upstream, Decision: dlpAuditDecision(out.Action), Violation: true,
+				Event: out.Event, Method: dec.Method, Tool: dec.Tool, ID: msg.ID, DLPRule: out.Rule, TokenID: tokenID,
+				DLPMatchCount: countFindings(out.Findings), FailureReason: out.Reason, Forwarded: boolPtr(out.Action == dlp.Forward)})
+		}
+		switch out.Action {
+		case dlp.BlockRequest:
+			v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Sensitive data in arguments"})
+			return
+		case dlp.RejectRequest:
+			v.reply(msg.ID, aip.CodeDLPRedactionFailed, map[string]any{
+				"tool": call.Name, "reason": "Redaction failed", "dlp_rule": out.Rule, "validation_error": out.ValidationError})
+			return
+		}
+		if out.Arguments != nil && string(out.Arguments) != string(call.Arguments) {
+			m := *msg
+			if token != "" {
+				// Work on the token-free params.
+				if stripped, err := jsonrpc.Decode(line); err == nil {
+					m = *stripped
+				}
+			}
+			line, err = replaceArguments(&m, out.Arguments)
+			if err != nil {
+				v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Request could not be rewritten"})
+				return
+			}
+			auditArgs = out.Arguments
+		}
+	}
+
+	if dec.Action == policy.Ask {
+		c.ask(st, s, msg, dec, call, line, auditArgs, tokenID, v)
+		return
+	}
+	rec := decisionRecord(dec, msg, auditArgs, call.Name)
+	rec.TokenID = tokenID
+	v.record(rec)
+	c.forward(s, msg, dec.Method, line, v)
+}
+
+// checkToken is step 0 of spec §4.3. With require_token, a missing or empty
+// token is -32008 and an invalid one -32009/-32011/-32012. Without it, a
+// presented token is still validated (and consumed) and a failure audited,
+// but the call is not blocked: that is the rollout mode of
+// reference/aip.md §6 #10. It returns the token id for the audit log.
+func (c *Core) checkToken(ctx context.Context, msg *jsonrpc.Message, tool, token string, auditArgs json.RawMessage, v *Verdict) (tokenID string, blocked bool) {
+	m := c.ident
+	if m == nil {
+		return "", false
+	}
+	required := m.IdentityConfig().RequireToken
+	if token == "" && !required {
+		return "", false
+	}
+	var verr *identity.ValidationError
+	if token == "" {
+		verr = &identity.ValidationError{Code: aip.CodeTokenRequired, Reason: "Identity token required for this policy"}
+	} else {
+		claims, err := m.Validate(ctx, token)
+		if err == nil {
+			return claims.TokenID(), false
+		}
+		verr = identity.AsValidationError(err)
+		if verr == nil {
+			// The stores failed: fail closed.
+			c.cfg.Log.Error("token validation failed", "error", err)
+			verr = &identity.ValidationError{Code: aip.CodeTokenInvalid, TokenError: aip.TokenErrValidationUnavailable, Reason: "Token validation unavailable"}
+		}
+		if verr.Claims != nil {
+			tokenID = verr.Claims.TokenID()
+		}
+	}
+	if !required {
+		v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditAllow, Violation: true, Event: EventTokenNotRequired,
+			Method: msg.Method, Tool: tool, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
+		return tokenID, false
+	}
+	v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventTokenRejected,
+		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
+	v.ToClient = errorLine(msg.ID, verr.Code, aip.Message(verr.Code), verr.Data(tool, false))
+	return tokenID, true
+}
+
+// checkAdvertised blocks a call whose raw name is not exactly a tool the
+// server advertised, or whose normalized name is shared by two advertised
+// tools. These checks guard the integrity of the decision and are enforced
+// in monitor mode too. Before the server's first tools/list the raw name is
+// forwarded as decided on its normalized form (see docs/decisions.md).
+func checkAdvertised(s *Session, name string, dec policy.Decision) policy.Decision {
+	seen, advertised, ambiguous := s.advertised(name)
+	var reason string
+	switch {
+	case seen && !advertised:
+		reason = "Tool not advertised by server"
+	case seen && ambiguous:
+		reason = "Ambiguous tool name"
+	default:
+		return dec
+	}
+	dec.Action = policy.Block
+	dec.Code = aip.CodeForbidden
+	dec.Reason = reason
+	dec.ViolationType = aip.ViolationToolNotAllowed
+	dec.Monitored = false
+	return dec
+}
+
+// ask reserves the call's id and returns the approval to obtain; the
+// transport obtains it off its read loop, so a pending prompt never stalls
+// other traffic, and passes the answer to Resolve.
+func (c *Core) ask(st *snapshot, s *Session, msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.ToolCall, line []byte, displayArgs json.RawMessage, tokenID string, v *Verdict) {
+	digest, err := approve.Digest(call.Name, call.Arguments)
+	if err != nil {
+		failed := policy.Decision{Action: policy.Block, Code: aip.CodeForbidden, Reason: "approval digest failed",
+			ViolationType: aip.ViolationRuleBlock, Method: dec.Method, Tool: dec.Tool}
+		rec := decisionRecord(failed, msg, displayArgs, call.Name)
+		rec.TokenID = tokenID
+		v.record(rec)
+		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Approval failed"})
+		return
+	}
+	// Reserve the id now so a duplicate cannot slip in while we wait.
+	key := idKey(msg.ID)
+	if !s.reserve(key, dec.Method) {
+		v.record(hygieneRecord(aip.CodeInvalidRequest, "duplicate id of a request in flight", msg.ID, msg.Method))
+		v.reply(msg.ID, aip.CodeInvalidRequest, map[string]any{"reason": "duplicate request id"})
+		return
+	}
+	v.undo = func() { s.release(key) }
+	v.Approval = &Approval{
+		Request: approve.Request{
+			Tool:       call.Name,
+			Arguments:  displayArgs,
+			PolicyHash: st.Hash,
+			SessionID:  c.sessionID(),
+			Expires:    c.cfg.Now().Add(c.cfg.ApprovalTimeout),
+			Digest:     digest,
+		},
+		session: s, st: st, msg: msg, tool: call.Name, line: line, args: displayArgs, dec: dec, tokenID: tokenID,
+		timeout: c.cfg.ApprovalTimeout,
+	}
+}
+
+// Resolve is the verdict on an approved, denied or timed-out call.
+func (c *Core) Resolve(a *Approval, answer approve.Answer) Verdict {
+	var v Verdict
+	key := idKey(a.msg.ID)
+	d := a.dec
+	event := EventApproved
+	switch answer {
+	case approve.Approved:
+		v.ToServer = a.line
+		v.undo = func() { a.session.release(key) }
+	case approve.TimedOut:
+		a.session.release(key)
+		d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, aip.CodeUserTimeout, "Approval timed out", aip.ViolationRuleBlock
+		event = EventApprovalTimeout
+	default:
+		a.session.release(key)
+		d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, aip.CodeUserDenied, "Denied by approver", aip.ViolationRuleBlock
+		event = EventApprovalDenied
+	}
+	rec := decisionRecord(d, a.msg, a.args, a.tool)
+	rec.Event, rec.TokenID = event, a.tokenID
+	v.record(rec)
+	if d.Action == policy.Block {
+		v.reply(a.msg.ID, d.Code, map[string]any{"tool": a.tool, "reason": d.Reason})
+	}
+	v.onAuditFailure = auditUnavailable(a.msg.ID)
+	c.finish(a.st, &v)
+	return v
+}

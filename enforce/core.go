@@ -1,0 +1,156 @@
+package enforce
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/identity"
+)
+
+// Config wires a Core.
+type Config struct {
+	// Policy is the policy to enforce first. Required.
+	Policy *Policy
+	// Identity, when the policy enables identity, overrides parts of the
+	// identity manager the core creates (keys, binding, stores). Policy,
+	// PolicyHash, Now and OnEvent are always set by the core.
+	Identity identity.Config
+	// Events receives the audit records that arise outside any message's
+	// verdict: identity events (token issued, rotated, revoked). nil
+	// discards them.
+	Events func(audit.Record)
+	// ApprovalTimeout bounds one approval; 0 means 60s.
+	ApprovalTimeout time.Duration
+	// ShowBlockedTools disables filtering of tools/list responses.
+	ShowBlockedTools bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives diagnostics (never protocol traffic); nil discards.
+	Log *slog.Logger
+}
+
+// snapshot is what a message is decided against. It is replaced as a
+// whole, and every message takes one, so a reload never applies half a
+// policy to a message.
+type snapshot struct {
+	*Policy
+	// failure, when set, is why the last reload was refused (e.g. a bad
+	// signature): tool calls are answered with -32010 until a good policy
+	// loads (reference/aip.md §6 #15).
+	failure string
+}
+
+// Core decides messages against the policy in force. It is safe for
+// concurrent use by any number of sessions.
+type Core struct {
+	cfg   Config
+	ident *identity.Manager
+	state atomic.Pointer[snapshot]
+}
+
+// New returns a core for cfg. When the policy enables identity it starts
+// the identity session (identity.NewManager); Close ends it.
+func New(cfg Config) (*Core, error) {
+	if cfg.Policy == nil {
+		return nil, errors.New("enforce: Config.Policy is required")
+	}
+	if cfg.ApprovalTimeout <= 0 {
+		cfg.ApprovalTimeout = 60 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	c := &Core{cfg: cfg}
+	c.state.Store(&snapshot{Policy: cfg.Policy})
+	if p := cfg.Policy.Policy; p != nil && p.IdentityConfig().Enabled {
+		ic := cfg.Identity
+		ic.Policy, ic.PolicyHash, ic.Now, ic.OnEvent = p, cfg.Policy.Hash, cfg.Now, c.identityEvent
+		m, err := identity.NewManager(ic)
+		if err != nil {
+			return nil, err
+		}
+		c.ident = m
+	}
+	return c, nil
+}
+
+// Close ends the identity session, if any.
+func (c *Core) Close() error {
+	if c.ident == nil {
+		return nil
+	}
+	return c.ident.Close()
+}
+
+// Identity returns the identity manager, nil when the policy does not enable
+// identity.
+func (c *Core) Identity() *identity.Manager { return c.ident }
+
+// Policy returns the policy in force.
+func (c *Core) Policy() *Policy { return c.state.Load().Policy }
+
+// SetPolicy replaces the policy for every message from now on and tells the
+// identity manager. It fails, leaving the policy in force, when the identity
+// manager refuses the new policy.
+func (c *Core) SetPolicy(p *Policy) error {
+	if c.ident != nil && p.Policy != nil {
+		if err := c.ident.UpdatePolicy(p.Policy, p.Hash); err != nil {
+			return err
+		}
+	}
+	c.state.Store(&snapshot{Policy: p})
+	return nil
+}
+
+// Reload loads the policy file in force again, with the options it was
+// loaded with. A policy that fails to load, verify or be accepted by the
+// identity manager is not applied, and every tool call is answered with
+// -32010 "Policy signature invalid" until a good one loads: a proxy must not
+// keep acting on a policy its operator tried to replace.
+func (c *Core) Reload() (*Policy, error) {
+	cur := c.Policy()
+	p, err := Load(cur.Path(), cur.opts)
+	if err == nil {
+		err = c.SetPolicy(p)
+	}
+	if err != nil {
+		c.Reject(err.Error())
+		return nil, err
+	}
+	return p, nil
+}
+
+// Reject records that a reload was refused for reason (see Reload).
+func (c *Core) Reject(reason string) {
+	st := *c.state.Load()
+	st.failure = reason
+	c.state.Store(&st)
+}
+
+// EndSession revokes the identity session and starts a new one (spec
+// §5.6.4). It returns the old and new session ids.
+func (c *Core) EndSession(ctx context.Context) (oldID, newID string, err error) {
+	if c.ident == nil {
+		return "", "", errors.New("enforce: identity is not enabled")
+	}
+	oldID = c.ident.SessionID()
+	if err := c.ident.EndSession(ctx); err != nil {
+		return oldID, "", err
+	}
+	return oldID, c.ident.SessionID(), nil
+}
+
+// sessionID is the identity session's id, "" without identity.
+func (c *Core) sessionID() string {
+	if c.ident == nil {
+		return ""
+	}
+	return c.ident.SessionID()
+}

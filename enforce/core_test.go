@@ -1,0 +1,202 @@
+package enforce_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/approve"
+	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/policy"
+)
+
+const basicPolicy = `apiVersion: aip.io/v1alpha2
+kind: AgentPolicy
+metadata: {name: test}
+spec:
+  allowed_tools: [echo, read_file]
+  protected_paths: [/etc/secret]
+  tool_rules:
+    - tool: write_file
+      action: ask
+  dlp:
+    patterns:
+      - name: AWS Key
+        regex: "AKIA[A-Z0-9]{16}"
+`
+
+func newCore(t *testing.T, yaml string) *enforce.Core {
+	t.Helper()
+	p, _, err := policy.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	compiled, err := enforce.Compile(p, enforce.LoadOptions{HomeDir: "/home/u", WorkDir: "/work"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := enforce.New(enforce.Config{Policy: compiled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func call(id int, tool, args string) []byte {
+	return []byte(`{"jsonrpc":"2.0","id":` + itoa(id) + `,"method":"tools/call","params":{"name":"` + tool + `","arguments":` + args + `}}`)
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func errorCode(t *testing.T, line []byte) int {
+	t.Helper()
+	var m struct {
+		Error *struct {
+			Code int `json:"code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(line, &m); err != nil || m.Error == nil {
+		t.Fatalf("not an error response: %s", line)
+	}
+	return m.Error.Code
+}
+
+func TestVerdicts(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name      string
+		line      string
+		forwarded bool
+		code      int // of the answer to the client; 0: none
+		decision  string
+	}{
+		{"an allowed call is forwarded as its original bytes", string(call(1, "echo", `{"text":"hi"}`)), true, 0, aip.AuditAllow},
+		{"a tool outside the allowlist is answered -32001", string(call(1, "delete_file", `{}`)), false, aip.CodeForbidden, aip.AuditBlock},
+		{"a protected path is answered -32007", string(call(1, "read_file", `{"path":"/etc/secret/key"}`)), false, aip.CodeProtectedPath, aip.AuditBlock},
+		{"a method outside allowed_methods is answered -32006", `{"jsonrpc":"2.0","id":1,"method":"resources/list"}`, false, aip.CodeMethodNotAllowed, aip.AuditBlock},
+		{"a batch is refused as an invalid request", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, false, aip.CodeInvalidRequest, aip.AuditBlock},
+		{"unparseable JSON is a parse error", `{"jsonrpc":`, false, aip.CodeParseError, aip.AuditBlock},
+		{"a denied notification is dropped, never answered", `{"jsonrpc":"2.0","method":"resources/list"}`, false, 0, aip.AuditBlock},
+		{"a stray client response is dropped", `{"jsonrpc":"2.0","id":9,"result":{}}`, false, 0, aip.AuditBlock},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(t, basicPolicy)
+			v := c.FromClient(ctx, enforce.NewSession(), []byte(tc.line))
+			if got := v.ToServer != nil; got != tc.forwarded {
+				t.Fatalf("forwarded = %v, want %v (to server %s)", got, tc.forwarded, v.ToServer)
+			}
+			if tc.forwarded && string(v.ToServer) != tc.line {
+				t.Errorf("forwarded %s, want the original bytes", v.ToServer)
+			}
+			if tc.code == 0 && v.ToClient != nil {
+				t.Errorf("answered %s, want no answer", v.ToClient)
+			}
+			if tc.code != 0 && errorCode(t, v.ToClient) != tc.code {
+				t.Errorf("answered %s, want code %d", v.ToClient, tc.code)
+			}
+			if len(v.Audit) == 0 {
+				t.Fatal("no audit record")
+			}
+			r := v.Audit[0]
+			if r.Decision != tc.decision || r.PolicyMode != aip.ModeEnforce || r.PolicyHash == "" {
+				t.Errorf("audit record %+v: want decision %s with mode and hash", r, tc.decision)
+			}
+		})
+	}
+}
+
+func TestAuditFailureBlocksTheCall(t *testing.T) {
+	c := newCore(t, basicPolicy)
+	s := enforce.NewSession()
+	v := c.FromClient(context.Background(), s, call(1, "echo", `{}`))
+	if v.ToServer == nil {
+		t.Fatal("not forwarded before the audit failure")
+	}
+	v.AuditFailed()
+	if v.ToServer != nil {
+		t.Fatal("a call whose decision could not be recorded was forwarded")
+	}
+	if errorCode(t, v.ToClient) != aip.CodeInternalError || !strings.Contains(string(v.ToClient), "audit log unavailable") {
+		t.Fatalf("answer %s, want an internal error naming the audit log", v.ToClient)
+	}
+	// The id was released: the client may retry with it.
+	if v := c.FromClient(context.Background(), s, call(1, "echo", `{}`)); v.ToServer == nil {
+		t.Fatalf("retry with the same id refused: %s", v.ToClient)
+	}
+}
+
+func TestAuditFailureWithholdsAServerResponse(t *testing.T) {
+	c := newCore(t, basicPolicy)
+	s := enforce.NewSession()
+	c.FromClient(context.Background(), s, call(1, "echo", `{}`))
+	v := c.FromServer(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"AKIAABCDEFGHIJKLMNOP"}]}}`))
+	if !strings.Contains(string(v.ToClient), "[REDACTED:AWS Key]") {
+		t.Fatalf("response not redacted: %s", v.ToClient)
+	}
+	v.AuditFailed()
+	if strings.Contains(string(v.ToClient), "content") || errorCode(t, v.ToClient) != aip.CodeInternalError {
+		t.Fatalf("got %s, want the response withheld and an internal error for its id", v.ToClient)
+	}
+}
+
+func TestDuplicateIDInFlightIsRefused(t *testing.T) {
+	c := newCore(t, basicPolicy)
+	s := enforce.NewSession()
+	if v := c.FromClient(context.Background(), s, call(7, "echo", `{}`)); v.ToServer == nil {
+		t.Fatal("first call not forwarded")
+	}
+	v := c.FromClient(context.Background(), s, call(7, "echo", `{}`))
+	if v.ToServer != nil || errorCode(t, v.ToClient) != aip.CodeInvalidRequest {
+		t.Fatalf("second call with an id in flight: to server %s, to client %s", v.ToServer, v.ToClient)
+	}
+}
+
+func TestResponseRoutedOnlyToTheRequestItAnswers(t *testing.T) {
+	c := newCore(t, basicPolicy)
+	s := enforce.NewSession()
+	if v := c.FromServer(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":3,"result":{}}`)); v.ToClient != nil {
+		t.Fatalf("a response to no request reached the client: %s", v.ToClient)
+	}
+}
+
+func TestApprovalIsAskedOffTheLoopAndResolved(t *testing.T) {
+	for _, tc := range []struct {
+		answer approve.Answer
+		code   int
+	}{{approve.Approved, 0}, {approve.Denied, aip.CodeUserDenied}, {approve.TimedOut, aip.CodeUserTimeout}} {
+		t.Run(tc.answer.String(), func(t *testing.T) {
+			c := newCore(t, basicPolicy)
+			s := enforce.NewSession()
+			v := c.FromClient(context.Background(), s, call(1, "write_file", `{"path":"/work/x"}`))
+			if v.Approval == nil || v.ToServer != nil || v.ToClient != nil {
+				t.Fatalf("want an approval and nothing sent, got %+v", v)
+			}
+			if v.Approval.Request.Tool != "write_file" || v.Approval.Request.Digest == "" {
+				t.Fatalf("approval request %+v", v.Approval.Request)
+			}
+			r := c.Resolve(v.Approval, tc.answer)
+			if tc.code == 0 {
+				if r.ToServer == nil {
+					t.Fatal("approved call not forwarded")
+				}
+				return
+			}
+			if r.ToServer != nil || errorCode(t, r.ToClient) != tc.code {
+				t.Fatalf("got to server %s, to client %s; want code %d", r.ToServer, r.ToClient, tc.code)
+			}
+		})
+	}
+}
+
+func TestRejectedReloadDeniesToolCallsWithPolicySignatureInvalid(t *testing.T) {
+	c := newCore(t, basicPolicy)
+	c.Reject("signature invalid")
+	v := c.FromClient(context.Background(), enforce.NewSession(), call(1, "echo", `{}`))
+	if errorCode(t, v.ToClient) != aip.CodePolicySignatureInvalid {
+		t.Fatalf("got %s, want -32010", v.ToClient)
+	}
+}

@@ -1,0 +1,101 @@
+package enforce
+
+import (
+	"crypto/ed25519"
+
+	"github.com/agentid/agentid/aip"
+	"fmt"
+
+	"github.com/agentid/agentid/dlp"
+	"github.com/agentid/agentid/policy"
+)
+
+// Policy is a policy ready to enforce: verified, hashed and compiled. It is
+// immutable once built.
+type Policy struct {
+	Policy   *policy.Policy
+	Engine   *policy.Engine
+	DLP      *dlp.Scanner
+	Hash     string
+	Warnings []policy.Warning
+
+	opts LoadOptions
+}
+
+// LoadOptions says how a policy is prepared. The same options are used again
+// by Core.Reload.
+type LoadOptions struct {
+	// PublicKey, when set, requires a valid Ed25519 signature from it in
+	// metadata.signature. Without it, a signature that is present must at
+	// least be well formed (a malformed one cannot be anybody's).
+	PublicKey ed25519.PublicKey
+	// ExtraProtected are paths the agent must not reach besides the policy
+	// file itself, e.g. the audit log and the revocation file.
+	ExtraProtected []string
+	// HomeDir and WorkDir are passed to policy.NewEngine ("" for the
+	// process's own).
+	HomeDir, WorkDir string
+}
+
+// Load reads the policy file at path and prepares it.
+func Load(path string, opts LoadOptions) (*Policy, error) {
+	p, warnings, err := policy.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Compile(p, opts)
+	if err != nil {
+		return nil, err
+	}
+	c.Warnings = warnings
+	return c, nil
+}
+
+// Compile prepares an already parsed policy. A nil policy yields the
+// fail-closed policy that blocks every tool call (AIP conformance auth-050).
+func Compile(p *policy.Policy, opts LoadOptions) (*Policy, error) {
+	var hash string
+	if p != nil {
+		if opts.PublicKey != nil {
+			if err := policy.VerifySignature(p, opts.PublicKey); err != nil {
+				return nil, fmt.Errorf("enforce: %s: %w", p.Path, err)
+			}
+		} else if err := policy.CheckSignatureFormat(p); err != nil {
+			return nil, fmt.Errorf("enforce: %s: %w", p.Path, err)
+		}
+		h, err := p.Hash()
+		if err != nil {
+			return nil, err
+		}
+		hash = h
+	}
+	engine, err := policy.NewEngine(p, policy.EngineOptions{
+		ExtraProtectedPaths: opts.ExtraProtected, HomeDir: opts.HomeDir, WorkDir: opts.WorkDir,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var scanner *dlp.Scanner
+	if p != nil {
+		if scanner, err = dlp.New(p.Spec.DLP); err != nil {
+			return nil, err
+		}
+	}
+	return &Policy{Policy: p, Engine: engine, DLP: scanner, Hash: hash, opts: opts}, nil
+}
+
+// Mode is the policy mode in force ("enforce" for the fail-closed policy).
+func (p *Policy) Mode() string {
+	if p.Policy == nil {
+		return aip.ModeEnforce
+	}
+	return p.Policy.Mode()
+}
+
+// Path is the policy file's path, "" when it was not loaded from a file.
+func (p *Policy) Path() string {
+	if p.Policy == nil {
+		return ""
+	}
+	return p.Policy.Path
+}

@@ -1,0 +1,188 @@
+package enforce
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/dlp"
+	"github.com/agentid/agentid/jsonrpc"
+	"github.com/agentid/agentid/policy"
+)
+
+// FromServer decides one message from the server: a response to a client
+// request, a server→client request or a notification.
+func (c *Core) FromServer(ctx context.Context, s *Session, line []byte) Verdict {
+	st := c.state.Load()
+	var v Verdict
+	msg, err := jsonrpc.Decode(line)
+	if err != nil {
+		// A server writing garbage must not confuse the client: drop it.
+		c.cfg.Log.Warn("server wrote an invalid message; dropped", "error", err)
+		v.record(droppedRecord(EventServerMessageDropped, nil, err.Error()))
+		c.finish(st, &v)
+		return v
+	}
+	switch msg.Kind {
+	case jsonrpc.KindResponse:
+		c.serverResponse(st, s, msg, &v)
+	case jsonrpc.KindRequest:
+		key := idKey(msg.ID)
+		s.serverAsked(key)
+		v.ToClient = c.redactServerMessage(st, msg, msg.Raw, "params", msg.Params, &v)
+		v.undo = func() { s.clientAnswered(key) }
+	default:
+		if policy.NormalizeName(msg.Method) == "notifications/tools/list_changed" {
+			s.mu.Lock()
+			s.tools.reset()
+			s.mu.Unlock()
+		}
+		v.ToClient = c.redactServerMessage(st, msg, msg.Raw, "params", msg.Params, &v)
+	}
+	c.finish(st, &v)
+	return v
+}
+
+// ServerOversized is the verdict for a server message over the transport's
+// size limit: it is dropped.
+func (c *Core) ServerOversized() Verdict {
+	st := c.state.Load()
+	var v Verdict
+	v.record(droppedRecord(EventServerMessageDropped, nil, "message exceeds the size limit"))
+	c.finish(st, &v)
+	return v
+}
+
+func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
+	key := idKey(msg.ID)
+	method, ok := s.answered(key)
+	if !ok {
+		v.record(droppedRecord(EventUnsolicitedResponse, msg.ID, "response to no outstanding client request"))
+		return
+	}
+	// A response withheld for want of an audit record still answers the
+	// client's request, with an error.
+	v.onAuditFailure = auditUnavailable(msg.ID)
+	line := msg.Raw
+	if method == "tools/list" && msg.Result != nil {
+		filtered, changed, err := c.filterToolsList(st, s, msg.Result)
+		if err != nil {
+			c.cfg.Log.Warn("tools/list result unreadable; withheld", "error", err)
+			v.reply(msg.ID, aip.CodeInternalError, map[string]any{"reason": "invalid tools/list result from server"})
+			return
+		}
+		if changed {
+			msg.Result = filtered
+			line = buildMessage(msg)
+		}
+	}
+	if msg.Result != nil {
+		v.ToClient = c.redactServerMessage(st, msg, line, "result", msg.Result, v)
+	} else {
+		v.ToClient = c.redactServerMessage(st, msg, line, "error", msg.Error, v)
+	}
+}
+
+// redactServerMessage applies response-side DLP to one member of a server
+// message and returns the message to send (nil: drop it).
+func (c *Core) redactServerMessage(st *snapshot, msg *jsonrpc.Message, line []byte, member string, raw json.RawMessage, v *Verdict) []byte {
+	if st.DLP == nil || !st.DLP.ScansResponses() || len(raw) == 0 {
+		return line
+	}
+	res, err := st.DLP.RedactJSON(dlp.Response, raw)
+	if err != nil {
+		// Content that cannot be scanned does not leave the core: a
+		// response becomes an error for its id, anything else is dropped.
+		c.cfg.Log.Warn("server message could not be scanned; withheld", "error", err)
+		v.record(droppedRecord(EventDLPScanFailed, msg.ID, err.Error()))
+		if msg.Kind == jsonrpc.KindResponse {
+			return errorLine(msg.ID, aip.CodeInternalError, aip.Message(aip.CodeInternalError),
+				map[string]any{"reason": "response could not be scanned"})
+		}
+		return nil
+	}
+	if res.Truncated {
+		c.cfg.Log.Warn("content exceeds dlp.max_scan_size; only the beginning was scanned", "limit", "max_scan_size")
+	}
+	for _, f := range res.Findings {
+		v.record(audit.Record{Direction: aip.Downstream, Decision: aip.AuditAllow, Violation: true, Event: EventDLPTriggered,
+			ID: msg.ID, DLPRule: f.Rule, DLPAction: "REDACTED", DLPMatchCount: f.Count})
+	}
+	if !res.Changed {
+		return line
+	}
+	switch member {
+	case "result":
+		msg.Result = res.Data
+	case "error":
+		msg.Error = res.Data
+	case "params":
+		msg.Params = res.Data
+	}
+	return buildMessage(msg)
+}
+
+// filterToolsList records the advertised tools and removes those the client
+// must not see: tools the policy always blocks (unless ShowBlockedTools) and
+// tools whose normalized names collide.
+func (c *Core) filterToolsList(st *snapshot, s *Session, result json.RawMessage) (json.RawMessage, bool, error) {
+	members, err := rawObject(result)
+	if err != nil {
+		return nil, false, err
+	}
+	rawTools, ok := members["tools"]
+	if !ok {
+		return result, false, nil
+	}
+	var tools []json.RawMessage
+	if err := json.Unmarshal(rawTools, &tools); err != nil {
+		return nil, false, fmt.Errorf("enforce: tools/list tools: %w", err)
+	}
+	names := make([]string, len(tools))
+	s.mu.Lock()
+	for i, t := range tools {
+		var def struct {
+			Name *string `json:"name"`
+		}
+		if err := json.Unmarshal(t, &def); err != nil || def.Name == nil {
+			s.mu.Unlock()
+			return nil, false, fmt.Errorf("enforce: tools/list entry %d has no name", i)
+		}
+		names[i] = *def.Name
+		s.tools.add(*def.Name, t)
+	}
+	s.mu.Unlock()
+
+	kept := tools[:0:0]
+	for i, t := range tools {
+		name := names[i]
+		s.mu.Lock()
+		ambiguous := s.tools.ambiguous(name)
+		s.mu.Unlock()
+		if ambiguous {
+			c.cfg.Log.Warn("server advertises tools whose normalized names collide; hidden and blocked", "tool", name)
+			continue
+		}
+		if !c.cfg.ShowBlockedTools && !st.Engine.ToolVisible(name, s.schemaHash(st.Engine, name)) {
+			continue
+		}
+		kept = append(kept, t)
+	}
+	if len(kept) == len(tools) {
+		return result, false, nil
+	}
+	var b bytes.Buffer
+	b.WriteByte('[')
+	for i, t := range kept {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(t)
+	}
+	b.WriteByte(']')
+	members["tools"] = b.Bytes()
+	return encodeRawObject(members), true, nil
+}

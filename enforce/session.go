@@ -1,0 +1,166 @@
+package enforce
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"sync"
+
+	"github.com/agentid/agentid/policy"
+)
+
+// Session is the state of one conversation between a client and a server:
+// the ids in flight in both directions and the tools the server advertised.
+// It is safe for concurrent use.
+type Session struct {
+	mu sync.Mutex
+	// pendingClient maps the id of every forwarded client request to its
+	// normalized method, so that the server's response can be matched (and
+	// tools/list results filtered).
+	pendingClient map[string]string
+	// pendingServer holds ids of server→client requests awaiting the
+	// client's response; a client response with any other id is dropped.
+	pendingServer map[string]struct{}
+	tools         toolCatalog
+}
+
+// NewSession returns the state of a new conversation.
+func NewSession() *Session {
+	return &Session{pendingClient: make(map[string]string), pendingServer: make(map[string]struct{})}
+}
+
+// reserve records a client request's id as in flight for method, unless a
+// request with the same id already is.
+func (s *Session) reserve(key, method string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.pendingClient[key]; dup {
+		return false
+	}
+	s.pendingClient[key] = method
+	return true
+}
+
+func (s *Session) inFlight(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pendingClient[key]
+	return ok
+}
+
+func (s *Session) release(key string) {
+	s.mu.Lock()
+	delete(s.pendingClient, key)
+	s.mu.Unlock()
+}
+
+// answered takes the client request a server response answers.
+func (s *Session) answered(key string) (method string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	method, ok = s.pendingClient[key]
+	delete(s.pendingClient, key)
+	return method, ok
+}
+
+func (s *Session) serverAsked(key string) {
+	s.mu.Lock()
+	s.pendingServer[key] = struct{}{}
+	s.mu.Unlock()
+}
+
+// clientAnswered takes the server request a client response answers.
+func (s *Session) clientAnswered(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pendingServer[key]
+	delete(s.pendingServer, key)
+	return ok
+}
+
+// idKey canonicalizes a JSON-RPC id so that a peer re-encoding it
+// ("\u0061" for "a") still matches. jsonrpc.Decode admits only strings and
+// integers.
+func idKey(raw json.RawMessage) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			return "s" + s
+		}
+	}
+	return "n" + string(raw)
+}
+
+// toolCatalog remembers the tools the server advertised, so that a tools/call
+// reaches exactly a tool the policy decided on (DESIGN.md decision 2) and
+// pinned schema hashes can be checked.
+type toolCatalog struct {
+	seen   bool
+	byRaw  map[string]json.RawMessage // raw name → definition
+	byNorm map[string]int             // normalized name → number of raw names
+	hashes map[string]string          // raw name + "\x00" + alg → hash
+}
+
+func (c *toolCatalog) reset() { *c = toolCatalog{} }
+
+func (c *toolCatalog) add(name string, def json.RawMessage) {
+	if c.byRaw == nil {
+		c.byRaw = make(map[string]json.RawMessage)
+		c.byNorm = make(map[string]int)
+		c.hashes = make(map[string]string)
+	}
+	if _, ok := c.byRaw[name]; !ok {
+		c.byNorm[policy.NormalizeName(name)]++
+	}
+	c.byRaw[name] = def
+	for k := range c.hashes {
+		if strings.HasPrefix(k, name+"\x00") {
+			delete(c.hashes, k)
+		}
+	}
+	c.seen = true
+}
+
+func (c *toolCatalog) ambiguous(name string) bool {
+	return c.byNorm[policy.NormalizeName(name)] > 1
+}
+
+// hash returns the schema hash of an advertised tool, "" when unknown.
+func (c *toolCatalog) hash(name, alg string) string {
+	def, ok := c.byRaw[name]
+	if !ok {
+		return ""
+	}
+	key := name + "\x00" + alg
+	if h, ok := c.hashes[key]; ok {
+		return h
+	}
+	h, err := policy.ToolSchemaHash(def, alg)
+	if err != nil {
+		return ""
+	}
+	c.hashes[key] = h
+	return h
+}
+
+// schemaHash is the observed hash for a tool whose rule pins one.
+func (s *Session) schemaHash(e *policy.Engine, name string) string {
+	alg := e.SchemaHashAlg(name)
+	if alg == "" {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tools.hash(name, alg)
+}
+
+// advertised reports what the session knows of a tool name: whether the
+// server's tools/list has been seen, whether it named this exact raw name,
+// and whether two advertised names normalize to the same one.
+func (s *Session) advertised(name string) (seen, advertised, ambiguous bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, advertised = s.tools.byRaw[name]
+	return s.tools.seen, advertised, s.tools.ambiguous(name)
+}

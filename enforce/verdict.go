@@ -1,0 +1,94 @@
+package enforce
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/approve"
+	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/jsonrpc"
+	"github.com/agentid/agentid/policy"
+)
+
+// Verdict is what the core decided about one message. The transport writes
+// Audit first, then sends ToServer and ToClient (each one message, without a
+// trailing newline; nil sends nothing). When the audit records cannot be
+// written, it calls AuditFailed and sends what that leaves instead: a
+// decision that cannot be recorded is not carried out.
+type Verdict struct {
+	ToServer []byte
+	ToClient []byte
+	Audit    []audit.Record
+	// Approval is set when a human must approve the call first (action:
+	// ask): the transport obtains the answer with Approval.Obtain, off its
+	// read loop, and passes it to Core.Resolve.
+	Approval *Approval
+
+	// onAuditFailure answers the client when the records cannot be written;
+	// undo releases the session state the verdict reserved.
+	onAuditFailure []byte
+	undo           func()
+}
+
+// AuditFailed turns v into the verdict for when its audit records could not
+// be written: nothing is forwarded, no approval is asked, and a request is
+// answered with an internal error ("audit log unavailable").
+func (v *Verdict) AuditFailed() {
+	if v.undo != nil {
+		v.undo()
+	}
+	v.ToServer, v.ToClient, v.Approval = nil, v.onAuditFailure, nil
+}
+
+func (v *Verdict) record(r audit.Record) { v.Audit = append(v.Audit, r) }
+
+// reply answers the client with an error for id.
+func (v *Verdict) reply(id json.RawMessage, code int, data map[string]any) {
+	v.ToClient = errorLine(id, code, aip.Message(code), data)
+}
+
+// errorLine is an error response without the trailing newline.
+func errorLine(id json.RawMessage, code int, message string, data any) []byte {
+	b := jsonrpc.ErrorResponse(id, code, message, data)
+	return b[:len(b)-1]
+}
+
+// auditUnavailable is the answer to a request whose decision could not be
+// recorded.
+func auditUnavailable(id json.RawMessage) []byte {
+	return errorLine(id, aip.CodeInternalError, aip.Message(aip.CodeInternalError), map[string]any{"reason": "audit log unavailable"})
+}
+
+// Approval is a call waiting for a human's answer.
+type Approval struct {
+	// Request is what the approver is shown and must answer.
+	Request approve.Request
+
+	session *Session
+	st      *snapshot
+	msg     *jsonrpc.Message
+	tool    string
+	line    []byte          // the message to forward when approved
+	args    json.RawMessage // the arguments as audited (redacted)
+	dec     policy.Decision
+	tokenID string
+	timeout time.Duration
+}
+
+// Obtain asks approver, bounded by the request's expiry, and returns the
+// answer: an approver that fails has not approved, and one that did not
+// answer in time has timed out.
+func (a *Approval) Obtain(ctx context.Context, approver approve.Approver) (approve.Answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.timeout)
+	defer cancel()
+	answer, err := approver.Approve(ctx, a.Request)
+	if err != nil && answer == approve.Approved {
+		answer = approve.Denied
+	}
+	if answer == approve.Denied && ctx.Err() != nil {
+		answer = approve.TimedOut
+	}
+	return answer, err
+}
