@@ -3,8 +3,8 @@ package enforce
 import (
 	"crypto/ed25519"
 
-	"github.com/agentid/agentid/aip"
 	"fmt"
+	"github.com/agentid/agentid/aip"
 
 	"github.com/agentid/agentid/dlp"
 	"github.com/agentid/agentid/policy"
