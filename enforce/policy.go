@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 
 	"fmt"
+
 	"github.com/agentid/agentid/aip"
 
 	"github.com/agentid/agentid/dlp"
