@@ -84,6 +84,35 @@ type Logger struct {
 	path    string
 	closed  bool
 	discard bool
+
+	// failures counts records that could not be written; lastErr is the
+	// latest such error, for Status.
+	failures uint64
+	lastErr  error
+	lastAt   time.Time
+}
+
+// Status is a Logger's health: how many records could not be written, and
+// the latest failure. The validation server reports it in /health; the
+// proxy refuses the calls whose records fail.
+type Status struct {
+	Failures    uint64
+	LastError   string    // "" when no write has failed
+	LastFailure time.Time // zero when no write has failed
+}
+
+// Status reports the Logger's write failures so far.
+func (l *Logger) Status() Status {
+	if l == nil {
+		return Status{}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Status{Failures: l.failures, LastFailure: l.lastAt}
+	if l.lastErr != nil {
+		st.LastError = l.lastErr.Error()
+	}
+	return st
 }
 
 // errClosed is returned by Log after Close.
@@ -166,20 +195,41 @@ func Discard() *Logger {
 // Log writes r as one line. It returns an error, and writes nothing, when r
 // is invalid (see the package documentation); it also returns write errors.
 func (l *Logger) Log(r Record) error {
-	if err := validate(&r); err != nil {
-		return err
+	return l.LogAll([]Record{r})
+}
+
+// LogAll writes the records of one decision as consecutive lines in a
+// single write: either every record is invalid-free and handed to the
+// operating system together, or an error is returned. An invalid record
+// fails the whole batch before anything is written.
+func (l *Logger) LogAll(records []Record) error {
+	if len(records) == 0 {
+		return nil
+	}
+	for i := range records {
+		if err := validate(&records[i]); err != nil {
+			return err
+		}
 	}
 	if l == nil || l.discard {
 		return nil
 	}
-	if r.Timestamp.IsZero() {
-		r.Timestamp = time.Now()
-	}
 	bp := bufPool.Get().(*[]byte)
-	buf, err := appendRecord((*bp)[:0], &r)
-	if err != nil {
-		putBuf(bp, buf)
-		return err
+	buf := (*bp)[:0]
+	var now time.Time
+	for i := range records {
+		r := &records[i]
+		if r.Timestamp.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
+			}
+			r.Timestamp = now
+		}
+		var err error
+		if buf, err = appendRecord(buf, r); err != nil {
+			putBuf(bp, buf)
+			return err
+		}
 	}
 
 	l.mu.Lock()
@@ -188,16 +238,18 @@ func (l *Logger) Log(r Record) error {
 		putBuf(bp, buf)
 		return errClosed
 	}
-	// One Write per record: with O_APPEND this is one write(2), so lines
+	// One Write per decision: with O_APPEND this is one write(2), so lines
 	// from other processes appending to the same file cannot interleave.
-	_, err = l.w.Write(buf)
+	_, err := l.w.Write(buf)
+	if err != nil {
+		err = fmt.Errorf("audit: write: %w", err)
+		l.failures++
+		l.lastErr, l.lastAt = err, time.Now()
+	}
 	l.mu.Unlock()
 
 	putBuf(bp, buf)
-	if err != nil {
-		return fmt.Errorf("audit: write: %w", err)
-	}
-	return nil
+	return err
 }
 
 // Close closes the log file opened by Open. Later calls to Log fail.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -498,3 +499,55 @@ func FuzzLog(f *testing.F) {
 		}
 	})
 }
+
+type failingWriter struct{ err error }
+
+func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+func TestLogAllWritesADecisionsRecordsInOneWrite(t *testing.T) {
+	var writes int
+	var buf strings.Builder
+	l := New(writerFunc(func(p []byte) (int, error) { writes++; return buf.Write(p) }))
+	recs := []Record{
+		{Direction: aip.Upstream, Decision: aip.AuditBlock, PolicyMode: aip.ModeEnforce, Event: "A"},
+		{Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce, Event: "B"},
+	}
+	if err := l.LogAll(recs); err != nil {
+		t.Fatal(err)
+	}
+	if writes != 1 || strings.Count(buf.String(), "\n") != 2 {
+		t.Fatalf("%d writes for %q, want one write of two lines", writes, buf.String())
+	}
+}
+
+func TestLogAllWritesNothingWhenOneRecordIsInvalid(t *testing.T) {
+	var buf strings.Builder
+	l := New(&buf)
+	err := l.LogAll([]Record{
+		{Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce},
+		{Direction: "sideways", Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce},
+	})
+	if err == nil || buf.Len() != 0 {
+		t.Fatalf("err %v, wrote %q; want an error and nothing written", err, buf.String())
+	}
+}
+
+func TestStatusReportsWriteFailures(t *testing.T) {
+	l := New(failingWriter{errors.New("disk full")})
+	if st := l.Status(); st.Failures != 0 || st.LastError != "" {
+		t.Fatalf("fresh logger status %+v", st)
+	}
+	rec := Record{Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce}
+	if err := l.Log(rec); err == nil {
+		t.Fatal("a failed write returned no error")
+	}
+	_ = l.Log(rec)
+	st := l.Status()
+	if st.Failures != 2 || !strings.Contains(st.LastError, "disk full") || st.LastFailure.IsZero() {
+		t.Fatalf("status %+v, want 2 failures naming the cause", st)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -151,13 +151,10 @@ func (r *relay) read(in io.Reader, peer string,
 // carryOut writes a verdict's audit records, then its messages. It returns
 // an error only when a peer can no longer be written to.
 func (r *relay) carryOut(v enforce.Verdict) error {
-	for _, rec := range v.Audit {
-		if err := r.cfg.Audit.Log(rec); err != nil {
-			r.cfg.Log.Error("audit log write failed", "error", err)
-			if !r.cfg.AuditBestEffort {
-				v.AuditFailed()
-				break
-			}
+	if err := r.cfg.Audit.LogAll(v.Audit); err != nil {
+		r.cfg.Log.Error("audit log write failed", "error", err, "failures", r.cfg.Audit.Status().Failures)
+		if !r.cfg.AuditBestEffort {
+			v.AuditFailed()
 		}
 	}
 	if v.Approval != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"sync"
@@ -499,5 +500,49 @@ func TestRelayRefusesALineOverTheDefault16MiBCap(t *testing.T) {
 	}
 	if n := len(h.server.lines()); n != 1 {
 		t.Fatalf("server received %d lines, want only the ping", n)
+	}
+}
+
+// brokenDisk is an audit log destination whose writes fail until fixed.
+type brokenDisk struct {
+	mu     sync.Mutex
+	broken bool
+}
+
+func (d *brokenDisk) Write(p []byte) (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.broken {
+		return 0, io.ErrShortWrite
+	}
+	return len(p), nil
+}
+
+func (d *brokenDisk) set(broken bool) { d.mu.Lock(); d.broken = broken; d.mu.Unlock() }
+
+func TestACallWhoseAuditRecordCannotBeWrittenIsNotForwarded(t *testing.T) {
+	disk := &brokenDisk{broken: true}
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy), Audit: audit.New(disk)}, nil)
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+	m := h.recv()
+	if errCode(m) != -32603 || !strings.Contains(fmt.Sprint(m), "audit log unavailable") {
+		t.Fatalf("got %v, want -32603 audit log unavailable", m)
+	}
+	if len(h.server.lines()) != 0 {
+		t.Fatalf("the call reached the server: %v", h.server.lines())
+	}
+	disk.set(false)
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+	if m := h.recv(); m["error"] != nil {
+		t.Fatalf("after the disk recovered: %v", m)
+	}
+}
+
+func TestAuditBestEffortLetsTrafficGoOnWhenTheLogFails(t *testing.T) {
+	disk := &brokenDisk{broken: true}
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy), Audit: audit.New(disk), AuditBestEffort: true}, nil)
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+	if m := h.recv(); m["error"] != nil {
+		t.Fatalf("best effort: %v", m)
 	}
 }

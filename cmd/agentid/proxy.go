@@ -33,6 +33,7 @@ func newProxyCmd(g *globalFlags) *cobra.Command {
 		maxLine         int
 		pubkeyPath      string
 		revocationFile  string
+		auditBestEffort bool
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy --policy FILE [--audit FILE] -- COMMAND [ARGS...]",
@@ -98,7 +99,7 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			if webhook != "" {
 				approver = approve.Webhook(webhook, approve.WebhookOptions{Timeout: approvalTimeout})
 			}
-			px := proxy.New(proxy.Config{Core: core, Approver: approver, Audit: auditLog, Log: log, MaxLineSize: maxLine})
+			px := proxy.New(proxy.Config{Core: core, Approver: approver, Audit: auditLog, AuditBestEffort: auditBestEffort, Log: log, MaxLineSize: maxLine})
 			var serverStderr io.Writer = os.Stderr
 			if d := loaded.Policy.Spec.DLP; d.IsEnabled() && d.FilterStderr != nil && *d.FilterStderr {
 				filter := proxy.StderrFilter(os.Stderr, loaded.DLP)
@@ -162,6 +163,7 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 	f.IntVar(&maxLine, "max-line-size", jsonrpc.DefaultMaxLineSize, "largest accepted JSON-RPC message in bytes")
 	f.StringVar(&pubkeyPath, "policy-pubkey", "", "Ed25519 public key (PEM): the policy must carry a valid signature from it, at start and on every reload")
 	f.StringVar(&revocationFile, "revocation-file", "", `JSON file {"revoked_sessions":[...],"revoked_tokens":[...]} polled for revocations (identity)`)
+	f.BoolVar(&auditBestEffort, "audit-best-effort", false, "keep relaying when the audit log cannot be written (default: such a call is refused with -32603)")
 	return cmd
 }
 
