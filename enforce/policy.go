@@ -36,6 +36,9 @@ type LoadOptions struct {
 	// HomeDir and WorkDir are passed to policy.NewEngine ("" for the
 	// process's own).
 	HomeDir, WorkDir string
+	// Paths resolves symlinks in path-like arguments: policy.HostPaths for
+	// a proxy beside the server it protects; nil checks lexically only.
+	Paths policy.PathResolver
 }
 
 // Load reads the policy file at path and prepares it.
@@ -71,7 +74,7 @@ func Compile(p *policy.Policy, opts LoadOptions) (*Policy, error) {
 		hash = h
 	}
 	engine, err := policy.NewEngine(p, policy.EngineOptions{
-		ExtraProtectedPaths: opts.ExtraProtected, HomeDir: opts.HomeDir, WorkDir: opts.WorkDir,
+		ExtraProtectedPaths: opts.ExtraProtected, HomeDir: opts.HomeDir, WorkDir: opts.WorkDir, Paths: opts.Paths,
 	})
 	if err != nil {
 		return nil, err

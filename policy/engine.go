@@ -68,11 +68,15 @@ type EngineOptions struct {
 	// argument values: the directory the MCP server resolves them against.
 	// Default: os.Getwd(), resolved once in NewEngine.
 	WorkDir string
+	// Paths resolves symlinks in path-like arguments (HostPaths for a proxy
+	// beside its server). nil checks protected paths lexically only, so the
+	// engine never touches a file system.
+	Paths PathResolver
 }
 
-// Engine is the compiled, pure decision function of one policy (AIP §4).
-// It performs no I/O of its own except looking up symlinks of path-like
-// argument values, never reads the clock, and is safe for concurrent use.
+// Engine is the compiled decision function of one policy (AIP §4). It
+// touches no file system except through EngineOptions.Paths, never reads
+// the clock, and is safe for concurrent use.
 type Engine struct {
 	policy        *Policy
 	monitor       bool
@@ -175,7 +179,7 @@ func NewEngine(p *Policy, opts EngineOptions) (*Engine, error) {
 		paths = append(paths, p.Path)
 	}
 	paths = append(paths, opts.ExtraProtectedPaths...)
-	if e.protected, err = protectedCompile(paths, home, workDir); err != nil {
+	if e.protected, err = protectedCompile(paths, home, workDir, opts.Paths); err != nil {
 		return nil, fmt.Errorf("policy: spec.protected_paths: %v", err)
 	}
 	return e, nil
@@ -344,7 +348,7 @@ func (e *Engine) DecideTool(call ToolCall) Decision {
 	// Step 2.
 	if arg, idx, hit := e.protected.checkArgs(args); hit {
 		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeProtectedPath, aip.ViolationProtectedPath, engineReasonProtectedPath
-		d.FailedArg, d.FailedRule = arg, e.protected.entries[idx].src
+		d.FailedArg, d.FailedRule = arg, e.protected.rule(idx)
 		return d
 	}
 

@@ -47,7 +47,7 @@ func testDirs(t testing.TB) (home, work string) {
 func mustEngine(t testing.TB, p *Policy) *Engine {
 	t.Helper()
 	home, work := testDirs(t)
-	e, err := NewEngine(p, EngineOptions{HomeDir: home, WorkDir: work})
+	e, err := NewEngine(p, EngineOptions{Paths: HostPaths(), HomeDir: home, WorkDir: work})
 	if err != nil {
 		t.Fatalf("NewEngine: %v", err)
 	}
@@ -454,7 +454,7 @@ func TestNewEngineRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			home, work := testDirs(t)
-			_, err := NewEngine(mustPolicyYAML(t, tc.policy), EngineOptions{HomeDir: home, WorkDir: work})
+			_, err := NewEngine(mustPolicyYAML(t, tc.policy), EngineOptions{Paths: HostPaths(), HomeDir: home, WorkDir: work})
 			if err == nil || !strings.HasPrefix(err.Error(), "policy: ") || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want a policy: error mentioning %q", err, tc.want)
 			}

@@ -1,9 +1,7 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -33,6 +31,8 @@ import (
 type protectedSet struct {
 	home    string // "" when unknown
 	workDir string
+	// paths resolves symlinks for check 3; nil skips it (lexical only).
+	paths   PathResolver
 	entries []protectedEntry
 	// forms is every absolute form of every path entry, with the index of its
 	// entry, flattened for the hot loop.
@@ -51,12 +51,16 @@ type protectedForm struct {
 
 // protectedSymlinkBudget bounds how many file-system lookups one decision may
 // make, so a multi-megabyte argument full of path-like tokens cannot turn a
-// policy check into a disk scan. Lexical and substring checks are never
-// skipped; only symlink resolution beyond the budget is.
+// policy check into a disk scan. A call that needs more is refused, like a
+// path that cannot be resolved: a check that was not made must not pass.
 const protectedSymlinkBudget = 256
 
-func protectedCompile(entries []string, home, workDir string) (protectedSet, error) {
-	ps := protectedSet{home: home, workDir: workDir}
+// protectedUnchecked is the entry index reported for a path-like value that
+// could not be checked (lookup budget spent, or resolution failed).
+const protectedUnchecked = -1
+
+func protectedCompile(entries []string, home, workDir string, paths PathResolver) (protectedSet, error) {
+	ps := protectedSet{home: home, workDir: workDir, paths: paths}
 	for _, src := range entries {
 		if err := ps.add(src); err != nil {
 			return protectedSet{}, err
@@ -254,8 +258,11 @@ func (ps *protectedSet) matchToken(tok, orig string, budget *int) (int, bool) {
 	if i, ok := ps.matchComponents(named); ok {
 		return i, true
 	}
-	if *budget <= 0 || !protectedLooksLikePath(orig) {
+	if ps.paths == nil || !protectedLooksLikePath(orig) {
 		return 0, false
+	}
+	if *budget <= 0 {
+		return protectedUnchecked, true
 	}
 	*budget--
 	// The file system resolves the path as written, ".." after a symlink
@@ -264,7 +271,11 @@ func (ps *protectedSet) matchToken(tok, orig string, budget *int) (int, bool) {
 	if !filepath.IsAbs(raw) {
 		raw = ps.workDir + "/" + raw
 	}
-	if real, ok := protectedResolve(raw, p); ok && real != p {
+	real, ok := ps.paths.ResolvePath(raw, p)
+	if !ok {
+		return protectedUnchecked, true
+	}
+	if real != p {
 		// The link's target is where the file really is: all of its
 		// components count.
 		if i, ok := ps.matchForms(real); ok {
@@ -289,110 +300,12 @@ func protectedLooksLikePath(s string) bool {
 	return strings.ContainsRune(s, '/') && !strings.Contains(s, "://")
 }
 
-// protectedResolve returns the path the absolute path raw names once its
-// symlinks are resolved; clean is filepath.Clean(raw). When a prefix of the
-// path exists, its symlinks are resolved and the rest is appended, so a path
-// that does not exist yet (a file about to be written) can still lead into a
-// protected directory through a linked parent.
-//
-// The common case, a path without any symlink, is settled by one system call
-// where the platform has one (protectedNoSymlinks, openat2 on Linux); the
-// rest is walked one component at a time.
-func protectedResolve(raw, clean string) (string, bool) {
-	if !protectedHasDotDot(raw) && protectedNoSymlinks(clean) {
-		return clean, true
+// rule names the entry a check hit, for Decision.FailedRule.
+func (ps *protectedSet) rule(entry int) string {
+	if entry == protectedUnchecked {
+		return "path could not be checked"
 	}
-	return protectedWalk(raw)
-}
-
-// protectedHasDotDot reports whether the slash-separated path p has a ".."
-// component. Without one, p and its cleaned form name the same file.
-func protectedHasDotDot(p string) bool {
-	for i := 0; ; {
-		j := strings.Index(p[i:], "..")
-		if j < 0 {
-			return false
-		}
-		j += i
-		if (j == 0 || p[j-1] == '/') && (j+2 == len(p) || p[j+2] == '/') {
-			return true
-		}
-		i = j + 1
-	}
-}
-
-// protectedMaxLinks is the number of symlinks one resolution may follow, as
-// Linux's MAXSYMLINKS; a loop fails the resolution.
-const protectedMaxLinks = 40
-
-// protectedWalk resolves the absolute path p one component at a time, the
-// way the kernel does: a symlink's target replaces it (a relative target is
-// read from the link's directory) and ".." goes to the parent of the
-// resolved directory, not of the name as written. Two cases go beyond what
-// the kernel would open, because a tool may create the file or clean the
-// path itself first:
-//
-//   - a component that does not exist is kept as written, and the
-//     components after it are taken lexically until a ".." comes back to an
-//     existing directory ("/a/new/../link/x" still follows link);
-//   - a dangling symlink is followed to where its target would be created.
-//
-// ok is false when a component cannot be examined (permissions, a file
-// used as a directory, a symlink loop).
-func protectedWalk(p string) (string, bool) {
-	resolved := "/"
-	missingFrom := -1 // len(resolved) before the first missing component, or -1
-	links := 0
-	for rest := p; rest != ""; {
-		var part string
-		part, rest, _ = strings.Cut(rest, "/")
-		switch part {
-		case "", ".":
-			continue
-		case "..":
-			resolved = filepath.Dir(resolved)
-			if missingFrom >= 0 && len(resolved) <= missingFrom {
-				missingFrom = -1
-			}
-			continue
-		}
-		next := resolved + "/" + part
-		if resolved == "/" {
-			next = "/" + part
-		}
-		if missingFrom >= 0 {
-			resolved = next
-			continue
-		}
-		fi, err := os.Lstat(next)
-		if err != nil {
-			if !errors.Is(err, os.ErrNotExist) {
-				return "", false
-			}
-			missingFrom = len(resolved)
-			resolved = next
-			continue
-		}
-		if fi.Mode()&os.ModeSymlink == 0 {
-			resolved = next
-			continue
-		}
-		if links++; links > protectedMaxLinks {
-			return "", false
-		}
-		target, err := os.Readlink(next)
-		if err != nil || target == "" {
-			return "", false
-		}
-		if target[0] == '/' {
-			resolved = "/"
-		}
-		if rest != "" {
-			target += "/" + rest
-		}
-		rest = target
-	}
-	return resolved, true
+	return ps.entries[entry].src
 }
 
 // protectedCheckArgs walks every string (keys and values, at any depth) of

@@ -2,9 +2,11 @@ package policy
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/agentid/agentid/aip"
@@ -39,7 +41,7 @@ func TestProtectedPaths(t *testing.T) {
 
 	p := mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths:\n- ~/.ssh\n- .env\n- ~/secret-link\n- /etc/shadow")
 	p.Path = policyPath
-	e, err := NewEngine(p, EngineOptions{HomeDir: home, WorkDir: work, ExtraProtectedPaths: []string{auditPath}})
+	e, err := NewEngine(p, EngineOptions{Paths: HostPaths(), HomeDir: home, WorkDir: work, ExtraProtectedPaths: []string{auditPath}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +108,7 @@ func TestProtectedPaths(t *testing.T) {
 
 func TestProtectedPathsRelativeEntriesUseWorkDir(t *testing.T) {
 	home, work := testDirs(t)
-	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [config/secrets.yaml]"), EngineOptions{HomeDir: home, WorkDir: work})
+	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [config/secrets.yaml]"), EngineOptions{Paths: HostPaths(), HomeDir: home, WorkDir: work})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +163,7 @@ func TestProtectedComponentEntriesIgnoreTheWorkDirPrefix(t *testing.T) {
 	if err := os.MkdirAll(work, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [secrets]"), EngineOptions{HomeDir: home, WorkDir: work})
+	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [secrets]"), EngineOptions{Paths: HostPaths(), HomeDir: home, WorkDir: work})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +192,7 @@ func symlinkAttackTree(t *testing.T) (e *Engine, home, work, ssh string) {
 	if err := os.WriteFile(filepath.Join(ssh, "id_rsa"), []byte("key"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [~/.ssh]"), EngineOptions{HomeDir: home, WorkDir: work})
+	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [~/.ssh]"), EngineOptions{Paths: HostPaths(), HomeDir: home, WorkDir: work})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +255,7 @@ func TestProtectedPathsSymlinkAttacks(t *testing.T) {
 		{"relative dangling symlink into a protected path", "./reldangle", true},
 		{"symlink to a dangling symlink into a protected path", filepath.Join(other, "todangle"), true},
 		{"a missing directory then dot-dot back to a symlink", "nosuchdir/../tossh/x", true},
-		{"symlink loop is not a hit", "loop1/x", false},
+		{"a symlink loop cannot be checked and is refused", "loop1/x", true},
 		{"symlink to an unrelated dir is allowed", "harmless/file", false},
 		{"dot-dot after an unrelated symlink is allowed", "harmless/../file", false},
 		{"dangling symlink elsewhere is allowed", "./dangle-elsewhere", false},
@@ -265,6 +267,9 @@ func TestProtectedPathsSymlinkAttacks(t *testing.T) {
 			d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"path":` + q(tc.path) + `}`)})
 			if got := d.Code == -32007; got != tc.blocked {
 				t.Fatalf("%s: blocked = %v, want %v (%+v)", tc.path, got, tc.blocked, d)
+			}
+			if tc.blocked && d.FailedRule == "path could not be checked" && strings.HasPrefix(tc.path, "loop") {
+				return
 			}
 			if tc.blocked && (d.FailedArg != "path" || d.FailedRule != "~/.ssh") {
 				t.Errorf("failed arg/rule = %q/%q", d.FailedArg, d.FailedRule)
@@ -312,8 +317,8 @@ func TestProtectedResolveAgreesWithTheWalk(t *testing.T) {
 				t.Errorf("%s: shortcut says no symlink, walk gives %q, %v", p, walked, walkOK)
 			}
 		}
-		if got, ok := protectedResolve(p, clean); ok != walkOK || got != walked {
-			t.Errorf("%s: protectedResolve = %q, %v; walk = %q, %v", p, got, ok, walked, walkOK)
+		if got, ok := (hostPaths{}).ResolvePath(p, clean); ok != walkOK || got != walked {
+			t.Errorf("%s: ResolvePath = %q, %v; walk = %q, %v", p, got, ok, walked, walkOK)
 		}
 		if real, err := filepath.EvalSymlinks(clean); err == nil && (!walkOK || walked != real) {
 			t.Errorf("%s: walk = %q, %v; EvalSymlinks = %q", p, walked, walkOK, real)
@@ -337,5 +342,44 @@ func TestProtectedHasDotDot(t *testing.T) {
 		if got := protectedHasDotDot(p); got != want {
 			t.Errorf("protectedHasDotDot(%q) = %v, want %v", p, got, want)
 		}
+	}
+}
+
+// A limit on the work of one check refuses the call when it is reached:
+// otherwise the calls that reach it would go unchecked.
+func TestProtectedPathsRefuseACallThatSpendsTheLookupBudget(t *testing.T) {
+	e, _, work, ssh := symlinkAttackTree(t)
+	symlink(t, ssh, filepath.Join(work, "tossh"))
+	var b strings.Builder
+	b.WriteString(`{`)
+	for i := 0; i < protectedSymlinkBudget+44; i++ {
+		fmt.Fprintf(&b, `"a%03d":"./dummy/%d",`, i, i)
+	}
+	b.WriteString(`"z":"./tossh/id_rsa"}`)
+	d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(b.String())})
+	if d.Code != -32007 {
+		t.Fatalf("a symlink into ~/.ssh after %d dummy paths: %+v", protectedSymlinkBudget+44, d)
+	}
+	// Within the budget, harmless paths pass.
+	d = e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"a":"./dummy/1","b":"./dummy/2"}`)})
+	if d.Action != Allow {
+		t.Fatalf("two harmless paths: %+v", d)
+	}
+}
+
+func TestProtectedPathsWithoutAResolverAreLexical(t *testing.T) {
+	_, home, work, ssh := symlinkAttackTree(t)
+	symlink(t, ssh, filepath.Join(work, "tossh"))
+	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [~/.ssh]"), EngineOptions{HomeDir: home, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No file system is consulted: the link is not followed, the lexical
+	// checks still hold.
+	if d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"p":"./tossh/id_rsa"}`)}); d.Action != Allow {
+		t.Fatalf("lexical engine followed a symlink: %+v", d)
+	}
+	if d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"p":"~/.ssh/id_rsa"}`)}); d.Code != -32007 {
+		t.Fatalf("lexical check: %+v", d)
 	}
 }

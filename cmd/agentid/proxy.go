@@ -19,6 +19,7 @@ import (
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/jsonrpc"
+	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
 )
 
@@ -75,7 +76,7 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			if revocationFile != "" {
 				protected = append(protected, revocationFile)
 			}
-			loaded, err := enforce.Load(policyPath, enforce.LoadOptions{PublicKey: pub, ExtraProtected: protected})
+			loaded, err := enforce.Load(policyPath, enforce.LoadOptions{PublicKey: pub, ExtraProtected: protected, Paths: policy.HostPaths()})
 			if err != nil {
 				return err
 			}

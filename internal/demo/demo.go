@@ -18,6 +18,7 @@ import (
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
 )
 
@@ -81,7 +82,7 @@ func Run(ctx context.Context, out io.Writer, exe string, args ...string) error {
 		return err
 	}
 	defer auditLog.Close()
-	compiled, err := enforce.Load(policyPath, enforce.LoadOptions{ExtraProtected: []string{auditLog.Path()}})
+	compiled, err := enforce.Load(policyPath, enforce.LoadOptions{ExtraProtected: []string{auditLog.Path()}, Paths: policy.HostPaths()})
 	if err != nil {
 		return err
 	}
