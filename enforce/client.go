@@ -210,15 +210,18 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 	}
 
 	// Step 0: identity. Always enforced, in monitor mode too.
-	tokenID, blocked := c.checkToken(ctx, msg, call.Name, token, auditArgs, v)
+	tokenID, blocked := c.checkToken(ctx, st, msg, call.Name, token, auditArgs, v)
 	if blocked {
+		return
+	}
+	// Step 1: the rate limit, spent before any other check.
+	if c.rateLimited(ctx, st, msg, call.Name, auditArgs, tokenID, v) {
 		return
 	}
 
 	dec := st.Engine.DecideTool(policy.ToolCall{
 		Name:       call.Name,
 		Arguments:  call.Arguments,
-		Now:        c.cfg.Now(),
 		SchemaHash: s.schemaHash(st.Engine, call.Name),
 	})
 	dec.Method = methodDec.Method
@@ -295,7 +298,7 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 // presented token is still validated (and consumed) and a failure audited,
 // but the call is not blocked: that is the rollout mode of
 // reference/aip.md §6 #10. It returns the token id for the audit log.
-func (c *Core) checkToken(ctx context.Context, msg *jsonrpc.Message, tool, token string, auditArgs json.RawMessage, v *Verdict) (tokenID string, blocked bool) {
+func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Message, tool, token string, auditArgs json.RawMessage, v *Verdict) (tokenID string, blocked bool) {
 	m := c.ident
 	if m == nil {
 		return "", false
@@ -310,13 +313,15 @@ func (c *Core) checkToken(ctx context.Context, msg *jsonrpc.Message, tool, token
 	} else {
 		claims, err := m.Validate(ctx, token)
 		if err == nil {
+			c.outage.recovered()
 			return claims.TokenID(), false
 		}
 		verr = identity.AsValidationError(err)
 		if verr == nil {
-			// The stores failed: fail closed.
-			c.cfg.Log.Error("token validation failed", "error", err)
-			verr = &identity.ValidationError{Code: aip.CodeTokenInvalid, TokenError: aip.TokenErrValidationUnavailable, Reason: "Token validation unavailable"}
+			// A store could not answer: the token's signature and claims
+			// verified, its revocation or replay could not be checked.
+			c.cfg.Log.Error("token validation unavailable", "error", err)
+			return "", c.storeUnavailable(st, msg, tool, "identity store", false, v)
 		}
 		if verr.Claims != nil {
 			tokenID = verr.Claims.TokenID()
@@ -331,6 +336,68 @@ func (c *Core) checkToken(ctx context.Context, msg *jsonrpc.Message, tool, token
 		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
 	v.ToClient = errorLine(msg.ID, verr.Code, aip.Message(verr.Code), verr.Data(tool, false))
 	return tokenID, true
+}
+
+// rateLimited counts the call against its tool's rate limit and answers
+// -32002 when it is over (enforced in monitor mode too).
+func (c *Core) rateLimited(ctx context.Context, st *snapshot, msg *jsonrpc.Message, tool string, auditArgs json.RawMessage, tokenID string, v *Verdict) bool {
+	rl, rule, ok := st.Engine.RateLimit(tool)
+	if !ok {
+		return false
+	}
+	key := "rate\x00" + st.Policy.Policy.Metadata.Name + "\x00" + policy.NormalizeName(tool)
+	now := c.cfg.Now()
+	allowed, err := c.limits.Allow(ctx, key, rl.Count, rl.Per, now)
+	if err != nil {
+		c.cfg.Log.Error("rate-limit store unavailable", "error", err)
+		if c.storeUnavailable(st, msg, tool, "rate-limit store", true, v) {
+			return true
+		}
+		// local_policy counts in this process meanwhile; fail_open lets the
+		// call through uncounted.
+		allowed = true
+		if st.ServerFailover() == LocalPolicy {
+			allowed, _ = c.local.Allow(ctx, key, rl.Count, rl.Per, now)
+		}
+	} else {
+		c.outage.recovered()
+	}
+	if allowed {
+		return false
+	}
+	dec := st.Engine.RateLimited(tool, rule)
+	rec := decisionRecord(dec, msg, auditArgs, tool)
+	rec.TokenID = tokenID
+	v.record(rec)
+	v.reply(msg.ID, dec.Code, map[string]any{"tool": tool, "reason": dec.Reason})
+	return true
+}
+
+// storeUnavailable applies failover_mode (§3.8.3) to a call whose shared
+// state could not be read, and reports whether it was refused: fail_closed
+// answers -32001 validation_unavailable; fail_open lets the call through
+// within fail_open_constraints, auditing every such call; local_policy
+// decides with this process's own state where it has one (rate limits,
+// localOK) and refuses otherwise (a token's replay cannot be checked
+// without the shared nonce store).
+func (c *Core) storeUnavailable(st *snapshot, msg *jsonrpc.Message, tool, what string, localOK bool, v *Verdict) bool {
+	fv := c.outage.decide(st.Policy.Policy, st.failure, tool, c.cfg.Now())
+	if fv.local && !localOK {
+		fv = failoverVerdict{reason: "failover_mode local_policy: no local state for the " + what}
+	}
+	if fv.allow {
+		rec := audit.Record{Direction: aip.Upstream, Decision: aip.AuditAllow, Violation: true, Event: EventFailover,
+			Method: msg.Method, Tool: tool, ID: msg.ID, Reason: what + " unavailable; failover_mode=" + st.ServerFailover()}
+		v.record(rec)
+		if !fv.local {
+			c.cfg.Log.Warn("failover_mode=fail_open triggered", "store", what, "tool", tool)
+		}
+		return false
+	}
+	v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventValidationUnavailable,
+		Method: msg.Method, Tool: tool, ID: msg.ID, Code: aip.CodeForbidden, Reason: what + " unavailable; " + fv.reason})
+	v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": tool, "reason": aip.TokenErrValidationUnavailable})
+	return true
 }
 
 // checkAdvertised blocks a call whose raw name is not exactly a tool the

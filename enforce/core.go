@@ -9,6 +9,8 @@ import (
 
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/store"
+	"github.com/agentid/agentid/store/memory"
 )
 
 // Config wires a Core.
@@ -23,6 +25,10 @@ type Config struct {
 	// verdict: identity events (token issued, rotated, revoked). nil
 	// discards them.
 	Events func(audit.Record)
+	// RateLimits counts calls against the rules' rate_limit, shared by every
+	// process that uses the same store; nil means an in-process store that
+	// the Core owns.
+	RateLimits store.RateLimiter
 	// ApprovalTimeout bounds one approval; 0 means 60s.
 	ApprovalTimeout time.Duration
 	// ShowBlockedTools disables filtering of tools/list responses.
@@ -50,6 +56,13 @@ type Core struct {
 	cfg   Config
 	ident *identity.Manager
 	state atomic.Pointer[snapshot]
+
+	limits    store.RateLimiter
+	ownLimits bool
+	// local counts rate limits in this process while the shared store is
+	// unavailable and failover_mode is local_policy.
+	local  *memory.RateLimiter
+	outage outage
 }
 
 // New returns a core for cfg. When the policy enables identity it starts
@@ -67,7 +80,10 @@ func New(cfg Config) (*Core, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Core{cfg: cfg}
+	c := &Core{cfg: cfg, limits: cfg.RateLimits, local: memory.NewRateLimiter()}
+	if c.limits == nil {
+		c.limits, c.ownLimits = memory.NewRateLimiter(), true
+	}
 	c.state.Store(&snapshot{Policy: cfg.Policy})
 	if p := cfg.Policy.Policy; p != nil && p.IdentityConfig().Enabled {
 		ic := cfg.Identity
@@ -81,8 +97,13 @@ func New(cfg Config) (*Core, error) {
 	return c, nil
 }
 
-// Close ends the identity session, if any.
+// Close ends the identity session, if any, and closes the stores the Core
+// owns.
 func (c *Core) Close() error {
+	c.local.Close()
+	if c.ownLimits {
+		c.limits.Close()
+	}
 	if c.ident == nil {
 		return nil
 	}

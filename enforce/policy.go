@@ -96,6 +96,15 @@ func (p *Policy) Mode() string {
 	return p.Policy.Mode()
 }
 
+// ServerFailover is the policy's failover_mode (§3.8.3), fail_closed when
+// unset or when no policy is loaded.
+func (p *Policy) ServerFailover() string {
+	if p.Policy == nil {
+		return FailClosed
+	}
+	return p.Policy.ServerConfig().FailoverMode
+}
+
 // Path is the policy file's path, "" when it was not loaded from a file.
 func (p *Policy) Path() string {
 	if p.Policy == nil {

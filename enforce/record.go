@@ -30,6 +30,10 @@ const (
 	EventServerMessageDropped = "SERVER_MESSAGE_DROPPED"
 	EventDLPTriggered         = "DLP_TRIGGERED"
 	EventDLPScanFailed        = "DLP_SCAN_FAILED"
+	// EventValidationUnavailable: shared state could not be read and the
+	// call was refused (failover_mode); EventFailover: it was let through.
+	EventValidationUnavailable = "VALIDATION_UNAVAILABLE"
+	EventFailover              = "FAILOVER"
 )
 
 // finish gives every record of v the fields every record carries: the

@@ -32,7 +32,7 @@ func BenchmarkDecideToolAllowed(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			e := engineBenchEngine(b, bc.policy)
-			call := ToolCall{Name: bc.tool, Arguments: json.RawMessage(bc.args), Now: testNow}
+			call := ToolCall{Name: bc.tool, Arguments: json.RawMessage(bc.args)}
 			if d := e.DecideTool(call); d.Action != Allow {
 				b.Fatalf("%+v", d)
 			}
@@ -53,7 +53,7 @@ func BenchmarkDecideToolBlocked(b *testing.B) {
 		{"protected_path", "read_file", `{"path":"~/.ssh/id_rsa"}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			call := ToolCall{Name: bc.tool, Arguments: json.RawMessage(bc.args), Now: testNow}
+			call := ToolCall{Name: bc.tool, Arguments: json.RawMessage(bc.args)}
 			if d := e.DecideTool(call); d.Action != Block {
 				b.Fatalf("%+v", d)
 			}

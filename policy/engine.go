@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/agentid/agentid/aip"
 )
@@ -94,7 +93,7 @@ type engineRule struct {
 	action     string
 	strict     *bool
 	args       []engineArg // sorted by name
-	limiter    *rateLimiter
+	rateLimit  *RateLimit
 	schemaAlg  string
 	schemaHash string // "<alg>:<lowercase hex>"
 }
@@ -211,7 +210,7 @@ func engineCompileRule(tr ToolRule, field string) (*engineRule, error) {
 		if err != nil {
 			return nil, fmt.Errorf("policy: %s.rate_limit: %v", field, err)
 		}
-		r.limiter = newRateLimiter(rl)
+		r.rateLimit = &rl
 	}
 	if tr.SchemaHash != "" {
 		alg, norm, err := schemaHashParse(tr.SchemaHash)
@@ -290,9 +289,6 @@ type ToolCall struct {
 	// Arguments is the raw JSON object of the call's arguments, already
 	// strictly validated by package jsonrpc; nil means no arguments.
 	Arguments json.RawMessage
-	// Now is the time used for rate limiting; the engine never reads the
-	// clock itself.
-	Now time.Time
 	// SchemaHash is the observed hash ("sha256:<hex>") of the tool's
 	// definition from the server's tools/list, "" when unknown. Only
 	// consulted for rules with schema_hash.
@@ -302,8 +298,8 @@ type ToolCall struct {
 // DecideTool applies tool-level authorization (AIP §4.3) to a tools/call, in
 // the spec's defence-in-depth order:
 //
-//  1. rate limit (-32002), counted per normalized tool on every call that
-//     reaches it;
+//  1. rate limit (-32002): counted by the caller before DecideTool, against
+//     a shared store (see RateLimit);
 //  2. protected paths in any string of the arguments (-32007);
 //  3. the tool's rule: block (-32001); then its schema pin, if any (unknown
 //     schema -32001, mismatch -32013); then ask, which yields Ask when the
@@ -331,12 +327,6 @@ func (e *Engine) DecideTool(call ToolCall) Decision {
 	name := NormalizeName(call.Name)
 	d := Decision{Method: engineToolsCall, Tool: name}
 	rule := e.rules[name]
-
-	// Step 1.
-	if rule != nil && rule.limiter != nil && !rule.limiter.allow(call.Now) {
-		d.Action, d.Code, d.ViolationType, d.Reason, d.FailedRule = Block, aip.CodeRateLimited, aip.ViolationRateLimited, engineReasonRateLimited, rule.label
-		return d
-	}
 
 	var buf [8]argMember
 	args, err := argParseObject(call.Arguments, buf[:0])
@@ -477,6 +467,26 @@ func (e *Engine) ToolVisible(name string, schemaHash string) bool {
 	}
 	_, ok := e.allowlist[n]
 	return ok
+}
+
+// RateLimit returns the rate limit of tool's rule and the rule's label (for
+// Decision.FailedRule), ok false when the tool has none. Counting is the
+// caller's: the state lives in a store.RateLimiter shared by every
+// process enforcing the policy, and the limit is step 1 of AIP §4.3, spent
+// before DecideTool runs (otherwise an agent could probe rules and paths
+// for free).
+func (e *Engine) RateLimit(tool string) (limit RateLimit, rule string, ok bool) {
+	if r := e.rules[NormalizeName(tool)]; r != nil && r.rateLimit != nil {
+		return *r.rateLimit, r.label, true
+	}
+	return RateLimit{}, "", false
+}
+
+// RateLimited is the decision for a call over its tool's rate limit
+// (-32002), enforced in monitor mode too.
+func (e *Engine) RateLimited(tool, rule string) Decision {
+	return Decision{Action: Block, Code: aip.CodeRateLimited, ViolationType: aip.ViolationRateLimited,
+		Reason: engineReasonRateLimited, FailedRule: rule, Method: engineToolsCall, Tool: NormalizeName(tool)}
 }
 
 // SchemaHashAlg returns the algorithm of the schema_hash pinned by tool's

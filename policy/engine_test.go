@@ -1,16 +1,16 @@
 package policy
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/store/memory"
 	"sigs.k8s.io/yaml"
 )
 
@@ -79,7 +79,7 @@ func runToolCases(t *testing.T, cases []toolCase) {
 			if tc.args != "" {
 				args = json.RawMessage(tc.args)
 			}
-			d := e.DecideTool(ToolCall{Name: tc.tool, Arguments: args, Now: testNow, SchemaHash: tc.schema})
+			d := e.DecideTool(ToolCall{Name: tc.tool, Arguments: args, SchemaHash: tc.schema})
 			checkDecision(t, d, tc)
 		})
 	}
@@ -293,80 +293,19 @@ func TestDecideToolOrder(t *testing.T) {
 	})
 }
 
-func TestDecideToolRateLimit(t *testing.T) {
-	t.Run("the call after the limit within the period is refused, and allowed once the period has passed", func(t *testing.T) {
-		e := mustEngine(t, mustPolicyYAML(t, "tool_rules:\n- tool: t\n  rate_limit: 2/minute"))
-		for i, tc := range []struct {
-			at   time.Duration
-			want Action
-		}{{0, Allow}, {time.Second, Allow}, {2 * time.Second, Block}, {59 * time.Second, Block}, {60 * time.Second, Allow}, {61 * time.Second, Allow}, {62 * time.Second, Block}} {
-			d := e.DecideTool(ToolCall{Name: "t", Now: testNow.Add(tc.at)})
-			if d.Action != tc.want {
-				t.Fatalf("call %d at +%v: %v, want %v", i, tc.at, d.Action, tc.want)
-			}
-			if d.Action == Block && (d.Code != -32002 || d.ViolationType != aip.ViolationRateLimited || d.Reason != "Rate limit exceeded" || d.AuditDecision() != aip.AuditRateLimited) {
-				t.Fatalf("call %d: %+v", i, d)
-			}
-		}
-	})
-	t.Run("rate limits are enforced in monitor mode", func(t *testing.T) {
-		e := mustEngine(t, mustPolicyYAML(t, "mode: monitor\ntool_rules:\n- tool: t\n  rate_limit: 1/hour"))
-		e.DecideTool(ToolCall{Name: "t", Now: testNow})
-		if d := e.DecideTool(ToolCall{Name: "t", Now: testNow}); d.Action != Block || d.Code != -32002 || d.Monitored {
-			t.Fatalf("%+v", d)
-		}
-	})
-	t.Run("calls blocked by a later step still spend quota", func(t *testing.T) {
-		e := mustEngine(t, mustPolicyYAML(t, "tool_rules:\n- tool: t\n  rate_limit: 1/minute\n  allow_args:\n    a: ^x$"))
-		if d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"a":"bad"}`), Now: testNow}); d.Code != -32001 {
-			t.Fatalf("first call: %+v", d)
-		}
-		if d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"a":"x"}`), Now: testNow}); d.Code != -32002 {
-			t.Fatalf("second call: %+v", d)
-		}
-	})
-	t.Run("refused calls do not spend quota", func(t *testing.T) {
-		e := mustEngine(t, mustPolicyYAML(t, "tool_rules:\n- tool: t\n  rate_limit: 1/minute"))
-		e.DecideTool(ToolCall{Name: "t", Now: testNow})
-		for s := 1; s < 60; s++ {
-			e.DecideTool(ToolCall{Name: "t", Now: testNow.Add(time.Duration(s) * time.Second)})
-		}
-		if d := e.DecideTool(ToolCall{Name: "t", Now: testNow.Add(time.Minute)}); d.Action != Allow {
-			t.Fatalf("%+v", d)
-		}
-	})
-	t.Run("the limit is counted per normalized tool name", func(t *testing.T) {
-		e := mustEngine(t, mustPolicyYAML(t, "tool_rules:\n- tool: t\n  rate_limit: 1/minute\n- tool: u\n  rate_limit: 1/minute"))
-		if d := e.DecideTool(ToolCall{Name: "T", Now: testNow}); d.Action != Allow {
-			t.Fatalf("%+v", d)
-		}
-		if d := e.DecideTool(ToolCall{Name: "\u200bt ", Now: testNow}); d.Code != -32002 {
-			t.Fatalf("variant name shares the quota: %+v", d)
-		}
-		if d := e.DecideTool(ToolCall{Name: "u", Now: testNow}); d.Action != Allow {
-			t.Fatalf("other tool has its own quota: %+v", d)
-		}
-	})
-	t.Run("concurrent callers share one quota exactly", func(t *testing.T) {
-		e := mustEngine(t, mustPolicyYAML(t, "tool_rules:\n- tool: t\n  rate_limit: 100/minute"))
-		var allowed atomic.Int64
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for range 50 {
-					if e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"a":"b"}`), Now: testNow}).Action == Allow {
-						allowed.Add(1)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		if allowed.Load() != 100 {
-			t.Fatalf("allowed %d calls, want 100", allowed.Load())
-		}
-	})
+func TestRateLimitIsTheRulesLimitByNormalizedName(t *testing.T) {
+	e := mustEngine(t, mustPolicyYAML(t, "tool_rules:\n- tool: t\n  rate_limit: 2/minute\n- tool: u"))
+	if rl, rule, ok := e.RateLimit("\u200bT "); !ok || rl.Count != 2 || rl.Per != time.Minute || rule != "tool_rules[0]" {
+		t.Fatalf("RateLimit = %+v, %q, %v", rl, rule, ok)
+	}
+	if _, _, ok := e.RateLimit("u"); ok {
+		t.Fatal("a rule without rate_limit has one")
+	}
+	d := e.RateLimited("T", "tool_rules[0]")
+	if d.Action != Block || d.Code != -32002 || d.ViolationType != aip.ViolationRateLimited || d.Reason != "Rate limit exceeded" ||
+		d.AuditDecision() != aip.AuditRateLimited || d.Tool != "t" {
+		t.Fatalf("RateLimited = %+v", d)
+	}
 }
 
 func TestDecideToolFailedArgIsDeterministic(t *testing.T) {
@@ -576,11 +515,22 @@ func TestConformanceVectors(t *testing.T) {
 				e := mustEngine(t, p)
 				d := e.DecideMethod(v.Input.Method)
 				if d.Action != Block && d.Method == engineToolsCall {
-					call := ToolCall{Name: v.Input.Tool, Arguments: v.Input.Args, Now: testNow}
-					for range v.Input.Context.PreviousCalls {
-						e.DecideTool(call)
+					// Rate limits are counted by the caller (package
+					// enforce), here with the same in-memory store.
+					limits := memory.NewRateLimiter()
+					decide := func(call ToolCall) Decision {
+						if rl, rule, ok := e.RateLimit(call.Name); ok {
+							if allowed, err := limits.Allow(context.Background(), NormalizeName(call.Name), rl.Count, rl.Per, testNow); err != nil || !allowed {
+								return e.RateLimited(call.Name, rule)
+							}
+						}
+						return e.DecideTool(call)
 					}
-					d = e.DecideTool(call)
+					call := ToolCall{Name: v.Input.Tool, Arguments: v.Input.Args}
+					for range v.Input.Context.PreviousCalls {
+						decide(call)
+					}
+					d = decide(call)
 				}
 				want := v.Expected.Decision
 				if v.Input.Context.UserResponse != "" {

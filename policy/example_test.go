@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/agentid/agentid/policy"
 )
@@ -35,7 +34,7 @@ func ExampleEngine_DecideTool() {
 		{"exec", `{"cmd":"ls"}`},
 		{"delete_file", `{}`},
 	} {
-		d := e.DecideTool(policy.ToolCall{Name: c.tool, Arguments: json.RawMessage(c.args), Now: time.Now()})
+		d := e.DecideTool(policy.ToolCall{Name: c.tool, Arguments: json.RawMessage(c.args)})
 		fmt.Println(strings.TrimSpace(fmt.Sprintf("%-11s %-5s %6d %s", d.Tool, d.Action, d.Code, d.Reason)))
 	}
 	// Output:

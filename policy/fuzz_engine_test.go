@@ -53,7 +53,7 @@ func FuzzDecideTool(f *testing.F) {
 		if e == nil {
 			e = mustEngine(t, mustPolicyYAML(t, fuzzEnginePolicy))
 		}
-		d := e.DecideTool(ToolCall{Name: name, Arguments: args, Now: testNow})
+		d := e.DecideTool(ToolCall{Name: name, Arguments: args})
 		switch d.Action {
 		case Allow, Block, Ask:
 		default:

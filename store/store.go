@@ -1,7 +1,7 @@
-// Package store defines the storage that identity-token validation shares
-// across requests, processes and replicas: a NonceStore for replay
-// prevention (AIP v1alpha2 §10.6.4) and a RevocationStore for revoked
-// sessions and tokens (§5.6).
+// Package store defines the state that enforcement shares across requests,
+// processes and replicas: a NonceStore for replay prevention (AIP v1alpha2
+// §10.6.4), a RevocationStore for revoked sessions and tokens (§5.6), and a
+// RateLimiter for rate-limit counters (§3.5.2).
 //
 // Implementations live in sub-packages: store/memory (single process) here;
 // Redis and PostgreSQL implementations follow the same interfaces. Every
@@ -56,6 +56,29 @@ type RevocationStore interface {
 	// Close releases the store's resources. Later calls return ErrClosed.
 	Close() error
 }
+
+// RateLimiter counts calls against rate limits ("N per period", AIP
+// §3.5.2), shared by every process that uses the same store, so that a
+// limit of 10/minute is ten per minute for a whole fleet of replicas.
+type RateLimiter interface {
+	// Allow records one call under key at now and reports whether it is
+	// within limit calls in any window of length per. A refused call is not
+	// recorded, so a client that keeps calling while limited is not locked
+	// out forever. Time that goes backwards counts as the latest time seen
+	// for key. Exactly limit of any number of concurrent calls within one
+	// window are allowed, also across processes for shared stores. limit
+	// and per must be positive; a key used with a different limit or per
+	// starts counting afresh.
+	//
+	// An error means the store could not decide; the caller applies its
+	// failover mode, never treating the call as allowed by default.
+	Allow(ctx context.Context, key string, limit int, per time.Duration, now time.Time) (bool, error)
+	// Close releases the store's resources. Later calls return ErrClosed.
+	Close() error
+}
+
+// ErrInvalidLimit is returned for a limit or period that is not positive.
+var ErrInvalidLimit = errors.New("store: rate limit and period must be positive")
 
 // ErrInvalidTTL is returned for a ttl that is not positive.
 var ErrInvalidTTL = errors.New("store: ttl must be positive")

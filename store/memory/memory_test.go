@@ -72,3 +72,7 @@ func BenchmarkCheckAndRecord(b *testing.B) {
 		_, _ = s.CheckAndRecord(ctx, keys[i%len(keys)], time.Millisecond)
 	}
 }
+
+func TestRateLimiterContract(t *testing.T) {
+	storetest.TestRateLimiter(t, func(t *testing.T) store.RateLimiter { return memory.NewRateLimiter() }, storetest.Options{})
+}

@@ -1,6 +1,6 @@
-// Package storetest is the contract test suite for store.NonceStore and
-// store.RevocationStore. It is written once and run against every
-// implementation (memory here; Redis and PostgreSQL in their packages):
+// Package storetest is the contract test suite for store.NonceStore,
+// store.RevocationStore and store.RateLimiter. It is written once and run
+// against every implementation (memory here; Redis and PostgreSQL in their packages):
 //
 //	func TestContract(t *testing.T) {
 //		storetest.TestNonceStore(t, func(t *testing.T, c *storetest.Clock) store.NonceStore {
