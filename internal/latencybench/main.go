@@ -1,9 +1,23 @@
 // Command latencybench measures the latency the proxy adds to a tools/call
 // round trip, against the same MCP server called directly, over real pipes
-// and real processes. It prints p50 and p99 per configuration and the
-// difference to the direct call:
+// and real processes:
 //
-//	go run ./internal/latencybench [-n 5000] [-rounds 3]
+//	go run ./internal/latencybench [-n 5000] [-pipelined 20000] [-rounds 5]
+//
+// Four configurations run interleaved within every round, so that they see
+// the same machine: direct, a bare line relay (the floor of any stdio
+// proxy), agentid, and agentid with 10 DLP patterns. Two measurements are
+// made in each round:
+//
+//   - sequential: one call at a time; p50 and p99 per configuration, and the
+//     time added to the direct call;
+//   - pipelined: 32 calls in flight, time per call over -pipelined calls,
+//     which measures the proxy's own CPU cost rather than process wake-ups
+//     (see DESIGN.md, "Measuring speed on these machines").
+//
+// For each round the ratio "added by agentid / added by the relay" is
+// computed; the median and the spread (min–max) of those per-round ratios
+// are what to compare with a target such as "≤ 1.4× the relay".
 //
 // The server is this program itself (re-executed with -serve): it answers
 // every tools/call with a fixed 4 KB text result, so the measurement is the
@@ -27,7 +41,8 @@ func main() {
 	serve := flag.Bool("serve", false, "act as the MCP server (internal)")
 	relay := flag.Bool("relay", false, "act as a bare line relay in front of -serve (internal): the floor of any stdio proxy")
 	n := flag.Int("n", 5000, "measured calls per configuration and round")
-	rounds := flag.Int("rounds", 3, "rounds; configurations alternate within a round")
+	pipelined := flag.Int("pipelined", 20000, "calls per configuration and round with 32 in flight (0: skip)")
+	rounds := flag.Int("rounds", 5, "rounds; configurations alternate within a round")
 	agentid := flag.String("agentid", "", "agentid binary (default: go build ./cmd/agentid)")
 	flag.Parse()
 	if *serve {
@@ -41,7 +56,7 @@ func main() {
 		}
 		return
 	}
-	if err := run(*n, *rounds, *agentid); err != nil {
+	if err := run(*n, *pipelined, *rounds, *agentid); err != nil {
 		fmt.Fprintln(os.Stderr, "latencybench:", err)
 		os.Exit(1)
 	}
@@ -78,7 +93,7 @@ type config struct {
 	argv []string
 }
 
-func run(n, rounds int, agentid string) error {
+func run(n, pipelined, rounds int, agentid string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -114,30 +129,85 @@ func run(n, rounds int, agentid string) error {
 		{"proxy+dlp", proxyArgs(withDLP)},
 	}
 	samples := make(map[string][]time.Duration)
+	var seqRatios, pipeRatios = map[string][]float64{}, map[string][]float64{}
+	perCall := make(map[string][]time.Duration)
 	for r := 0; r < rounds; r++ {
+		round50 := make(map[string]time.Duration)
+		roundPipe := make(map[string]time.Duration)
 		for _, c := range configs {
 			d, err := measure(c.argv, n)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
 			samples[c.name] = append(samples[c.name], d...)
+			round50[c.name] = percentile(d, 50)
+			if pipelined > 0 {
+				pc, err := measurePipelined(c.argv, pipelined, 32)
+				if err != nil {
+					return fmt.Errorf("%s pipelined: %w", c.name, err)
+				}
+				perCall[c.name] = append(perCall[c.name], pc)
+				roundPipe[c.name] = pc
+			}
+		}
+		for _, c := range configs[2:] {
+			seqRatios[c.name] = append(seqRatios[c.name], addedRatio(round50, c.name))
+			if pipelined > 0 {
+				pipeRatios[c.name] = append(pipeRatios[c.name], addedRatio(roundPipe, c.name))
+			}
 		}
 	}
-	fmt.Printf("tools/call round trip, 4 KB response, %d calls x %d rounds per configuration\n\n", n, rounds)
-	fmt.Printf("%-10s %10s %10s %12s %12s\n", "config", "p50", "p99", "added p50", "added p99")
-	// relay is the floor: a process that copies lines both ways and does
-	// nothing else, so "proxy" minus "relay" is agentid's own cost.
+	fmt.Printf("tools/call round trip, 4 KB response, %d rounds; configurations interleaved within each round\n\n", rounds)
+	fmt.Printf("sequential, %d calls per configuration and round\n", n)
+	fmt.Printf("%-10s %10s %10s %12s %12s %22s\n", "config", "p50", "p99", "added p50", "added p99", "added/relay (med, range)")
 	base50, base99 := percentile(samples["direct"], 50), percentile(samples["direct"], 99)
 	for _, c := range configs {
 		p50, p99 := percentile(samples[c.name], 50), percentile(samples[c.name], 99)
-		added50, added99 := "", ""
+		added50, added99, ratio := "", "", ""
 		if c.name != "direct" {
 			added50, added99 = micro(p50-base50), micro(p99-base99)
 		}
-		fmt.Printf("%-10s %10s %10s %12s %12s\n", c.name, micro(p50), micro(p99), added50, added99)
+		if rs := seqRatios[c.name]; len(rs) > 0 {
+			ratio = ratioSummary(rs)
+		}
+		fmt.Printf("%-10s %10s %10s %12s %12s %22s\n", c.name, micro(p50), micro(p99), added50, added99, ratio)
+	}
+	if pipelined > 0 {
+		fmt.Printf("\npipelined, 32 in flight, %d calls per configuration and round (time per call, median of rounds)\n", pipelined)
+		fmt.Printf("%-10s %10s %12s %22s\n", "config", "per call", "added", "added/relay (med, range)")
+		base := median(perCall["direct"])
+		for _, c := range configs {
+			pc := median(perCall[c.name])
+			added, ratio := "", ""
+			if c.name != "direct" {
+				added = micro(pc - base)
+			}
+			if rs := pipeRatios[c.name]; len(rs) > 0 {
+				ratio = ratioSummary(rs)
+			}
+			fmt.Printf("%-10s %10s %12s %22s\n", c.name, micro(pc), added, ratio)
+		}
 	}
 	return nil
 }
+
+// addedRatio is what config adds to the direct call, as a multiple of what
+// the bare relay adds, within one round.
+func addedRatio(m map[string]time.Duration, config string) float64 {
+	floor := m["relay"] - m["direct"]
+	if floor <= 0 {
+		floor = 1
+	}
+	return float64(m[config]-m["direct"]) / float64(floor)
+}
+
+func ratioSummary(rs []float64) string {
+	s := append([]float64(nil), rs...)
+	sort.Float64s(s)
+	return fmt.Sprintf("%.2f× [%.2f–%.2f]", s[len(s)/2], s[0], s[len(s)-1])
+}
+
+func median(ds []time.Duration) time.Duration { return percentile(ds, 50) }
 
 func micro(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d.Nanoseconds())/1000) }
 
@@ -204,6 +274,69 @@ func measure(argv []string, n int) ([]time.Duration, error) {
 		out2 = append(out2, time.Since(start))
 	}
 	return out2, nil
+}
+
+// measurePipelined starts argv and returns the time per call of n calls
+// sent with up to inflight outstanding.
+func measurePipelined(argv []string, n, inflight int) (time.Duration, error) {
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return 0, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() {
+		in.Close()
+		_ = cmd.Wait()
+	}()
+	rd := bufio.NewReaderSize(out, 1<<16)
+	if _, err := io.WriteString(in, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`+"\n"); err != nil {
+		return 0, err
+	}
+	if _, err := rd.ReadString('\n'); err != nil {
+		return 0, err
+	}
+	slots := make(chan struct{}, inflight)
+	werr := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		w := bufio.NewWriter(in)
+		for i := 1; i <= n; i++ {
+			slots <- struct{}{}
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/data/report-%d.txt"}}}`+"\n", i, i%100)
+			if len(slots) == cap(slots) || i == n {
+				if err := w.Flush(); err != nil {
+					werr <- err
+					return
+				}
+			}
+		}
+		werr <- nil
+	}()
+	for i := 0; i < n; i++ {
+		resp, err := rd.ReadSlice('\n')
+		if err != nil && err != bufio.ErrBufferFull {
+			return 0, err
+		}
+		for err == bufio.ErrBufferFull {
+			_, err = rd.ReadSlice('\n')
+		}
+		if strings.Contains(string(resp), `"error"`) {
+			return 0, fmt.Errorf("call failed: %s", resp)
+		}
+		<-slots
+	}
+	if err := <-werr; err != nil {
+		return 0, err
+	}
+	return time.Since(start) / time.Duration(n), nil
 }
 
 // serveMCP answers requests with a fixed result; notifications are ignored.
