@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -26,24 +27,43 @@ const vectorTimeout = 10 * time.Second
 // runner is the MCP client, an in-process stub is the MCP server, and the
 // outcome is read from the JSON-RPC bytes the client receives and from the
 // audit log, exactly as a user would observe it.
-func runProxyVector(ctx context.Context, v *vector) (Status, string) {
+func runProxyVector(ctx context.Context, raw json.RawMessage) outcome {
 	ctx, cancel := context.WithTimeout(ctx, vectorTimeout)
 	defer cancel()
+
+	var v proxyVector
+	if err := decodeStrict(raw, &v, ""); err != nil {
+		return failed("vector: %v", err)
+	}
+	if v.Input == nil || v.Expected == nil {
+		return failed("vector has no input or expected section")
+	}
+	in := v.Input
+	if problems := proxyVectorShape(&v); len(problems) > 0 {
+		return failed("vector: %s", strings.Join(problems, "; "))
+	}
+	var window time.Duration
+	if in.Context != nil && in.Context.Window != "" {
+		d, err := policy.ParseDuration(in.Context.Window)
+		if err != nil || d <= 0 {
+			return failed("vector: input.context.window %q is not a positive duration", in.Context.Window)
+		}
+		window = d
+	}
 
 	var pol *policy.Policy
 	if v.Policy != nil {
 		p, _, err := policy.Parse([]byte(*v.Policy))
 		if err != nil {
-			return Fail, fmt.Sprintf("policy does not load: %v", err)
+			return failed("policy does not load: %v", err)
 		}
 		pol = p
 	}
 	compiled, err := enforce.Compile(pol, enforce.LoadOptions{HomeDir: "/home/conformance", WorkDir: "/home/conformance"})
 	if err != nil {
-		return Fail, fmt.Sprintf("policy: %v", err)
+		return failed("policy: %v", err)
 	}
 
-	in := v.Input
 	asked := &approverStub{}
 	if in.Context != nil {
 		asked.response = in.Context.UserResponse
@@ -55,22 +75,23 @@ func runProxyVector(ctx context.Context, v *vector) (Status, string) {
 	}
 	core, err := enforce.New(enforce.Config{Policy: compiled, ApprovalTimeout: approvalTimeout})
 	if err != nil {
-		return Fail, fmt.Sprintf("core: %v", err)
+		return failed("core: %v", err)
 	}
 	defer core.Close()
 	px := proxy.New(proxy.Config{Core: core, Approver: asked, Audit: audit.New(&auditBuf)})
 
 	content := "ok"
 	if in.Type == "response" {
-		content = in.Content
+		content = *in.Content
 	}
 	c := startConversation(ctx, px, content)
 	defer c.close()
 
+	start := time.Now()
 	if in.Context != nil {
 		for i := 0; i < in.Context.PreviousCalls; i++ {
 			if _, err := c.call(ctx, json.RawMessage(fmt.Sprint(1000+i)), in.Method, in.Tool, in.Args); err != nil {
-				return Fail, fmt.Sprintf("previous call %d: %v", i+1, err)
+				return failed("previous call %d: %v", i+1, err)
 			}
 		}
 	}
@@ -92,11 +113,54 @@ func runProxyVector(ctx context.Context, v *vector) (Status, string) {
 	}
 	resp, err := c.call(ctx, id, method, tool, args)
 	if err != nil {
-		return Fail, err.Error()
+		return failed("%v", err)
+	}
+	if window > 0 && time.Since(start) > window {
+		return failed("the previous calls and the call took %v, longer than input.context.window %v", time.Since(start), window)
 	}
 	c.close()
 	records := auditRecords(auditBuf.Bytes())
-	return check(v.Expected, in, resp, asked.consulted(), records)
+	problems := check(&v.Expected.callExpected, resp, asked.consulted(), records)
+	if in.Type == "response" {
+		problems = append(problems, checkDLP(v.Expected, *in.Content, resp, records)...)
+	}
+	return verdict(problems)
+}
+
+// proxyVectorShape refuses members that the vector's kind does not use, so
+// that none is silently ignored.
+func proxyVectorShape(v *proxyVector) []string {
+	in, exp := v.Input, v.Expected
+	var problems []string
+	switch in.Type {
+	case "":
+		if in.Content != nil {
+			problems = append(problems, "input.content is only used with input.type: response")
+		}
+		for name, set := range map[string]bool{"redacted": exp.Redacted != nil, "output": exp.Output != nil, "dlp_events": exp.DLPEvents != nil} {
+			if set {
+				problems = append(problems, fmt.Sprintf("expected.%s is only checked with input.type: response", name))
+			}
+		}
+	case "response":
+		if in.Content == nil {
+			problems = append(problems, "input.type: response needs input.content")
+		}
+		if in.Method != "" || in.Tool != nil || in.Args != nil {
+			problems = append(problems, "input.method, tool and args are not used with input.type: response (the runner calls an allowed tool)")
+		}
+	default:
+		problems = append(problems, fmt.Sprintf("input.type %q is not understood", in.Type))
+	}
+	if in.Context != nil {
+		switch in.Context.UserResponse {
+		case "", "approve", "deny", "timeout":
+		default:
+			problems = append(problems, fmt.Sprintf("input.context.user_response %q is not understood", in.Context.UserResponse))
+		}
+	}
+	sort.Strings(problems)
+	return problems
 }
 
 // response is what the client received.
@@ -111,8 +175,9 @@ type response struct {
 	result json.RawMessage
 }
 
-// check compares an observed outcome with the vector's expectations.
-func check(exp *expected, in *input, resp *response, asked bool, records []map[string]any) (Status, string) {
+// check compares an observed answer with the expectations every level
+// shares. records are the audit records of the call.
+func check(exp *callExpected, resp *response, asked bool, records []map[string]any) []string {
 	var problems []string
 	decision := "ALLOW"
 	switch {
@@ -129,7 +194,7 @@ func check(exp *expected, in *input, resp *response, asked bool, records []map[s
 	if exp.ErrorCode != nil {
 		var want *int
 		if err := json.Unmarshal(exp.ErrorCode, &want); err != nil {
-			return Fail, "vector: bad error_code"
+			return append(problems, "vector: bad error_code")
 		}
 		got := 0
 		if resp.err != nil {
@@ -180,16 +245,10 @@ func check(exp *expected, in *input, resp *response, asked bool, records []map[s
 			problems = append(problems, fmt.Sprintf("audit violation %v, want %v", got, *exp.Violation))
 		}
 	}
-	if in.Type == "response" {
-		problems = append(problems, checkDLP(exp, in, resp, records)...)
-	}
-	if len(problems) > 0 {
-		return Fail, strings.Join(problems, "; ")
-	}
-	return Pass, ""
+	return problems
 }
 
-func checkDLP(exp *expected, in *input, resp *response, records []map[string]any) []string {
+func checkDLP(exp *expected, content string, resp *response, records []map[string]any) []string {
 	var problems []string
 	var result struct {
 		Content []struct {
@@ -203,8 +262,8 @@ func checkDLP(exp *expected, in *input, resp *response, records []map[string]any
 	if exp.Output != nil && out != *exp.Output {
 		problems = append(problems, fmt.Sprintf("output %q, want %q", out, *exp.Output))
 	}
-	if exp.Redacted != nil && (out != in.Content) != *exp.Redacted {
-		problems = append(problems, fmt.Sprintf("redacted %v, want %v", out != in.Content, *exp.Redacted))
+	if exp.Redacted != nil && (out != content) != *exp.Redacted {
+		problems = append(problems, fmt.Sprintf("redacted %v, want %v", out != content, *exp.Redacted))
 	}
 	if exp.DLPEvents != nil {
 		got := map[string]int{}

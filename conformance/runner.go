@@ -30,19 +30,44 @@ type Result struct {
 	ID     string
 	Status Status
 	Reason string // why it failed or was skipped
+	// RunnerDefined, when set, says which part of what was checked the
+	// runner defined or reinterpreted rather than took from the vector, and
+	// why (e.g. a vector with no expectations of its own). Such a pass is
+	// not counted in Passed.
+	RunnerDefined string
 }
 
 // Report collects the results of a run.
 type Report struct {
-	Results                 []Result
-	Passed, Failed, Skipped int
+	Results []Result
+	// Passed counts the vectors that passed on their own expectations;
+	// RunnerDefined the passes that rest on an expectation, input or reading
+	// the runner defined. Failed and Skipped count every failure and skip.
+	Passed, RunnerDefined, Failed, Skipped int
 	// Notes are suite-level remarks, e.g. a level directory that is absent.
 	Notes []string
 }
 
-// Summary is the closing line: "N passed, M failed, K skipped".
+// Summary is the closing line: "N passed, M failed, K skipped". Passes on
+// runner-defined expectations are not in N; see RunnerDefinedLine.
 func (r *Report) Summary() string {
 	return fmt.Sprintf("%d passed, %d failed, %d skipped", r.Passed, r.Failed, r.Skipped)
+}
+
+// RunnerDefinedLine names the passes on runner-defined expectations, which
+// Summary does not count; "" when there are none.
+func (r *Report) RunnerDefinedLine() string {
+	var names []string
+	for _, res := range r.Results {
+		if res.Status == Pass && res.RunnerDefined != "" {
+			names = append(names, res.File+" "+res.ID)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("runner-defined: %d passed on expectations the runner defines, not counted as passed: %s",
+		len(names), strings.Join(names, ", "))
 }
 
 // Options selects what to run.
@@ -93,16 +118,15 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 				return nil, err
 			}
 			for _, raw := range f.Tests {
-				var v vector
-				if err := json.Unmarshal(raw, &v); err != nil {
+				var p probe
+				if err := json.Unmarshal(raw, &p); err != nil {
 					return nil, fmt.Errorf("conformance: %s: %w", rel, err)
 				}
-				if len(only) > 0 && !only[v.ID] {
+				if len(only) > 0 && !only[p.ID] {
 					continue
 				}
-				res := Result{File: rel, ID: v.ID}
-				res.Status, res.Reason = runVector(ctx, l, raw, &v)
-				rep.add(res)
+				o := runVector(ctx, l, raw, &p)
+				rep.add(Result{File: rel, ID: p.ID, Status: o.status, Reason: o.reason, RunnerDefined: o.runnerDefined})
 			}
 		}
 	}
@@ -111,44 +135,62 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 func (r *Report) add(res Result) {
 	r.Results = append(r.Results, res)
-	switch res.Status {
-	case Pass:
+	switch {
+	case res.Status == Pass && res.RunnerDefined != "":
+		r.RunnerDefined++
+	case res.Status == Pass:
 		r.Passed++
-	case Fail:
+	case res.Status == Fail:
 		r.Failed++
 	default:
 		r.Skipped++
 	}
 }
 
-// Write prints failures and skips with their reasons (every result when
-// verbose), the notes, and the summary line last.
+// Write prints failures, skips and runner-defined passes with their reasons
+// (every result when verbose), the notes, the runner-defined line, and the
+// summary line last.
 func (r *Report) Write(w io.Writer, verbose bool) {
 	for _, res := range r.Results {
-		if res.Status == Pass && !verbose {
+		if res.Status == Pass && res.RunnerDefined == "" && !verbose {
 			continue
 		}
+		line := fmt.Sprintf("%s %s %s", res.Status, res.File, res.ID)
 		if res.Reason != "" {
-			fmt.Fprintf(w, "%s %s %s: %s\n", res.Status, res.File, res.ID, res.Reason)
-		} else {
-			fmt.Fprintf(w, "%s %s %s\n", res.Status, res.File, res.ID)
+			line += ": " + res.Reason
 		}
+		if res.RunnerDefined != "" {
+			line += " (runner-defined " + res.RunnerDefined + ")"
+		}
+		fmt.Fprintln(w, line)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+	if l := r.RunnerDefinedLine(); l != "" {
+		fmt.Fprintln(w, l)
+	}
 	fmt.Fprintln(w, r.Summary())
 }
 
+// outcome is what running one vector gave.
+type outcome struct {
+	status        Status
+	reason        string
+	runnerDefined string // see Result.RunnerDefined
+}
+
+func failed(format string, args ...any) outcome {
+	return outcome{status: Fail, reason: fmt.Sprintf(format, args...)}
+}
+
 // runVector dispatches one vector to the harness for its level.
-func runVector(ctx context.Context, level string, raw json.RawMessage, v *vector) (Status, string) {
+func runVector(ctx context.Context, level string, raw json.RawMessage, p *probe) outcome {
 	switch {
 	case level == "server":
-		return Skip, "the HTTP validation server (level server) is not part of this build yet"
-	case level == "identity" || v.needsIdentity():
-		return runIdentityVector(ctx, raw, v)
-	case v.Input == nil || v.Expected == nil:
-		return Fail, "vector has no input or expected section"
+		return outcome{status: Skip, reason: "the HTTP validation server (level server) is not part of this build yet"}
+	case level == "identity" || p.needsIdentity():
+		return runIdentityVector(ctx, raw)
 	}
-	return runProxyVector(ctx, v)
+	return runProxyVector(ctx, raw)
 }

@@ -27,13 +27,16 @@
 // One Manager per loaded policy owns the session:
 //
 //	m, err := identity.NewManager(identity.Config{Policy: p, OnEvent: audit})
-//	tok, err := m.Token(ctx)          // current token; lazily issued, rotated on the clock
-//	tok, _, err := m.Issue(ctx)       // or a fresh single-use token per call
+//	tok, _, err := m.Issue(ctx)       // a single-use token for the client's next call
 //	claims, err := m.Validate(ctx, tok)
 //	if ve := identity.AsValidationError(err); ve != nil {
 //		// answer with ve.Code, ve.Message() and ve.Data(tool, false)
 //	}
 //	var se *identity.StoreError // a store could not answer: apply failover_mode
+//
+// Issue rotates the session's current token on the clock (rotation_interval,
+// expiry, policy change; TOKEN_ROTATED) and bounds every token it gives out
+// by the current token's expiry; CurrentToken shows the current token.
 //
 // Policy reload: m.UpdatePolicy(p2, hash2). SIGUSR1: m.EndSession(ctx).
 // Revocation file: go m.RevocationFileWatcher(path).Run(ctx, interval, onErr).

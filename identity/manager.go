@@ -251,24 +251,79 @@ func (m *Manager) IdentityConfig() policy.IdentityConfig {
 	return m.idc
 }
 
-// Token returns the session's current token, issuing it on first use
-// (TOKEN_ISSUED) and replacing it (TOKEN_ROTATED, same session id, new
-// nonce) when rotation_interval has elapsed on the clock, when it has
-// expired, or when the policy hash changed. With rotation_interval 0 the
-// token is replaced only when it expires or the policy changes.
-//
-// Tokens are single-use (validation-040): Validate records the nonce, so
-// the current token is accepted once. A client that calls several times
-// within one rotation interval needs Issue.
+// Token returns the session's current token; see CurrentToken.
 func (m *Manager) Token(ctx context.Context) (string, error) {
 	tok, _, err := m.CurrentToken(ctx)
 	return tok, err
 }
 
-// CurrentToken is Token that also returns the token's claims.
+// CurrentToken returns the session's current token and its claims: the
+// token that the reuse-until-rotation lifecycle of §5.4 would present, and
+// the anchor that every token Issue gives out is bounded by. It is issued on
+// first use (TOKEN_ISSUED) and replaced (TOKEN_ROTATED, same session id, new
+// nonce, full token_ttl) when rotation_interval has elapsed since it was
+// issued, when it has expired, or when the policy hash changed. With
+// rotation_interval 0 it is replaced only when it expires or the policy
+// changes.
+//
+// Tokens are single-use (validation-040): the current token is accepted
+// once, and it may already have been handed out by the Issue call that
+// rotated it. CurrentToken is for inspection; a client presents tokens from
+// Issue.
 func (m *Manager) CurrentToken(ctx context.Context) (string, *Claims, error) {
 	m.mu.Lock()
+	ev, err := m.rotateLocked(m.cfg.Now())
+	if err != nil {
+		m.mu.Unlock()
+		return "", nil, err
+	}
+	tok, c := m.current.token, m.current.claims
+	m.mu.Unlock()
+	m.emit(ev)
+	return tok, c, nil
+}
+
+// Issue gives out a single-use token of the session: what a client presents
+// with its next call (the proxy's aip.io/token). It first brings the current
+// token up to date (see CurrentToken). When that issued or rotated it, the
+// new current token itself is returned (one TOKEN_ISSUED or TOKEN_ROTATED
+// event). Otherwise a fresh token with a new nonce is issued (TOKEN_ISSUED)
+// whose expiry is the current token's when rotation_interval is set: a
+// token issued just before a rotation is valid for at most
+// token_ttl − rotation_interval after it, and no token outlives the current
+// token it was issued under. With rotation_interval 0 every token gets the
+// full token_ttl.
+func (m *Manager) Issue(ctx context.Context) (string, *Claims, error) {
+	m.mu.Lock()
 	now := m.cfg.Now()
+	ev, err := m.rotateLocked(now)
+	if err != nil {
+		m.mu.Unlock()
+		return "", nil, err
+	}
+	if ev != nil {
+		tok, c := m.current.token, m.current.claims
+		m.mu.Unlock()
+		m.emit(ev)
+		return tok, c, nil
+	}
+	var bound time.Time
+	if m.idc.RotationInterval > 0 {
+		bound = m.current.claims.ExpiresAt
+	}
+	tok, c, err := m.issueLocked(now, bound)
+	m.mu.Unlock()
+	if err != nil {
+		return "", nil, err
+	}
+	m.emit([]Event{{Type: EventTokenIssued, Time: now, SessionID: c.SessionID, TokenID: c.Nonce, ExpiresAt: c.ExpiresAt, PolicyHash: c.PolicyHash}})
+	return tok, c, nil
+}
+
+// rotateLocked issues the session's first token or rotates the current
+// one when it is due, and returns the event to emit (none when the current
+// token stays). m.mu is held.
+func (m *Manager) rotateLocked(now time.Time) ([]Event, error) {
 	var reason string
 	switch cur := m.current; {
 	case cur == nil:
@@ -279,14 +334,11 @@ func (m *Manager) CurrentToken(ctx context.Context) (string, *Claims, error) {
 	case m.idc.RotationInterval > 0 && now.Sub(cur.claims.IssuedAt) >= m.idc.RotationInterval:
 		reason = "rotation_interval"
 	default:
-		tok, c := cur.token, cur.claims
-		m.mu.Unlock()
-		return tok, c, nil
+		return nil, nil
 	}
-	tok, c, err := m.issueLocked(now)
+	tok, c, err := m.issueLocked(now, time.Time{})
 	if err != nil {
-		m.mu.Unlock()
-		return "", nil, err
+		return nil, err
 	}
 	var ev Event
 	if m.current == nil {
@@ -296,26 +348,12 @@ func (m *Manager) CurrentToken(ctx context.Context) (string, *Claims, error) {
 	}
 	ev.Time, ev.SessionID, ev.ExpiresAt, ev.PolicyHash = now, c.SessionID, c.ExpiresAt, c.PolicyHash
 	m.current = &issued{token: tok, claims: c}
-	m.mu.Unlock()
-	m.emit([]Event{ev})
-	return tok, c, nil
+	return []Event{ev}, nil
 }
 
-// Issue issues a fresh token in the current session (new nonce) without
-// changing the current token, for clients that need one token per call.
-func (m *Manager) Issue(ctx context.Context) (string, *Claims, error) {
-	m.mu.Lock()
-	now := m.cfg.Now()
-	tok, c, err := m.issueLocked(now)
-	m.mu.Unlock()
-	if err != nil {
-		return "", nil, err
-	}
-	m.emit([]Event{{Type: EventTokenIssued, Time: now, SessionID: c.SessionID, TokenID: c.Nonce, ExpiresAt: c.ExpiresAt, PolicyHash: c.PolicyHash}})
-	return tok, c, nil
-}
-
-func (m *Manager) issueLocked(now time.Time) (string, *Claims, error) {
+// issueLocked signs a new token of the session issued at now, expiring
+// token_ttl later or at bound when that is earlier (and not zero).
+func (m *Manager) issueLocked(now time.Time, bound time.Time) (string, *Claims, error) {
 	var nb [16]byte
 	if _, err := rand.Read(nb[:]); err != nil {
 		return "", nil, fmt.Errorf("identity: nonce: %w", err)
@@ -323,6 +361,9 @@ func (m *Manager) issueLocked(now time.Time) (string, *Claims, error) {
 	nonce := hex.EncodeToString(nb[:])
 	iat := now.UTC().Truncate(time.Millisecond)
 	exp := iat.Add(m.idc.TokenTTL)
+	if !bound.IsZero() && bound.Before(exp) {
+		exp = bound
+	}
 	c := &Claims{
 		Issuer: m.cfg.Issuer, Subject: m.agentID, Audience: m.idc.Audience,
 		IssuedAtUnix: iat.Unix(), ExpiresAtUnix: exp.Unix(), JWTID: nonce,
@@ -373,10 +414,10 @@ func (m *Manager) Keys() *KeySet { return m.keys }
 func (m *Manager) JWKS() ([]byte, error) { return m.keys.JWKS() }
 
 // UpdatePolicy switches to a new policy (a reload). The session continues;
-// when the hash changed, the next Token call rotates to a token with the
-// new hash, and tokens with the previous hash stay valid for the new
-// policy's policy_transition_grace (0: they fail with policy_changed at
-// once). Audience, TTL, rotation, binding mode and nonce window follow the
+// when the hash changed, the next Issue (or CurrentToken) rotates the
+// current token to one with the new hash, and tokens with the previous hash
+// stay valid for the new policy's policy_transition_grace (0: they fail
+// with policy_changed at once). Audience, TTL, rotation, binding mode and nonce window follow the
 // new policy; the signing keys do not change.
 func (m *Manager) UpdatePolicy(p *policy.Policy, hash string) error {
 	if p == nil || !isLowerHex(hash, 64) {
@@ -434,7 +475,7 @@ func (m *Manager) RevokeToken(ctx context.Context, nonce, reason string) error {
 // EndSession terminates the current session (the SIGUSR1 action of
 // §5.6.4): the session is revoked, so every token issued in it fails with
 // session_revoked, and a new session starts; its first token is issued on
-// the next Token call.
+// the next Issue (or CurrentToken) call.
 func (m *Manager) EndSession(ctx context.Context) error {
 	m.mu.Lock()
 	old := m.session

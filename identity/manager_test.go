@@ -383,3 +383,119 @@ func (failingNonces) CheckAndRecord(context.Context, string, time.Duration) (boo
 	return true, context.DeadlineExceeded // "fresh" must not be trusted with an error
 }
 func (failingNonces) Close() error { return nil }
+
+// Issue is what the proxy's aip.io/token calls, so rotation at run time is
+// what Issue does: it rotates the session's current token on the clock and
+// bounds every token it gives out by the current token's expiry.
+func TestIssueRotatesTheCurrentToken(t *testing.T) {
+	f := newFixture(t, "token_ttl: 5m\nrotation_interval: 4m")
+	t1, c1 := f.token() // the session's first token is its current token
+	if cur, _, _ := f.m.CurrentToken(f.ctx); cur != t1 {
+		t.Fatal("the first issued token is not the current token")
+	}
+	if c1.ExpiresAt.Sub(c1.IssuedAt) != 5*time.Minute {
+		t.Fatalf("first token ttl %v", c1.ExpiresAt.Sub(c1.IssuedAt))
+	}
+
+	// Within the interval: fresh single-use tokens, bounded by the current one.
+	f.clock.Advance(3*time.Minute + 59*time.Second)
+	t2, c2 := f.token()
+	if t2 == t1 || c2.Nonce == c1.Nonce || c2.SessionID != c1.SessionID {
+		t.Fatal("want a fresh token in the same session")
+	}
+	if !c2.ExpiresAt.Equal(c1.ExpiresAt) {
+		t.Fatalf("token issued at %s expires %s, want the current token's expiry %s",
+			identity.FormatTime(c2.IssuedAt), identity.FormatTime(c2.ExpiresAt), identity.FormatTime(c1.ExpiresAt))
+	}
+	if n := len(f.eventsOf(identity.EventTokenRotated)); n != 0 {
+		t.Fatalf("%d rotations before rotation_interval", n)
+	}
+	if cur, _, _ := f.m.CurrentToken(f.ctx); cur != t1 {
+		t.Fatal("current token replaced before rotation_interval")
+	}
+
+	// At the interval: the issued token is the new current token (full ttl).
+	f.clock.Advance(time.Second)
+	t3, c3 := f.token()
+	if c3.ExpiresAt.Sub(c3.IssuedAt) != 5*time.Minute || c3.SessionID != c1.SessionID {
+		t.Fatalf("rotated token %+v", c3)
+	}
+	if cur, _, _ := f.m.CurrentToken(f.ctx); cur != t3 {
+		t.Fatal("the rotated token is not the current token")
+	}
+	rotated := f.eventsOf(identity.EventTokenRotated)
+	if len(rotated) != 1 {
+		t.Fatalf("%d rotations", len(rotated))
+	}
+	if r := rotated[0]; r.OldTokenID != c1.Nonce || r.NewTokenID != c3.Nonce || r.Reason != "rotation_interval" ||
+		r.SessionID != c1.SessionID || !r.ExpiresAt.Equal(c3.ExpiresAt) || r.PolicyHash != c3.PolicyHash {
+		t.Fatalf("rotated event %+v", r)
+	}
+	// TOKEN_ISSUED for the first and the in-between token; the rotation is
+	// one TOKEN_ROTATED, not also a TOKEN_ISSUED.
+	issued := f.eventsOf(identity.EventTokenIssued)
+	if len(issued) != 2 || issued[0].TokenID != c1.Nonce || issued[1].TokenID != c2.Nonce || !issued[1].ExpiresAt.Equal(c1.ExpiresAt) {
+		t.Fatalf("issued events %+v", issued)
+	}
+
+	// The token issued just before the rotation is still valid (§5.4.2
+	// grace) until the old current token expires, and not a moment longer.
+	f.clock.Advance(time.Minute - time.Millisecond)
+	if _, err := f.m.Validate(f.ctx, t1); err != nil {
+		t.Fatalf("old current token within its lifetime: %v", err)
+	}
+	f.clock.Advance(2 * time.Millisecond)
+	_, err := f.m.Validate(f.ctx, t2)
+	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrExpired)
+}
+
+func TestIssueRotationDisabled(t *testing.T) {
+	// rotation_interval 0s: no schedule; every token gets the full ttl and
+	// the current token is replaced only when it expires.
+	f := newFixture(t, "token_ttl: 5m\nrotation_interval: 0s")
+	t1, _ := f.token()
+	f.clock.Advance(4 * time.Minute)
+	_, c2 := f.token()
+	if c2.ExpiresAt.Sub(c2.IssuedAt) != 5*time.Minute {
+		t.Fatalf("ttl %v, want the full 5m", c2.ExpiresAt.Sub(c2.IssuedAt))
+	}
+	if cur, _, _ := f.m.CurrentToken(f.ctx); cur != t1 {
+		t.Fatal("rotation_interval 0s rotated")
+	}
+	f.clock.Advance(time.Minute)
+	_, c3 := f.token()
+	ev := f.eventsOf(identity.EventTokenRotated)
+	if len(ev) != 1 || ev[0].Reason != "expired" || ev[0].NewTokenID != c3.Nonce {
+		t.Fatalf("events %+v", ev)
+	}
+}
+
+func TestIssueRotatesOnPolicyChangeAndNewSession(t *testing.T) {
+	f := newFixture(t, "token_ttl: 5m")
+	_, c1 := f.token()
+	p2, h2 := newPolicyVersion(t, f, "token_ttl: 10m", "")
+	if err := f.m.UpdatePolicy(p2, h2); err != nil {
+		t.Fatal(err)
+	}
+	_, c2 := f.token()
+	if c2.PolicyHash != h2 || c2.ExpiresAt.Sub(c2.IssuedAt) != 10*time.Minute {
+		t.Fatalf("after the reload: hash %s, ttl %v", c2.PolicyHash, c2.ExpiresAt.Sub(c2.IssuedAt))
+	}
+	if ev := f.eventsOf(identity.EventTokenRotated); len(ev) != 1 || ev[0].Reason != "policy_changed" || ev[0].OldTokenID != c1.Nonce || ev[0].NewTokenID != c2.Nonce {
+		t.Fatalf("events %+v", ev)
+	}
+	if err := f.m.EndSession(f.ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, c3 := f.token()
+	issued := f.eventsOf(identity.EventTokenIssued)
+	if c3.SessionID == c1.SessionID || len(issued) != 2 || issued[1].TokenID != c3.Nonce {
+		t.Fatalf("new session: %s, issued %+v", c3.SessionID, issued)
+	}
+	if cur, _, _ := f.m.CurrentToken(f.ctx); cur == "" {
+		t.Fatal("no current token")
+	}
+	if n := len(f.eventsOf(identity.EventTokenRotated)); n != 1 {
+		t.Fatalf("the new session's first token counted as a rotation (%d)", n)
+	}
+}

@@ -16,8 +16,12 @@ func newConformanceCmd(*globalFlags) *cobra.Command {
 		Short: "Run the AIP conformance vectors against this build",
 		Long: `conformance runs every vector of the chosen level (and the levels below it)
 through the real proxy pipeline and prints failures and skips with their
-reasons, ending with the line "N passed, M failed, K skipped". It exits
-non-zero when any vector fails.`,
+reasons, ending with the line "N passed, M failed, K skipped". A pass that
+rests on an expectation, input or reading the runner defines rather than
+the vector is printed with "(runner-defined ...)" and its reason, and
+counted on the line before the summary instead of in N. A vector key the
+runner does not understand fails the vector. It exits non-zero when any
+vector fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := conformance.Run(cmd.Context(), opts)
