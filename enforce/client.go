@@ -153,7 +153,7 @@ func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []b
 
 // issueToken answers TokenMethod with a fresh token of the session.
 func (c *Core) issueToken(ctx context.Context, st *snapshot, msg *jsonrpc.Message, v *Verdict) {
-	if c.ident == nil {
+	if st.ident == nil {
 		v.ToClient = errorLine(msg.ID, aip.CodeMethodNotFound, aip.Message(aip.CodeMethodNotFound),
 			map[string]any{"reason": "identity is not enabled in the policy"})
 		return
@@ -162,7 +162,7 @@ func (c *Core) issueToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 		v.reply(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.Path(), "reason": st.failure})
 		return
 	}
-	token, claims, err := c.ident.Issue(ctx)
+	token, claims, err := st.ident.Issue(ctx)
 	if err != nil {
 		c.cfg.Log.Error("token issuance failed", "error", err)
 		v.reply(msg.ID, aip.CodeInternalError, map[string]any{"reason": "token issuance failed"})
@@ -299,7 +299,7 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 // but the call is not blocked: that is the rollout mode of
 // reference/aip.md §6 #10. It returns the token id for the audit log.
 func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Message, tool, token string, auditArgs json.RawMessage, v *Verdict) (tokenID string, blocked bool) {
-	m := c.ident
+	m := st.ident
 	if m == nil {
 		return "", false
 	}
@@ -451,7 +451,7 @@ func (c *Core) ask(st *snapshot, s *Session, msg *jsonrpc.Message, dec policy.De
 			Tool:       call.Name,
 			Arguments:  displayArgs,
 			PolicyHash: st.Hash,
-			SessionID:  c.sessionID(),
+			SessionID:  st.sessionID(),
 			Expires:    c.cfg.Now().Add(c.cfg.ApprovalTimeout),
 			Digest:     digest,
 		},

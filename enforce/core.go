@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,10 @@ type Config struct {
 // policy to a message.
 type snapshot struct {
 	*Policy
+	// ident is the identity session when the policy enables identity. It
+	// lives across reloads that keep identity on, starts with a reload that
+	// turns it on and ends with one that turns it off.
+	ident *identity.Manager
 	// failure, when set, is why the last reload was refused (e.g. a bad
 	// signature): tool calls are answered with -32010 until a good policy
 	// loads (reference/aip.md §6 #15).
@@ -54,8 +59,9 @@ type snapshot struct {
 // concurrent use by any number of sessions.
 type Core struct {
 	cfg   Config
-	ident *identity.Manager
 	state atomic.Pointer[snapshot]
+	// writing serializes the writers of state (SetPolicy, Reject, Close).
+	writing sync.Mutex
 
 	limits    store.RateLimiter
 	ownLimits bool
@@ -85,14 +91,9 @@ func New(cfg Config) (*Core, error) {
 		c.limits, c.ownLimits = memory.NewRateLimiter(), true
 	}
 	c.state.Store(&snapshot{Policy: cfg.Policy})
-	if p := cfg.Policy.Policy; p != nil && p.IdentityConfig().Enabled {
-		ic := cfg.Identity
-		ic.Policy, ic.PolicyHash, ic.Now, ic.OnEvent = p, cfg.Policy.Hash, cfg.Now, c.identityEvent
-		m, err := identity.NewManager(ic)
-		if err != nil {
-			return nil, err
-		}
-		c.ident = m
+	if err := c.SetPolicy(cfg.Policy); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return c, nil
 }
@@ -100,33 +101,57 @@ func New(cfg Config) (*Core, error) {
 // Close ends the identity session, if any, and closes the stores the Core
 // owns.
 func (c *Core) Close() error {
+	c.writing.Lock()
+	defer c.writing.Unlock()
 	c.local.Close()
 	if c.ownLimits {
 		c.limits.Close()
 	}
-	if c.ident == nil {
-		return nil
+	if m := c.state.Load().ident; m != nil {
+		return m.Close()
 	}
-	return c.ident.Close()
+	return nil
 }
 
 // Identity returns the identity manager, nil when the policy does not enable
 // identity.
-func (c *Core) Identity() *identity.Manager { return c.ident }
+func (c *Core) Identity() *identity.Manager { return c.state.Load().ident }
 
 // Policy returns the policy in force.
 func (c *Core) Policy() *Policy { return c.state.Load().Policy }
 
-// SetPolicy replaces the policy for every message from now on and tells the
-// identity manager. It fails, leaving the policy in force, when the identity
-// manager refuses the new policy.
+// SetPolicy replaces the policy for every message from now on. The identity
+// session follows it: a policy that keeps identity on updates the session
+// (identity.Manager.UpdatePolicy), one that turns it on starts a session, one
+// that turns it off ends it. It fails, leaving the policy in force, when the
+// identity manager refuses the new policy.
 func (c *Core) SetPolicy(p *Policy) error {
-	if c.ident != nil && p.Policy != nil {
-		if err := c.ident.UpdatePolicy(p.Policy, p.Hash); err != nil {
+	c.writing.Lock()
+	defer c.writing.Unlock()
+	old := c.state.Load()
+	next := &snapshot{Policy: p}
+	enabled := p.Policy != nil && p.Policy.IdentityConfig().Enabled
+	switch {
+	case enabled && old.ident != nil:
+		if err := old.ident.UpdatePolicy(p.Policy, p.Hash); err != nil {
 			return err
 		}
+		next.ident = old.ident
+	case enabled:
+		ic := c.cfg.Identity
+		ic.Policy, ic.PolicyHash, ic.Now, ic.OnEvent = p.Policy, p.Hash, c.cfg.Now, c.identityEvent
+		m, err := identity.NewManager(ic)
+		if err != nil {
+			return err
+		}
+		next.ident = m
 	}
-	c.state.Store(&snapshot{Policy: p})
+	c.state.Store(next)
+	if old.ident != nil && next.ident == nil {
+		// Messages that took the old snapshot may still validate with it;
+		// a closed manager fails them closed.
+		old.ident.Close()
+	}
 	return nil
 }
 
@@ -150,6 +175,8 @@ func (c *Core) Reload() (*Policy, error) {
 
 // Reject records that a reload was refused for reason (see Reload).
 func (c *Core) Reject(reason string) {
+	c.writing.Lock()
+	defer c.writing.Unlock()
 	st := *c.state.Load()
 	st.failure = reason
 	c.state.Store(&st)
@@ -158,20 +185,21 @@ func (c *Core) Reject(reason string) {
 // EndSession revokes the identity session and starts a new one (spec
 // §5.6.4). It returns the old and new session ids.
 func (c *Core) EndSession(ctx context.Context) (oldID, newID string, err error) {
-	if c.ident == nil {
+	m := c.Identity()
+	if m == nil {
 		return "", "", errors.New("enforce: identity is not enabled")
 	}
-	oldID = c.ident.SessionID()
-	if err := c.ident.EndSession(ctx); err != nil {
+	oldID = m.SessionID()
+	if err := m.EndSession(ctx); err != nil {
 		return oldID, "", err
 	}
-	return oldID, c.ident.SessionID(), nil
+	return oldID, m.SessionID(), nil
 }
 
 // sessionID is the identity session's id, "" without identity.
-func (c *Core) sessionID() string {
-	if c.ident == nil {
+func (st *snapshot) sessionID() string {
+	if st.ident == nil {
 		return ""
 	}
-	return c.ident.SessionID()
+	return st.ident.SessionID()
 }

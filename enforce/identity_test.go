@@ -97,3 +97,56 @@ func TestNonceStoreFailureAppliesFailoverMode(t *testing.T) {
 		})
 	}
 }
+
+func compile(t *testing.T, yaml string) *enforce.Policy {
+	t.Helper()
+	p, _, err := policy.Parse([]byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Path = "/etc/agentid/policy.yaml"
+	c, err := enforce.Compile(p, enforce.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestTheIdentitySessionFollowsReloads(t *testing.T) {
+	on := strings.Replace(identityPolicy, "FAILOVER", "failover_mode: fail_closed", 1)
+	off := strings.Replace(strings.Replace(on, "enabled: true", "enabled: false", 1), "require_token: true", "require_token: false", 1)
+	c, err := enforce.New(enforce.Config{Policy: compile(t, off)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Identity() != nil {
+		t.Fatal("identity session without identity.enabled")
+	}
+	if err := c.SetPolicy(compile(t, on)); err != nil {
+		t.Fatal(err)
+	}
+	m := c.Identity()
+	if m == nil {
+		t.Fatal("a reload that turns identity on started no session")
+	}
+	s := enforce.NewSession()
+	if v := c.FromClient(context.Background(), s, call(1, "echo", `{}`)); errorCode(t, v.ToClient) != aip.CodeTokenRequired {
+		t.Fatalf("require_token after the reload: %s", v.ToClient)
+	}
+	if err := c.SetPolicy(compile(t, on)); err != nil {
+		t.Fatal(err)
+	}
+	if c.Identity() != m {
+		t.Fatal("a reload that keeps identity on replaced the session")
+	}
+	if err := c.SetPolicy(compile(t, off)); err != nil {
+		t.Fatal(err)
+	}
+	if c.Identity() != nil {
+		t.Fatal("a reload that turns identity off kept the session")
+	}
+	if v := c.FromClient(context.Background(), s, call(2, "echo", `{}`)); v.ToServer == nil {
+		t.Fatalf("tokens still required after identity was turned off: %s", v.ToClient)
+	}
+}

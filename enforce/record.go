@@ -39,7 +39,7 @@ const (
 // finish gives every record of v the fields every record carries: the
 // policy mode and hash in force, and the identity session.
 func (c *Core) finish(st *snapshot, v *Verdict) {
-	session := c.sessionID()
+	session := st.sessionID()
 	for i := range v.Audit {
 		r := &v.Audit[i]
 		r.PolicyMode = st.Mode()
