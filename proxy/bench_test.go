@@ -10,54 +10,27 @@ import (
 	"testing"
 
 	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/internal/benchdata"
 )
-
-const benchPolicy = `apiVersion: aip.io/v1alpha2
-kind: AgentPolicy
-metadata: {name: bench}
-spec:
-  allowed_tools: [read_file]
-  tool_rules:
-    - tool: read_file
-      allow_args:
-        path: "^/data/[a-z0-9_./-]+$"
-`
-
-const benchDLP = `  dlp:
-    patterns:
-      - {name: AWS Key, regex: "(AKIA|ASIA)[A-Z0-9]{16}"}
-      - {name: GitHub Token, regex: "gh[pousr]_[A-Za-z0-9]{36}"}
-      - {name: Email, regex: "[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}"}
-      - {name: SSN, regex: "\\b\\d{3}-\\d{2}-\\d{4}\\b"}
-      - {name: Credit Card, regex: "\\b(?:\\d{4}[- ]?){3}\\d{4}\\b"}
-      - {name: Private Key, regex: "-----BEGIN (RSA |EC |DSA |OPENSSH )?PRIVATE KEY-----"}
-      - {name: JWT, regex: "eyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}"}
-      - {name: Generic Secret, regex: "(?i)(password|secret|token)\\s*[:=]\\s*\\S+"}
-      - {name: Slack Token, regex: "xox[baprs]-[A-Za-z0-9-]{10,}"}
-      - {name: IPv4, regex: "\\b(?:\\d{1,3}\\.){3}\\d{1,3}\\b"}
-`
 
 // BenchmarkRelayToolCall measures one tools/call round trip through the
 // relay (decode, decide, audit, forward; decode, DLP, return) with a 4 KB
 // text result, in process over pipes. Compare with BenchmarkPipeRoundTrip,
 // the same exchange without the relay.
 func BenchmarkRelayToolCall(b *testing.B) {
-	b.Run("no-dlp", func(b *testing.B) { benchRelay(b, benchPolicy) })
-	b.Run("dlp-10-patterns", func(b *testing.B) { benchRelay(b, benchPolicy+benchDLP) })
+	b.Run("no-dlp", func(b *testing.B) { benchRelay(b, benchdata.Policy) })
+	b.Run("dlp-10-patterns", func(b *testing.B) { benchRelay(b, benchdata.Policy+benchdata.DLP) })
 	// Request scanning on, with 4 KB of arguments (a file to write): the
 	// arguments are redacted once, for both the audit log and the request.
 	b.Run("dlp-scan-requests-4KB-args", func(b *testing.B) {
 		content := strconv.Quote(strings.Repeat("Meeting notes: revenue, costs and outlook per region; follow up next week. ", 55)[:4000])
-		benchRelayArgs(b, benchPolicy+benchDLP+"    scan_requests: true\n", func(i int) string {
+		benchRelayArgs(b, benchdata.Policy+benchdata.DLP+"    scan_requests: true\n", func(i int) string {
 			return `{"path":"/data/notes-` + strconv.Itoa(i%100) + `.txt","content":` + content + `}`
 		})
 	})
 }
 
-func benchResult() string {
-	text := strings.Repeat("The quarterly report lists revenue, costs and outlook for each region. ", 58)[:4000]
-	return `{"content":[{"type":"text","text":"` + text + `"}]}`
-}
+func benchResult() string { return benchdata.Result() }
 
 // echoServer answers every request line with result, reusing the id.
 func echoServer(in io.Reader, out io.WriteCloser, result string) {

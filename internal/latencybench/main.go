@@ -38,6 +38,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/agentid/agentid/internal/benchdata"
 )
 
 func main() {
@@ -65,32 +67,6 @@ func main() {
 	}
 }
 
-const basePolicy = `apiVersion: aip.io/v1alpha2
-kind: AgentPolicy
-metadata:
-  name: latency
-spec:
-  allowed_tools: [read_file]
-  tool_rules:
-    - tool: read_file
-      allow_args:
-        path: "^/data/[a-z0-9_./-]+$"
-`
-
-const dlpPatterns = `  dlp:
-    patterns:
-      - {name: AWS Key, regex: "(AKIA|ASIA)[A-Z0-9]{16}"}
-      - {name: GitHub Token, regex: "gh[pousr]_[A-Za-z0-9]{36}"}
-      - {name: Email, regex: "[a-zA-Z0-9._%+-]+@[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,}"}
-      - {name: SSN, regex: "\\b\\d{3}-\\d{2}-\\d{4}\\b"}
-      - {name: Credit Card, regex: "\\b(?:\\d{4}[- ]?){3}\\d{4}\\b"}
-      - {name: Private Key, regex: "-----BEGIN (RSA |EC |DSA |OPENSSH )?PRIVATE KEY-----"}
-      - {name: JWT, regex: "eyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{10,}"}
-      - {name: Generic Secret, regex: "(?i)(password|secret|token)\\s*[:=]\\s*\\S+"}
-      - {name: Slack Token, regex: "xox[baprs]-[A-Za-z0-9-]{10,}"}
-      - {name: IPv4, regex: "\\b(?:\\d{1,3}\\.){3}\\d{1,3}\\b"}
-`
-
 type config struct {
 	name string
 	argv []string
@@ -116,10 +92,10 @@ func run(n, pipelined, rounds int, agentid string) error {
 	}
 	plain := filepath.Join(dir, "plain.yaml")
 	withDLP := filepath.Join(dir, "dlp.yaml")
-	if err := os.WriteFile(plain, []byte(basePolicy), 0o600); err != nil {
+	if err := os.WriteFile(plain, []byte(benchdata.Policy), 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(withDLP, []byte(basePolicy+dlpPatterns), 0o600); err != nil {
+	if err := os.WriteFile(withDLP, []byte(benchdata.Policy+benchdata.DLP), 0o600); err != nil {
 		return err
 	}
 	proxyArgs := func(policy string) []string {
@@ -344,8 +320,7 @@ func measurePipelined(argv []string, n, inflight int) (time.Duration, error) {
 
 // serveMCP answers requests with a fixed result; notifications are ignored.
 func serveMCP(in io.Reader, out io.Writer) {
-	text := strings.Repeat("The quarterly report lists revenue, costs and outlook for each region. ", 58)[:4000]
-	result, _ := jsonString(text)
+	result, _ := jsonString(benchdata.Text)
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 1<<16), 16<<20)
 	w := bufio.NewWriter(out)
