@@ -34,7 +34,11 @@ func (c *Core) FromClient(ctx context.Context, s *Session, line []byte) Verdict 
 		case jsonrpc.KindResponse:
 			c.clientResponse(s, msg, &v)
 		case jsonrpc.KindNotification:
-			c.clientNotification(st, msg, &v)
+			// A notification gets the same decision as a request with the
+			// same method: servers execute notifications, so a tools/call
+			// without an id is policed like one with. It is never answered.
+			v.silent = true
+			c.clientRequest(ctx, st, s, msg, &v)
 		default:
 			c.clientRequest(ctx, st, s, msg, &v)
 		}
@@ -71,21 +75,6 @@ func (c *Core) clientResponse(s *Session, msg *jsonrpc.Message, v *Verdict) {
 	v.undo = func() { s.serverAsked(key) }
 }
 
-// clientNotification forwards an allowed notification. Denied notifications
-// are dropped and audited: JSON-RPC forbids answering a notification.
-func (c *Core) clientNotification(st *snapshot, msg *jsonrpc.Message, v *Verdict) {
-	dec := decideMethod(st, msg.Method)
-	v.record(decisionRecord(dec, msg, nil, ""))
-	if dec.Action != policy.Allow {
-		return
-	}
-	line, _, err := stripToken(msg)
-	if err != nil {
-		return // unreadable params: not forwarded
-	}
-	v.ToServer = line
-}
-
 // decideMethod applies method authorization on the normalized name. A raw
 // name that differs from its normalized form by more than letter case is
 // refused: the server would dispatch on bytes the policy never saw (e.g.
@@ -107,6 +96,10 @@ func decideMethod(st *snapshot, method string) policy.Decision {
 
 func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
 	if msg.Method == TokenMethod {
+		if v.silent {
+			v.record(hygieneRecord(aip.CodeInvalidRequest, TokenMethod+" sent as a notification", nil, msg.Method))
+			return
+		}
 		c.issueToken(ctx, st, msg, v)
 		return
 	}
@@ -116,8 +109,7 @@ func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg 
 		v.reply(msg.ID, dec.Code, map[string]any{"method": msg.Method, "reason": dec.Reason})
 		return
 	}
-	key := idKey(msg.ID)
-	if s.inFlight(key) {
+	if !v.silent && s.inFlight(idKey(msg.ID)) {
 		// Two requests in flight with one id would let a response meant for
 		// one be taken for the other (e.g. an unfiltered tools/list).
 		v.record(hygieneRecord(aip.CodeInvalidRequest, "duplicate id of a request in flight", msg.ID, msg.Method))
@@ -140,6 +132,10 @@ func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg 
 
 // forward records the request as in flight and sends line to the server.
 func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []byte, v *Verdict) {
+	if v.silent {
+		v.ToServer = line // a notification expects no response
+		return
+	}
 	key := idKey(msg.ID)
 	if !s.reserve(key, method) {
 		// Another request with this id was reserved concurrently.
@@ -284,6 +280,16 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 	}
 
 	if dec.Action == policy.Ask {
+		if v.silent {
+			// Nobody could be told the outcome, and an approved call would
+			// have no request to answer: refused.
+			denied := dec
+			denied.Action, denied.Code, denied.Reason, denied.ViolationType = policy.Block, aip.CodeUserDenied, "Approval cannot be asked for a notification", aip.ViolationRuleBlock
+			rec := decisionRecord(denied, msg, auditArgs, call.Name)
+			rec.TokenID = tokenID
+			v.record(rec)
+			return
+		}
 		c.ask(st, s, msg, dec, call, line, auditArgs, tokenID, v)
 		return
 	}
@@ -334,7 +340,7 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 	}
 	v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventTokenRejected,
 		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
-	v.ToClient = errorLine(msg.ID, verr.Code, aip.Message(verr.Code), verr.Data(tool, false))
+	v.reply(msg.ID, verr.Code, verr.Data(tool, false))
 	return tokenID, true
 }
 

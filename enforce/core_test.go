@@ -200,3 +200,50 @@ func TestRejectedReloadDeniesToolCallsWithPolicySignatureInvalid(t *testing.T) {
 		t.Fatalf("got %s, want -32010", v.ToClient)
 	}
 }
+
+// A server that compares ids by value answers "-0" and "0" alike; the
+// second request must not be in flight beside the first, or the answer to
+// one (an unfiltered tools/list) could be taken for the other.
+func TestARequestWhoseIDCollidesInValueWithOneInFlightIsRefused(t *testing.T) {
+	c := newCore(t, basicPolicy)
+	s := enforce.NewSession()
+	if v := c.FromClient(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":0,"method":"tools/list"}`)); v.ToServer == nil {
+		t.Fatal("tools/list not forwarded")
+	}
+	v := c.FromClient(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":-0,"method":"ping"}`))
+	if v.ToServer != nil || errorCode(t, v.ToClient) != aip.CodeInvalidRequest {
+		t.Fatalf("ping with id -0 while 0 is in flight: to server %s, to client %s", v.ToServer, v.ToClient)
+	}
+}
+
+func TestANotificationGetsTheDecisionOfARequest(t *testing.T) {
+	cases := []struct {
+		name      string
+		params    string
+		forwarded bool
+	}{
+		{"an allowed tool call is forwarded", `{"name":"echo","arguments":{}}`, true},
+		{"a tool outside the allowlist is dropped", `{"name":"delete_file","arguments":{}}`, false},
+		{"a protected path is dropped", `{"name":"read_file","arguments":{"path":"/etc/secret/x"}}`, false},
+		{"a call that needs approval is dropped", `{"name":"write_file","arguments":{"path":"/work/x"}}`, false},
+		{"an allowed call with arguments is forwarded", `{"name":"echo","arguments":{"text":"hello"}}`, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(t, basicPolicy)
+			v := c.FromClient(context.Background(), enforce.NewSession(), []byte(`{"jsonrpc":"2.0","method":"tools/call","params":`+tc.params+`}`))
+			if v.ToClient != nil {
+				t.Fatalf("a notification was answered: %s", v.ToClient)
+			}
+			if got := v.ToServer != nil; got != tc.forwarded {
+				t.Fatalf("forwarded = %v, want %v", got, tc.forwarded)
+			}
+			if len(v.Audit) == 0 || v.Audit[0].Tool == "" {
+				t.Fatalf("audit records %+v: want the tool named", v.Audit)
+			}
+			if !tc.forwarded && v.Audit[len(v.Audit)-1].Decision != aip.AuditBlock {
+				t.Fatalf("a dropped notification audited as %s", v.Audit[len(v.Audit)-1].Decision)
+			}
+		})
+	}
+}

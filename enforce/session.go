@@ -3,6 +3,7 @@ package enforce
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -78,9 +79,12 @@ func (s *Session) clientAnswered(key string) bool {
 	return ok
 }
 
-// idKey canonicalizes a JSON-RPC id so that a peer re-encoding it
-// ("\u0061" for "a") still matches. jsonrpc.Decode admits only strings and
-// integers.
+// idKey canonicalizes a JSON-RPC id the way peers compare ids, so that two
+// ids a server could take for one are one key: a string by its decoded
+// value ("\u0061" is "a"), a number by its value as an IEEE 754 double, as
+// JavaScript and most JSON libraries read it (-0 is 0, and integers beyond
+// 2^53 that round to the same double collide). jsonrpc.Decode admits only
+// strings and integers.
 func idKey(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) > 0 && raw[0] == '"' {
@@ -89,7 +93,13 @@ func idKey(raw json.RawMessage) string {
 			return "s" + s
 		}
 	}
-	return "n" + string(raw)
+	if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
+		if f == 0 {
+			f = 0 // -0
+		}
+		return "n" + strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return "r" + string(raw)
 }
 
 // toolCatalog remembers the tools the server advertised, so that a tools/call

@@ -26,6 +26,9 @@ type Verdict struct {
 	// read loop, and passes it to Core.Resolve.
 	Approval *Approval
 
+	// silent is set for a client notification: it is decided like a
+	// request but never answered (JSON-RPC forbids it).
+	silent bool
 	// onAuditFailure answers the client when the records cannot be written;
 	// undo releases the session state the verdict reserved.
 	onAuditFailure []byte
@@ -44,8 +47,12 @@ func (v *Verdict) AuditFailed() {
 
 func (v *Verdict) record(r audit.Record) { v.Audit = append(v.Audit, r) }
 
-// reply answers the client with an error for id.
+// reply answers the client with an error for id; a notification is never
+// answered.
 func (v *Verdict) reply(id json.RawMessage, code int, data map[string]any) {
+	if v.silent {
+		return
+	}
 	v.ToClient = errorLine(id, code, aip.Message(code), data)
 }
 
