@@ -8,12 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
+
+	"github.com/agentid/agentid/internal/atomicfile"
 )
 
 // The Kagenti signer init-container's environment variables and defaults.
@@ -125,8 +126,8 @@ func SignFile(ctx context.Context, cfg SignConfig) ([]byte, *SignInfo, error) {
 		return nil, nil, err
 	}
 	if cfg.Out != "" {
-		if err := WriteFileAtomic(cfg.Out, signed, 0o644); err != nil {
-			return nil, nil, err
+		if err := atomicfile.Write(cfg.Out, signed, 0o644, atomicfile.Options{DirPerm: 0o755}); err != nil {
+			return nil, nil, fmt.Errorf("agentcard: %w", err)
 		}
 	}
 	return signed, info, nil
@@ -223,48 +224,6 @@ func readFileCapped(path string, max int64) ([]byte, error) {
 	}
 	defer f.Close()
 	return readCapped(f, max)
-}
-
-// WriteFileAtomic writes data to path so that readers see either the old
-// file or the whole new one, never a partial card: it writes a temporary
-// file in the same directory, syncs it and renames it over path. Missing
-// directories are created 0755.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	// Persist the rename itself; a failure here does not undo the write.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // ParseTrustDomain parses a trust domain name or a spiffe:// trust domain ID.

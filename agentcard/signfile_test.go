@@ -262,20 +262,3 @@ func TestSignConfigFromEnv(t *testing.T) {
 		}
 	}
 }
-
-func TestWriteFileAtomicReplacesWholeFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "card.json")
-	for _, content := range []string{"first version, longer", "second"} {
-		if err := WriteFileAtomic(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := os.ReadFile(path)
-		if string(got) != content {
-			t.Fatalf("got %q", got)
-		}
-	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Fatalf("temporary files left behind: %v", entries)
-	}
-}

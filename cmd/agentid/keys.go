@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/internal/atomicfile"
 )
 
 func newKeysCmd(g *globalFlags) *cobra.Command {
@@ -51,7 +53,7 @@ with "agentid policy sign --key".`,
 				if _, err := cmd.OutOrStdout().Write(pemBytes); err != nil {
 					return err
 				}
-			} else if err := writeSecretFile(out, pemBytes, force); err != nil {
+			} else if err := writeOut(out, pemBytes, 0o600, force); err != nil {
 				return err
 			}
 			if pubOut != "" {
@@ -59,7 +61,7 @@ with "agentid policy sign --key".`,
 				if err != nil {
 					return err
 				}
-				if err := writeNewFile(pubOut, pub, 0o644, force); err != nil {
+				if err := writeOut(pubOut, pub, 0o644, force); err != nil {
 					return err
 				}
 			}
@@ -105,33 +107,14 @@ key material is never printed.`,
 	return cmd
 }
 
-// writeSecretFile writes data to path with mode 0600, refusing to replace an
-// existing file unless force is set.
-func writeSecretFile(path string, data []byte, force bool) error {
-	return writeNewFile(path, data, 0o600, force)
-}
-
-func writeNewFile(path string, data []byte, mode os.FileMode, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, mode)
-	if errors.Is(err, os.ErrExist) {
+// writeOut writes a file named by a flag. Without --force an existing
+// file is an error.
+func writeOut(path string, data []byte, perm fs.FileMode, force bool) error {
+	err := atomicfile.Write(path, data, perm, atomicfile.Options{NoReplace: !force})
+	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists (use --force to overwrite)", path)
 	}
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil { // an existing file keeps its mode otherwise
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return err
 }
 
 // readArgOrStdin returns arg, or stdin's content when arg is "-".

@@ -3,11 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentid/agentid/internal/atomicfile"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -65,13 +64,13 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 				_, err = cmd.OutOrStdout().Write(signed)
 				return err
 			case "":
-				if err := replaceFile(p.Path, signed); err != nil {
+				if err := atomicfile.Write(p.Path, signed, 0o644, atomicfile.Options{KeepMode: true}); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "signed %s\n", p.Path)
 				return nil
 			default:
-				return writeNewFile(out, signed, 0o644, true)
+				return atomicfile.Write(out, signed, 0o644, atomicfile.Options{})
 			}
 		},
 	}
@@ -106,29 +105,4 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 	}
 	verify.Flags().StringVar(&pubPath, "pubkey", "", "Ed25519 public key, PEM (required)")
 	policyCmd.AddCommand(verify)
-}
-
-// replaceFile atomically replaces path with data, keeping its mode.
-func replaceFile(path string, data []byte) error {
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

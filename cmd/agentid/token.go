@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/internal/atomicfile"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/store/memory"
 )
@@ -115,7 +116,7 @@ The binding names this process; "agentid token verify" does not check it.`,
 				if err != nil {
 					return err
 				}
-				if err := writeNewFile(jwksOut, append(doc, '\n'), 0o644, true); err != nil {
+				if err := atomicfile.Write(jwksOut, append(doc, '\n'), 0o644, atomicfile.Options{}); err != nil {
 					return err
 				}
 			}
