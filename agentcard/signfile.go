@@ -2,9 +2,6 @@ package agentcard
 
 import (
 	"context"
-	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +12,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 
 	"github.com/agentid/agentid/internal/atomicfile"
+	"github.com/agentid/agentid/internal/pemkey"
 )
 
 // The Kagenti signer init-container's environment variables and defaults.
@@ -166,7 +164,7 @@ func LoadSVID(certFile, keyFile string) (*x509svid.SVID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: reading the key: %w", err)
 	}
-	key, err := parsePrivateKeyPEM(keyPEM)
+	key, err := pemkey.ParseSinglePrivateKey(keyPEM)
 	clear(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: %s: %w", keyFile, err)
@@ -177,44 +175,6 @@ func LoadSVID(certFile, keyFile string) (*x509svid.SVID, error) {
 		return nil, fmt.Errorf("agentcard: %s: leaf is not an X509-SVID: %w", certFile, err)
 	}
 	return &x509svid.SVID{ID: id, Certificates: certs, PrivateKey: key}, nil
-}
-
-// parsePrivateKeyPEM parses exactly one unencrypted private key block. The
-// DER buffer is cleared once parsed; the error never quotes key bytes.
-func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
-	block, rest := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM private key")
-	}
-	defer clear(block.Bytes)
-	if p, _ := pem.Decode(rest); p != nil {
-		return nil, errors.New("more than one PEM block in the key file")
-	}
-	if _, encrypted := block.Headers["Proc-Type"]; encrypted || block.Type == "ENCRYPTED PRIVATE KEY" {
-		return nil, errors.New("encrypted private keys are not supported")
-	}
-	var (
-		key any
-		err error
-	)
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("unsupported PEM block %q for a private key", truncate(block.Type))
-	}
-	if err != nil {
-		return nil, errors.New("malformed private key")
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("unsupported private key type %T", key)
-	}
-	return signer, nil
 }
 
 func readFileCapped(path string, max int64) ([]byte, error) {

@@ -105,7 +105,7 @@ func TestSignFileRejects(t *testing.T) {
 		{"key of another certificate", SignConfig{In: in, CertFile: certFile, KeyFile: otherKey}, "does not belong to the leaf"},
 		{"invalid PEM key", SignConfig{In: in, CertFile: certFile, KeyFile: badKey}, "malformed private key"},
 		{"encrypted key", SignConfig{In: in, CertFile: certFile, KeyFile: encKey}, "encrypted"},
-		{"key file not PEM", SignConfig{In: in, CertFile: certFile, KeyFile: notPEM}, "no PEM private key"},
+		{"key file not PEM", SignConfig{In: in, CertFile: certFile, KeyFile: notPEM}, "no PEM block found"},
 		{"RSA key too small", SignConfig{In: in, CertFile: smallCert, KeyFile: smallKey}, "smaller than 2048"},
 		{"certificate file holds a key", SignConfig{In: in, CertFile: keyFile, KeyFile: keyFile}, "unexpected PEM block"},
 		{"bad workload API address", SignConfig{In: in, WorkloadAPIAddr: "http://x"}, "workload API address"},

@@ -3,8 +3,6 @@ package policy_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"strings"
 	"testing"
@@ -168,26 +166,5 @@ func TestVerifySignatureFailures(t *testing.T) {
 				t.Fatalf("CheckSignatureFormat: got %v", err)
 			}
 		})
-	}
-}
-
-func TestEd25519PEM(t *testing.T) {
-	pub, priv := newEd25519(t)
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	privPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	pder, _ := x509.MarshalPKIXPublicKey(pub)
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder})
-	k, err := policy.ParseEd25519PrivateKeyPEM(privPEM)
-	if err != nil || !k.Equal(priv) {
-		t.Fatalf("private: %v", err)
-	}
-	for _, in := range [][]byte{pubPEM, privPEM} {
-		p, err := policy.ParseEd25519PublicKeyPEM(in)
-		if err != nil || !p.Equal(pub) {
-			t.Fatalf("public: %v", err)
-		}
-	}
-	if _, err := policy.ParseEd25519PublicKeyPEM([]byte("junk")); err == nil {
-		t.Fatal("junk accepted")
 	}
 }

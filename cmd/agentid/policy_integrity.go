@@ -1,12 +1,14 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentid/agentid/internal/atomicfile"
+	"github.com/agentid/agentid/internal/pemkey"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -47,9 +49,9 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 			if keyPath == "" {
 				return errors.New("--key is required")
 			}
-			key, err := policy.LoadEd25519PrivateKey(keyPath)
+			key, err := pemkey.LoadEd25519PrivateKey(keyPath)
 			if err != nil {
-				return err
+				return fmt.Errorf("--key: %w", err)
 			}
 			p, _, err := policy.Load(args[0])
 			if err != nil {
@@ -87,9 +89,9 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 			if pubPath == "" {
 				return errors.New("--pubkey is required")
 			}
-			pub, err := policy.LoadEd25519PublicKey(pubPath)
+			pub, err := pemkey.LoadEd25519PublicKey(pubPath)
 			if err != nil {
-				return err
+				return fmt.Errorf("--pubkey: %w", err)
 			}
 			p, _, err := policy.Load(args[0])
 			if err != nil {
@@ -105,4 +107,16 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 	}
 	verify.Flags().StringVar(&pubPath, "pubkey", "", "Ed25519 public key, PEM (required)")
 	policyCmd.AddCommand(verify)
+}
+
+// loadPolicyPubkey reads the --policy-pubkey file; "" means no key.
+func loadPolicyPubkey(path string) (ed25519.PublicKey, error) {
+	if path == "" {
+		return nil, nil
+	}
+	pub, err := pemkey.LoadEd25519PublicKey(path)
+	if err != nil {
+		return nil, fmt.Errorf("--policy-pubkey: %w", err)
+	}
+	return pub, nil
 }

@@ -169,26 +169,6 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 	return cmd
 }
 
-// loadPolicyPubkey reads the --policy-pubkey file; "" means no key.
-func loadPolicyPubkey(path string) (ed25519.PublicKey, error) {
-	if path == "" {
-		return nil, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := identity.ParsePublicKeyPEM(data)
-	if err != nil {
-		return nil, fmt.Errorf("--policy-pubkey: %w", err)
-	}
-	edPub, ok := pub.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("--policy-pubkey: want an Ed25519 public key, got %T", pub)
-	}
-	return edPub, nil
-}
-
 // reloadPolicy loads the policy file again. A policy that fails to load or
 // verify is not applied, and tool calls are answered with -32010 until a
 // good one loads.
