@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -63,7 +62,9 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 				return err
 			}
 			if auditPath == "" {
-				auditPath = defaultAuditPath()
+				if auditPath, err = audit.DefaultPath(); err != nil {
+					return err
+				}
 			}
 			auditLog, err := audit.Open(auditPath)
 			if err != nil {
@@ -203,20 +204,4 @@ func endSession(ctx context.Context, ident *identity.Manager, log *slog.Logger) 
 		return
 	}
 	log.Info("session ended", "session_id", old, "new_session_id", ident.SessionID())
-}
-
-// defaultAuditPath is under the XDG state directory, outside any project
-// directory an agent is likely to be given.
-func defaultAuditPath() string {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "agentid-audit.jsonl"
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
-	dir = filepath.Join(dir, "agentid")
-	_ = os.MkdirAll(dir, 0o700)
-	return filepath.Join(dir, "audit.jsonl")
 }
