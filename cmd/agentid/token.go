@@ -2,17 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -216,14 +211,8 @@ TOKEN "-" reads it from stdin.`,
 				if keys, err = identity.NewJWKS(crypto.PublicKey(pub)); err != nil {
 					return err
 				}
-			} else {
-				doc, err := fetchJWKS(cmd.Context(), jwksSrc)
-				if err != nil {
-					return err
-				}
-				if keys, err = identity.ParseJWKS(doc); err != nil {
-					return err
-				}
+			} else if keys, err = identity.LoadJWKS(cmd.Context(), jwksSrc, identity.JWKSFetchOptions{}); err != nil {
+				return fmt.Errorf("--jwks: %w", err)
 			}
 			idc := p.IdentityConfig()
 			vc := identity.VerifierConfig{Keys: keys, Audience: idc.Audience, PolicyHash: hash, DisableReplayCheck: true}
@@ -283,41 +272,4 @@ func writeJSON(w io.Writer, v any) {
 	e := json.NewEncoder(w)
 	e.SetEscapeHTML(false)
 	_ = e.Encode(v)
-}
-
-// fetchJWKS reads a JWKS from a file or URL: https anywhere, http only on a
-// loopback host (keys fetched in the clear could be substituted).
-func fetchJWKS(ctx context.Context, src string) ([]byte, error) {
-	if !strings.HasPrefix(src, "http://") && !strings.HasPrefix(src, "https://") {
-		return os.ReadFile(src)
-	}
-	u, err := url.Parse(src)
-	if err != nil {
-		return nil, fmt.Errorf("--jwks: %w", err)
-	}
-	if u.Scheme == "http" {
-		ip := net.ParseIP(u.Hostname())
-		if ip == nil || !ip.IsLoopback() {
-			return nil, errors.New("--jwks: plain http is accepted only for a loopback IP; use https")
-		}
-	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("--jwks: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("--jwks: %s answered %s", src, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }
