@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -31,9 +31,7 @@ key (PKIX PEM). For policy signatures use --alg EdDSA: the same file works
 with "agentid policy sign --key".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch alg {
-			case identity.AlgES256, identity.AlgES384, identity.AlgEdDSA, identity.AlgRS256:
-			default:
+			if !slices.Contains(identity.AsymmetricAlgs, alg) {
 				return fmt.Errorf("--alg must be ES256, ES384, EdDSA or RS256, not %q", alg)
 			}
 			priv, err := identity.GenerateKey(alg)
@@ -83,19 +81,7 @@ kid = RFC 7638 thumbprint, use "sig" and alg bound to the key type. Private
 key material is never printed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var pubs []crypto.PublicKey
-			for _, a := range args {
-				data, err := os.ReadFile(a)
-				if err != nil {
-					return err
-				}
-				pub, err := identity.ParsePublicKeyPEM(data)
-				if err != nil {
-					return fmt.Errorf("%s: %w", a, err)
-				}
-				pubs = append(pubs, pub)
-			}
-			j, err := identity.NewJWKS(pubs...)
+			j, err := identity.JWKSFromKeyFiles(args...)
 			if err != nil {
 				return err
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,36 +65,12 @@ The binding names this process; "agentid token verify" does not check it.`,
 			if err != nil {
 				return err
 			}
-			idc := p.IdentityConfig()
-			var ks *identity.KeySet
-			explicitAlg := ""
-			if p.Spec.Identity != nil && p.Spec.Identity.Keys != nil {
-				explicitAlg = p.Spec.Identity.Keys.SigningAlgorithm
+			ks, err := identity.LoadSigningKeys(p, keyPath, identity.KeySetOptions{})
+			if err != nil {
+				return err
 			}
-			switch {
-			case keyPath != "":
-				data, err := os.ReadFile(keyPath)
-				if err != nil {
-					return err
-				}
-				priv, err := identity.ParsePrivateKeyPEM(data)
-				if err != nil {
-					return err
-				}
-				if ks, err = identity.NewKeySet(priv, explicitAlg, identity.KeySetOptions{}); err != nil {
-					return err
-				}
-			case idc.Keys.KeySource == "file":
-				if ks, err = identity.LoadKeySet(idc.Keys.KeyPath, explicitAlg, identity.KeySetOptions{}); err != nil {
-					return err
-				}
-			default:
-				if ks, err = identity.GenerateKeySet(idc.Keys.SigningAlgorithm, identity.KeySetOptions{}); err != nil {
-					return err
-				}
-				if jwksOut == "" {
-					fmt.Fprintln(cmd.ErrOrStderr(), "agentid: warning: signed with a key generated for this command only; use --key or --jwks-out to verify the token later")
-				}
+			if ks.Generated() && jwksOut == "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "agentid: warning: signed with a key generated for this command only; use --key or --jwks-out to verify the token later")
 			}
 			m, err := identity.NewManager(identity.Config{Policy: p, PolicyHash: hash, Keys: ks})
 			if err != nil {
@@ -200,15 +175,7 @@ TOKEN "-" reads it from stdin.`,
 			}
 			var keys identity.KeyResolver
 			if keyPath != "" {
-				data, err := os.ReadFile(keyPath)
-				if err != nil {
-					return err
-				}
-				pub, err := identity.ParsePublicKeyPEM(data)
-				if err != nil {
-					return err
-				}
-				if keys, err = identity.NewJWKS(crypto.PublicKey(pub)); err != nil {
+				if keys, err = identity.JWKSFromKeyFiles(keyPath); err != nil {
 					return err
 				}
 			} else if keys, err = identity.LoadJWKS(cmd.Context(), jwksSrc, identity.JWKSFetchOptions{}); err != nil {
