@@ -6,15 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/internal/atomicfile"
 	"github.com/agentid/agentid/policy"
-	"github.com/agentid/agentid/store/memory"
 )
 
 func newTokenCmd(g *globalFlags) *cobra.Command {
@@ -181,20 +178,9 @@ TOKEN "-" reads it from stdin.`,
 			} else if keys, err = identity.LoadJWKS(cmd.Context(), jwksSrc, identity.JWKSFetchOptions{}); err != nil {
 				return fmt.Errorf("--jwks: %w", err)
 			}
-			idc := p.IdentityConfig()
-			vc := identity.VerifierConfig{Keys: keys, Audience: idc.Audience, PolicyHash: hash, DisableReplayCheck: true}
-			if revFile != "" {
-				rs := memory.NewRevocationStore(memory.Options{})
-				w := &identity.RevocationFileWatcher{Path: revFile, Store: rs, SessionTTL: identity.DefaultSessionRetention, TokenTTL: time.Hour}
-				if _, err := os.Stat(revFile); err != nil {
-					return err
-				}
-				if _, err := w.Poll(cmd.Context()); err != nil {
-					return err
-				}
-				vc.Revocations = rs
-			}
-			v, err := identity.NewVerifier(vc)
+			v, err := identity.NewOfflineVerifier(cmd.Context(), identity.OfflineConfig{
+				Policy: p, PolicyHash: hash, Keys: keys, RevocationFile: revFile,
+			})
 			if err != nil {
 				return err
 			}
