@@ -260,3 +260,24 @@ func VerifyRaw(raw []byte, signature string, pub ed25519.PublicKey) error {
 	}
 	return nil
 }
+
+// LoadVerified is Load for a caller that relies on the policy's integrity
+// (the proxy, the token commands). With pub, metadata.signature must verify
+// with it; without, a signature that is present must still be well formed,
+// since a malformed one cannot be anybody's. The error wraps those of
+// VerifySignature and CheckSignatureFormat.
+func LoadVerified(path string, pub ed25519.PublicKey) (*Policy, []Warning, error) {
+	p, warnings, err := Load(path)
+	if err != nil {
+		return nil, warnings, err
+	}
+	if pub != nil {
+		err = VerifySignature(p, pub)
+	} else {
+		err = CheckSignatureFormat(p)
+	}
+	if err != nil {
+		return nil, warnings, fmt.Errorf("policy: %s: %w", path, err)
+	}
+	return p, warnings, nil
+}

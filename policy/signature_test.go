@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -164,6 +166,57 @@ func TestVerifySignatureFailures(t *testing.T) {
 			}
 			if err := policy.CheckSignatureFormat(p); !errors.Is(err, policy.ErrSignatureMalformed) {
 				t.Fatalf("CheckSignatureFormat: got %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadVerifiedRefusesAPolicyWhoseSignatureCannotBeTrusted(t *testing.T) {
+	pub, priv := newEd25519(t)
+	otherPub, _ := newEd25519(t)
+	signed, err := policy.Sign([]byte(basePolicy), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	unsigned := write("unsigned.yaml", basePolicy)
+	good := write("signed.yaml", string(signed))
+	malformed := write("malformed.yaml", strings.Replace(basePolicy, "metadata:\n", "metadata:\n  signature: \"ed25519:AAAA\"\n", 1))
+	tampered := write("tampered.yaml", strings.Replace(string(signed), "name:", "name: x", 1))
+	for _, tt := range []struct {
+		name, path string
+		pub        ed25519.PublicKey
+		want       error // nil: loads
+	}{
+		{"unsigned, no key", unsigned, nil, nil},
+		{"signed, no key: loads, unverified", good, nil, nil},
+		{"malformed signature, no key", malformed, nil, policy.ErrSignatureMalformed},
+		{"signed, right key", good, pub, nil},
+		{"unsigned, key", unsigned, pub, policy.ErrSignatureMissing},
+		{"signed, other key", good, otherPub, policy.ErrSignatureInvalid},
+		{"tampered, key", tampered, pub, policy.ErrSignatureInvalid},
+		{"malformed signature, key", malformed, pub, policy.ErrSignatureMalformed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _, err := policy.LoadVerified(tt.path, tt.pub)
+			if tt.want == nil {
+				if err != nil || p == nil {
+					t.Fatalf("LoadVerified: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) || p != nil {
+				t.Fatalf("LoadVerified = %v, %v; want %v", p, err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.path) {
+				t.Errorf("the error does not name the file: %v", err)
 			}
 		})
 	}

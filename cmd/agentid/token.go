@@ -24,14 +24,11 @@ func newTokenCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// loadPolicyForToken loads and validates a policy and refuses a malformed
-// signature.
+// loadPolicyForToken loads a policy (refusing a malformed signature) and
+// its hash.
 func loadPolicyForToken(path string) (*policy.Policy, string, error) {
-	p, _, err := policy.Load(path)
+	p, _, err := policy.LoadVerified(path, nil)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := policy.CheckSignatureFormat(p); err != nil {
 		return nil, "", err
 	}
 	h, err := p.Hash()
