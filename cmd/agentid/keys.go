@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -103,7 +104,8 @@ func writeOut(path string, data []byte, perm fs.FileMode, force bool) error {
 	return err
 }
 
-// readArgOrStdin returns arg, or stdin's content when arg is "-".
+// readArgOrStdin returns arg, or stdin's content without surrounding white
+// space when arg is "-".
 func readArgOrStdin(cmd *cobra.Command, arg string) (string, error) {
 	if arg != "-" {
 		return arg, nil
@@ -112,15 +114,5 @@ func readArgOrStdin(cmd *cobra.Command, arg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(trimSpaceBytes(b)), nil
-}
-
-func trimSpaceBytes(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	for len(b) > 0 && (b[0] == '\n' || b[0] == ' ') {
-		b = b[1:]
-	}
-	return b
+	return strings.TrimSpace(string(b)), nil
 }
