@@ -10,6 +10,8 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
+
+	"github.com/agentid/agentid/internal/readlimit"
 )
 
 // ReadOptions configures ReadCard.
@@ -61,7 +63,7 @@ func ReadCard(ctx context.Context, src string, o ReadOptions) ([]byte, *Fetched,
 	} else if r == nil {
 		return nil, nil, errors.New("agentcard: no standard input to read the card from")
 	}
-	data, err := readCapped(r, MaxCardSize)
+	data, err := readlimit.ReadAll(r, MaxCardSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("agentcard: card: %w", err)
 	}

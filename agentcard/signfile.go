@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/agentid/agentid/internal/atomicfile"
 	"github.com/agentid/agentid/internal/pemkey"
+	"github.com/agentid/agentid/internal/readlimit"
 )
 
 // The Kagenti signer init-container's environment variables and defaults.
@@ -99,7 +99,7 @@ func SignFile(ctx context.Context, cfg SignConfig) ([]byte, *SignInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	card, err := readFileCapped(cfg.In, MaxCardSize)
+	card, err := readlimit.ReadFile(cfg.In, MaxCardSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("agentcard: sign: reading the card: %w", err)
 	}
@@ -149,7 +149,7 @@ func FetchSVID(ctx context.Context, addr string) (*x509svid.SVID, error) {
 // a PEM private key, such as `spire-server x509 mint` or
 // `spire-agent api fetch x509 -write` produce. Encrypted keys are refused.
 func LoadSVID(certFile, keyFile string) (*x509svid.SVID, error) {
-	certPEM, err := readFileCapped(certFile, 1<<20)
+	certPEM, err := readlimit.ReadFile(certFile, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: reading the certificate: %w", err)
 	}
@@ -160,7 +160,7 @@ func LoadSVID(certFile, keyFile string) (*x509svid.SVID, error) {
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("agentcard: %s: no certificate", certFile)
 	}
-	keyPEM, err := readFileCapped(keyFile, 1<<20)
+	keyPEM, err := readlimit.ReadFile(keyFile, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: reading the key: %w", err)
 	}
@@ -175,15 +175,6 @@ func LoadSVID(certFile, keyFile string) (*x509svid.SVID, error) {
 		return nil, fmt.Errorf("agentcard: %s: leaf is not an X509-SVID: %w", certFile, err)
 	}
 	return &x509svid.SVID{ID: id, Certificates: certs, PrivateKey: key}, nil
-}
-
-func readFileCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readCapped(f, max)
 }
 
 // ParseTrustDomain parses a trust domain name or a spiffe:// trust domain ID.

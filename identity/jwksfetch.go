@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
+
+	"github.com/agentid/agentid/internal/readlimit"
 )
 
 // DefaultJWKSFetchTimeout bounds a JWKS fetch when JWKSFetchOptions.Timeout
@@ -88,9 +88,9 @@ func FetchJWKS(ctx context.Context, rawURL string, o JWKSFetchOptions) (*JWKS, e
 		}
 		return nil, fmt.Errorf("identity: JWKS: %s answered %s", rawURL, resp.Status)
 	}
-	doc, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSSize+1))
+	doc, err := readlimit.ReadAll(resp.Body, maxJWKSSize)
 	if err != nil {
-		return nil, fmt.Errorf("identity: fetching the JWKS: %w", err)
+		return nil, fmt.Errorf("identity: JWKS from %s: %w", rawURL, err)
 	}
 	return ParseJWKS(doc)
 }
@@ -101,14 +101,9 @@ func LoadJWKS(ctx context.Context, src string, o JWKSFetchOptions) (*JWKS, error
 	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
 		return FetchJWKS(ctx, src, o)
 	}
-	f, err := os.Open(src)
+	doc, err := readlimit.ReadFile(src, maxJWKSSize)
 	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	doc, err := io.ReadAll(io.LimitReader(f, maxJWKSSize+1))
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("identity: JWKS: %w", err)
 	}
 	return ParseJWKS(doc)
 }

@@ -2,7 +2,9 @@ package identity_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -133,8 +135,8 @@ func TestFetchJWKSRefusesABodyOver1MiB(t *testing.T) {
 	// prefix that parses.
 	padded := append(append([]byte{}, doc...), strings.Repeat(" ", 1<<20)...)
 	srv, _ := jwksServer(t, func(w http.ResponseWriter, r *http.Request) { w.Write(padded) })
-	if _, err := identity.FetchJWKS(context.Background(), srv.URL, identity.JWKSFetchOptions{}); err == nil || !strings.Contains(err.Error(), "too large") {
-		t.Fatalf("err = %v, want too large", err)
+	if _, err := identity.FetchJWKS(context.Background(), srv.URL, identity.JWKSFetchOptions{}); err == nil || !strings.Contains(err.Error(), "more than 1048576 bytes") {
+		t.Fatalf("err = %v, want more than 1048576 bytes", err)
 	}
 }
 
@@ -202,7 +204,7 @@ func TestLoadJWKSReadsAFileOrFetchesAURLOnce(t *testing.T) {
 		t.Fatalf("%d requests, want 1", hits.Load())
 	}
 	// Only http:// and https:// are URLs; anything else names a file.
-	if _, err := identity.LoadJWKS(context.Background(), "ftp://127.0.0.1/jwks", identity.JWKSFetchOptions{}); !os.IsNotExist(err) {
+	if _, err := identity.LoadJWKS(context.Background(), "ftp://127.0.0.1/jwks", identity.JWKSFetchOptions{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("ftp:// source: %v, want a missing file", err)
 	}
 	big := filepath.Join(t.TempDir(), "big.json")

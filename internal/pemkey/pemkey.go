@@ -20,8 +20,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+
+	"github.com/agentid/agentid/internal/readlimit"
 )
 
 // MaxFileSize bounds a key file read by the Load functions.
@@ -153,22 +153,7 @@ func LoadEd25519PublicKey(path string) (ed25519.PublicKey, error) {
 
 // ReadFile reads a key file of at most MaxFileSize bytes. The caller
 // should clear the bytes once parsed.
-func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxFileSize {
-		clear(data)
-		return nil, fmt.Errorf("%s: larger than %d bytes, not a key file", path, MaxFileSize)
-	}
-	return data, nil
-}
+func ReadFile(path string) ([]byte, error) { return readlimit.ReadFile(path, MaxFileSize) }
 
 // load reads path and parses it; a parse error names the file.
 func load[K any](path string, parse func([]byte) (K, error)) (K, error) {

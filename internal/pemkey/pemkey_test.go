@@ -233,7 +233,7 @@ func TestLoadReadsAFileAndNamesItInParseErrors(t *testing.T) {
 	if _, err := pemkey.LoadPrivateKey(filepath.Join(dir, "missing.pem")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
-	if _, err := pemkey.LoadPublicKey(huge); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := pemkey.LoadPublicKey(huge); err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Fatalf("oversized file: %v", err)
 	}
 }
