@@ -109,28 +109,33 @@ func ParsePublicKey(data []byte) (crypto.PublicKey, error) {
 // ParseEd25519PrivateKey is ParsePrivateKey for an Ed25519 key (what
 // `agentid keys generate --alg EdDSA` writes).
 func ParseEd25519PrivateKey(data []byte) (ed25519.PrivateKey, error) {
-	s, err := ParsePrivateKey(data)
-	if err != nil {
-		return nil, err
-	}
-	k, ok := s.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("private key is %T, want Ed25519", s)
-	}
-	return k, nil
+	return asEd25519[ed25519.PrivateKey](ParsePrivateKey(data))
 }
 
 // ParseEd25519PublicKey is ParsePublicKey for an Ed25519 key.
 func ParseEd25519PublicKey(data []byte) (ed25519.PublicKey, error) {
-	p, err := ParsePublicKey(data)
+	return asEd25519[ed25519.PublicKey](ParsePublicKey(data))
+}
+
+// asEd25519 returns key as K, an Ed25519 key type.
+func asEd25519[K ed25519.PrivateKey | ed25519.PublicKey, S any](key S, err error) (K, error) {
+	var zero K
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
-	k, ok := p.(ed25519.PublicKey)
+	k, ok := any(key).(K)
 	if !ok {
-		return nil, fmt.Errorf("public key is %T, want Ed25519", p)
+		return zero, fmt.Errorf("%s is %T, want Ed25519", kind(key), key)
 	}
 	return k, nil
+}
+
+// kind says whether k is a private or a public key.
+func kind(k any) string {
+	if _, ok := k.(crypto.Signer); ok {
+		return "private key"
+	}
+	return "public key"
 }
 
 // LoadPrivateKey reads ParsePrivateKey from a file.
