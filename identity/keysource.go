@@ -4,6 +4,8 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/agentid/agentid/internal/pemkey"
 	"github.com/agentid/agentid/policy"
@@ -74,4 +76,37 @@ func JWKSFromKeyFiles(paths ...string) (*JWKS, error) {
 		pubs = append(pubs, pub)
 	}
 	return NewJWKS(pubs...)
+}
+
+// KeyFiles is a generated signing key as `agentid keys generate` writes
+// it: the PKCS#8 PEM private key, the PKIX PEM public key and the kid (the
+// RFC 7638 thumbprint).
+type KeyFiles struct {
+	PrivatePEM, PublicPEM []byte
+	KID                   string
+}
+
+// GenerateKeyFiles generates a key for alg, one of AsymmetricAlgs: an
+// HS256 secret is never written to a file (key_source generate keeps it in
+// memory).
+func GenerateKeyFiles(alg string) (*KeyFiles, error) {
+	if !slices.Contains(AsymmetricAlgs, alg) {
+		return nil, fmt.Errorf("identity: key files are for %s, not %q", strings.Join(AsymmetricAlgs, ", "), alg)
+	}
+	priv, err := GenerateKey(alg)
+	if err != nil {
+		return nil, err
+	}
+	pub := priv.(crypto.Signer).Public()
+	var kf KeyFiles
+	if kf.PrivatePEM, err = MarshalPrivateKeyPEM(priv); err != nil {
+		return nil, err
+	}
+	if kf.PublicPEM, err = MarshalPublicKeyPEM(pub); err != nil {
+		return nil, err
+	}
+	if kf.KID, err = Thumbprint(pub); err != nil {
+		return nil, err
+	}
+	return &kf, nil
 }

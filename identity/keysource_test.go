@@ -1,6 +1,7 @@
 package identity_test
 
 import (
+	"crypto"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,35 @@ func TestJWKSFromKeyFilesPublishesOnlyPublicHalves(t *testing.T) {
 	os.WriteFile(junk, []byte("junk"), 0o600)
 	if _, err := identity.JWKSFromKeyFiles(ec, junk); err == nil || !strings.HasPrefix(err.Error(), junk+": ") {
 		t.Fatalf("err = %v, want one naming %s", err, junk)
+	}
+}
+
+func TestGenerateKeyFilesWritesAsymmetricKeysOnly(t *testing.T) {
+	for _, alg := range identity.AsymmetricAlgs {
+		t.Run(alg, func(t *testing.T) {
+			kf, err := identity.GenerateKeyFiles(alg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(string(kf.PrivatePEM), "-----BEGIN PRIVATE KEY-----") || !strings.HasPrefix(string(kf.PublicPEM), "-----BEGIN PUBLIC KEY-----") {
+				t.Fatalf("not PKCS#8 and PKIX PEM:\n%s%s", kf.PrivatePEM, kf.PublicPEM)
+			}
+			priv, err := identity.ParsePrivateKeyPEM(kf.PrivatePEM)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, err := identity.ParsePublicKeyPEM(kf.PublicPEM)
+			if err != nil || !priv.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(pub) {
+				t.Fatalf("the public key is not the private key's: %v", err)
+			}
+			if kid, _ := identity.Thumbprint(pub); kf.KID != kid {
+				t.Fatalf("kid %s, want the thumbprint %s", kf.KID, kid)
+			}
+		})
+	}
+	for _, alg := range []string{identity.AlgHS256, "none", ""} {
+		if _, err := identity.GenerateKeyFiles(alg); err == nil {
+			t.Errorf("%q: a key file was generated", alg)
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto"
 	"errors"
 	"fmt"
 	"io"
@@ -35,36 +34,23 @@ with "agentid policy sign --key".`,
 			if !slices.Contains(identity.AsymmetricAlgs, alg) {
 				return fmt.Errorf("--alg must be ES256, ES384, EdDSA or RS256, not %q", alg)
 			}
-			priv, err := identity.GenerateKey(alg)
-			if err != nil {
-				return err
-			}
-			signer := priv.(crypto.Signer)
-			pemBytes, err := identity.MarshalPrivateKeyPEM(priv)
-			if err != nil {
-				return err
-			}
-			kid, err := identity.Thumbprint(signer.Public())
+			kf, err := identity.GenerateKeyFiles(alg)
 			if err != nil {
 				return err
 			}
 			if out == "" || out == "-" {
-				if _, err := cmd.OutOrStdout().Write(pemBytes); err != nil {
+				if _, err := cmd.OutOrStdout().Write(kf.PrivatePEM); err != nil {
 					return err
 				}
-			} else if err := writeOut(out, pemBytes, 0o600, force); err != nil {
+			} else if err := writeOut(out, kf.PrivatePEM, 0o600, force); err != nil {
 				return err
 			}
 			if pubOut != "" {
-				pub, err := identity.MarshalPublicKeyPEM(signer.Public())
-				if err != nil {
-					return err
-				}
-				if err := writeOut(pubOut, pub, 0o644, force); err != nil {
+				if err := writeOut(pubOut, kf.PublicPEM, 0o644, force); err != nil {
 					return err
 				}
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s key, kid %s\n", alg, kid)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s key, kid %s\n", alg, kf.KID)
 			return nil
 		},
 	}
