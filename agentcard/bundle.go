@@ -8,7 +8,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -19,6 +18,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
+
+	"github.com/agentid/agentid/internal/readlimit"
 )
 
 // MaxBundleSize is the largest trust bundle document accepted, in bytes.
@@ -107,7 +108,7 @@ func FileBundleLoader(path string) BundleLoader {
 			return nil, err
 		}
 		defer f.Close()
-		return readCapped(f, MaxBundleSize)
+		return readlimit.ReadAll(f, MaxBundleSize)
 	}
 }
 
@@ -135,19 +136,8 @@ func URLBundleLoader(url string, client *http.Client) BundleLoader {
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("GET %s: status %d", url, resp.StatusCode)
 		}
-		return readCapped(resp.Body, MaxBundleSize)
+		return readlimit.ReadAll(resp.Body, MaxBundleSize)
 	}
-}
-
-func readCapped(r io.Reader, max int64) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, fmt.Errorf("more than %d bytes", max)
-	}
-	return data, nil
 }
 
 // ReloadingBundle is the trust bundle of one trust domain, read through a

@@ -14,6 +14,8 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/spiffetls/tlsconfig"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/agentid/agentid/internal/readlimit"
 )
 
 // The well-known card paths: A2A's current one and the legacy one that
@@ -185,7 +187,7 @@ func fetchOne(ctx context.Context, client *http.Client, u *url.URL, peer *peerRe
 	case resp.StatusCode != http.StatusOK:
 		return nil, fmt.Errorf("agentcard: fetch %s: status %d", u.Redacted(), resp.StatusCode)
 	}
-	body, err := readCapped(resp.Body, MaxCardSize)
+	body, err := readlimit.ReadAll(resp.Body, MaxCardSize)
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: fetch %s: card: %w", u.Redacted(), err)
 	}

@@ -2,18 +2,17 @@ package agentcard
 
 import (
 	"context"
-	"crypto"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
+
+	"github.com/agentid/agentid/internal/atomicfile"
+	"github.com/agentid/agentid/internal/pemkey"
+	"github.com/agentid/agentid/internal/readlimit"
 )
 
 // The Kagenti signer init-container's environment variables and defaults.
@@ -100,7 +99,7 @@ func SignFile(ctx context.Context, cfg SignConfig) ([]byte, *SignInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
-	card, err := readFileCapped(cfg.In, MaxCardSize)
+	card, err := readlimit.ReadFile(cfg.In, MaxCardSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("agentcard: sign: reading the card: %w", err)
 	}
@@ -125,8 +124,8 @@ func SignFile(ctx context.Context, cfg SignConfig) ([]byte, *SignInfo, error) {
 		return nil, nil, err
 	}
 	if cfg.Out != "" {
-		if err := WriteFileAtomic(cfg.Out, signed, 0o644); err != nil {
-			return nil, nil, err
+		if err := atomicfile.Write(cfg.Out, signed, 0o644, atomicfile.Options{DirPerm: 0o755}); err != nil {
+			return nil, nil, fmt.Errorf("agentcard: %w", err)
 		}
 	}
 	return signed, info, nil
@@ -150,7 +149,7 @@ func FetchSVID(ctx context.Context, addr string) (*x509svid.SVID, error) {
 // a PEM private key, such as `spire-server x509 mint` or
 // `spire-agent api fetch x509 -write` produce. Encrypted keys are refused.
 func LoadSVID(certFile, keyFile string) (*x509svid.SVID, error) {
-	certPEM, err := readFileCapped(certFile, 1<<20)
+	certPEM, err := readlimit.ReadFile(certFile, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: reading the certificate: %w", err)
 	}
@@ -161,11 +160,11 @@ func LoadSVID(certFile, keyFile string) (*x509svid.SVID, error) {
 	if len(certs) == 0 {
 		return nil, fmt.Errorf("agentcard: %s: no certificate", certFile)
 	}
-	keyPEM, err := readFileCapped(keyFile, 1<<20)
+	keyPEM, err := readlimit.ReadFile(keyFile, 1<<20)
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: reading the key: %w", err)
 	}
-	key, err := parsePrivateKeyPEM(keyPEM)
+	key, err := pemkey.ParseSinglePrivateKey(keyPEM)
 	clear(keyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("agentcard: %s: %w", keyFile, err)
@@ -176,95 +175,6 @@ func LoadSVID(certFile, keyFile string) (*x509svid.SVID, error) {
 		return nil, fmt.Errorf("agentcard: %s: leaf is not an X509-SVID: %w", certFile, err)
 	}
 	return &x509svid.SVID{ID: id, Certificates: certs, PrivateKey: key}, nil
-}
-
-// parsePrivateKeyPEM parses exactly one unencrypted private key block. The
-// DER buffer is cleared once parsed; the error never quotes key bytes.
-func parsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
-	block, rest := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("no PEM private key")
-	}
-	defer clear(block.Bytes)
-	if p, _ := pem.Decode(rest); p != nil {
-		return nil, errors.New("more than one PEM block in the key file")
-	}
-	if _, encrypted := block.Headers["Proc-Type"]; encrypted || block.Type == "ENCRYPTED PRIVATE KEY" {
-		return nil, errors.New("encrypted private keys are not supported")
-	}
-	var (
-		key any
-		err error
-	)
-	switch block.Type {
-	case "PRIVATE KEY":
-		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("unsupported PEM block %q for a private key", truncate(block.Type))
-	}
-	if err != nil {
-		return nil, errors.New("malformed private key")
-	}
-	signer, ok := key.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("unsupported private key type %T", key)
-	}
-	return signer, nil
-}
-
-func readFileCapped(path string, max int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return readCapped(f, max)
-}
-
-// WriteFileAtomic writes data to path so that readers see either the old
-// file or the whole new one, never a partial card: it writes a temporary
-// file in the same directory, syncs it and renames it over path. Missing
-// directories are created 0755.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("agentcard: %w", err)
-	}
-	// Persist the rename itself; a failure here does not undo the write.
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // ParseTrustDomain parses a trust domain name or a spiffe:// trust domain ID.

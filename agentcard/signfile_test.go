@@ -105,7 +105,7 @@ func TestSignFileRejects(t *testing.T) {
 		{"key of another certificate", SignConfig{In: in, CertFile: certFile, KeyFile: otherKey}, "does not belong to the leaf"},
 		{"invalid PEM key", SignConfig{In: in, CertFile: certFile, KeyFile: badKey}, "malformed private key"},
 		{"encrypted key", SignConfig{In: in, CertFile: certFile, KeyFile: encKey}, "encrypted"},
-		{"key file not PEM", SignConfig{In: in, CertFile: certFile, KeyFile: notPEM}, "no PEM private key"},
+		{"key file not PEM", SignConfig{In: in, CertFile: certFile, KeyFile: notPEM}, "no PEM block found"},
 		{"RSA key too small", SignConfig{In: in, CertFile: smallCert, KeyFile: smallKey}, "smaller than 2048"},
 		{"certificate file holds a key", SignConfig{In: in, CertFile: keyFile, KeyFile: keyFile}, "unexpected PEM block"},
 		{"bad workload API address", SignConfig{In: in, WorkloadAPIAddr: "http://x"}, "workload API address"},
@@ -260,22 +260,5 @@ func TestSignConfigFromEnv(t *testing.T) {
 		if _, err := SignConfigFromEnv(env(map[string]string{EnvSignTimeout: bad})); err == nil {
 			t.Errorf("SIGN_TIMEOUT=%q accepted", bad)
 		}
-	}
-}
-
-func TestWriteFileAtomicReplacesWholeFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "card.json")
-	for _, content := range []string{"first version, longer", "second"} {
-		if err := WriteFileAtomic(path, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := os.ReadFile(path)
-		if string(got) != content {
-			t.Fatalf("got %q", got)
-		}
-	}
-	entries, _ := os.ReadDir(filepath.Dir(path))
-	if len(entries) != 1 {
-		t.Fatalf("temporary files left behind: %v", entries)
 	}
 }

@@ -3,8 +3,6 @@ package enforce
 import (
 	"crypto/ed25519"
 
-	"fmt"
-
 	"github.com/agentid/agentid/aip"
 
 	"github.com/agentid/agentid/dlp"
@@ -41,9 +39,10 @@ type LoadOptions struct {
 	Paths policy.PathResolver
 }
 
-// Load reads the policy file at path and prepares it.
+// Load reads the policy file at path, verifies its signature
+// (policy.LoadVerified) and prepares it.
 func Load(path string, opts LoadOptions) (*Policy, error) {
-	p, warnings, err := policy.Load(path)
+	p, warnings, err := policy.LoadVerified(path, opts.PublicKey)
 	if err != nil {
 		return nil, err
 	}
@@ -55,18 +54,12 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 	return c, nil
 }
 
-// Compile prepares an already parsed policy. A nil policy yields the
+// Compile prepares an already parsed policy whose signature the caller
+// has checked, if it needs one (Load does both). A nil policy yields the
 // fail-closed policy that blocks every tool call (AIP conformance auth-050).
 func Compile(p *policy.Policy, opts LoadOptions) (*Policy, error) {
 	var hash string
 	if p != nil {
-		if opts.PublicKey != nil {
-			if err := policy.VerifySignature(p, opts.PublicKey); err != nil {
-				return nil, fmt.Errorf("enforce: %s: %w", p.Path, err)
-			}
-		} else if err := policy.CheckSignatureFormat(p); err != nil {
-			return nil, fmt.Errorf("enforce: %s: %w", p.Path, err)
-		}
 		h, err := p.Hash()
 		if err != nil {
 			return nil, err

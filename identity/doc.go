@@ -40,9 +40,10 @@
 //
 // Policy reload: m.UpdatePolicy(p2, hash2). SIGUSR1: m.EndSession(ctx).
 // Revocation file: go m.RevocationFileWatcher(path).Run(ctx, interval, onErr).
-// JWKS endpoint: m.JWKS(). A validation server or an offline checker that is
-// not the issuing process uses NewVerifier with a JWKS (ParseJWKS) instead
-// of a Manager.
+// JWKS endpoint: m.JWKS(). A validation server that is not the issuing
+// process uses NewVerifier with a JWKS (ParseJWKS, LoadJWKS) instead of a
+// Manager; an offline checker uses NewOfflineVerifier. The signing key of a
+// policy comes from LoadSigningKeys.
 //
 // # Validation order
 //

@@ -14,13 +14,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"sort"
 	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/agentid/agentid/internal/pemkey"
 	"github.com/agentid/agentid/jsonrpc"
 )
 
@@ -168,32 +168,14 @@ func MarshalPublicKeyPEM(pub any) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), nil
 }
 
-// ParsePrivateKeyPEM parses the first PEM block of data: PKCS#8 "PRIVATE
-// KEY", SEC 1 "EC PRIVATE KEY" or PKCS#1 "RSA PRIVATE KEY". Encrypted PEM is
-// not supported.
+// ParsePrivateKeyPEM parses the first PEM block of data (see
+// internal/pemkey: PKCS#8 "PRIVATE KEY", SEC 1 "EC PRIVATE KEY" or PKCS#1
+// "RSA PRIVATE KEY", not encrypted) as a token signing key: its type must
+// have a signing algorithm (AlgForKey).
 func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("identity: no PEM block found")
-	}
-	var k any
-	var err error
-	switch block.Type {
-	case "PRIVATE KEY":
-		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		return nil, fmt.Errorf("identity: PEM block %q is not a private key", block.Type)
-	}
+	s, err := pemkey.ParsePrivateKey(data)
 	if err != nil {
-		return nil, fmt.Errorf("identity: parse private key: %w", err)
-	}
-	s, ok := k.(crypto.Signer)
-	if !ok {
-		return nil, fmt.Errorf("identity: unsupported private key %T", k)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	if _, err := AlgForKey(s.Public()); err != nil {
 		return nil, err
@@ -202,22 +184,12 @@ func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 }
 
 // ParsePublicKeyPEM parses a "PUBLIC KEY" PEM block, or a private key PEM
-// (see ParsePrivateKeyPEM) whose public half it returns.
+// (see ParsePrivateKeyPEM) whose public half it returns, as a token
+// verification key: its type must have a signing algorithm.
 func ParsePublicKeyPEM(data []byte) (crypto.PublicKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("identity: no PEM block found")
-	}
-	if block.Type != "PUBLIC KEY" {
-		s, err := ParsePrivateKeyPEM(data)
-		if err != nil {
-			return nil, err
-		}
-		return s.Public(), nil
-	}
-	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	k, err := pemkey.ParsePublicKey(data)
 	if err != nil {
-		return nil, fmt.Errorf("identity: parse public key: %w", err)
+		return nil, fmt.Errorf("identity: %w", err)
 	}
 	if _, err := AlgForKey(k); err != nil {
 		return nil, err
@@ -355,10 +327,11 @@ func LoadKeySet(path, alg string, o KeySetOptions) (*KeySet, error) {
 }
 
 func readKeyFile(path string) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
+	data, err := pemkey.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
+	defer clear(data)
 	return ParsePrivateKeyPEM(data)
 }
 

@@ -69,7 +69,7 @@ type RevocationFileWatcher struct {
 	Path  string
 	Store store.RevocationStore
 	// SessionTTL and TokenTTL are the retentions applied to entries
-	// (DefaultSessionRetention and nonce_window + skew, typically).
+	// (DefaultSessionRetention and TokenRetention, typically).
 	SessionTTL, TokenTTL time.Duration
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
@@ -171,7 +171,7 @@ func (w *RevocationFileWatcher) Run(ctx context.Context, interval time.Duration,
 // clock, reporting REVOCATION events for new entries.
 func (m *Manager) RevocationFileWatcher(path string) *RevocationFileWatcher {
 	m.mu.Lock()
-	tokTTL := m.nonceTTL()
+	tokTTL := TokenRetention(m.idc)
 	m.mu.Unlock()
 	return &RevocationFileWatcher{
 		Path: path, Store: m.revs, SessionTTL: m.cfg.SessionRetention, TokenTTL: tokTTL, Now: m.cfg.Now,

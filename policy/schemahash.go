@@ -81,6 +81,20 @@ func ToolSchemaHash(toolDef json.RawMessage, alg string) (string, error) {
 	return alg + ":" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
+// ToolSchemaHashByName is ToolSchemaHash of the first tool in tools (a
+// tools/list result's "tools") whose name is exactly name.
+func ToolSchemaHashByName(tools []json.RawMessage, name, alg string) (string, error) {
+	for _, t := range tools {
+		var def struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(t, &def) == nil && def.Name == name {
+			return ToolSchemaHash(t, alg)
+		}
+	}
+	return "", fmt.Errorf("tool %q not found among %d tools", name, len(tools))
+}
+
 // schemaHashParse validates a rule's schema_hash and returns its algorithm
 // and its normalized (lowercase) form.
 func schemaHashParse(s string) (alg, norm string, err error) {

@@ -112,3 +112,32 @@ func TestToolSchemaHashPinsThroughTheEngine(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 }
+
+func TestToolSchemaHashByNameHashesTheFirstToolWithExactlyThatName(t *testing.T) {
+	tools := []json.RawMessage{
+		json.RawMessage(`{"name":"Read_File","description":"other case"}`),
+		json.RawMessage(`{"name":"read_file","description":"first"}`),
+		json.RawMessage(`{"name":"read_file","description":"second"}`),
+		json.RawMessage(`not json`),
+	}
+	first, _ := ToolSchemaHash(tools[1], SchemaHashSHA256)
+	for _, tc := range []struct{ name, tool, alg, want, wantErr string }{
+		{"exact name, first match", "read_file", SchemaHashSHA256, first, ""},
+		{"the algorithm is passed on", "read_file", "md5", "", "unsupported schema hash algorithm"},
+		{"no prefix or case folding", "read", SchemaHashSHA256, "", `tool "read" not found among 4 tools`},
+		{"unknown tool", "write_file", SchemaHashSHA256, "", `tool "write_file" not found among 4 tools`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ToolSchemaHashByName(tools, tc.tool, tc.alg)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("= %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -3,13 +3,10 @@ package policy
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -264,69 +261,23 @@ func VerifyRaw(raw []byte, signature string, pub ed25519.PublicKey) error {
 	return nil
 }
 
-// ParseEd25519PrivateKeyPEM parses a PKCS#8 "PRIVATE KEY" PEM block holding
-// an Ed25519 key (what `agentid keys generate --alg EdDSA` writes).
-func ParseEd25519PrivateKeyPEM(data []byte) (ed25519.PrivateKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "PRIVATE KEY" {
-		return nil, errors.New("policy: expected a PKCS#8 \"PRIVATE KEY\" PEM block")
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+// LoadVerified is Load for a caller that relies on the policy's integrity
+// (the proxy, the token commands). With pub, metadata.signature must verify
+// with it; without, a signature that is present must still be well formed,
+// since a malformed one cannot be anybody's. The error wraps those of
+// VerifySignature and CheckSignatureFormat.
+func LoadVerified(path string, pub ed25519.PublicKey) (*Policy, []Warning, error) {
+	p, warnings, err := Load(path)
 	if err != nil {
-		return nil, fmt.Errorf("policy: parse private key: %w", err)
+		return nil, warnings, err
 	}
-	ek, ok := k.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("policy: private key is %T, want Ed25519", k)
+	if pub != nil {
+		err = VerifySignature(p, pub)
+	} else {
+		err = CheckSignatureFormat(p)
 	}
-	return ek, nil
-}
-
-// ParseEd25519PublicKeyPEM parses a "PUBLIC KEY" (PKIX) PEM block holding
-// an Ed25519 key; a PKCS#8 private key PEM is accepted too and its public
-// half returned.
-func ParseEd25519PublicKeyPEM(data []byte) (ed25519.PublicKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("policy: no PEM block found")
-	}
-	switch block.Type {
-	case "PUBLIC KEY":
-		k, err := x509.ParsePKIXPublicKey(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("policy: parse public key: %w", err)
-		}
-		ek, ok := k.(ed25519.PublicKey)
-		if !ok {
-			return nil, fmt.Errorf("policy: public key is %T, want Ed25519", k)
-		}
-		return ek, nil
-	case "PRIVATE KEY":
-		k, err := ParseEd25519PrivateKeyPEM(data)
-		if err != nil {
-			return nil, err
-		}
-		return k.Public().(ed25519.PublicKey), nil
-	default:
-		return nil, fmt.Errorf("policy: unexpected PEM block %q, want PUBLIC KEY", block.Type)
-	}
-}
-
-// LoadEd25519PrivateKey reads ParseEd25519PrivateKeyPEM from a file.
-func LoadEd25519PrivateKey(path string) (ed25519.PrivateKey, error) {
-	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
+		return nil, warnings, fmt.Errorf("policy: %s: %w", path, err)
 	}
-	return ParseEd25519PrivateKeyPEM(data)
-}
-
-// LoadEd25519PublicKey reads ParseEd25519PublicKeyPEM from a file (the
-// value of --policy-pubkey).
-func LoadEd25519PublicKey(path string) (ed25519.PublicKey, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	return ParseEd25519PublicKeyPEM(data)
+	return p, warnings, nil
 }

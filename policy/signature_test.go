@@ -3,9 +3,9 @@ package policy_test
 import (
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -171,23 +171,53 @@ func TestVerifySignatureFailures(t *testing.T) {
 	}
 }
 
-func TestEd25519PEM(t *testing.T) {
+func TestLoadVerifiedRefusesAPolicyWhoseSignatureCannotBeTrusted(t *testing.T) {
 	pub, priv := newEd25519(t)
-	der, _ := x509.MarshalPKCS8PrivateKey(priv)
-	privPEM := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	pder, _ := x509.MarshalPKIXPublicKey(pub)
-	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pder})
-	k, err := policy.ParseEd25519PrivateKeyPEM(privPEM)
-	if err != nil || !k.Equal(priv) {
-		t.Fatalf("private: %v", err)
+	otherPub, _ := newEd25519(t)
+	signed, err := policy.Sign([]byte(basePolicy), priv)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, in := range [][]byte{pubPEM, privPEM} {
-		p, err := policy.ParseEd25519PublicKeyPEM(in)
-		if err != nil || !p.Equal(pub) {
-			t.Fatalf("public: %v", err)
+	dir := t.TempDir()
+	write := func(name, doc string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
 		}
+		return p
 	}
-	if _, err := policy.ParseEd25519PublicKeyPEM([]byte("junk")); err == nil {
-		t.Fatal("junk accepted")
+	unsigned := write("unsigned.yaml", basePolicy)
+	good := write("signed.yaml", string(signed))
+	malformed := write("malformed.yaml", strings.Replace(basePolicy, "metadata:\n", "metadata:\n  signature: \"ed25519:AAAA\"\n", 1))
+	tampered := write("tampered.yaml", strings.Replace(string(signed), "name:", "name: x", 1))
+	for _, tt := range []struct {
+		name, path string
+		pub        ed25519.PublicKey
+		want       error // nil: loads
+	}{
+		{"unsigned, no key", unsigned, nil, nil},
+		{"signed, no key: loads, unverified", good, nil, nil},
+		{"malformed signature, no key", malformed, nil, policy.ErrSignatureMalformed},
+		{"signed, right key", good, pub, nil},
+		{"unsigned, key", unsigned, pub, policy.ErrSignatureMissing},
+		{"signed, other key", good, otherPub, policy.ErrSignatureInvalid},
+		{"tampered, key", tampered, pub, policy.ErrSignatureInvalid},
+		{"malformed signature, key", malformed, pub, policy.ErrSignatureMalformed},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _, err := policy.LoadVerified(tt.path, tt.pub)
+			if tt.want == nil {
+				if err != nil || p == nil {
+					t.Fatalf("LoadVerified: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tt.want) || p != nil {
+				t.Fatalf("LoadVerified = %v, %v; want %v", p, err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.path) {
+				t.Errorf("the error does not name the file: %v", err)
+			}
+		})
 	}
 }

@@ -3,15 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/workloadapi"
 
@@ -190,7 +186,9 @@ must equal the card's signer.`,
 				return err
 			}
 
-			card, fetched, err := readCard(ctx, args[0], mtls, bundles, cmd.InOrStdin())
+			card, fetched, err := agentcard.ReadCard(ctx, args[0], agentcard.ReadOptions{
+				Stdin: cmd.InOrStdin(), MTLSWorkloadAPI: mtls, Bundles: bundles,
+			})
 			if err != nil {
 				return err
 			}
@@ -231,44 +229,4 @@ must equal the card's signer.`,
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
 	_ = cmd.MarkFlagRequired("bundle")
 	return cmd
-}
-
-// readCard reads the card from a file, stdin ("-") or a URL.
-func readCard(ctx context.Context, src, mtlsAddr string, bundles x509bundle.Source, stdin io.Reader) ([]byte, *agentcard.Fetched, error) {
-	if strings.HasPrefix(src, "http://") || strings.HasPrefix(src, "https://") {
-		opts := agentcard.FetchOptions{}
-		if mtlsAddr != "" {
-			svids, err := workloadapi.NewX509Source(ctx, workloadapi.WithClientOptions(workloadapi.WithAddr(mtlsAddr)))
-			if err != nil {
-				return nil, nil, fmt.Errorf("--mtls-workload-api: %w", err)
-			}
-			defer svids.Close()
-			opts.SVIDs, opts.Bundles = svids, bundles
-		}
-		f, err := agentcard.FetchCard(ctx, src, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		return f.Card, f, nil
-	}
-	if mtlsAddr != "" {
-		return nil, nil, errors.New("--mtls-workload-api needs a card URL")
-	}
-	var r io.Reader = stdin
-	if src != "-" {
-		file, err := os.Open(src)
-		if err != nil {
-			return nil, nil, err
-		}
-		defer file.Close()
-		r = file
-	}
-	data, err := io.ReadAll(io.LimitReader(r, agentcard.MaxCardSize+1))
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(data) > agentcard.MaxCardSize {
-		return nil, nil, fmt.Errorf("card is larger than %d bytes", agentcard.MaxCardSize)
-	}
-	return data, nil, nil
 }

@@ -1,15 +1,17 @@
 package main
 
 import (
-	"crypto"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/internal/atomicfile"
 )
 
 func newKeysCmd(g *globalFlags) *cobra.Command {
@@ -29,41 +31,26 @@ key (PKIX PEM). For policy signatures use --alg EdDSA: the same file works
 with "agentid policy sign --key".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			switch alg {
-			case identity.AlgES256, identity.AlgES384, identity.AlgEdDSA, identity.AlgRS256:
-			default:
+			if !slices.Contains(identity.AsymmetricAlgs, alg) {
 				return fmt.Errorf("--alg must be ES256, ES384, EdDSA or RS256, not %q", alg)
 			}
-			priv, err := identity.GenerateKey(alg)
-			if err != nil {
-				return err
-			}
-			signer := priv.(crypto.Signer)
-			pemBytes, err := identity.MarshalPrivateKeyPEM(priv)
-			if err != nil {
-				return err
-			}
-			kid, err := identity.Thumbprint(signer.Public())
+			kf, err := identity.GenerateKeyFiles(alg)
 			if err != nil {
 				return err
 			}
 			if out == "" || out == "-" {
-				if _, err := cmd.OutOrStdout().Write(pemBytes); err != nil {
+				if _, err := cmd.OutOrStdout().Write(kf.PrivatePEM); err != nil {
 					return err
 				}
-			} else if err := writeSecretFile(out, pemBytes, force); err != nil {
+			} else if err := writeOut(out, kf.PrivatePEM, 0o600, force); err != nil {
 				return err
 			}
 			if pubOut != "" {
-				pub, err := identity.MarshalPublicKeyPEM(signer.Public())
-				if err != nil {
-					return err
-				}
-				if err := writeNewFile(pubOut, pub, 0o644, force); err != nil {
+				if err := writeOut(pubOut, kf.PublicPEM, 0o644, force); err != nil {
 					return err
 				}
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%s key, kid %s\n", alg, kid)
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s key, kid %s\n", alg, kf.KID)
 			return nil
 		},
 	}
@@ -81,19 +68,7 @@ kid = RFC 7638 thumbprint, use "sig" and alg bound to the key type. Private
 key material is never printed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var pubs []crypto.PublicKey
-			for _, a := range args {
-				data, err := os.ReadFile(a)
-				if err != nil {
-					return err
-				}
-				pub, err := identity.ParsePublicKeyPEM(data)
-				if err != nil {
-					return fmt.Errorf("%s: %w", a, err)
-				}
-				pubs = append(pubs, pub)
-			}
-			j, err := identity.NewJWKS(pubs...)
+			j, err := identity.JWKSFromKeyFiles(args...)
 			if err != nil {
 				return err
 			}
@@ -105,36 +80,18 @@ key material is never printed.`,
 	return cmd
 }
 
-// writeSecretFile writes data to path with mode 0600, refusing to replace an
-// existing file unless force is set.
-func writeSecretFile(path string, data []byte, force bool) error {
-	return writeNewFile(path, data, 0o600, force)
-}
-
-func writeNewFile(path string, data []byte, mode os.FileMode, force bool) error {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, mode)
-	if errors.Is(err, os.ErrExist) {
+// writeOut writes a file named by a flag. Without --force an existing
+// file is an error.
+func writeOut(path string, data []byte, perm fs.FileMode, force bool) error {
+	err := atomicfile.Write(path, data, perm, atomicfile.Options{NoReplace: !force})
+	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists (use --force to overwrite)", path)
 	}
-	if err != nil {
-		return err
-	}
-	if err := f.Chmod(mode); err != nil { // an existing file keeps its mode otherwise
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return err
 }
 
-// readArgOrStdin returns arg, or stdin's content when arg is "-".
+// readArgOrStdin returns arg, or stdin's content without surrounding white
+// space when arg is "-".
 func readArgOrStdin(cmd *cobra.Command, arg string) (string, error) {
 	if arg != "-" {
 		return arg, nil
@@ -143,15 +100,5 @@ func readArgOrStdin(cmd *cobra.Command, arg string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return string(trimSpaceBytes(b)), nil
-}
-
-func trimSpaceBytes(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r' || b[len(b)-1] == ' ') {
-		b = b[:len(b)-1]
-	}
-	for len(b) > 0 && (b[0] == '\n' || b[0] == ' ') {
-		b = b[1:]
-	}
-	return b
+	return strings.TrimSpace(string(b)), nil
 }

@@ -1,13 +1,14 @@
 package main
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentid/agentid/internal/atomicfile"
+	"github.com/agentid/agentid/internal/pemkey"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -48,9 +49,9 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 			if keyPath == "" {
 				return errors.New("--key is required")
 			}
-			key, err := policy.LoadEd25519PrivateKey(keyPath)
+			key, err := pemkey.LoadEd25519PrivateKey(keyPath)
 			if err != nil {
-				return err
+				return fmt.Errorf("--key: %w", err)
 			}
 			p, _, err := policy.Load(args[0])
 			if err != nil {
@@ -65,13 +66,13 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 				_, err = cmd.OutOrStdout().Write(signed)
 				return err
 			case "":
-				if err := replaceFile(p.Path, signed); err != nil {
+				if err := atomicfile.Write(p.Path, signed, 0o644, atomicfile.Options{KeepMode: true}); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "signed %s\n", p.Path)
 				return nil
 			default:
-				return writeNewFile(out, signed, 0o644, true)
+				return atomicfile.Write(out, signed, 0o644, atomicfile.Options{})
 			}
 		},
 	}
@@ -88,9 +89,9 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 			if pubPath == "" {
 				return errors.New("--pubkey is required")
 			}
-			pub, err := policy.LoadEd25519PublicKey(pubPath)
+			pub, err := pemkey.LoadEd25519PublicKey(pubPath)
 			if err != nil {
-				return err
+				return fmt.Errorf("--pubkey: %w", err)
 			}
 			p, _, err := policy.Load(args[0])
 			if err != nil {
@@ -108,27 +109,14 @@ stdout). Only the signature line changes; comments and layout are kept.`,
 	policyCmd.AddCommand(verify)
 }
 
-// replaceFile atomically replaces path with data, keeping its mode.
-func replaceFile(path string, data []byte) error {
-	mode := os.FileMode(0o644)
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
+// loadPolicyPubkey reads the --policy-pubkey file; "" means no key.
+func loadPolicyPubkey(path string) (ed25519.PublicKey, error) {
+	if path == "" {
+		return nil, nil
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	pub, err := pemkey.LoadEd25519PublicKey(path)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("--policy-pubkey: %w", err)
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return pub, nil
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -17,7 +15,6 @@ import (
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
-	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
@@ -65,7 +62,9 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 				return err
 			}
 			if auditPath == "" {
-				auditPath = defaultAuditPath()
+				if auditPath, err = audit.DefaultPath(); err != nil {
+					return err
+				}
 			}
 			auditLog, err := audit.Open(auditPath)
 			if err != nil {
@@ -111,9 +110,7 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			if ident != nil && revocationFile != "" {
-				cfg := ident.IdentityConfig()
 				w := ident.RevocationFileWatcher(revocationFile)
-				w.TokenTTL = cfg.NonceWindow + cfg.NonceStorage.ClockSkewTolerance
 				go w.Run(ctx, 2*time.Second, func(err error) { log.Error("revocation file", "error", err) })
 			}
 			// SIGHUP reloads the policy; SIGUSR1 ends the identity session
@@ -168,26 +165,6 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 	return cmd
 }
 
-// loadPolicyPubkey reads the --policy-pubkey file; "" means no key.
-func loadPolicyPubkey(path string) (ed25519.PublicKey, error) {
-	if path == "" {
-		return nil, nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	pub, err := identity.ParsePublicKeyPEM(data)
-	if err != nil {
-		return nil, fmt.Errorf("--policy-pubkey: %w", err)
-	}
-	edPub, ok := pub.(ed25519.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("--policy-pubkey: want an Ed25519 public key, got %T", pub)
-	}
-	return edPub, nil
-}
-
 // reloadPolicy loads the policy file again (SIGHUP). A refused policy is
 // not applied, and tool calls are answered with -32010 until a good one
 // loads (enforce.Core.Reload).
@@ -212,20 +189,4 @@ func endSession(ctx context.Context, core *enforce.Core, log *slog.Logger) {
 		return
 	}
 	log.Info("session ended", "session_id", old, "new_session_id", next)
-}
-
-// defaultAuditPath is under the XDG state directory, outside any project
-// directory an agent is likely to be given.
-func defaultAuditPath() string {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "agentid-audit.jsonl"
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
-	dir = filepath.Join(dir, "agentid")
-	_ = os.MkdirAll(dir, 0o700)
-	return filepath.Join(dir, "audit.jsonl")
 }

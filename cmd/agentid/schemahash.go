@@ -43,20 +43,12 @@ server started with COMMAND and asked with initialize + tools/list.`,
 			default:
 				return fmt.Errorf("give --tools-file FILE or -- COMMAND [ARGS...]")
 			}
-			for _, t := range tools {
-				var def struct {
-					Name string `json:"name"`
-				}
-				if json.Unmarshal(t, &def) == nil && def.Name == tool {
-					h, err := policy.ToolSchemaHash(t, alg)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintln(cmd.OutOrStdout(), h)
-					return nil
-				}
+			h, err := policy.ToolSchemaHashByName(tools, tool, alg)
+			if err != nil {
+				return err
 			}
-			return fmt.Errorf("tool %q not found among %d tools", tool, len(tools))
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), h)
+			return err
 		},
 	}
 	f := cmd.Flags()

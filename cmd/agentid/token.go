@@ -2,24 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"os"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/internal/atomicfile"
 	"github.com/agentid/agentid/policy"
-	"github.com/agentid/agentid/store/memory"
 )
 
 func newTokenCmd(g *globalFlags) *cobra.Command {
@@ -32,14 +24,11 @@ func newTokenCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// loadPolicyForToken loads and validates a policy and refuses a malformed
-// signature.
+// loadPolicyForToken loads a policy (refusing a malformed signature) and
+// its hash.
 func loadPolicyForToken(path string) (*policy.Policy, string, error) {
-	p, _, err := policy.Load(path)
+	p, _, err := policy.LoadVerified(path, nil)
 	if err != nil {
-		return nil, "", err
-	}
-	if err := policy.CheckSignatureFormat(p); err != nil {
 		return nil, "", err
 	}
 	h, err := p.Hash()
@@ -70,36 +59,12 @@ The binding names this process; "agentid token verify" does not check it.`,
 			if err != nil {
 				return err
 			}
-			idc := p.IdentityConfig()
-			var ks *identity.KeySet
-			explicitAlg := ""
-			if p.Spec.Identity != nil && p.Spec.Identity.Keys != nil {
-				explicitAlg = p.Spec.Identity.Keys.SigningAlgorithm
+			ks, err := identity.LoadSigningKeys(p, keyPath, identity.KeySetOptions{})
+			if err != nil {
+				return err
 			}
-			switch {
-			case keyPath != "":
-				data, err := os.ReadFile(keyPath)
-				if err != nil {
-					return err
-				}
-				priv, err := identity.ParsePrivateKeyPEM(data)
-				if err != nil {
-					return err
-				}
-				if ks, err = identity.NewKeySet(priv, explicitAlg, identity.KeySetOptions{}); err != nil {
-					return err
-				}
-			case idc.Keys.KeySource == "file":
-				if ks, err = identity.LoadKeySet(idc.Keys.KeyPath, explicitAlg, identity.KeySetOptions{}); err != nil {
-					return err
-				}
-			default:
-				if ks, err = identity.GenerateKeySet(idc.Keys.SigningAlgorithm, identity.KeySetOptions{}); err != nil {
-					return err
-				}
-				if jwksOut == "" {
-					fmt.Fprintln(cmd.ErrOrStderr(), "agentid: warning: signed with a key generated for this command only; use --key or --jwks-out to verify the token later")
-				}
+			if ks.Generated() && jwksOut == "" {
+				fmt.Fprintln(cmd.ErrOrStderr(), "agentid: warning: signed with a key generated for this command only; use --key or --jwks-out to verify the token later")
 			}
 			m, err := identity.NewManager(identity.Config{Policy: p, PolicyHash: hash, Keys: ks})
 			if err != nil {
@@ -115,7 +80,7 @@ The binding names this process; "agentid token verify" does not check it.`,
 				if err != nil {
 					return err
 				}
-				if err := writeNewFile(jwksOut, append(doc, '\n'), 0o644, true); err != nil {
+				if err := atomicfile.Write(jwksOut, append(doc, '\n'), 0o644, atomicfile.Options{}); err != nil {
 					return err
 				}
 			}
@@ -204,40 +169,15 @@ TOKEN "-" reads it from stdin.`,
 			}
 			var keys identity.KeyResolver
 			if keyPath != "" {
-				data, err := os.ReadFile(keyPath)
-				if err != nil {
+				if keys, err = identity.JWKSFromKeyFiles(keyPath); err != nil {
 					return err
 				}
-				pub, err := identity.ParsePublicKeyPEM(data)
-				if err != nil {
-					return err
-				}
-				if keys, err = identity.NewJWKS(crypto.PublicKey(pub)); err != nil {
-					return err
-				}
-			} else {
-				doc, err := fetchJWKS(cmd.Context(), jwksSrc)
-				if err != nil {
-					return err
-				}
-				if keys, err = identity.ParseJWKS(doc); err != nil {
-					return err
-				}
+			} else if keys, err = identity.LoadJWKS(cmd.Context(), jwksSrc, identity.JWKSFetchOptions{}); err != nil {
+				return fmt.Errorf("--jwks: %w", err)
 			}
-			idc := p.IdentityConfig()
-			vc := identity.VerifierConfig{Keys: keys, Audience: idc.Audience, PolicyHash: hash, DisableReplayCheck: true}
-			if revFile != "" {
-				rs := memory.NewRevocationStore(memory.Options{})
-				w := &identity.RevocationFileWatcher{Path: revFile, Store: rs, SessionTTL: identity.DefaultSessionRetention, TokenTTL: time.Hour}
-				if _, err := os.Stat(revFile); err != nil {
-					return err
-				}
-				if _, err := w.Poll(cmd.Context()); err != nil {
-					return err
-				}
-				vc.Revocations = rs
-			}
-			v, err := identity.NewVerifier(vc)
+			v, err := identity.NewOfflineVerifier(cmd.Context(), identity.OfflineConfig{
+				Policy: p, PolicyHash: hash, Keys: keys, RevocationFile: revFile,
+			})
 			if err != nil {
 				return err
 			}
@@ -282,41 +222,4 @@ func writeJSON(w io.Writer, v any) {
 	e := json.NewEncoder(w)
 	e.SetEscapeHTML(false)
 	_ = e.Encode(v)
-}
-
-// fetchJWKS reads a JWKS from a file or URL: https anywhere, http only on a
-// loopback host (keys fetched in the clear could be substituted).
-func fetchJWKS(ctx context.Context, src string) ([]byte, error) {
-	if !strings.HasPrefix(src, "http://") && !strings.HasPrefix(src, "https://") {
-		return os.ReadFile(src)
-	}
-	u, err := url.Parse(src)
-	if err != nil {
-		return nil, fmt.Errorf("--jwks: %w", err)
-	}
-	if u.Scheme == "http" {
-		ip := net.ParseIP(u.Hostname())
-		if ip == nil || !ip.IsLoopback() {
-			return nil, errors.New("--jwks: plain http is accepted only for a loopback IP; use https")
-		}
-	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, src, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("--jwks: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("--jwks: %s answered %s", src, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }
