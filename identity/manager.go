@@ -217,9 +217,7 @@ func keySetFromPolicy(idc policy.IdentityConfig, now func() time.Time) (*KeySet,
 }
 
 // nonceTTL is nonce_window + clock_skew_tolerance (§3.7.9).
-func (m *Manager) nonceTTL() time.Duration {
-	return max(m.idc.NonceWindow, m.idc.TokenTTL) + m.idc.NonceStorage.ClockSkewTolerance
-}
+func (m *Manager) nonceTTL() time.Duration { return TokenRetention(m.idc) }
 
 func (m *Manager) emit(evs []Event) {
 	if m.cfg.OnEvent == nil {
