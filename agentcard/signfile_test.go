@@ -5,11 +5,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func writePEMFiles(t *testing.T, dir string, s svid, keyType string) (certFile, keyFile string) {
@@ -222,19 +226,48 @@ func TestSignFileOverTheWorkloadAPI(t *testing.T) {
 	}
 }
 
-func TestSignFileTimesOutWithoutAnSVID(t *testing.T) {
+func TestSignFileFailsWithoutAnSVID(t *testing.T) {
 	f := newFixture(t)
 	api := startFakeWorkloadAPI(t, f.svid, f.ca)
 	api.noSVIDs = true
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "agent.json"), filepath.Join(dir, "signed.json")
+	os.WriteFile(in, baseCard, 0o644)
+	if _, _, err := SignFile(context.Background(), SignConfig{In: in, Out: out, WorkloadAPIAddr: api.addr, Timeout: time.Minute}); err == nil {
+		t.Fatal("signed without an SVID")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Fatal("a card was written although signing failed")
+	}
+}
+
+// TestSignFileTimeoutIsTheWorkloadAPIDeadline checks the mechanism rather
+// than the clock: the Workload API call carries a deadline no later than
+// Timeout, and an agent that never answers ends the run with
+// DeadlineExceeded. An ignored Timeout shows as a later deadline (the 30 s
+// default) or none, never as a slow run to be timed.
+func TestSignFileTimeoutIsTheWorkloadAPIDeadline(t *testing.T) {
+	f := newFixture(t)
+	api := startFakeWorkloadAPI(t, f.svid, f.ca)
+	api.silent = true
+	api.remaining = make(chan time.Duration, 1)
 	in := filepath.Join(t.TempDir(), "agent.json")
 	os.WriteFile(in, baseCard, 0o644)
-	start := time.Now()
-	_, _, err := SignFile(context.Background(), SignConfig{In: in, WorkloadAPIAddr: api.addr, Timeout: 500 * time.Millisecond})
+	const timeout = 500 * time.Millisecond
+	_, _, err := SignFile(context.Background(), SignConfig{In: in, WorkloadAPIAddr: api.addr, Timeout: timeout})
 	if err == nil {
 		t.Fatal("signed without an SVID")
 	}
-	if time.Since(start) > 5*time.Second {
-		t.Fatalf("timeout not honoured: %v", time.Since(start))
+	if status.Code(err) != codes.DeadlineExceeded && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("want the deadline to end the call, got %v", err)
+	}
+	select {
+	case left := <-api.remaining:
+		if left < 0 || left > timeout {
+			t.Fatalf("the Workload API call had %v left at the agent, want a deadline within %v", left, timeout)
+		}
+	default:
+		t.Fatal("the Workload API was never asked for an SVID")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"google.golang.org/grpc"
@@ -22,6 +23,11 @@ type fakeWorkloadAPI struct {
 	addr    string
 	keyDER  []byte
 	noSVIDs bool
+	// silent makes FetchX509SVID never answer, like an agent that has not
+	// attested the workload yet; the time left before the client's deadline
+	// (sent in the grpc-timeout header) is then sent on remaining.
+	silent    bool
+	remaining chan time.Duration
 }
 
 func startFakeWorkloadAPI(t *testing.T, s svid, ca *testCA) *fakeWorkloadAPI {
@@ -59,6 +65,18 @@ func concatDER(certs []*x509.Certificate) []byte {
 }
 
 func (f *fakeWorkloadAPI) FetchX509SVID(_ *workload.X509SVIDRequest, stream grpc.ServerStreamingServer[workload.X509SVIDResponse]) error {
+	if f.silent {
+		left := time.Duration(-1) // no deadline
+		if d, ok := stream.Context().Deadline(); ok {
+			left = time.Until(d)
+		}
+		select {
+		case f.remaining <- left:
+		default:
+		}
+		<-stream.Context().Done()
+		return nil
+	}
 	resp := &workload.X509SVIDResponse{}
 	if !f.noSVIDs {
 		id, _ := x509svidID(f.svid.leaf())

@@ -2,12 +2,12 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/agentid/agentid/aip"
 	"sigs.k8s.io/yaml"
@@ -96,7 +96,12 @@ func TestLoadRejectsMalformedDocuments(t *testing.T) {
 	}
 }
 
-func TestLoadRejectsAliasBombsFast(t *testing.T) {
+// TestLoadRejectsAliasBombsBeforeExpanding checks that each bomb is refused
+// by the guard meant for it, which stops at a fixed budget of work: yaml.v2's
+// alias/node ratio for the billion laughs, the expansion budget
+// (maxExpandedSize) for the aliased large scalar. Time is not measured; an
+// unguarded expansion would exhaust memory or go test's -timeout.
+func TestLoadRejectsAliasBombsBeforeExpanding(t *testing.T) {
 	// Nine levels of ten aliases each: 10^9 nodes when expanded.
 	var b strings.Builder
 	b.WriteString(header + "spec:\n  allowed_tools: &a0 [\"lol\"]\n")
@@ -114,17 +119,22 @@ func TestLoadRejectsAliasBombsFast(t *testing.T) {
 	// hundreds of megabytes once converted to JSON.
 	big := header + "spec:\n  protected_paths: [&s \"" + strings.Repeat("x", 3<<20) + "\"" + strings.Repeat(", *s", 99) + "]\n"
 
-	for name, doc := range map[string]string{"billion laughs": b.String(), "aliased large scalar": big} {
-		t.Run(name, func(t *testing.T) {
-			start := time.Now()
-			_, _, err := Parse([]byte(doc))
-			if err == nil {
-				t.Fatal("Parse accepted an alias bomb")
+	tests := []struct {
+		name, doc, guard string
+	}{
+		{"billion laughs", b.String(), "excessive aliasing"},
+		{"aliased large scalar", big, fmt.Sprintf("document expands to more than %d bytes", maxExpandedSize)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := Parse([]byte(tt.doc))
+			var le *LoadError
+			if !errors.As(err, &le) {
+				t.Fatalf("Parse accepted an alias bomb or failed otherwise: %v", err)
 			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Fatalf("Parse took %v to reject an alias bomb", d)
+			if !strings.Contains(err.Error(), tt.guard) {
+				t.Fatalf("refused by %q, want the %q guard", err, tt.guard)
 			}
-			t.Logf("%v", err)
 		})
 	}
 }

@@ -108,15 +108,13 @@ func TestRunForwardsSignalsToTheServer(t *testing.T) {
 
 func TestRunKillsAServerThatIgnoresShutdown(t *testing.T) {
 	// After the client's EOF the server gets grace, then SIGTERM, then
-	// SIGKILL: a server that ignores both cannot keep the proxy alive.
+	// SIGKILL: a server that ignores both cannot keep the proxy alive. The
+	// exit code shows SIGKILL ended it; a proxy that waited for the server
+	// would hang until go test's -timeout.
 	script := `trap '' TERM; while :; do sleep 0.05; done`
-	start := time.Now()
 	code, _, _, _ := runShell(t, script, strings.NewReader(""), nil)
 	if code != 128+int(syscall.SIGKILL) {
 		t.Fatalf("code %d, want SIGKILL's %d", code, 128+int(syscall.SIGKILL))
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("shutdown took %v", d)
 	}
 }
 

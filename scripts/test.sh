@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
 # scripts/test.sh runs agentid's whole test suite, installing first whatever
 # the real-component tests need, so that it passes on a fresh machine with
-# only Go and Node.js on it. It is the README's test command and what CI runs.
+# only Go (with cgo, for -race) and Node.js on it. It is the README's test
+# command and what CI runs. Every step is deterministic: nothing here
+# explores for new inputs (fuzzing is scripts/fuzz.sh); plain go test replays
+# each fuzz target's seeds and its committed corpus in testdata/fuzz.
 #
 #   scripts/test.sh                  CI defaults to true: a test whose real
 #                                    component is missing fails, never skips
 #   CI=false scripts/test.sh         lets such tests skip instead
-#   AGENTID_SKIP_FUZZ=1 scripts/...  leaves out the fuzz smoke run
-#   AGENTID_FUZZTIME=20000x          executions per fuzz target (or a time
-#                                    such as 10s, then capped by the budget)
-#   AGENTID_FUZZ_BUDGET=600          seconds for all time-based targets together
+#   AGENTID_SKIP_RACE=1 scripts/...  leaves out the go test -race run
+#
+# Steps, each timed; a failing one does not stop the others:
+#   gofmt        gofmt -l . lists no file
+#   tidy         go mod tidy -diff shows no change
+#   vet          go vet ./...
+#   test         go test ./... (all packages, -count=1)
+#   race         the same under the race detector
+#   conformance  the AIP vectors (--level identity) against this build
+# The summary counts tests passed, failed and skipped in each run, lists
+# every skipped test with its package and reason, and ends with the lines
+#   tests: N passed, M failed, K skipped; under -race: ...
+#   packages: N passed, M failed
+# (a package fails when it fails in either run).
 #
 # Anything expensive to make is cached under ~/.cache/agentid (or
 # $AGENTID_CACHE), once per machine.
@@ -72,6 +85,9 @@ print_versions() {
 	local major
 	major="$(node -p 'process.versions.node.split(".")[0]')"
 	((major >= 20)) || die "node $(node --version) is too old: the pinned MCP servers need 20 or newer"
+	if [[ "${AGENTID_SKIP_RACE:-0}" != 1 && "$(go env CGO_ENABLED)" != 1 ]]; then
+		die "go test -race needs cgo: install a C compiler (gcc) and set CGO_ENABLED=1, or set AGENTID_SKIP_RACE=1"
+	fi
 }
 
 check_shared() {
@@ -121,17 +137,56 @@ ensure_spire() {
 
 # ---- checks ----
 
+# gofmt fails when a Go file is not gofmt-formatted.
+gofmt_check() {
+	cd "$ROOT"
+	local out
+	out="$(gofmt -l .)"
+	if [[ -n "$out" ]]; then
+		printf '%s\n' "$out"
+		printf '\n!!! these files need gofmt -w !!!\n' >&2
+		return 1
+	fi
+	echo "all Go files are gofmt-formatted"
+}
+
+# tidy fails when go.mod or go.sum is not what go mod tidy would write.
+tidy_check() {
+	cd "$ROOT"
+	if ! go mod tidy -diff; then
+		printf '\n!!! go.mod/go.sum are not tidy: run go mod tidy !!!\n' >&2
+		return 1
+	fi
+	echo "go.mod and go.sum are tidy"
+}
+
 go_vet() {
 	cd "$ROOT"
 	go vet ./...
+	echo "go vet found nothing"
 }
 
-GO_TEST_LOG="$WORK/go-test.log"
-
-go_test() {
+# run_tests NAME [GO TEST FLAGS...] runs every package's tests once with
+# -json; internal/testreport prints what plain go test would (failures in
+# full, a line per package) and writes $WORK/NAME.summary (counts, skipped
+# tests with their reasons) and $WORK/NAME.packages (ok|FAIL|none PACKAGE).
+run_tests() {
+	local name=$1
+	shift
 	cd "$ROOT"
-	go test -count=1 -timeout 30m ./... 2>&1 | tee "$GO_TEST_LOG"
+	local report="$WORK/testreport"
+	if [[ ! -x "$report" ]]; then
+		go build -o "$report" ./internal/testreport
+	fi
+	go test -count=1 -timeout 30m -json "$@" ./... 2>&1 |
+		"$report" -summary "$WORK/$name.summary" -packages "$WORK/$name.packages"
 }
+
+go_test() { run_tests test; }
+
+# go_race runs the tests under the race detector. Allocation-count tests
+# skip there (raceEnabled); the summary lists them.
+go_race() { run_tests race -race; }
 
 # conformance runs the AIP vectors against this build. The binary is built
 # once rather than with go run, so that the --help probe and the run share it.
@@ -149,59 +204,17 @@ conformance() {
 	"$bin" conformance --suite "$SHARED/spec/aip/conformance" --level identity
 }
 
-# fuzz_smoke runs every Fuzz target of the module briefly. Targets are found
-# with go test -list; the time per target shrinks when there are so many
-# that the budget would be exceeded.
-fuzz_smoke() {
-	cd "$ROOT"
-	local list="$WORK/fuzz-list.txt"
-	# A package that does not build is the test step's failure to report;
-	# the targets of the others still run.
-	go test -list '^Fuzz' ./... >"$list" || echo "some packages did not build; fuzzing the others" >&2
-	local -a targets=()
-	local -a pending=()
-	local line
-	while IFS= read -r line; do
-		case "$line" in
-		Fuzz*) pending+=("$line") ;;
-		ok*)
-			local pkg
-			pkg="$(awk '{print $2}' <<<"$line")"
-			local name
-			for name in "${pending[@]}"; do
-				targets+=("$pkg $name")
-			done
-			pending=()
-			;;
-		esac
-	done <"$list"
-	if ((${#targets[@]} == 0)); then
-		echo "no fuzz targets"
-		return
+# tests_line NAME prints the "N passed, M failed, K skipped" counts of the
+# NAME run, or "did not run".
+tests_line() {
+	local f="$WORK/$1.summary"
+	if [[ -f "$f" ]]; then
+		sed -n 's/^tests: //p' "$f"
+	elif [[ $1 == race && "${AGENTID_SKIP_RACE:-0}" == 1 ]]; then
+		echo "skipped (AGENTID_SKIP_RACE=1)"
+	else
+		echo "did not run"
 	fi
-	# An execution count, not a duration: with a duration, Go 1.26's fuzz
-	# coordinator can report a spurious "context deadline exceeded" failure
-	# when -fuzztime expires on a loaded machine (golang/go#75804, fixed in
-	# Go 1.27). A count has no deadline to race.
-	local fuzztime="${AGENTID_FUZZTIME:-20000x}"
-	local budget="${AGENTID_FUZZ_BUDGET:-600}"
-	local secs="${fuzztime%s}"
-	if [[ "$secs" =~ ^[0-9]+$ ]] && ((secs * ${#targets[@]} > budget)); then
-		secs=$((budget / ${#targets[@]}))
-		((secs >= 1)) || secs=1
-		fuzztime="${secs}s"
-	fi
-	echo "${#targets[@]} fuzz targets, ${fuzztime} each"
-	local target pkg name failed=0
-	for target in "${targets[@]}"; do
-		read -r pkg name <<<"$target"
-		echo "--- $name ($pkg)"
-		if ! go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" -timeout=10m "$pkg"; then
-			echo "fuzz target $name in $pkg FAILED" >&2
-			failed=1
-		fi
-	done
-	return "$failed"
 }
 
 summary() {
@@ -210,20 +223,51 @@ summary() {
 	for s in "${STEPS[@]}"; do
 		printf '  %s\n' "$s"
 	done
+	printf '  total %ds\n' "$((SECONDS - START))"
+
+	# Tests (subtests and fuzz seed inputs included) per run, and every
+	# skipped one: under CI=true only the legitimate skips remain, such as
+	# the allocation-count tests under -race.
+	local run label
+	printf '\n'
+	for run in test race; do
+		label="go test"
+		[[ $run == race ]] && label="go test -race"
+		printf '  %-14s %s\n' "$label:" "$(tests_line "$run")"
+	done
+	for run in test race; do
+		[[ -f "$WORK/$run.summary" ]] || continue
+		local skipped
+		skipped="$(sed -n 's/^skipped: //p' "$WORK/$run.summary")"
+		[[ -n "$skipped" ]] || continue
+		label="go test"
+		[[ $run == race ]] && label="go test -race"
+		printf '  skipped in %s:\n' "$label"
+		printf '%s\n' "$skipped" | sed 's/^/    /'
+	done
+
+	# A package passes when it passed in every run it took part in and fails
+	# when it failed in any.
+	local -a pkgfiles=()
+	for run in test race; do
+		[[ -f "$WORK/$run.packages" ]] && pkgfiles+=("$WORK/$run.packages")
+	done
 	local passed=0 failed=0 notests=0
-	if [[ -f "$GO_TEST_LOG" ]]; then
-		passed="$(grep -c '^ok[[:space:]]' "$GO_TEST_LOG" || true)"
-		failed="$(grep -c '^FAIL[[:space:]]' "$GO_TEST_LOG" || true)"
-		notests="$(grep -c '^?[[:space:]].*\[no test files\]' "$GO_TEST_LOG" || true)"
+	if ((${#pkgfiles[@]} > 0)); then
+		read -r passed failed notests < <(awk '
+			{ if ($1 == "FAIL" || st[$2] == "FAIL") st[$2] = "FAIL"; else if ($1 == "ok" || st[$2] == "ok") st[$2] = "ok"; else st[$2] = "none" }
+			END { for (p in st) n[st[p]]++; printf "%d %d %d\n", n["ok"], n["FAIL"], n["none"] }' "${pkgfiles[@]}")
 	fi
-	printf '  total %ds; %d packages without tests\n' "$((SECONDS - START))" "$notests"
+	printf '  %d packages without tests\n' "$notests"
+
 	if ((${#FAILED[@]} > 0)); then
 		printf '\ntest.sh: FAILED: %s\n' "${FAILED[*]}"
 	else
 		printf '\ntest.sh: all checks passed\n'
 	fi
-	# The last line, in the plain form that test-result readers understand,
-	# counts Go packages.
+	# The last lines, in the plain form that test-result readers understand:
+	# tests, then Go packages.
+	printf 'tests: %s; under -race: %s\n' "$(tests_line test)" "$(tests_line race)"
 	printf 'packages: %d passed, %d failed\n' "$passed" "$failed"
 }
 
@@ -235,14 +279,16 @@ main() {
 	ensure_npm test/interop     # npm jose for the identity and agentcard interop tests
 	ensure_spire
 
+	run_step gofmt gofmt_check
+	run_step tidy tidy_check
 	run_step vet go_vet
 	run_step test go_test
-	run_step conformance conformance
-	if [[ "${AGENTID_SKIP_FUZZ:-0}" == 1 ]]; then
-		STEPS+=("$(printf '%-12s skipped (AGENTID_SKIP_FUZZ=1)' fuzz)")
+	if [[ "${AGENTID_SKIP_RACE:-0}" == 1 ]]; then
+		STEPS+=("$(printf '%-12s skipped (AGENTID_SKIP_RACE=1)' race)")
 	else
-		run_step fuzz fuzz_smoke
+		run_step race go_race
 	fi
+	run_step conformance conformance
 
 	summary
 	((${#FAILED[@]} == 0))

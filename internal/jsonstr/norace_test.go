@@ -1,0 +1,5 @@
+//go:build !race
+
+package jsonstr
+
+const raceEnabled = false
