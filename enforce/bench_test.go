@@ -44,18 +44,24 @@ func BenchmarkToolCall(b *testing.B) {
 			log := audit.New(discard{})
 			s := enforce.NewSession()
 			ctx := context.Background()
+			// Ids are free again once answered: 100 calls, made up front.
+			var calls, answers [100][]byte
+			for i := range calls {
+				id := strconv.Itoa(i)
+				calls[i] = []byte(`{"jsonrpc":"2.0","id":` + id + `,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/data/report-` + id + `.txt"}}}`)
+				answers[i] = []byte(strings.Replace(response, "ID", id, 1))
+			}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {
-				id := strconv.Itoa(i)
-				v := c.FromClient(ctx, s, []byte(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/data/report-`+strconv.Itoa(i%100)+`.txt"}}}`))
+				v := c.FromClient(ctx, s, calls[i%100])
 				if v.ToServer == nil {
 					b.Fatalf("refused: %s", v.ToClient)
 				}
 				if err := log.LogAll(v.Audit); err != nil {
 					b.Fatal(err)
 				}
-				r := c.FromServer(ctx, s, []byte(strings.Replace(response, "ID", id, 1)))
+				r := c.FromServer(ctx, s, answers[i%100])
 				if r.ToClient == nil {
 					b.Fatal("response dropped")
 				}

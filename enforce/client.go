@@ -43,7 +43,7 @@ func (c *Core) FromClient(ctx context.Context, s *Session, line []byte) Verdict 
 			c.clientRequest(ctx, st, s, msg, &v)
 		}
 		if msg.Kind == jsonrpc.KindRequest {
-			v.onAuditFailure = auditUnavailable(msg.ID)
+			v.answerOnFailure, v.failureID = true, msg.ID
 		}
 	}
 	c.finish(st, &v)
@@ -491,7 +491,7 @@ func (c *Core) Resolve(a *Approval, answer approve.Answer) Verdict {
 	if d.Action == policy.Block {
 		v.reply(a.msg.ID, d.Code, map[string]any{"tool": a.tool, "reason": d.Reason})
 	}
-	v.onAuditFailure = auditUnavailable(a.msg.ID)
+	v.answerOnFailure, v.failureID = true, a.msg.ID
 	c.finish(a.st, &v)
 	return v
 }

@@ -65,7 +65,7 @@ func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v 
 	}
 	// A response withheld for want of an audit record still answers the
 	// client's request, with an error.
-	v.onAuditFailure = auditUnavailable(msg.ID)
+	v.answerOnFailure, v.failureID = true, msg.ID
 	line := msg.Raw
 	if method == "tools/list" && msg.Result != nil {
 		filtered, changed, err := c.filterToolsList(st, s, msg.Result)

@@ -93,6 +93,18 @@ func idKey(raw json.RawMessage) string {
 			return "s" + s
 		}
 	}
+	digits := raw
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) <= 15 && isDigits(digits) {
+		// An integer of at most 15 digits is exact as a double: its
+		// literal is its value, but for the sign of zero.
+		if raw[0] == '-' && allZeros(digits) {
+			return "n0"
+		}
+		return "n" + string(raw)
+	}
 	if f, err := strconv.ParseFloat(string(raw), 64); err == nil {
 		if f == 0 {
 			f = 0 // -0
@@ -173,4 +185,22 @@ func (s *Session) advertised(name string) (seen, advertised, ambiguous bool) {
 	defer s.mu.Unlock()
 	_, advertised = s.tools.byRaw[name]
 	return s.tools.seen, advertised, s.tools.ambiguous(name)
+}
+
+func isDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+func allZeros(b []byte) bool {
+	for _, c := range b {
+		if c != '0' {
+			return false
+		}
+	}
+	return true
 }

@@ -29,10 +29,12 @@ type Verdict struct {
 	// silent is set for a client notification: it is decided like a
 	// request but never answered (JSON-RPC forbids it).
 	silent bool
-	// onAuditFailure answers the client when the records cannot be written;
-	// undo releases the session state the verdict reserved.
-	onAuditFailure []byte
-	undo           func()
+	// answerOnFailure says the client is answered with an error for
+	// failureID when the records cannot be written (it is built only
+	// then); undo releases the session state the verdict reserved.
+	answerOnFailure bool
+	failureID       json.RawMessage
+	undo            func()
 }
 
 // AuditFailed turns v into the verdict for when its audit records could not
@@ -42,7 +44,10 @@ func (v *Verdict) AuditFailed() {
 	if v.undo != nil {
 		v.undo()
 	}
-	v.ToServer, v.ToClient, v.Approval = nil, v.onAuditFailure, nil
+	v.ToServer, v.ToClient, v.Approval = nil, nil, nil
+	if v.answerOnFailure {
+		v.ToClient = auditUnavailable(v.failureID)
+	}
 }
 
 func (v *Verdict) record(r audit.Record) { v.Audit = append(v.Audit, r) }
