@@ -1,8 +1,10 @@
 package policy_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -135,6 +137,11 @@ func TestCanonicalJSONRejects(t *testing.T) {
 		"not a mapping": "- a\n- b\n",
 		"invalid yaml":  "a: [\n",
 		"scalar":        "hello\n",
+		// These two used to hash the first document only.
+		"second document":                "a: 1\n---\nb: 2\n",
+		"content after a flow mapping":   "{a: 1}\nb: 2\n",
+		"non-string key":                 "a: {1: x}\n",
+		"keys colliding as JSON members": `{120,"0":Z,+0}`,
 	} {
 		if _, err := policy.CanonicalJSON([]byte(doc)); err == nil {
 			t.Errorf("%s: no error", name)
@@ -150,6 +157,68 @@ func TestCanonicalNumbersAndEscapes(t *testing.T) {
 	want := `{"a":1,"b":1000,"c":"<&>é","d":"2026-01-24"}`
 	if string(c) != want {
 		t.Fatalf("got %s, want %s", c, want)
+	}
+}
+
+// collidingDocs are documents with two keys that become one JSON member
+// name, and the error every path that reads a policy must give for them.
+var collidingDocs = []struct{ name, doc, err string }{
+	{"the fuzz finding {120,\"0\":Z,+0}7", "{120,\"0\":Z,+0}7", "invalid YAML: did not find expected <document start>"},
+	{"the fuzz finding without its trailing 7", `{120,"0":Z,+0}`, `keys "0" (line 1) and +0 (line 1) both become the JSON member "0"`},
+	{"a quoted and an unquoted key in metadata", strings.Replace(basePolicy, "  version: \"1.0.0\"\n", "  version: \"1.0.0\"\n  \"1\": a\n  1.0: b\n", 1),
+		`metadata: keys "1" (line 6) and 1.0 (line 7) both become the JSON member "1"`},
+	{"a boolean key and its string", strings.Replace(basePolicy, "    enabled: true\n", "    enabled: true\n    on: x\n    \"true\": y\n", 1),
+		`spec.identity: keys "true" (line 18) and on (line 17) both become the JSON member "true"`},
+	{"a merged key and an explicit one", basePolicy + "w: &x {mode: monitor}\nz:\n  <<: *x\n  mode: enforce\n",
+		`z: key "mode" appears more than once (lines 19 and 22)`},
+}
+
+// TestEveryPathRefusesCollidingKeys: the canonical form, the hash, signing,
+// verification and loading all refuse a document whose keys collide as
+// JSON member names, with the same message; none of them picks a winner.
+func TestEveryPathRefusesCollidingKeys(t *testing.T) {
+	pub, priv := newEd25519(t)
+	for _, tt := range collidingDocs {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := []byte(tt.doc)
+			check := func(path string, err error) {
+				t.Helper()
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("%s: got %v, want an error containing %q", path, err, tt.err)
+				}
+			}
+			_, err := policy.CanonicalJSON(doc)
+			check("CanonicalJSON", err)
+			_, err = policy.HashCanonical(doc)
+			check("HashCanonical", err)
+			_, err = policy.Sign(doc, priv)
+			check("Sign", err)
+			check("VerifyRaw", policy.VerifyRaw(doc, "ed25519:"+strings.Repeat("A", 86)+"==", pub))
+			_, _, err = policy.Parse(doc)
+			check("Parse", err)
+			p := &policy.Policy{Raw: doc}
+			_, err = p.Hash()
+			check("Policy.Hash", err)
+		})
+	}
+}
+
+// TestCanonicalFormIsAPureFunctionOfTheBytes: the same bytes give the same
+// canonical form, or the same error, in every run (the fuzz finding gave
+// one of two canonical forms, depending on Go's map order).
+func TestCanonicalFormIsAPureFunctionOfTheBytes(t *testing.T) {
+	docs := []string{basePolicy, "{120,\"0\":Z,+0}7", `{120,"0":Z,+0}`, "a: {\"0\": x, 0x0: y}\n", "a: {b: 1, c: [1, 2, {d: e}], f: {g: h}}\n"}
+	for _, tt := range collidingDocs {
+		docs = append(docs, tt.doc)
+	}
+	for _, doc := range docs {
+		c0, err0 := policy.CanonicalJSON([]byte(doc))
+		for range 100 {
+			c, err := policy.CanonicalJSON([]byte(strings.Clone(doc)))
+			if string(c) != string(c0) || fmt.Sprint(err) != fmt.Sprint(err0) {
+				t.Fatalf("%q: canonical form not deterministic:\n\t%s %v\n\t%s %v", doc, c0, err0, c, err)
+			}
+		}
 	}
 }
 
@@ -173,22 +242,50 @@ func TestHashExamples(t *testing.T) {
 	}
 }
 
+// FuzzCanonicalJSON checks that the canonical form is a pure function of
+// the bytes: repeated and fresh runs give byte-identical output or the same
+// error, Parse agrees with it (same verdict every run, and the hash of an
+// accepted policy is the SHA-256 of this output), and the canonical form is
+// idempotent.
 func FuzzCanonicalJSON(f *testing.F) {
 	f.Add([]byte(basePolicy))
 	f.Add([]byte("metadata:\n  signature: x\n  name: a\n"))
 	f.Add([]byte(`{"a":[1,2.5,"x"],"metadata":{"signature":null}}`))
 	f.Add([]byte("a: &x [1, 2]\nb: *x\n"))
 	f.Add([]byte("a: 1e400\n"))
+	f.Add([]byte("a: {\"0\": x, 0x0: y, 00: z}\n"))
+	f.Add([]byte("a: {yes: 1, on: 2, \"true\": 3, ~: 4, \"null\": 5}\n"))
+	f.Add([]byte("x: &x {a: 1}\ny:\n  <<: *x\n  a: 2\n"))
+	f.Add([]byte("k: &k a\nm: {*k : 1, a: 2}\n"))
+	for _, tt := range collidingDocs {
+		f.Add([]byte(tt.doc))
+	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		c1, err := policy.CanonicalJSON(doc)
-		if err != nil {
-			return
+		c1, err1 := policy.CanonicalJSON(doc)
+		for range 4 {
+			c, err := policy.CanonicalJSON(bytes.Clone(doc))
+			if !bytes.Equal(c, c1) || fmt.Sprint(err) != fmt.Sprint(err1) {
+				t.Fatalf("canonical form not deterministic:\n\t%s %v\n\t%s %v", c1, err1, c, err)
+			}
 		}
-		// Deterministic, idempotent (the canonical form of the canonical
-		// form is itself), and free of any signature.
-		c2, err := policy.CanonicalJSON(doc)
-		if err != nil || string(c1) != string(c2) {
-			t.Fatalf("not deterministic")
+		p1, w1, perr1 := policy.Parse(doc)
+		for range 2 {
+			_, w, perr := policy.Parse(bytes.Clone(doc))
+			if fmt.Sprint(perr) != fmt.Sprint(perr1) || fmt.Sprint(w) != fmt.Sprint(w1) {
+				t.Fatalf("Parse not deterministic:\n\t%v %v\n\t%v %v", perr1, w1, perr, w)
+			}
+		}
+		if perr1 == nil {
+			if err1 != nil {
+				t.Fatalf("Parse accepted a document without a canonical form: %v", err1)
+			}
+			sum := sha256.Sum256(c1)
+			if h, err := p1.Hash(); err != nil || h != hex.EncodeToString(sum[:]) {
+				t.Fatalf("Policy.Hash = %q, %v; want the SHA-256 of the canonical form", h, err)
+			}
+		}
+		if err1 != nil {
+			return
 		}
 		c3, err := policy.CanonicalJSON(c1)
 		if err != nil {

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-
-	"sigs.k8s.io/yaml"
 )
 
 // SignatureAlgEd25519 is the only policy signature algorithm AIP v1alpha2
@@ -186,7 +184,7 @@ func stripComment(s string) string {
 
 // signatureOf returns metadata.signature of a document, "" if absent.
 func signatureOf(raw []byte) (string, error) {
-	js, err := yaml.YAMLToJSONStrict(raw)
+	js, err := yamlToJSON(raw)
 	if err != nil {
 		return "", err
 	}
