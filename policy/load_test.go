@@ -159,6 +159,29 @@ func TestLoadRefusesKeysThatCollideAfterConversion(t *testing.T) {
 	}
 }
 
+// TestLoadErrorsComeInAFixedOrder: errors and warnings are sorted by field
+// path and message, so that the same document always reads the same, even
+// where the schema library finds them in map order and even for fields that
+// the numeric-aware field order ranks equal (["0"] and ["000"]); a fuzz
+// finding.
+func TestLoadErrorsComeInAFixedOrder(t *testing.T) {
+	doc := []byte(`{"0":[0,000,"0"],"000000000000000":00002}`)
+	_, _, first := Parse(doc)
+	if first == nil {
+		t.Fatal("Parse accepted the document")
+	}
+	want := "policy: 6 errors:\n\t[\"0\"]: unknown field\n\t[\"000000000000000\"]: unknown field\n\t" +
+		"apiVersion: required field is missing\n\tkind: required field is missing\n\tmetadata: required field is missing\n\tspec: required field is missing"
+	if first.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", first, want)
+	}
+	for range 50 {
+		if _, _, err := Parse(doc); err.Error() != first.Error() {
+			t.Fatalf("error order changed:\n%v\n%v", first, err)
+		}
+	}
+}
+
 // TestLoadKeepsKeysThatOnlyLookAlike: keys that stay distinct as JSON load,
 // whatever they look like in YAML.
 func TestLoadKeepsKeysThatOnlyLookAlike(t *testing.T) {

@@ -706,7 +706,9 @@ func mergeErrors(schemaErrs, semErrs []FieldError) []FieldError {
 		}
 	}
 	out = dedupeFieldErrors(out)
-	sort.SliceStable(out, func(i, j int) bool { return lessField(out[i].Field, out[j].Field) })
+	sort.Slice(out, func(i, j int) bool {
+		return lessFieldMessage(out[i].Field, out[i].Message, out[j].Field, out[j].Message)
+	})
 	return out
 }
 
@@ -735,7 +737,25 @@ func dedupeFieldErrors(errs []FieldError) []FieldError {
 }
 
 func sortWarnings(ws []Warning) {
-	sort.SliceStable(ws, func(i, j int) bool { return lessField(ws[i].Field, ws[j].Field) })
+	sort.Slice(ws, func(i, j int) bool { return lessFieldMessage(ws[i].Field, ws[i].Message, ws[j].Field, ws[j].Message) })
+}
+
+// lessFieldMessage is a total order on (field, message) pairs, so that the
+// order of errors and warnings is a function of the document alone and not
+// of the order in which map iteration (here or in the schema library) found
+// them: lessField first, then fields that lessField ranks equal ("[\"0\"]"
+// and "[\"00\"]") byte-wise, then messages.
+func lessFieldMessage(fa, ma, fb, mb string) bool {
+	if lessField(fa, fb) {
+		return true
+	}
+	if lessField(fb, fa) {
+		return false
+	}
+	if fa != fb {
+		return fa < fb
+	}
+	return ma < mb
 }
 
 // lessField orders field paths as a reader expects: numeric indexes by
