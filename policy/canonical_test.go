@@ -222,24 +222,63 @@ func TestCanonicalFormIsAPureFunctionOfTheBytes(t *testing.T) {
 	}
 }
 
-// TestHashExamples pins the hash of every example policy, so that any change
-// to canonicalization is noticed.
+// exampleHashes are the policy hashes of every example policy shipped with
+// agentid. They were cross-checked against an independent implementation
+// (PyYAML with timestamps kept as strings, and a hand-written RFC 8785
+// serializer). A change here is a change of every signature and token
+// policy_hash over that policy: it needs a reason, not just a new value.
+var exampleHashes = map[string]string{
+	"testdata/examples/agent-monitor.yaml":       "a0837c187bbb368fc849d1b75685291d0ca2a43fcd3dd6c316a001242da60b5a",
+	"testdata/examples/agent.yaml":               "c99283a804bb40c4bdd4bea90f04bd14d3d3fd63e7c748d8aaab993230b414f0",
+	"testdata/examples/docker-wrapper.yaml":      "7bd1bc021af756db8c8542318380d829e5df146d6c26e4d01f8c6e65eb9b4ec5",
+	"testdata/examples/gemini-jack-defense.yaml": "6d3c0f615822692f7e25fdecc26d65f4a8f90e14cb0e625679caa2c2fd8190d1",
+	"testdata/examples/gpu-policy.yaml":          "c13f26d5197288dda5fc812b9e2607dbbbfecce7a890e57b9f659585d7fe6eeb",
+	"testdata/examples/identity-server.yaml":     "2d8939df980215b877ac35482efcbf9cd9f6ce1efb69df29f5365e5c2d5bfd0a",
+	"testdata/examples/monitor-mode.yaml":        "f32416f3268dd72d18061af1d4a1626ae0c31b9dc7b7602080b649eb7cbf9d3b",
+	"testdata/examples/read-only.yaml":           "b18cdc9bfbe87bb58e099cfdba998b7acf926bd041881943e5cfb5d0b17d1ed8",
+	// The policy `agentid demo` runs.
+	"../internal/demo/policy.yaml": "c862cdea27bfa393942b4967a8ab15e9506ae43f18aa1f33ccefed9d96a458da",
+	// The minimal policy in the README ("A minimal policy:").
+	"../README.md": "daba3595046c9c04dfeb767213ae211b7b031868690d75066e05026f912d201f",
+}
+
+// TestHashExamples pins the exact hash of every example policy, so that
+// any change to canonicalization (or to an example) is noticed. Every file
+// in testdata/examples must be pinned.
 func TestHashExamples(t *testing.T) {
-	files, _ := filepath.Glob("testdata/examples/*.yaml")
-	if len(files) == 0 {
-		t.Skip("no examples")
+	files, err := filepath.Glob("testdata/examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no example policies found (%v)", err)
 	}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h1 := mustHash(t, string(data))
-		h2 := mustHash(t, string(data))
-		if h1 != h2 || !hexRE.MatchString(h1) {
-			t.Errorf("%s: hash not deterministic or not hex: %s %s", f, h1, h2)
+		if _, ok := exampleHashes[f]; !ok {
+			t.Errorf("%s has no pinned hash: add it to exampleHashes", f)
 		}
 	}
+	for f, want := range exampleHashes {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if filepath.Base(f) == "README.md" {
+			data = readmePolicy(t, data)
+		}
+		if got := mustHash(t, string(data)); got != want {
+			t.Errorf("%s: policy hash %s, pinned %s", f, got, want)
+		}
+	}
+}
+
+// readmePolicy returns the YAML block after "A minimal policy:".
+func readmePolicy(t *testing.T, readme []byte) []byte {
+	t.Helper()
+	_, rest, ok := strings.Cut(string(readme), "A minimal policy:\n\n```yaml\n")
+	block, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README.md: no ```yaml block after \"A minimal policy:\"")
+	}
+	return []byte(block)
 }
 
 // FuzzCanonicalJSON checks that the canonical form is a pure function of
