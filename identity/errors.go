@@ -91,6 +91,12 @@ func malformed(format string, args ...any) *ValidationError {
 	return invalid(aip.TokenErrMalformed, fmt.Sprintf(format, args...))
 }
 
+// ErrStoreUnavailable: the policy configures a store this build does not
+// have (identity.nonce_storage.type redis or postgres). NewManager refuses
+// to start with it rather than fall back to the in-memory store: instances
+// configured to share one store would each accept the same token once.
+var ErrStoreUnavailable = errors.New("identity: configured store is not available in this build")
+
 // StoreError is returned by validation when the nonce or revocation store
 // could not answer. It is not a verdict on the token: the caller applies
 // its failover policy (fail closed: -32001 validation_unavailable).

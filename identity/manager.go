@@ -166,6 +166,10 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	m.nonces = cfg.Nonces
 	if m.nonces == nil {
+		if t := idc.NonceStorage.Type; t != policy.DefaultNonceStorageType {
+			return nil, fmt.Errorf("%w: spec.identity.nonce_storage.type is %q, and only %q is implemented; refusing to fall back to memory storage, which other instances do not share",
+				ErrStoreUnavailable, t, policy.DefaultNonceStorageType)
+		}
 		m.nonces = memory.NewNonceStore(memory.Options{Now: cfg.Now})
 	}
 	m.revs = cfg.Revocations

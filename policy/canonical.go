@@ -7,8 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"sigs.k8s.io/yaml"
+	"strings"
 
 	"github.com/agentid/agentid/internal/jcs"
 )
@@ -23,7 +22,14 @@ import (
 // timestamps stay the strings they were written as (the YAML decoder keeps
 // them as strings); numbers are formatted as JCS prescribes (IEEE 754
 // doubles, so integers beyond 2^53 lose precision, as in every JCS
-// implementation). Duplicate keys are an error.
+// implementation).
+//
+// The result is a function of raw alone. A document that the loader would
+// refuse as YAML has no canonical form: duplicate keys, keys that become the
+// same JSON member name ("0" and +0, "true" and yes, a << merge and an
+// explicit key, ...), non-string keys, a second document or trailing
+// content, non-finite numbers, excessive nesting or alias expansion. The
+// error names the field path and, for keys, every spelling involved.
 //
 // The policy hash and the Ed25519 policy signature are both computed over
 // these bytes.
@@ -31,9 +37,9 @@ func CanonicalJSON(raw []byte) ([]byte, error) {
 	if len(raw) > MaxDocumentSize {
 		return nil, fmt.Errorf("policy: canonical form: document is larger than %d bytes", MaxDocumentSize)
 	}
-	js, err := yaml.YAMLToJSONStrict(raw)
+	js, err := yamlToJSON(raw)
 	if err != nil {
-		return nil, fmt.Errorf("policy: canonical form: %s", trimYAMLError(err))
+		return nil, &canonicalError{err}
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.UseNumber()
@@ -60,6 +66,16 @@ func CanonicalJSON(raw []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// canonicalError is a document that has no canonical form: the *LoadError
+// that Parse would report for it, under a "canonical form" prefix.
+type canonicalError struct{ err error }
+
+func (e *canonicalError) Error() string {
+	return "policy: canonical form: " + strings.TrimPrefix(e.err.Error(), "policy: ")
+}
+
+func (e *canonicalError) Unwrap() error { return e.err }
 
 // HashCanonical returns the policy hash of a document: 64 lowercase hex
 // characters of SHA-256 over CanonicalJSON(raw) (§5.2.2).

@@ -3,17 +3,13 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	yamlv2 "go.yaml.in/yaml/v2"
-	"sigs.k8s.io/yaml"
 )
 
 // Limits on what a policy document may cost to load. A real policy is a few
@@ -76,12 +72,9 @@ func parse(data []byte, copyRaw bool) (*Policy, []Warning, error) {
 	if len(data) > MaxDocumentSize {
 		return nil, nil, docError(fmt.Sprintf("document is larger than %d bytes", MaxDocumentSize))
 	}
-	if err := preflightYAML(data); err != nil {
-		return nil, nil, err
-	}
-	js, err := yaml.YAMLToJSONStrict(data)
+	js, err := yamlToJSON(data)
 	if err != nil {
-		return nil, nil, docError("invalid YAML: " + trimYAMLError(err))
+		return nil, nil, err
 	}
 	// The schema library wants numbers as json.Number so that 1e400 or a
 	// 30-digit integer is judged exactly rather than rounded.
@@ -129,95 +122,6 @@ func parse(data []byte, copyRaw bool) (*Policy, []Warning, error) {
 		p.Raw = data
 	}
 	return p, warns, nil
-}
-
-// preflightYAML parses the document once with yaml.v2 to reject what the
-// YAML-to-JSON conversion would silently accept or blow up on: a second
-// document, non-string keys (YAML 1.1 turns `on:` into true and `1:` into an
-// integer, which the conversion would stringify), non-finite numbers, and
-// alias expansion beyond maxExpandedSize.
-func preflightYAML(data []byte) error {
-	dec := yamlv2.NewDecoder(bytes.NewReader(data))
-	dec.SetStrict(true)
-	var doc any
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return docError("empty document")
-		}
-		return docError("invalid YAML: " + trimYAMLError(err))
-	}
-	// Fail closed on a second document: a tool that reads only the first one
-	// and a reviewer who reads the whole file must not see different policies.
-	var next any
-	switch err := dec.Decode(&next); {
-	case errors.Is(err, io.EOF):
-	case err != nil:
-		return docError("invalid YAML: " + trimYAMLError(err))
-	default:
-		return docError("multiple YAML documents are not allowed")
-	}
-	if _, ok := doc.(map[any]any); !ok {
-		if doc == nil {
-			return docError("empty document")
-		}
-		return docError("document must be a mapping")
-	}
-	w := treeWalker{budget: maxExpandedSize}
-	return w.walk(doc, "", 0)
-}
-
-type treeWalker struct {
-	budget int
-}
-
-func (w *treeWalker) spend(n int) error {
-	w.budget -= n
-	if w.budget < 0 {
-		return docError(fmt.Sprintf("document expands to more than %d bytes (YAML aliases?)", maxExpandedSize))
-	}
-	return nil
-}
-
-func (w *treeWalker) walk(v any, field string, depth int) error {
-	if depth > maxDepth {
-		return &LoadError{Errors: []FieldError{{Field: field, Message: fmt.Sprintf("nested deeper than %d levels", maxDepth)}}}
-	}
-	if err := w.spend(8); err != nil {
-		return err
-	}
-	switch v := v.(type) {
-	case map[any]any:
-		for k, child := range v {
-			ks, ok := k.(string)
-			if !ok {
-				msg := fmt.Sprintf("non-string key %s (quote it)", shortValue(fmt.Sprintf("%v", k)))
-				if _, isBool := k.(bool); isBool {
-					// The conversion to JSON would turn `n:` into "false".
-					msg = fmt.Sprintf("non-string key %v (YAML 1.1 reads y, n, yes, no, on and off as booleans; quote the key)", k)
-				}
-				return &LoadError{Errors: []FieldError{{Field: field, Message: msg}}}
-			}
-			if err := w.spend(len(ks)); err != nil {
-				return err
-			}
-			if err := w.walk(child, joinField(field, ks), depth+1); err != nil {
-				return err
-			}
-		}
-	case []any:
-		for i, child := range v {
-			if err := w.walk(child, indexField(field, i), depth+1); err != nil {
-				return err
-			}
-		}
-	case string:
-		return w.spend(len(v))
-	case float64:
-		if math.IsInf(v, 0) || math.IsNaN(v) {
-			return &LoadError{Errors: []FieldError{{Field: field, Message: "non-finite number"}}}
-		}
-	}
-	return nil
 }
 
 func docError(msg string) error {

@@ -65,8 +65,9 @@ func TestLoadRejectsMalformedDocuments(t *testing.T) {
 		field   string
 		message string
 	}{
-		{"duplicate keys fail the load", header + "spec:\n  mode: enforce\n  mode: monitor\n", "", `key "mode" already set`},
-		{"duplicate nested keys fail the load", specDoc("tool_rules:\n  - tool: a\n    allow_args:\n      x: '^a$'\n      x: '^b$'"), "", "already set"},
+		{"duplicate keys fail the load", header + "spec:\n  mode: enforce\n  mode: monitor\n", "spec", `key "mode" appears more than once (lines 6 and 7)`},
+		{"duplicate nested keys fail the load", specDoc("tool_rules:\n  - tool: a\n    allow_args:\n      x: '^a$'\n      x: '^b$'"), "spec.tool_rules[0].allow_args", `key "x" appears more than once (lines 9 and 10)`},
+		{"content after a flow mapping fails closed", "{apiVersion: aip.io/v1alpha2, kind: AgentPolicy, metadata: {name: t}, spec: {}}\nspec: {mode: monitor}\n", "", "invalid YAML"},
 		{"a second YAML document fails closed", specDoc("mode: enforce") + "---\n" + specDoc("mode: monitor"), "", "multiple YAML documents"},
 		{"an empty second document fails closed", specDoc("") + "---\n", "", "multiple YAML documents"},
 		{"an empty document is rejected", "", "", "empty document"},
@@ -93,6 +94,115 @@ func TestLoadRejectsMalformedDocuments(t *testing.T) {
 				t.Fatalf("want error at %q containing %q, got %v", tt.field, tt.message, err)
 			}
 		})
+	}
+}
+
+// TestLoadRefusesKeysThatCollideAfterConversion: a policy is read as JSON,
+// and YAML keys that differ as written but become the same JSON member name
+// would otherwise leave it to Go's map order which value counts (and so
+// what the policy hash and signature cover). Each case is refused with the
+// mapping's field path and every spelling involved.
+func TestLoadRefusesKeysThatCollideAfterConversion(t *testing.T) {
+	args := func(keys string) string {
+		return specDoc("tool_rules:\n  - tool: a\n    allow_args:\n" + keys)
+	}
+	const argsField = "spec.tool_rules[0].allow_args"
+	tests := []struct {
+		name    string
+		doc     string
+		field   string
+		message string
+	}{
+		{"a quoted \"0\" and an unquoted +0 collide", args("      \"0\": '^a$'\n      +0: '^b$'"), argsField,
+			`keys "0" (line 9) and +0 (line 10) both become the JSON member "0" (YAML reads unquoted +0 as a number; quote keys to keep them distinct)`},
+		{"the fuzz finding {120,\"0\":Z,+0} collides", `{120,"0":Z,+0}`, "", `keys "0" (line 1) and +0 (line 1) both become the JSON member "0"`},
+		{"hex, octal-looking and decimal spellings of zero collide", args("      0x0: a\n      00: b\n      \"0\": c"), argsField,
+			`keys "0" (line 11), 0x0 (line 9) and 00 (line 10) all become the JSON member "0" (YAML reads unquoted 0x0 and 00 as numbers; quote keys to keep them distinct)`},
+		{"1, \"1\" and 1.0 collide", args("      1: a\n      \"1\": b\n      1.0: c"), argsField,
+			`keys "1" (line 10), 1 (line 9) and 1.0 (line 11) all become the JSON member "1"`},
+		{"true and \"true\" collide", args("      true: a\n      \"true\": b"), argsField,
+			`keys "true" (line 10) and true (line 9) both become the JSON member "true" (YAML reads unquoted true as a boolean`},
+		{"the YAML 1.1 booleans yes and on collide with \"true\"", args("      yes: a\n      on: b\n      'true': c"), argsField,
+			`keys "true" (line 11), yes (line 9) and on (line 10) all become the JSON member "true" (YAML reads unquoted yes and on as booleans`},
+		{"off and \"false\" collide", specDoc("off: a\n\"false\": b"), "spec", `keys "false" (line 7) and off (line 6) both become the JSON member "false"`},
+		{"~ and \"null\" collide", specDoc("~: a\n\"null\": b"), "spec", `keys "null" and ~ both become the JSON member "null" (YAML reads ~, null and an empty key as null`},
+		{"floats that round to the same name collide", args("      0.1: a\n      0.100000001: b"), argsField, `keys 0.1 (line 9) and 0.100000001 (line 10) both become the JSON member "0.1"`},
+		{"a key from a << merge collides with an explicit key", header + "x: &base {mode: monitor}\nspec:\n  <<: *base\n  mode: enforce\n", "spec",
+			`key "mode" appears more than once (lines 5 and 8)`},
+		{"a merged key collides with a differently spelled explicit key", header + "x: &base {\"0\": a}\nspec:\n  <<: *base\n  0: b\n", "spec",
+			`keys "0" (line 5) and 0 (line 8) both become the JSON member "0"`},
+		{"two merged mappings with a common key collide", header + "spec:\n  <<: [{mode: monitor}, {mode: enforce}]\n", "spec", `key "mode" appears more than once (line 6)`},
+		{"an alias used as a key collides with the key it repeats", header + "x: &k mode\nspec:\n  *k : monitor\n  mode: enforce\n", "spec",
+			`key "mode" appears more than once (lines 5 and 8)`},
+		{"a flow mapping's duplicate keys collide", specDoc("{mode: enforce, mode: monitor}"), "spec", `key "mode" appears more than once (line 6)`},
+		{"a collision at the top level is refused", header + "spec: {}\n'kind': AgentPolicy\n", "", `key "kind" appears more than once (lines 2 and 6)`},
+		{"a collision is reported before a non-string key", args("      1: a\n      \"1\": b\n      2: c"), argsField, `keys "1" (line 10) and 1 (line 9)`},
+		{"a mapping used as a key is refused", header + "x: &m {a: 1}\nspec:\n  ? *m\n  : 1\n", "", "a mapping or a sequence cannot be a mapping key"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _, err := Parse([]byte(tt.doc))
+			if err == nil {
+				t.Fatalf("Parse accepted the document: %+v", p.Spec)
+			}
+			errs := fieldErrors(t, err)
+			if !hasFieldError(errs, tt.field, tt.message) {
+				t.Fatalf("want error at %q containing\n\t%s\ngot\n\t%v", tt.field, tt.message, err)
+			}
+			// The same bytes give the same error, every time.
+			for range 20 {
+				if _, _, err2 := Parse([]byte(tt.doc)); err2 == nil || err2.Error() != err.Error() {
+					t.Fatalf("error not deterministic:\n\t%v\n\t%v", err, err2)
+				}
+			}
+		})
+	}
+}
+
+// TestLoadErrorsComeInAFixedOrder: errors and warnings are sorted by field
+// path and message, so that the same document always reads the same, even
+// where the schema library finds them in map order and even for fields that
+// the numeric-aware field order ranks equal (["0"] and ["000"]); a fuzz
+// finding.
+func TestLoadErrorsComeInAFixedOrder(t *testing.T) {
+	doc := []byte(`{"0":[0,000,"0"],"000000000000000":00002}`)
+	_, _, first := Parse(doc)
+	if first == nil {
+		t.Fatal("Parse accepted the document")
+	}
+	want := "policy: 6 errors:\n\t[\"0\"]: unknown field\n\t[\"000000000000000\"]: unknown field\n\t" +
+		"apiVersion: required field is missing\n\tkind: required field is missing\n\tmetadata: required field is missing\n\tspec: required field is missing"
+	if first.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", first, want)
+	}
+	for range 50 {
+		if _, _, err := Parse(doc); err.Error() != first.Error() {
+			t.Fatalf("error order changed:\n%v\n%v", first, err)
+		}
+	}
+}
+
+// TestLoadKeepsKeysThatOnlyLookAlike: keys that stay distinct as JSON load,
+// whatever they look like in YAML.
+func TestLoadKeepsKeysThatOnlyLookAlike(t *testing.T) {
+	doc := specDoc("tool_rules:\n  - tool: a\n    allow_args:\n      \"0\": a\n      \"+0\": b\n      \"0x0\": c\n      \"00\": d\n      \"true\": e\n      \"yes\": f\n      \"null\": g\n      \"~\": h\n      \"<<\": j\n      0 : k")
+	if _, _, err := Parse([]byte(doc)); err == nil || !strings.Contains(err.Error(), `keys "0" (line 9) and 0 (line 18)`) {
+		t.Fatalf("the last key should collide with \"0\": %v", err)
+	}
+	doc = doc[:strings.LastIndex(doc, "      0 : k")]
+	p, _, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := p.Spec.ToolRules[0].AllowArgs
+	want := map[string]string{"0": "a", "+0": "b", "0x0": "c", "00": "d", "true": "e", "yes": "f", "null": "g", "~": "h", "<<": "j"}
+	if len(got) != len(want) {
+		t.Fatalf("allow_args = %q, want %q", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("allow_args[%q] = %q, want %q", k, got[k], v)
+		}
 	}
 }
 

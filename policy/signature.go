@@ -8,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-
-	"sigs.k8s.io/yaml"
 )
 
 // SignatureAlgEd25519 is the only policy signature algorithm AIP v1alpha2
@@ -183,7 +181,7 @@ func stripComment(s string) string {
 
 // signatureOf returns metadata.signature of a document, "" if absent.
 func signatureOf(raw []byte) (string, error) {
-	js, err := yaml.YAMLToJSONStrict(raw)
+	js, err := yamlToJSON(raw)
 	if err != nil {
 		return "", err
 	}

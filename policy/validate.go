@@ -464,6 +464,10 @@ func (v *policyValidator) identity(p *Policy) {
 			if strings.TrimSpace(ns.Address) == "" {
 				v.errorf(nf+".address", "is required when type is %q", ns.Type)
 			}
+			// Valid per the spec, but this build has only the memory store,
+			// and falling back to it would let two instances that are meant
+			// to share the store each accept the same token once.
+			v.warnf(nf+".type", "%q nonce storage is not available in this build: with identity enabled, agentid proxy refuses to start with it (it does not fall back to memory storage)", ns.Type)
 		default:
 			v.errorf(nf+".type", "must be one of \"memory\", \"redis\", \"postgres\", got %s", shortValue(ns.Type))
 		}
@@ -505,7 +509,7 @@ func (v *policyValidator) identity(p *Policy) {
 	}
 	if enabled && p.Spec.Server != nil && p.Spec.Server.Enabled != nil && *p.Spec.Server.Enabled &&
 		(id.NonceStorage == nil || id.NonceStorage.Type == "" || id.NonceStorage.Type == "memory") {
-		v.warnf(f+".nonce_storage", "memory nonce storage is not shared between server instances; with more than one instance a token can be replayed against another (use redis or postgres)")
+		v.warnf(f+".nonce_storage", "memory nonce storage is not shared between server instances; with more than one instance a token can be replayed against another (a shared redis or postgres store is not available in this build yet)")
 	}
 }
 
@@ -706,7 +710,9 @@ func mergeErrors(schemaErrs, semErrs []FieldError) []FieldError {
 		}
 	}
 	out = dedupeFieldErrors(out)
-	sort.SliceStable(out, func(i, j int) bool { return lessField(out[i].Field, out[j].Field) })
+	sort.Slice(out, func(i, j int) bool {
+		return lessFieldMessage(out[i].Field, out[i].Message, out[j].Field, out[j].Message)
+	})
 	return out
 }
 
@@ -735,7 +741,25 @@ func dedupeFieldErrors(errs []FieldError) []FieldError {
 }
 
 func sortWarnings(ws []Warning) {
-	sort.SliceStable(ws, func(i, j int) bool { return lessField(ws[i].Field, ws[j].Field) })
+	sort.Slice(ws, func(i, j int) bool { return lessFieldMessage(ws[i].Field, ws[i].Message, ws[j].Field, ws[j].Message) })
+}
+
+// lessFieldMessage is a total order on (field, message) pairs, so that the
+// order of errors and warnings is a function of the document alone and not
+// of the order in which map iteration (here or in the schema library) found
+// them: lessField first, then fields that lessField ranks equal ("[\"0\"]"
+// and "[\"00\"]") byte-wise, then messages.
+func lessFieldMessage(fa, ma, fb, mb string) bool {
+	if lessField(fa, fb) {
+		return true
+	}
+	if lessField(fb, fa) {
+		return false
+	}
+	if fa != fb {
+		return fa < fb
+	}
+	return ma < mb
 }
 
 // lessField orders field paths as a reader expects: numeric indexes by
