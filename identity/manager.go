@@ -429,6 +429,12 @@ func (m *Manager) UpdatePolicy(p *policy.Policy, hash string) error {
 	if err := checkIdentityConfig(p, idc); err != nil {
 		return err
 	}
+	if m.cfg.Nonces == nil && idc.NonceStorage.Type != policy.DefaultNonceStorageType {
+		// The same refusal as NewManager's: a reload must not silently keep
+		// a process-local store that the new policy says is shared.
+		return fmt.Errorf("%w: spec.identity.nonce_storage.type is %q, and only %q is implemented",
+			ErrStoreUnavailable, idc.NonceStorage.Type, policy.DefaultNonceStorageType)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.verifier.SetBinding(idc.SessionBinding, *m.cfg.Binding); err != nil {

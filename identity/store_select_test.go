@@ -56,3 +56,22 @@ func TestNewManagerRunsOnMemoryStorage(t *testing.T) {
 		m.Close()
 	})
 }
+
+// TestUpdatePolicyRefusesAConfiguredStoreItDoesNotHave: a reload that asks
+// for a shared store is refused like a start with it, not run on memory.
+func TestUpdatePolicyRefusesAConfiguredStoreItDoesNotHave(t *testing.T) {
+	dir := t.TempDir()
+	m, err := identity.NewManager(identity.Config{Policy: writePolicy(t, dir, "agent", "token_ttl: 5m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p := writePolicy(t, dir, "agent", "nonce_storage:\n  type: redis\n  address: redis://127.0.0.1:1")
+	h, err := p.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.UpdatePolicy(p, h); !errors.Is(err, identity.ErrStoreUnavailable) {
+		t.Fatalf("UpdatePolicy to a redis store: %v, want ErrStoreUnavailable", err)
+	}
+}
