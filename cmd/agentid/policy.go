@@ -28,7 +28,11 @@ func newPolicyCmd(g *globalFlags) *cobra.Command {
 				var le *policy.LoadError
 				if errors.As(err, &le) {
 					for _, fe := range le.Errors {
-						fmt.Fprintf(out, "error: %s: %s\n", fe.Field, fe.Message)
+						if fe.Field == "" {
+							fmt.Fprintf(out, "error: %s\n", fe.Message)
+						} else {
+							fmt.Fprintf(out, "error: %s: %s\n", fe.Field, fe.Message)
+						}
 					}
 				} else {
 					fmt.Fprintf(out, "error: %v\n", err)
