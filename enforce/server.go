@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/audit"
@@ -133,15 +134,25 @@ func (c *Core) filterToolsList(st *snapshot, s *Session, result json.RawMessage)
 	if err != nil {
 		return nil, false, err
 	}
-	rawTools, ok := members["tools"]
-	if !ok {
+	// A client reads the member its JSON library matches: Go's
+	// encoding/json takes "Tools" or "toolſ" for "tools". The strict decoder
+	// admits at most one spelling, and whichever it is gets filtered.
+	toolsKey := ""
+	for k := range members {
+		if strings.EqualFold(k, "tools") {
+			toolsKey = k
+		}
+	}
+	if toolsKey == "" {
 		return result, false, nil
 	}
+	rawTools := members[toolsKey]
 	var tools []json.RawMessage
 	if err := json.Unmarshal(rawTools, &tools); err != nil {
 		return nil, false, fmt.Errorf("enforce: tools/list tools: %w", err)
 	}
 	names := make([]string, len(tools))
+	listed := make(map[string]int, len(tools))
 	s.mu.Lock()
 	for i, t := range tools {
 		var def struct {
@@ -152,7 +163,16 @@ func (c *Core) filterToolsList(st *snapshot, s *Session, result json.RawMessage)
 			return nil, false, fmt.Errorf("enforce: tools/list entry %d has no name", i)
 		}
 		names[i] = *def.Name
+		listed[*def.Name]++
 		s.tools.add(*def.Name, t)
+	}
+	for name, n := range listed {
+		if n > 1 {
+			// Two definitions under one name: the client may show either,
+			// and a pin could check only one. Both are hidden and calls
+			// to the name blocked, as for names that collide.
+			s.tools.twice(name)
+		}
 	}
 	s.mu.Unlock()
 
@@ -163,7 +183,7 @@ func (c *Core) filterToolsList(st *snapshot, s *Session, result json.RawMessage)
 		ambiguous := s.tools.ambiguous(name)
 		s.mu.Unlock()
 		if ambiguous {
-			c.cfg.Log.Warn("server advertises tools whose normalized names collide; hidden and blocked", "tool", name)
+			c.cfg.Log.Warn("server advertises one tool name twice, or names whose normalized forms collide; hidden and blocked", "tool", name)
 			continue
 		}
 		if !c.cfg.ShowBlockedTools && !st.Engine.ToolVisible(name, s.schemaHash(st.Engine, name)) {
@@ -183,6 +203,6 @@ func (c *Core) filterToolsList(st *snapshot, s *Session, result json.RawMessage)
 		b.Write(t)
 	}
 	b.WriteByte(']')
-	members["tools"] = b.Bytes()
+	members[toolsKey] = b.Bytes()
 	return encodeRawObject(members), true, nil
 }

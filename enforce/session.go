@@ -122,6 +122,7 @@ type toolCatalog struct {
 	byRaw  map[string]json.RawMessage // raw name → definition
 	byNorm map[string]int             // normalized name → number of raw names
 	hashes map[string]string          // raw name + "\x00" + alg → hash
+	dup    map[string]bool            // raw names listed twice in one response
 }
 
 func (c *toolCatalog) reset() { *c = toolCatalog{} }
@@ -144,8 +145,19 @@ func (c *toolCatalog) add(name string, def json.RawMessage) {
 	c.seen = true
 }
 
+// twice records that one tools/list response advertised name more than once.
+func (c *toolCatalog) twice(name string) {
+	if c.dup == nil {
+		c.dup = make(map[string]bool)
+	}
+	c.dup[name] = true
+}
+
+// ambiguous reports whether a call to name could reach more than one tool
+// definition: the name was listed twice, or another advertised name
+// normalizes to the same one.
 func (c *toolCatalog) ambiguous(name string) bool {
-	return c.byNorm[policy.NormalizeName(name)] > 1
+	return c.dup[name] || c.byNorm[policy.NormalizeName(name)] > 1
 }
 
 // hash returns the schema hash of an advertised tool, "" when unknown.
