@@ -280,3 +280,28 @@ func TestAToolListedTwiceIsHiddenAndBlocked(t *testing.T) {
 		t.Fatalf("a call to a twice-listed tool: to server %s, to client %s", v.ToServer, v.ToClient)
 	}
 }
+
+func TestDeniedMethodsGovernWhatTheServerAsksTheClient(t *testing.T) {
+	const denying = basicPolicy + "  denied_methods: [sampling/createMessage, notifications/message]\n"
+	c := newCore(t, denying)
+	s := enforce.NewSession()
+	v := c.FromServer(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{}}`))
+	if v.ToClient != nil || errorCode(t, v.ToServer) != aip.CodeMethodNotAllowed {
+		t.Fatalf("denied server request: to client %s, to server %s", v.ToClient, v.ToServer)
+	}
+	if v.Audit[0].Direction != aip.Downstream || v.Audit[0].Event != enforce.EventMethodBlocked {
+		t.Fatalf("audit %+v", v.Audit[0])
+	}
+	if v := c.FromServer(context.Background(), s, []byte(`{"jsonrpc":"2.0","method":"notifications/message","params":{}}`)); v.ToClient != nil || v.ToServer != nil {
+		t.Fatalf("denied server notification delivered: %+v", v)
+	}
+	// The client's answer to the refused request has nothing to answer.
+	if v := c.FromClient(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":"s1","result":{}}`)); v.ToServer != nil {
+		t.Fatal("a response to a refused server request was forwarded")
+	}
+	// allowed_methods is about the client's calls: it does not cut off the
+	// server's requests.
+	if v := c.FromServer(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":"r1","method":"roots/list"}`)); v.ToClient == nil {
+		t.Fatal("a server request not denied was not delivered")
+	}
+}

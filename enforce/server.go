@@ -31,11 +31,17 @@ func (c *Core) FromServer(ctx context.Context, s *Session, line []byte) Verdict 
 	case jsonrpc.KindResponse:
 		c.serverResponse(st, s, msg, &v)
 	case jsonrpc.KindRequest:
+		if c.serverMethodDenied(st, msg, &v) {
+			break
+		}
 		key := idKey(msg.ID)
 		s.serverAsked(key)
 		v.ToClient = c.redactServerMessage(st, msg, msg.Raw, "params", msg.Params, &v)
 		v.undo = func() { s.clientAnswered(key) }
 	default:
+		if c.serverMethodDenied(st, msg, &v) {
+			break
+		}
 		if policy.NormalizeName(msg.Method) == "notifications/tools/list_changed" {
 			s.mu.Lock()
 			s.tools.reset()
@@ -45,6 +51,26 @@ func (c *Core) FromServer(ctx context.Context, s *Session, line []byte) Verdict 
 	}
 	c.finish(st, &v)
 	return v
+}
+
+// serverMethodDenied applies denied_methods to a server→client request or
+// notification: a denied request is answered to the server with -32006, a
+// denied notification dropped; both are audited.
+func (c *Core) serverMethodDenied(st *snapshot, msg *jsonrpc.Message, v *Verdict) bool {
+	dec := st.Engine.DecideServerMethod(msg.Method)
+	if dec.ViolationType == "" {
+		return false
+	}
+	rec := decisionRecord(dec, msg, nil, "")
+	rec.Direction = aip.Downstream
+	v.record(rec)
+	if dec.Action != policy.Block {
+		return false // monitor mode: recorded, delivered
+	}
+	if msg.Kind == jsonrpc.KindRequest {
+		v.ToServer = errorLine(msg.ID, dec.Code, aip.Message(dec.Code), map[string]any{"method": msg.Method, "reason": dec.Reason})
+	}
+	return true
 }
 
 // ServerOversized is the verdict for a server message over the transport's

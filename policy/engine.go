@@ -282,6 +282,23 @@ func (e *Engine) DecideMethod(method string) Decision {
 	return e.relaxable(d)
 }
 
+// DecideServerMethod applies denied_methods to a request or notification
+// the server sends the client (sampling/createMessage, elicitation/create,
+// roots/list, notifications/message, ...). allowed_methods names what the
+// client may call and does not apply: a policy that denies sampling must
+// deny it, but one that lists the client's methods must not silently cut
+// the server's requests off. Monitor mode lets a denial through, marked.
+func (e *Engine) DecideServerMethod(method string) Decision {
+	m := NormalizeName(method)
+	d := Decision{Method: m}
+	if _, ok := e.denied[m]; !ok {
+		return d
+	}
+	d.FailedRule = "denied_methods"
+	d.Code, d.ViolationType, d.Reason = aip.CodeMethodNotAllowed, aip.ViolationMethodNotAllowed, engineReasonMethod
+	return e.relaxable(d)
+}
+
 // ToolCall is one tools/call to decide.
 type ToolCall struct {
 	// Name is the raw tool name as sent.
