@@ -109,6 +109,9 @@ func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg 
 		v.reply(msg.ID, dec.Code, map[string]any{"method": msg.Method, "reason": dec.Reason})
 		return
 	}
+	if v.silent && (dec.Method == "notifications/cancelled" || dec.Method == "cancelled") && c.cancelPending(s, msg, dec, v) {
+		return
+	}
 	if !v.silent && s.inFlight(idKey(msg.ID)) {
 		// Two requests in flight with one id would let a response meant for
 		// one be taken for the other (e.g. an unfiltered tools/list).
@@ -128,6 +131,24 @@ func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg 
 	}
 	v.record(decisionRecord(dec, msg, nil, ""))
 	c.forward(s, msg, dec.Method, line, v)
+}
+
+// cancelPending ends a call waiting for approval that the client cancels.
+// The cancellation is not forwarded: the server never saw the call.
+func (c *Core) cancelPending(s *Session, msg *jsonrpc.Message, dec policy.Decision, v *Verdict) bool {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if len(msg.Params) == 0 || json.Unmarshal(msg.Params, &p) != nil || len(p.RequestID) == 0 {
+		return false
+	}
+	if !s.cancelApproval(idKey(p.RequestID)) {
+		return false
+	}
+	rec := decisionRecord(dec, msg, nil, "")
+	rec.Event, rec.Reason = EventApprovalCancelled, "cancels a call waiting for approval; not forwarded"
+	v.record(rec)
+	return true
 }
 
 // forward records the request as in flight and sends line to the server.
@@ -464,6 +485,9 @@ func (c *Core) ask(st *snapshot, s *Session, msg *jsonrpc.Message, dec policy.De
 		session: s, st: st, msg: msg, tool: call.Name, line: line, args: displayArgs, dec: dec, tokenID: tokenID,
 		timeout: c.cfg.ApprovalTimeout,
 	}
+	s.waitFor(key, v.Approval)
+	a := v.Approval
+	v.undo = func() { s.approvalDone(key, a); s.release(key) }
 }
 
 // Resolve is the verdict on an approved, denied or timed-out call.
@@ -472,6 +496,17 @@ func (c *Core) Resolve(a *Approval, answer approve.Answer) Verdict {
 	key := idKey(a.msg.ID)
 	d := a.dec
 	event := EventApproved
+	if a.session.approvalDone(key, a) {
+		// The client cancelled the call while it waited: it never runs,
+		// and the client expects no response (MCP cancellation).
+		a.session.release(key)
+		d.Action, d.Code, d.Reason, d.ViolationType = policy.Block, aip.CodeUserDenied, "Cancelled by the client", aip.ViolationRuleBlock
+		rec := decisionRecord(d, a.msg, a.args, a.tool)
+		rec.Event, rec.TokenID = EventApprovalCancelled, a.tokenID
+		v.record(rec)
+		c.finish(a.st, &v)
+		return v
+	}
 	switch answer {
 	case approve.Approved:
 		v.ToServer = a.line

@@ -305,3 +305,39 @@ func TestDeniedMethodsGovernWhatTheServerAsksTheClient(t *testing.T) {
 		t.Fatal("a server request not denied was not delivered")
 	}
 }
+
+func TestACancelledCallWaitingForApprovalNeverRuns(t *testing.T) {
+	c := newCore(t, basicPolicy)
+	s := enforce.NewSession()
+	v := c.FromClient(context.Background(), s, call(7, "write_file", `{"path":"/work/x"}`))
+	if v.Approval == nil {
+		t.Fatal("no approval asked")
+	}
+	cancel := c.FromClient(context.Background(), s, []byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"user"}}`))
+	if cancel.ToServer != nil || cancel.ToClient != nil {
+		t.Fatalf("the cancellation of a call the server never saw was sent on: %+v", cancel)
+	}
+	answered := make(chan approve.Answer, 1)
+	go func() {
+		answer, _ := v.Approval.Obtain(context.Background(), approve.Func(func(ctx context.Context, _ approve.Request) (approve.Answer, error) {
+			<-ctx.Done() // a human still thinking; the cancellation must end the wait
+			return approve.Approved, nil
+		}))
+		answered <- answer
+	}()
+	r := c.Resolve(v.Approval, <-answered)
+	if r.ToServer != nil || r.ToClient != nil {
+		t.Fatalf("a cancelled call was carried out: to server %s, to client %s", r.ToServer, r.ToClient)
+	}
+	if r.Audit[0].Event != enforce.EventApprovalCancelled {
+		t.Fatalf("audit %+v", r.Audit[0])
+	}
+	// The id is free again, and a cancellation of nothing pending is
+	// forwarded as usual.
+	if v := c.FromClient(context.Background(), s, call(7, "echo", `{}`)); v.ToServer == nil {
+		t.Fatalf("id 7 still reserved: %s", v.ToClient)
+	}
+	if v := c.FromClient(context.Background(), s, []byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}`)); v.ToServer == nil {
+		t.Fatal("a cancellation of a forwarded call was not forwarded")
+	}
+}

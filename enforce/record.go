@@ -25,6 +25,7 @@ const (
 	EventApproved             = "APPROVED"
 	EventApprovalDenied       = "APPROVAL_DENIED"
 	EventApprovalTimeout      = "APPROVAL_TIMEOUT"
+	EventApprovalCancelled    = "APPROVAL_CANCELLED"
 	EventUnsolicitedResponse  = "UNSOLICITED_RESPONSE"
 	EventClientResponse       = "CLIENT_RESPONSE"
 	EventServerMessageDropped = "SERVER_MESSAGE_DROPPED"

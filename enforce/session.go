@@ -23,11 +23,14 @@ type Session struct {
 	// client's response; a client response with any other id is dropped.
 	pendingServer map[string]struct{}
 	tools         toolCatalog
+	// asking holds the calls waiting for a human's answer, by id key, so
+	// that a client's notifications/cancelled can end them.
+	asking map[string]*Approval
 }
 
 // NewSession returns the state of a new conversation.
 func NewSession() *Session {
-	return &Session{pendingClient: make(map[string]string), pendingServer: make(map[string]struct{})}
+	return &Session{pendingClient: make(map[string]string), pendingServer: make(map[string]struct{}), asking: make(map[string]*Approval)}
 }
 
 // reserve records a client request's id as in flight for method, unless a
@@ -215,4 +218,39 @@ func allZeros(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// waitFor registers a call waiting for approval.
+func (s *Session) waitFor(key string, a *Approval) {
+	s.mu.Lock()
+	s.asking[key] = a
+	s.mu.Unlock()
+}
+
+// cancelApproval ends the approval pending under key, if any: its Obtain
+// returns at once and Resolve carries nothing out.
+func (s *Session) cancelApproval(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.asking[key]
+	if !ok {
+		return false
+	}
+	delete(s.asking, key)
+	a.cancelled = true
+	if a.stop != nil {
+		a.stop()
+	}
+	return true
+}
+
+// answered ends the wait of an approval and reports whether it was
+// cancelled meanwhile.
+func (s *Session) approvalDone(key string, a *Approval) (cancelled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.asking[key] == a {
+		delete(s.asking, key)
+	}
+	return a.cancelled
 }

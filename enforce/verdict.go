@@ -87,6 +87,11 @@ type Approval struct {
 	dec     policy.Decision
 	tokenID string
 	timeout time.Duration
+
+	// stop and cancelled are guarded by session.mu: a client's
+	// notifications/cancelled sets cancelled and stops Obtain.
+	stop      context.CancelFunc
+	cancelled bool
 }
 
 // Obtain asks approver, bounded by the request's expiry, and returns the
@@ -95,6 +100,13 @@ type Approval struct {
 func (a *Approval) Obtain(ctx context.Context, approver approve.Approver) (approve.Answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
+	a.session.mu.Lock()
+	a.stop = cancel
+	cancelled := a.cancelled
+	a.session.mu.Unlock()
+	if cancelled {
+		return approve.Denied, context.Canceled
+	}
 	answer, err := approver.Approve(ctx, a.Request)
 	if err != nil && answer == approve.Approved {
 		answer = approve.Denied
