@@ -3,6 +3,8 @@ package approve
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,8 +28,8 @@ type Request struct {
 	// if its own timeout is longer. Zero means no bound beyond the
 	// approver's timeout and the context.
 	Expires time.Time
-	// Digest is Digest(Tool, original arguments); it binds the answer to
-	// this call.
+	// Digest is Digest(key, Tool, original arguments); it binds the
+	// answer to this call.
 	Digest string
 }
 
@@ -99,15 +101,37 @@ func Default() Approver {
 	return a
 }
 
-// Digest returns the lowercase hex SHA-256 of the RFC 8785 (JCS) form of
-// {"tool": tool, "arguments": args}; nil or empty args count as {}.
+// DigestKeySize is the size of the key NewDigestKey returns.
+const DigestKeySize = 32
+
+// NewDigestKey returns a random key for Digest, made once per process (or
+// session): digests made with it can be compared with each other, and
+// reveal nothing about the call to anyone without it.
+func NewDigestKey() []byte {
+	k := make([]byte, DigestKeySize)
+	if _, err := rand.Read(k); err != nil {
+		panic("approve: no randomness: " + err.Error())
+	}
+	return k
+}
+
+// Digest returns the lowercase hex HMAC-SHA256 under key of the RFC 8785
+// (JCS) form of {"tool": tool, "arguments": args}; nil or empty args count
+// as {}.
 //
-// JCS makes the digest independent of key order and whitespace, so the proxy
-// and a webhook written in another language agree on it. It also means that
-// numbers are compared as IEEE 754 doubles (1.0 and 1 digest alike, as do
-// integers beyond 2^53 that round to the same double). Args with duplicate
-// keys or invalid UTF-8 are rejected: they have no single meaning to bind to.
-func Digest(tool string, args json.RawMessage) (string, error) {
+// The digest binds an approval to exactly one call: the approver echoes it,
+// and two calls with the same tool and arguments have the same digest under
+// one key. It is keyed because the approver sees the arguments redacted: an
+// unkeyed hash of the original arguments would let it recover a redacted
+// 4-digit PIN in 10^4 guesses. JCS makes the digest independent of key
+// order and whitespace; numbers are compared as IEEE 754 doubles (1.0 and 1
+// digest alike). Args with duplicate keys or invalid UTF-8 are rejected:
+// they have no single meaning to bind to. A key shorter than 16 bytes is
+// refused.
+func Digest(key []byte, tool string, args json.RawMessage) (string, error) {
+	if len(key) < 16 {
+		return "", errors.New("approve: digest: key shorter than 16 bytes")
+	}
 	if !utf8.ValidString(tool) {
 		return "", errors.New("approve: digest: tool name is not valid UTF-8")
 	}
@@ -131,8 +155,9 @@ func Digest(tool string, args json.RawMessage) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("approve: digest: %w", err)
 	}
-	sum := sha256.Sum256(canon)
-	return hex.EncodeToString(sum[:]), nil
+	mac := hmac.New(sha256.New, key)
+	mac.Write(canon)
+	return hex.EncodeToString(mac.Sum(nil)), nil
 }
 
 // deadline returns the earliest of now+timeout and expires (if set).

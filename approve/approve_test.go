@@ -1,7 +1,9 @@
 package approve
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,7 +14,7 @@ import (
 )
 
 func TestDigestIsStableUnderKeyOrderAndWhitespace(t *testing.T) {
-	want, err := Digest("write_file", json.RawMessage(`{"path":"/tmp/x","opts":{"mode":420,"append":true},"content":"hi"}`))
+	want, err := Digest(testKey, "write_file", json.RawMessage(`{"path":"/tmp/x","opts":{"mode":420,"append":true},"content":"hi"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +23,7 @@ func TestDigestIsStableUnderKeyOrderAndWhitespace(t *testing.T) {
 		"{\n  \"opts\": {\"append\": true, \"mode\": 4.2e2},\n  \"path\": \"/tmp/x\",\n  \"content\": \"h\\u0069\"\n}",
 	}
 	for _, v := range variants {
-		got, err := Digest("write_file", json.RawMessage(v))
+		got, err := Digest(testKey, "write_file", json.RawMessage(v))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,21 +33,52 @@ func TestDigestIsStableUnderKeyOrderAndWhitespace(t *testing.T) {
 	}
 }
 
-func TestDigestIsSHA256OfTheJCSForm(t *testing.T) {
-	got, err := Digest("t", json.RawMessage(`{"b":"x","a":1.0}`))
+var testKey = bytes.Repeat([]byte{7}, DigestKeySize)
+
+func TestDigestIsAKeyedMACOfTheJCSForm(t *testing.T) {
+	got, err := Digest(testKey, "t", json.RawMessage(`{"b":"x","a":1.0}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte(`{"arguments":{"a":1,"b":"x"},"tool":"t"}`))
-	if want := hex.EncodeToString(sum[:]); got != want {
+	mac := hmac.New(sha256.New, testKey)
+	mac.Write([]byte(`{"arguments":{"a":1,"b":"x"},"tool":"t"}`))
+	if want := hex.EncodeToString(mac.Sum(nil)); got != want {
 		t.Fatalf("Digest = %s, want %s", got, want)
 	}
 }
 
+// Someone who sees a digest and the redacted arguments must not be able to
+// recover what was redacted by trying candidates: without the key, the
+// digest of the true call is not the digest they compute.
+func TestDigestRevealsNothingWithoutTheKey(t *testing.T) {
+	key := NewDigestKey()
+	if len(key) != DigestKeySize || bytes.Equal(key, NewDigestKey()) {
+		t.Fatal("NewDigestKey is not a fresh random key")
+	}
+	real, err := Digest(key, "unlock", json.RawMessage(`{"pin":"4821"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pin := 0; pin < 10000; pin++ {
+		doc := fmt.Sprintf(`{"arguments":{"pin":"%04d"},"tool":"unlock"}`, pin)
+		sum := sha256.Sum256([]byte(doc))
+		if hex.EncodeToString(sum[:]) == real {
+			t.Fatalf("the PIN %04d was recovered from the digest", pin)
+		}
+	}
+	again, _ := Digest(key, "unlock", json.RawMessage(`{"pin": "4821"}`))
+	if again != real {
+		t.Fatal("one call under one key gave two digests")
+	}
+	if _, err := Digest(key[:8], "unlock", nil); err == nil {
+		t.Fatal("a short key was accepted")
+	}
+}
+
 func TestDigestTreatsMissingArgumentsAsEmptyObject(t *testing.T) {
-	want, _ := Digest("t", json.RawMessage(`{}`))
+	want, _ := Digest(testKey, "t", json.RawMessage(`{}`))
 	for _, args := range []json.RawMessage{nil, {}, json.RawMessage(" \n")} {
-		if got, err := Digest("t", args); err != nil || got != want {
+		if got, err := Digest(testKey, "t", args); err != nil || got != want {
 			t.Errorf("Digest(%q) = %s, %v; want %s", args, got, err, want)
 		}
 	}
@@ -62,7 +95,7 @@ func TestDigestDistinguishesCalls(t *testing.T) {
 	}
 	seen := map[string]string{}
 	for _, c := range calls {
-		d, err := Digest(c[0], json.RawMessage(c[1]))
+		d, err := Digest(testKey, c[0], json.RawMessage(c[1]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,7 +123,7 @@ func TestDigestRejectsAmbiguousInput(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if d, err := Digest(tc.tool, json.RawMessage(tc.args)); err == nil || !strings.HasPrefix(err.Error(), "approve: ") {
+			if d, err := Digest(testKey, tc.tool, json.RawMessage(tc.args)); err == nil || !strings.HasPrefix(err.Error(), "approve: ") {
 				t.Fatalf("Digest = %q, %v; want an approve: error", d, err)
 			}
 		})
@@ -158,7 +191,7 @@ func ExampleFunc() {
 	})
 
 	args := json.RawMessage(`{"path":"/etc/hosts"}`)
-	digest, _ := Digest("read_file", args)
+	digest, _ := Digest(testKey, "read_file", args)
 	answer, _ := readOnly.Approve(context.Background(), Request{Tool: "read_file", Arguments: args, Digest: digest})
 	fmt.Println(answer)
 	answer, _ = readOnly.Approve(context.Background(), Request{Tool: "delete_file"})

@@ -3,7 +3,7 @@
 //
 // An approval is bound to exactly one call (design decision 6a): the Request
 // shows the tool, its arguments as redacted by DLP, the policy hash, the
-// session and an expiry, and carries Digest(tool, original arguments). A
+// session and an expiry, and carries Digest(key, tool, original arguments), keyed so that it reveals nothing redacted. A
 // webhook must echo that digest in its answer, so an answer meant for one
 // call cannot be replayed for another.
 //

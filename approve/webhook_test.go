@@ -16,7 +16,7 @@ import (
 
 func webhookReq(t *testing.T) Request {
 	t.Helper()
-	d, err := Digest("write_file", json.RawMessage(`{"path":"/tmp/x","content":"AKIA..."}`))
+	d, err := Digest(testKey, "write_file", json.RawMessage(`{"path":"/tmp/x","content":"AKIA..."}`))
 	if err != nil {
 		t.Fatal(err)
 	}

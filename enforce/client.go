@@ -455,7 +455,7 @@ func checkAdvertised(s *Session, name string, dec policy.Decision) policy.Decisi
 // transport obtains it off its read loop, so a pending prompt never stalls
 // other traffic, and passes the answer to Resolve.
 func (c *Core) ask(st *snapshot, s *Session, msg *jsonrpc.Message, dec policy.Decision, call jsonrpc.ToolCall, line []byte, displayArgs json.RawMessage, tokenID string, v *Verdict) {
-	digest, err := approve.Digest(call.Name, call.Arguments)
+	digest, err := approve.Digest(c.digestKey, call.Name, call.Arguments)
 	if err != nil {
 		failed := policy.Decision{Action: policy.Block, Code: aip.CodeForbidden, Reason: "approval digest failed",
 			ViolationType: aip.ViolationRuleBlock, Method: dec.Method, Tool: dec.Tool}

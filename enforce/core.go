@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/store"
@@ -69,6 +70,8 @@ type Core struct {
 	// unavailable and failover_mode is local_policy.
 	local  *memory.RateLimiter
 	outage outage
+	// digestKey keys the approval digests of this process (approve.Digest).
+	digestKey []byte
 }
 
 // New returns a core for cfg. When the policy enables identity it starts
@@ -86,7 +89,7 @@ func New(cfg Config) (*Core, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Core{cfg: cfg, limits: cfg.RateLimits, local: memory.NewRateLimiter()}
+	c := &Core{cfg: cfg, limits: cfg.RateLimits, local: memory.NewRateLimiter(), digestKey: approve.NewDigestKey()}
 	if c.limits == nil {
 		c.limits, c.ownLimits = memory.NewRateLimiter(), true
 	}
