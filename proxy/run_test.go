@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -136,4 +137,52 @@ func (w readyWriter) Write(p []byte) (int, error) {
 		close(w.ready)
 	}
 	return len(p), nil
+}
+
+// pidAlive reports whether a process with pid exists (and is not a zombie
+// of ours: Run reaps its child, and a grandchild is reparented).
+func pidAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+// TestRunStopsWhatTheServerStarted: a server started through a launcher
+// (npx starts node) leaves a process behind that holds its output. Neither
+// the proxy nor that process may outlive the server.
+func TestRunStopsWhatTheServerStarted(t *testing.T) {
+	for _, tc := range []struct {
+		name, script string
+		clientStays  bool
+	}{
+		// The server exits while the client is still there; its child
+		// keeps the output open.
+		{"the server exits, its child holds the output", `sleep 300 & echo $! >&2; exit 0`, true},
+		// The server waits on stdin; its child ignores everything.
+		{"the client leaves, the server's child ignores stdin", `sleep 300 & echo $! >&2; cat >/dev/null; wait`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr lockedBuffer
+			var client io.Reader = strings.NewReader("")
+			if tc.clientStays {
+				r, w := io.Pipe()
+				defer w.Close()
+				client = r
+			}
+			_, _, _, err := runShellGrace(t, tc.script, client, nil, 100*time.Millisecond, &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pid int
+			if _, err := fmt.Sscan(stderr.String(), &pid); err != nil || pid <= 0 {
+				t.Fatalf("no grandchild pid on stderr: %q", stderr.String())
+			}
+			// The group was sent SIGKILL before Run returned; the process
+			// disappears once the kernel has delivered it.
+			deadline := time.Now().Add(10 * time.Second)
+			for pidAlive(pid) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if pidAlive(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("the server's child %d outlived the proxy", pid)
+			}
+		})
+	}
 }
