@@ -23,12 +23,22 @@ func Validate(p Profile, data []byte) error {
 // whole (as Skip reads it). At the end of the object it consumes the closing
 // brace and returns ok false.
 func (s *Scanner) Member() (key, val Token, ok bool, err error) {
-	key, err = s.Next()
-	if err != nil || key.Kind != Key {
-		return key, Token{}, false, err
+	if s.err != nil {
+		return Token{}, Token{}, false, s.err
 	}
-	val, err = s.Skip()
-	return key, val, err == nil, err
+	e := s.next()
+	if e == nil && s.tok.Kind != Key {
+		return s.tok, Token{}, false, nil
+	}
+	if e == nil {
+		key = s.tok
+		e = s.skip()
+	}
+	if e != nil {
+		s.err = e
+		return Token{}, Token{}, false, e
+	}
+	return key, s.tok, true, nil
 }
 
 // AppendUnquote appends the text of the string literal lit (quotes

@@ -4,7 +4,11 @@ package strictjson
 // profiles are the package variables below, one per format agentid reads;
 // they differ only where the formats do, and every limit is here.
 type Profile struct {
-	name     string
+	name string
+	rules
+}
+
+type rules struct {
 	maxDepth int // deepest nesting of arrays and objects; 0 for no limit
 	maxSize  int // largest document in bytes; 0 for no limit of the scanner's own
 	keys     keyRule
@@ -45,7 +49,7 @@ var (
 	// takes, and they are forwarded as written. The scanner sets no size
 	// limit: the framing caps each line (jsonrpc.DefaultMaxLineSize, 16
 	// MiB, configurable with --max-line-size).
-	MCP = Profile{name: "MCP", maxDepth: 1000, keys: keysFold, strict: true, numbers: numbersAny}
+	MCP = Profile{"MCP", rules{maxDepth: 1000, keys: keysFold, strict: true, numbers: numbersAny}}
 
 	// AgentCard is the profile of A2A AgentCards. A card is signed over its
 	// RFC 8785 canonical form and consumed by other parsers, so on top of
@@ -58,7 +62,7 @@ var (
 	// the recursive canonicalizer and the Kagenti compatibility decoder far
 	// from stack and time exhaustion. 1 MiB is the size the Kagenti fetcher
 	// reads.
-	AgentCard = Profile{name: "AgentCard", maxDepth: 64, maxSize: 1 << 20, keys: keysFold, strict: true, numbers: numbersIJSON}
+	AgentCard = Profile{"AgentCard", rules{maxDepth: 64, maxSize: 1 << 20, keys: keysFold, strict: true, numbers: numbersIJSON}}
 
 	// JOSE is the profile of JOSE headers, JWT claims and JWK sets (SPIFFE
 	// trust bundles are JWK sets). The rules are AgentCard's: RFC 7519 wants
@@ -68,7 +72,7 @@ var (
 	// encoding/json. The size limit is that of the largest JOSE document
 	// read, a trust bundle (4 MiB); tokens and protected headers are capped
 	// much lower by their callers before they are base64-decoded.
-	JOSE = Profile{name: "JOSE", maxDepth: 64, maxSize: 4 << 20, keys: keysFold, strict: true, numbers: numbersIJSON}
+	JOSE = Profile{"JOSE", rules{maxDepth: 64, maxSize: 4 << 20, keys: keysFold, strict: true, numbers: numbersIJSON}}
 
 	// Canonical is the profile of input to RFC 8785 canonicalization
 	// (internal/jcs), which must accept exactly what gowebpki/jcs accepts:
@@ -77,7 +81,7 @@ var (
 	// within the double range (beyond-2^53 integers are rounded, as
 	// ECMAScript does), and 10000 levels of nesting, the limit of
 	// encoding/json and gowebpki/jcs. Callers bound the size.
-	Canonical = Profile{name: "Canonical", maxDepth: 10000, keys: keysExact, strict: true, numbers: numbersFinite}
+	Canonical = Profile{"Canonical", rules{maxDepth: 10000, keys: keysExact, strict: true, numbers: numbersFinite}}
 
 	// Syntax is RFC 8259 syntax as encoding/json reads it (json.Valid), and
 	// nothing more: strings may hold invalid UTF-8 and lone surrogate

@@ -78,7 +78,7 @@ type Scanner struct {
 	data    []byte
 	pos     int
 	state   uint8
-	p       Profile
+	p       rules
 	depth   int
 	err     *Error // sticky: a syntax error, or ErrTooLarge
 	refusal *Error
@@ -145,14 +145,16 @@ func (s *Scanner) Release() {
 	if cap(s.stack) > 1024 || cap(s.frames) > 1024 || cap(s.keys) > 4096 || cap(s.fold) > 64<<10 || cap(s.text) > 64<<10 || cap(s.tmp) > 64<<10 {
 		return
 	}
+	clear(s.frames) // an unfinished scan leaves its open objects' maps
 	s.data = nil
 	scannerPool.Put(s)
 }
 
 // Reset makes s read data under p from the start, keeping its buffers.
 func (s *Scanner) Reset(p Profile, data []byte) {
-	*s = Scanner{data: data, p: p,
-		stack: s.stack[:0], frames: s.frames[:0], keys: s.keys[:0], fold: s.fold[:0], text: s.text[:0], tmp: s.tmp[:0]}
+	s.data, s.pos, s.state, s.p, s.depth = data, 0, stValue, p.rules, 0
+	s.err, s.refusal, s.spaced, s.tok = nil, nil, false, Token{}
+	s.stack, s.frames, s.keys, s.fold = s.stack[:0], s.frames[:0], s.keys[:0], s.fold[:0]
 	if p.maxSize > 0 && len(data) > p.maxSize {
 		s.err = &Error{Code: ErrTooLarge, Offset: p.maxSize, End: len(data)}
 	} else if len(data) > maxInt32 {
@@ -196,19 +198,33 @@ func (s *Scanner) Next() (Token, error) {
 // value is due (a key, or the end of a container or of the input) it
 // returns that token, as Next would.
 func (s *Scanner) Skip() (Token, error) {
-	t, err := s.Next()
-	if err != nil || t.Kind != Object && t.Kind != Array {
-		return t, err
+	if s.err != nil {
+		return Token{}, s.err
 	}
-	base := s.depth - 1
-	for s.depth > base {
+	if err := s.skip(); err != nil {
+		s.err = err
+		return Token{}, err
+	}
+	return s.tok, nil
+}
+
+// skip is Skip without the sticky error.
+func (s *Scanner) skip() *Error {
+	if err := s.next(); err != nil {
+		return err
+	}
+	if k := s.tok.Kind; k != Object && k != Array {
+		return nil
+	}
+	t := s.tok
+	for base := s.depth - 1; s.depth > base; {
 		if err := s.next(); err != nil {
-			s.err = err
-			return Token{}, err
+			return err
 		}
 	}
 	t.End = s.pos
-	return t, nil
+	s.tok = t
+	return nil
 }
 
 // Finish reads the rest of the document and returns the first syntax
