@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/internal/testenv"
 )
 
 var ts = time.Date(2026, 1, 24, 10, 30, 45, 123456789, time.FixedZone("CET", 3600))
@@ -450,6 +451,25 @@ func BenchmarkLog(b *testing.B) {
 		ID: json.RawMessage(`42`), SessionID: "550e8400-e29b-41d4-a716-446655440000", TokenID: "abc123def456",
 		PolicyHash: "a3c7f2e8d9b4f1e2c8a7d6f3e9b2c4f1a8e7d3c2b5f4e9a7c3d8f2b6e1a9c4f7", Forwarded: &fwd,
 	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Log(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLog4KBArguments logs a tools/call decision with about 4 KB of
+// arguments.
+func BenchmarkLog4KBArguments(b *testing.B) {
+	l := New(io.Discard)
+	args := testenv.ToolArguments(4096)
+	r := Record{
+		Timestamp: ts, Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce,
+		Method: "tools/call", Tool: "write_file", Args: json.RawMessage(args), ID: json.RawMessage(`42`),
+		PolicyHash: "a3c7f2e8d9b4f1e2c8a7d6f3e9b2c4f1a8e7d3c2b5f4e9a7c3d8f2b6e1a9c4f7",
+	}
+	b.SetBytes(int64(len(args)))
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := l.Log(r); err != nil {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/agentid/agentid/internal/testenv"
 )
 
 // toolResult4KB builds a realistic tools/call result of about 4 KB: a text
@@ -63,4 +65,21 @@ func BenchmarkRedactJSON4KB_Match(b *testing.B) {
 // in an otherwise ordinary listing.
 func BenchmarkRedactJSON4KB_RealisticMatch(b *testing.B) {
 	benchRedactJSON(b, toolResult4KB("aws_access_key_id = AKIAIOSFODNN7EXAMPLE\n"), true)
+}
+
+// BenchmarkRedactJSON4KBArguments is request-side DLP on about 4 KB of
+// tool-call arguments, without a match.
+func BenchmarkRedactJSON4KBArguments(b *testing.B) {
+	s := newScanner(b, nil, typicalPatterns...)
+	raw := json.RawMessage(testenv.ToolArguments(4096))
+	if res, err := s.RedactJSON(Request, raw); err != nil || res.Changed {
+		b.Fatalf("RedactJSON: changed=%v err=%v", res.Changed, err)
+	}
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.RedactJSON(Request, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/internal/testenv"
 )
 
 // typicalToolCall is a 300-byte tools/call line of the kind MCP clients send.
@@ -68,6 +69,23 @@ func BenchmarkCheckStrictToolCall(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := CheckStrict(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeAndParseToolCall4KB is the arguments path of a tools/call
+// with about 4 KB of arguments, the size where scanning dominates.
+func BenchmarkDecodeAndParseToolCall4KB(b *testing.B) {
+	line := []byte(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"write_file","arguments":` + string(testenv.ToolArguments(4096)) + `}}`)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := Decode(line)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ParseToolCall(m.Params); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/internal/jsonstr"
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // Error is a JSON-RPC error together with the id of the message it answers.
@@ -101,17 +102,10 @@ func validID(id []byte) bool {
 	if string(id) == "null" {
 		return true
 	}
-	s := getScanner(id, false)
-	defer putScanner(s)
-	switch c := id[0]; {
-	case c == '"':
-		_, err := s.str()
-		return err == nil && s.pos == len(id)
-	case c == '-' || '0' <= c && c <= '9':
-		isInt, err := s.number()
-		return err == nil && isInt && s.pos == len(id)
-	}
-	return false
+	s := strictjson.NewScanner(profile, id)
+	defer s.Release()
+	tok, err := s.Next()
+	return err == nil && tok.Start == 0 && tok.End == len(id) && (tok.Kind == strictjson.String || tok.Integer())
 }
 
 // dataEncoder is an encoding/json Encoder bound to its own buffer, pooled

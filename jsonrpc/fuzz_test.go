@@ -105,7 +105,12 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 		if msg.Method == "tools/call" && msg.Params != nil {
-			if call, err := ParseToolCall(msg.Params); err == nil {
+			call, err := ParseToolCall(msg.Params)
+			if got, gerr := msg.ToolCall(); (gerr == nil) != (err == nil) || got.Name != call.Name ||
+				!bytes.Equal(got.Arguments, call.Arguments) || !bytes.Equal(got.Meta, call.Meta) {
+				t.Fatalf("Message.ToolCall() = %+v, %v; ParseToolCall: %+v, %v", got, gerr, call, err)
+			}
+			if err == nil {
 				var p struct{ Name string }
 				if err := json.Unmarshal(msg.Params, &p); err != nil || p.Name != call.Name {
 					t.Fatalf("tool name = %q, encoding/json struct reads %q (%v)", call.Name, p.Name, err)

@@ -3,8 +3,11 @@ package jsonrpc
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 
 	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/internal/jsonstr"
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // Kind is the kind of a JSON-RPC message.
@@ -39,6 +42,28 @@ type Message struct {
 	Params json.RawMessage // an object or an array; nil if absent
 	Result json.RawMessage // responses only; nil if absent
 	Error  json.RawMessage // responses only; an object with an integer code and a string message; nil if absent
+
+	// call is what Decode read of params while validating it, for ToolCall.
+	call callScan
+}
+
+// callScan is where the members of an object params that a tools/call
+// needs are, as Decode found them while validating the line: spans of Raw,
+// so that a Message stays small and holds no more pointers.
+type callScan struct {
+	params, name, args, meta span // name, args and meta are empty when absent
+	nameEscaped              bool
+	scanned                  bool
+}
+
+// span is a half-open byte range [start, end) of a message.
+type span struct{ start, end int32 }
+
+func (sp span) of(b []byte) []byte {
+	if sp.end == 0 {
+		return nil
+	}
+	return b[sp.start:sp.end:sp.end]
 }
 
 // Decode strictly validates one line and returns the message it holds. The
@@ -52,56 +77,98 @@ type Message struct {
 // answer reaches the right caller; for parse errors it is always nil, as
 // JSON-RPC 2.0 requires.
 func Decode(line []byte) (*Message, error) {
-	s := getScanner(line, true)
-	defer putScanner(s)
-	if err := s.document(); err != nil {
-		return nil, err
+	s := strictjson.NewScanner(profile, line)
+	defer s.Release()
+	first, err := s.Next()
+	if err != nil {
+		return nil, scanError(line, err)
 	}
-
-	start := 0
-	for start < len(line) && isSpace(line[start]) {
-		start++
-	}
-	switch line[start] {
-	case '{':
-	case '[':
-		// Batches were removed in MCP 2025-06, and a policy proxy that looks
-		// only at single messages would wave their contents through.
-		return nil, newError(aip.CodeInvalidRequest, "batch requests are not supported")
-	default:
+	if first.Kind != strictjson.Object {
+		if err := s.Finish(); err != nil && err.(*strictjson.Error).Syntax() {
+			return nil, scanError(line, err)
+		}
+		if first.Kind == strictjson.Array {
+			// Batches were removed in MCP 2025-06, and a policy proxy that
+			// looks only at single messages would wave their contents
+			// through.
+			return nil, newError(aip.CodeInvalidRequest, "batch requests are not supported")
+		}
 		return nil, newError(aip.CodeInvalidRequest, "message is not a JSON object")
-	}
-	if i := lineBreak(line); i >= 0 {
-		// Only possible as whitespace between tokens. Python's text-mode
-		// stdin and Node's readline end lines at a bare CR as well, so the
-		// server would read a different framing than the proxy did.
-		s.markInvalid("line break inside the line", i)
 	}
 
 	var jsonrpc, id, method, params, result, errv []byte
-	for _, m := range s.members {
-		v := line[m.val.start:m.val.end:m.val.end]
-		switch string(s.memberName(m)) {
-		case "jsonrpc":
-			jsonrpc = v
-		case "id":
-			id = v
-		case "method":
-			method = v
-		case "params":
-			params = v
-		case "result":
-			result = v
-		case "error":
-			errv = v
-		default:
-			s.markInvalid("unknown member "+quoteShort(line[m.key.start+1:m.key.end-1]), m.key.start)
+	var methodTok strictjson.Token
+	var call callScan
+	unknown := ""
+	ids := 0
+	for {
+		key, err := s.Next()
+		if err != nil {
+			return nil, scanError(line, err)
 		}
+		if key.Kind != strictjson.Key {
+			break
+		}
+		k := s.Text(key)
+		if len(k) <= 4 && strictjson.EqualFold(k, []byte("id")) {
+			ids++
+		}
+		var field *[]byte
+		switch string(k) {
+		case "jsonrpc":
+			field = &jsonrpc
+		case "id":
+			field = &id
+		case "method":
+			field = &method
+		case "params":
+			field = &params
+		case "result":
+			field = &result
+		case "error":
+			field = &errv
+		default:
+			if unknown == "" {
+				unknown = "unknown member " + quoteShort(line[key.Start+1:key.End-1]) + " at offset " + strconv.Itoa(key.Start)
+			}
+		}
+		var val strictjson.Token
+		if field == &params {
+			val, err = scanParams(s, &call)
+		} else {
+			val, err = s.Skip()
+		}
+		if err != nil {
+			return nil, scanError(line, err)
+		}
+		if field != nil {
+			*field = line[val.Start:val.End:val.End]
+		}
+		if field == &method {
+			methodTok = val
+		}
+	}
+	if err := s.Finish(); err != nil && err.(*strictjson.Error).Syntax() {
+		return nil, scanError(line, err)
+	}
+
+	// The first structural problem wins: one the scanner found, a line
+	// break, an unknown member.
+	invalid := ""
+	if r := s.Refusal(); r != nil {
+		invalid = refusalReason(line, r)
+	} else if i := lineBreak(line); i >= 0 {
+		// Only possible as whitespace between tokens. Python's text-mode
+		// stdin and Node's readline end lines at a bare CR as well, so the
+		// server would read a different framing than the proxy did.
+		invalid = "line break inside the line at offset " + strconv.Itoa(i)
+	} else {
+		invalid = unknown
 	}
 
 	// Echo the id in an Invalid Request answer only if it is certain.
 	var echo json.RawMessage
-	if id != nil && !s.idDup && (id[0] == '"' || isInteger(id)) {
+	if id != nil && ids == 1 && (id[0] == '"' || isInteger(id)) {
 		echo = id
 	}
 	fail := func(reason string) (*Message, error) {
@@ -109,10 +176,8 @@ func Decode(line []byte) (*Message, error) {
 		e.ID = echo
 		return nil, e
 	}
-	if s.invalid != "" {
-		e := s.invalidError()
-		e.ID = echo
-		return nil, e
+	if invalid != "" {
+		return fail(invalid)
 	}
 
 	switch {
@@ -140,7 +205,8 @@ func Decode(line []byte) (*Message, error) {
 		default:
 			msg.Kind = KindRequest
 		}
-		msg.Method = methodString(unquote(method, s))
+		msg.Method = methodString(s.Text(methodTok))
+		msg.call = call
 		return msg, nil
 	}
 
@@ -165,22 +231,64 @@ func Decode(line []byte) (*Message, error) {
 	return msg, nil
 }
 
+// scanParams reads the value of the params member: when it is an object,
+// member by member, noting those a tools/call needs, in the same pass that
+// validates it; otherwise whole.
+func scanParams(s *strictjson.Scanner, call *callScan) (strictjson.Token, error) {
+	d := s.Data()
+	i := s.Offset()
+	for i < len(d) && isSpace(d[i]) {
+		i++
+	}
+	if i >= len(d) || d[i] != '{' {
+		return s.Skip()
+	}
+	open, err := s.Next()
+	if err != nil {
+		return open, err
+	}
+	for {
+		key, val, ok, err := s.Member()
+		if err != nil {
+			return val, err
+		}
+		if !ok {
+			break
+		}
+		sp := span{int32(val.Start), int32(val.End)}
+		switch string(s.Text(key)) {
+		case "name":
+			call.name, call.nameEscaped = sp, val.Escaped()
+		case "arguments":
+			call.args = sp
+		case "_meta":
+			call.meta = sp
+		}
+	}
+	call.params, call.scanned = span{int32(open.Start), int32(s.Offset())}, true
+	return strictjson.Token{Kind: strictjson.Object, Start: open.Start, End: s.Offset()}, nil
+}
+
 // checkErrorObject checks the "error" member of a response, which is already
 // known to be strictly valid JSON.
 func checkErrorObject(v []byte) string {
 	if v[0] != '{' {
 		return `"error" must be an object`
 	}
-	s := getScanner(v, true)
-	defer putScanner(s)
-	s.document()
+	s := strictjson.NewScanner(strictjson.Syntax, v)
+	defer s.Release()
+	s.Next()
 	var code, message []byte
-	for _, m := range s.members {
-		switch string(s.memberName(m)) {
+	for {
+		key, val, ok, err := s.Member()
+		if err != nil || !ok {
+			break
+		}
+		switch string(s.Text(key)) {
 		case "code":
-			code = v[m.val.start:m.val.end]
+			code = v[val.Start:val.End]
 		case "message":
-			message = v[m.val.start:m.val.end]
+			message = v[val.Start:val.End]
 		}
 	}
 	if code == nil || !isInteger(code) {
@@ -207,75 +315,67 @@ type ToolCall struct {
 //
 // On failure the error is an *Error with code aip.CodeInvalidParams and no ID.
 func ParseToolCall(params json.RawMessage) (ToolCall, error) {
-	s := getScanner(params, true)
-	defer putScanner(s)
-	if err := s.document(); err != nil {
-		return ToolCall{}, newError(aip.CodeInvalidParams, err.reason)
+	s := strictjson.NewScanner(profile, params)
+	defer s.Release()
+	var call callScan
+	if _, err := scanParams(s, &call); err != nil {
+		return ToolCall{}, newError(aip.CodeInvalidParams, scanError(params, err).reason)
 	}
-	if s.invalid != "" {
-		return ToolCall{}, newError(aip.CodeInvalidParams, s.invalidError().reason)
+	if err := s.Finish(); err != nil {
+		return ToolCall{}, newError(aip.CodeInvalidParams, scanError(params, err).reason)
 	}
-	start := 0
-	for isSpace(params[start]) {
-		start++
-	}
-	if params[start] != '{' {
+	if !call.scanned {
 		return ToolCall{}, newError(aip.CodeInvalidParams, "tools/call params must be an object")
 	}
+	return call.toolCall(params)
+}
+
+// ToolCall returns ParseToolCall(m.Params) without reading the params
+// again: Decode noted the members a tools/call needs while it validated
+// them. A Message whose Params were replaced after Decode is parsed anew.
+func (m *Message) ToolCall() (ToolCall, error) {
+	c := &m.call
+	if !c.scanned || int(c.params.end) > len(m.Raw) || len(m.Params) == 0 ||
+		&m.Params[0] != &m.Raw[c.params.start] || len(m.Params) != int(c.params.end-c.params.start) {
+		return ParseToolCall(m.Params)
+	}
+	return c.toolCall(m.Raw)
+}
+
+// toolCall checks the members found in data.
+func (c *callScan) toolCall(data []byte) (ToolCall, error) {
 	var tc ToolCall
-	var name []byte
-	for _, m := range s.members {
-		v := params[m.val.start:m.val.end:m.val.end]
-		switch string(s.memberName(m)) {
-		case "name":
-			if v[0] != '"' {
-				return ToolCall{}, newError(aip.CodeInvalidParams, `"name" must be a string`)
-			}
-			name = v
-		case "arguments":
-			if v[0] == 'n' {
-				// null is how some SDKs send "no arguments" (the Go MCP
-				// SDK does); it means the same as an absent member.
-				continue
-			}
-			if v[0] != '{' {
-				return ToolCall{}, newError(aip.CodeInvalidParams, `"arguments" must be an object`)
-			}
-			tc.Arguments = v
-		case "_meta":
-			if v[0] != '{' {
-				return ToolCall{}, newError(aip.CodeInvalidParams, `"_meta" must be an object`)
-			}
-			tc.Meta = v
+	if args := c.args.of(data); args != nil {
+		switch args[0] {
+		case 'n':
+			// null is how some SDKs send "no arguments" (the Go MCP SDK
+			// does); it means the same as an absent member.
+		case '{':
+			tc.Arguments = args
+		default:
+			return ToolCall{}, newError(aip.CodeInvalidParams, `"arguments" must be an object`)
 		}
 	}
-	if name == nil {
+	if meta := c.meta.of(data); meta != nil {
+		if meta[0] != '{' {
+			return ToolCall{}, newError(aip.CodeInvalidParams, `"_meta" must be an object`)
+		}
+		tc.Meta = meta
+	}
+	name := c.name.of(data)
+	switch {
+	case name == nil:
 		return ToolCall{}, newError(aip.CodeInvalidParams, `missing "name"`)
+	case name[0] != '"':
+		return ToolCall{}, newError(aip.CodeInvalidParams, `"name" must be a string`)
 	}
-	tc.Name = string(unquote(name, s))
+	body := name[1 : len(name)-1]
+	if c.nameEscaped {
+		tc.Name = string(jsonstr.AppendUnescaped(make([]byte, 0, len(body)), body))
+	} else {
+		tc.Name = string(body)
+	}
 	return tc, nil
-}
-
-// memberName returns the unescaped name of m. The result may live in the
-// scanner's scratch buffer and is valid until the next call.
-func (s *scanner) memberName(m member) []byte {
-	raw := s.data[m.key.start+1 : m.key.end-1]
-	if !m.escaped {
-		return raw
-	}
-	s.buf = appendUnescaped(s.buf[:0], raw)
-	return s.buf
-}
-
-// unquote returns the value of the valid JSON string v. The result may live
-// in the scanner's scratch buffer.
-func unquote(v []byte, s *scanner) []byte {
-	body := v[1 : len(v)-1]
-	if bytes.IndexByte(body, '\\') < 0 {
-		return body
-	}
-	s.buf = appendUnescaped(s.buf[:0], body)
-	return s.buf
 }
 
 // methodString returns b as a string, without allocating for the methods

@@ -54,3 +54,32 @@ func TestParseToolCall(t *testing.T) {
 		})
 	}
 }
+
+// Message.ToolCall is ParseToolCall without the second scan: it must agree
+// with it on every message Decode accepts, and notice replaced Params.
+func TestMessageToolCallAgreesWithParseToolCall(t *testing.T) {
+	for _, params := range []string{
+		`{"name":"read_file","arguments":{"path":"/tmp/x"}}`, `{"name":"list"}`, `{"name":"read\u005ffile"}`,
+		`{"name":"a","arguments":{},"_meta":{"aip.io/token":"t"}}`, `{"name":"a","arguments":null}`,
+		` { "name" : "a" , "task" : {"ttl":1} } `, `{"arguments":{}}`, `{"name":1}`, `{"name":"a","arguments":[1]}`,
+		`{"name":"a","_meta":"x"}`, `["a"]`, `{}`,
+	} {
+		msg, err := Decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":` + params + `}`))
+		if err != nil {
+			t.Fatalf("Decode: %v", err)
+		}
+		want, wantErr := ParseToolCall(msg.Params)
+		got, gotErr := msg.ToolCall()
+		if got.Name != want.Name || string(got.Arguments) != string(want.Arguments) || string(got.Meta) != string(want.Meta) ||
+			(got.Arguments == nil) != (want.Arguments == nil) || (gotErr == nil) != (wantErr == nil) ||
+			gotErr != nil && gotErr.Error() != wantErr.Error() {
+			t.Errorf("%s: ToolCall() = %+v, %v; ParseToolCall = %+v, %v", params, got, gotErr, want, wantErr)
+		}
+	}
+	msg, _ := Decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}}`))
+	m := *msg
+	m.Params = json.RawMessage(`{"name":"b"}`)
+	if tc, err := m.ToolCall(); err != nil || tc.Name != "b" {
+		t.Errorf("after replacing Params: %+v, %v", tc, err)
+	}
+}

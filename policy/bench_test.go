@@ -3,6 +3,8 @@ package policy
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/agentid/agentid/internal/testenv"
 )
 
 const engineBenchPolicy = `allowed_tools: [read_file, list_directory]
@@ -36,6 +38,31 @@ func BenchmarkDecideToolAllowed(b *testing.B) {
 			if d := e.DecideTool(call); d.Action != Allow {
 				b.Fatalf("%+v", d)
 			}
+			b.ReportAllocs()
+			for b.Loop() {
+				e.DecideTool(call)
+			}
+		})
+	}
+}
+
+// BenchmarkDecideTool4KB is an allowed call with about 4 KB of arguments,
+// where reading the arguments costs more than the rules; "protected_paths"
+// adds the walk of every string for protected paths.
+func BenchmarkDecideTool4KB(b *testing.B) {
+	const rules = "tool_rules:\n- tool: write_file\n  allow_args:\n    path: '^/home/'"
+	for _, bc := range []struct{ name, policy string }{
+		{"no_paths", "allowed_tools: [write_file]\n" + rules},
+		{"protected_paths", "allowed_tools: [write_file]\nprotected_paths: [~/.ssh, .env]\n" + rules},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := engineBenchEngine(b, bc.policy)
+			args := testenv.ToolArguments(4096)
+			call := ToolCall{Name: "write_file", Arguments: json.RawMessage(args), Now: testNow}
+			if d := e.DecideTool(call); d.Action != Allow {
+				b.Fatalf("%+v", d)
+			}
+			b.SetBytes(int64(len(args)))
 			b.ReportAllocs()
 			for b.Loop() {
 				e.DecideTool(call)

@@ -1,0 +1,122 @@
+package strictjson
+
+import (
+	"bytes"
+	"encoding/binary"
+	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/jsonstr"
+)
+
+// Validate reports whether data is a single JSON value, with optional
+// surrounding whitespace, that p accepts. The error, if any, is an *Error:
+// the first syntax error, or else the first refusal.
+func Validate(p Profile, data []byte) error {
+	s := NewScanner(p, data)
+	err := s.Finish()
+	s.Release()
+	return err
+}
+
+// Member reads the next member of the object the scanner is in, right
+// after its opening brace or a previous member: the key, and the value read
+// whole (as Skip reads it). At the end of the object it consumes the closing
+// brace and returns ok false.
+func (s *Scanner) Member() (key, val Token, ok bool, err error) {
+	if s.err != nil {
+		return Token{}, Token{}, false, s.err
+	}
+	e := s.next()
+	if e == nil && s.tok.Kind != Key {
+		return s.tok, Token{}, false, nil
+	}
+	if e == nil {
+		key = s.tok
+		e = s.skip()
+	}
+	if e != nil {
+		s.err = e
+		return Token{}, Token{}, false, e
+	}
+	return key, s.tok, true, nil
+}
+
+// AppendUnquote appends the text of the string literal lit (quotes
+// included), which a Scanner has validated under any profile, and returns
+// the extended buffer. It decodes exactly as encoding/json does: escapes
+// are decoded, a lone surrogate escape becomes U+FFFD, and so does each
+// byte that is not part of valid UTF-8. Under the strict profiles neither
+// of the last two can occur.
+func AppendUnquote(dst, lit []byte) []byte {
+	body := lit[1 : len(lit)-1]
+	n := len(dst)
+	if bytes.IndexByte(body, '\\') < 0 {
+		dst = append(dst, body...)
+	} else {
+		dst = jsonstr.AppendUnescaped(dst, body)
+	}
+	if utf8.Valid(dst[n:]) {
+		return dst
+	}
+	bad := append([]byte(nil), dst[n:]...)
+	dst = dst[:n]
+	for len(bad) > 0 {
+		r, size := utf8.DecodeRune(bad)
+		dst = utf8.AppendRune(dst, r)
+		bad = bad[size:]
+	}
+	return dst
+}
+
+// AppendCompact appends v, a JSON value that a Scanner has validated under
+// any profile, without the whitespace between its tokens, and returns the
+// extended buffer. The result is what encoding/json's Compact writes. It
+// does not validate v again: it only tells strings from what lies between
+// them.
+func AppendCompact(dst, v []byte) []byte {
+	i := 0
+	for i < len(v) {
+		// Copy up to the next whitespace outside strings.
+		start := i
+		for i < len(v) {
+			c := v[i]
+			if isSpace(c) {
+				break
+			}
+			i++
+			if c == '"' {
+				i = stringEnd(v, i)
+			}
+		}
+		dst = append(dst, v[start:i]...)
+		for i < len(v) && isSpace(v[i]) {
+			i++
+		}
+	}
+	return dst
+}
+
+// stringEnd returns the offset just past the closing quote of the valid
+// string whose body starts at v[i].
+func stringEnd(v []byte, i int) int {
+	for {
+		for i+8 <= len(v) {
+			x := binary.LittleEndian.Uint64(v[i:])
+			hasZero := func(x uint64) uint64 { return (x - lsb) & ^x & msb }
+			if hasZero(x^(lsb*'"'))|hasZero(x^(lsb*'\\')) != 0 {
+				break
+			}
+			i += 8
+		}
+		for i < len(v) && v[i] != '"' && v[i] != '\\' {
+			i++
+		}
+		if i >= len(v) {
+			return i
+		}
+		if v[i] == '"' {
+			return i + 1
+		}
+		i += 2 // an escape; a \u escape's hex digits are plain bytes
+	}
+}

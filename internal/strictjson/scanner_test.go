@@ -1,0 +1,201 @@
+package strictjson
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// tokens returns the kinds and bytes of every token of data.
+func tokens(t *testing.T, p Profile, data string) string {
+	t.Helper()
+	s := NewScanner(p, []byte(data))
+	defer s.Release()
+	var out []string
+	for {
+		tok, err := s.Next()
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		if tok.Kind == EOF {
+			break
+		}
+		out = append(out, fmt.Sprintf("%s %s", tok.Kind, data[tok.Start:tok.End]))
+	}
+	return strings.Join(out, " | ")
+}
+
+func TestNextReturnsEveryTokenInOrder(t *testing.T) {
+	got := tokens(t, MCP, ` {"a" : [1, "x", true, false, null, {}], "b":{"c":-2.5e3}} `)
+	want := `object { | key "a" | array [ | number 1 | string "x" | true true | false false | null null | object { | end of object } | end of array ] | key "b" | object { | key "c" | number -2.5e3 | end of object } | end of object }`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestNextReturnsEOFAfterTheValueAndAgain(t *testing.T) {
+	s := NewScanner(MCP, []byte(" 1 "))
+	defer s.Release()
+	for i, want := range []Kind{Number, EOF, EOF} {
+		if tok, err := s.Next(); err != nil || tok.Kind != want {
+			t.Fatalf("call %d: %v, %v; want %v", i, tok.Kind, err, want)
+		}
+	}
+}
+
+func TestASyntaxErrorIsSticky(t *testing.T) {
+	s := NewScanner(MCP, []byte(`[1,]`))
+	defer s.Release()
+	s.Next()
+	s.Next()
+	_, err1 := s.Next()
+	_, err2 := s.Next()
+	if err1 == nil || err1 != err2 || s.Finish() != err1 {
+		t.Fatalf("errors %v, %v, %v", err1, err2, s.Finish())
+	}
+}
+
+func TestTokenFlags(t *testing.T) {
+	s := NewScanner(MCP, []byte(`["plain","\n","é",1,1.5,1e2,-0]`))
+	defer s.Release()
+	s.Next()
+	for _, want := range []struct{ escaped, ascii, integer bool }{
+		{false, true, false}, {true, true, false}, {false, false, false},
+		{false, true, true}, {false, true, false}, {false, true, false}, {false, true, true},
+	} {
+		tok, _ := s.Next()
+		if tok.Escaped() != want.escaped || tok.ASCII() != want.ascii || tok.Integer() != want.integer {
+			t.Errorf("%s: escaped=%v ascii=%v integer=%v, want %+v", s.Data()[tok.Start:tok.End], tok.Escaped(), tok.ASCII(), tok.Integer(), want)
+		}
+	}
+}
+
+func TestSkipReadsAWholeValue(t *testing.T) {
+	doc := `{"a":[1,{"b":"]}"}],"c":"d","e":{}}`
+	s := NewScanner(MCP, []byte(doc))
+	defer s.Release()
+	s.Next()
+	var got []string
+	for {
+		key, val, ok, err := s.Member()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		got = append(got, string(s.Text(key))+"="+doc[val.Start:val.End]+"("+val.Kind.String()+")")
+	}
+	if want := `a=[1,{"b":"]}"}](array) c="d"(string) e={}(object)`; strings.Join(got, " ") != want {
+		t.Errorf("got %s, want %s", strings.Join(got, " "), want)
+	}
+	if err := s.Finish(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSkipStillChecksTheSkippedValue(t *testing.T) {
+	s := NewScanner(MCP, []byte(`{"a":{"x":1,"X":2},"b":[1,]}`))
+	defer s.Release()
+	s.Next()
+	if _, _, ok, err := s.Member(); !ok || err != nil {
+		t.Fatalf("first member: %v %v", ok, err)
+	}
+	if s.Refusal() == nil || s.Refusal().Code != ErrDuplicateKey {
+		t.Errorf("refusal %v, want the duplicate inside the skipped value", s.Refusal())
+	}
+	if _, _, _, err := s.Member(); code(err) != ErrExpectedValue {
+		t.Errorf("second member: %v, want the syntax error inside it", err)
+	}
+}
+
+func TestTextDecodesEscapes(t *testing.T) {
+	for _, lit := range []string{`"plain"`, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u0041\u00e9\u20AC"`, `"\ud83d\ude00!"`, `"日本\n語"`, `"\\u0041"`, `""`} {
+		s := NewScanner(MCP, []byte(lit))
+		tok, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want string
+		if err := json.Unmarshal([]byte(lit), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(s.Text(tok)); got != want {
+			t.Errorf("Text(%s) = %q, want %q", lit, got, want)
+		}
+		s.Release()
+	}
+}
+
+func TestAppendUnquoteDecodesLikeEncodingJSON(t *testing.T) {
+	for _, lit := range []string{`"plain"`, `"a\"b\\c\/d"`, `"\u00e9\ud83d\ude00"`, `"\ud800"`, `"\udc00x\ud800\u0041"`, "\"\xff\xfe\"", "\"a\xc3\"", "\"\xed\xa0\x80\"", `""`} {
+		if err := Validate(Syntax, []byte(lit)); err != nil {
+			t.Fatal(err)
+		}
+		var want string
+		if err := json.Unmarshal([]byte(lit), &want); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(AppendUnquote([]byte("x"), []byte(lit))); got != "x"+want {
+			t.Errorf("AppendUnquote(%q) = %q, want %q", lit, got, "x"+want)
+		}
+	}
+}
+
+func TestAppendCompactWritesWhatEncodingJSONCompactWrites(t *testing.T) {
+	for _, in := range []string{
+		`{}`, ` { "a" : [ 1 , 2 ] , "b" : "x y\t\"\\ z" } `, "[\n  1,\n  \"\\\\\",\r\n  {\"k\": \"\\\"\"}\n]", `"  "`, ` 12 `,
+		`{"long":"` + strings.Repeat("abc ", 40) + `\" ` + strings.Repeat(" ", 20) + `"}`,
+	} {
+		var want bytes.Buffer
+		if err := json.Compact(&want, []byte(in)); err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendCompact([]byte("x"), []byte(in)); string(got) != "x"+want.String() {
+			t.Errorf("AppendCompact(%q) = %q, want %q", in, got, "x"+want.String())
+		}
+		s := NewScanner(MCP, []byte(in))
+		s.Finish()
+		if s.Spaced() != (want.String() != in) {
+			t.Errorf("Spaced() = %v for %q", s.Spaced(), in)
+		}
+		s.Release()
+	}
+}
+
+func TestScanningAllocatesNothingOnceWarm(t *testing.T) {
+	doc := []byte(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/home/user/README.md","Encoding":"utf-8","\u00e9t\u00e9":"\u00e9","max_bytes":65536,"tags":["a","b"]},"_meta":{"progressToken":"tok-123"}}}`)
+	for _, p := range allProfiles {
+		Validate(p, doc)
+		if allocs := testing.AllocsPerRun(100, func() {
+			if err := Validate(p, doc); err != nil {
+				t.Fatal(err)
+			}
+		}); allocs > 0 {
+			t.Errorf("%s: %v allocations per Validate", p, allocs)
+		}
+	}
+}
+
+// Strings are scanned 8 bytes at a time after a run of plain bytes; every
+// kind of byte that ends such a run must be found at every position.
+func TestLongStringsAreScannedExactly(t *testing.T) {
+	for _, tail := range []string{`"`, `\n"`, `\u00e9"`, "\u00e9\"", "\x01\"", "\xff\"", "\xed\xa0\x80\"", `\ud800"`, "\u2028\""} {
+		for n := 0; n < 48; n++ {
+			for _, pre := range []string{"", "x", "\u00e9"} {
+				doc := []byte(`"` + pre + strings.Repeat("a", n) + tail + `  `)
+				for _, p := range []Profile{MCP, Syntax} {
+					err := Validate(p, doc)
+					want := json.Valid(doc) && (p == Syntax || (utf8Valid(doc) && !strings.Contains(tail, `\ud800`)))
+					if (err == nil) != want {
+						t.Errorf("%s: Validate(%q) = %v, want accepted=%v", p, doc, err, want)
+					}
+				}
+			}
+		}
+	}
+}
+
+func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\x00") == string(b) }
