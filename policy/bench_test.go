@@ -58,7 +58,7 @@ func BenchmarkDecideTool4KB(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			e := engineBenchEngine(b, bc.policy)
 			args := testenv.ToolArguments(4096)
-			call := ToolCall{Name: "write_file", Arguments: json.RawMessage(args), Now: testNow}
+			call := ToolCall{Name: "write_file", Arguments: json.RawMessage(args)}
 			if d := e.DecideTool(call); d.Action != Allow {
 				b.Fatalf("%+v", d)
 			}
