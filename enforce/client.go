@@ -202,7 +202,7 @@ func (c *Core) issueToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 // identity (step 0), then the policy decision, then the advertised-name
 // checks, then request DLP, then approval.
 func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, methodDec policy.Decision, v *Verdict) {
-	call, err := jsonrpc.ParseToolCall(msg.Params)
+	call, err := msg.ToolCall()
 	if err != nil {
 		v.record(hygieneRecord(aip.CodeInvalidParams, err.Error(), msg.ID, msg.Method))
 		v.reply(msg.ID, aip.CodeInvalidParams, map[string]any{"reason": "invalid tools/call params"})
