@@ -51,12 +51,15 @@ func (c *Core) FromClient(ctx context.Context, s *Session, line []byte) Verdict 
 }
 
 // ClientOversized is the verdict for a client message over the transport's
-// size limit: it is refused unread.
-func (c *Core) ClientOversized() Verdict {
+// size limit, of which head is the beginning: it is refused unread, and
+// answered at once under its id when head shows one (so the client does not
+// wait for its own timeout).
+func (c *Core) ClientOversized(head []byte) Verdict {
 	st := c.state.Load()
 	var v Verdict
-	v.record(hygieneRecord(aip.CodeInvalidRequest, "message exceeds the size limit", nil, ""))
-	v.reply(nil, aip.CodeInvalidRequest, map[string]any{"reason": "message too large"})
+	id, _ := jsonrpc.IDFromHead(head)
+	v.record(hygieneRecord(aip.CodeInvalidRequest, "message exceeds the size limit", id, ""))
+	v.reply(id, aip.CodeInvalidRequest, map[string]any{"reason": "message too large"})
 	c.finish(st, &v)
 	return v
 }

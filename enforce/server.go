@@ -74,11 +74,20 @@ func (c *Core) serverMethodDenied(st *snapshot, msg *jsonrpc.Message, v *Verdict
 }
 
 // ServerOversized is the verdict for a server message over the transport's
-// size limit: it is dropped.
-func (c *Core) ServerOversized() Verdict {
+// size limit, of which head is the beginning: it is dropped, and when head
+// shows the id of a request the client is waiting on, that request is
+// answered at once with an error (the client would otherwise wait for its
+// own timeout).
+func (c *Core) ServerOversized(s *Session, head []byte) Verdict {
 	st := c.state.Load()
 	var v Verdict
-	v.record(droppedRecord(EventServerMessageDropped, nil, "message exceeds the size limit"))
+	id, ok := jsonrpc.IDFromHead(head)
+	v.record(droppedRecord(EventServerMessageDropped, id, "message exceeds the size limit"))
+	if ok {
+		if _, waiting := s.answered(idKey(id)); waiting {
+			v.reply(id, aip.CodeInternalError, map[string]any{"reason": "response exceeds the size limit"})
+		}
+	}
 	c.finish(st, &v)
 	return v
 }

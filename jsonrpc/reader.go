@@ -20,7 +20,17 @@ type Reader struct {
 	br      *bufio.Reader
 	maxLine int
 	err     error // sticky read error, returned once pending lines are out
+	head    []byte
 }
+
+// headSize is how much of a line refused as too long Head keeps: enough for
+// the envelope members that come first in every peer's output.
+const headSize = 64 << 10
+
+// Head returns the beginning (up to 64 KiB) of the line the last
+// ErrLineTooLong refused, so that the caller can find its id and answer it
+// (IDFromHead). It is valid until the next ReadLine.
+func (r *Reader) Head() []byte { return r.head }
 
 // NewReader returns a Reader that reads lines of at most maxLine bytes (not
 // counting the line terminator) from r. A maxLine of zero or less means
@@ -68,13 +78,19 @@ func (r *Reader) readRaw() ([]byte, error) {
 	}
 	var long []byte // the line so far, once it outgrows the bufio buffer
 	tooLong := false
+	r.head = r.head[:0]
 	for {
 		frag, err := r.br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			// The cap allows one extra byte: a "\r" that the next fragment
 			// may reveal to be part of the terminator.
 			if !tooLong && len(long)+len(frag) > r.maxLine+1 {
-				tooLong, long = true, nil
+				tooLong = true
+				r.keepHead(long)
+				long = nil
+			}
+			if tooLong {
+				r.keepHead(frag)
 			}
 			if !tooLong {
 				long = append(long, frag...)
@@ -92,6 +108,7 @@ func (r *Reader) readRaw() ([]byte, error) {
 			}
 		}
 		if tooLong {
+			r.keepHead(frag)
 			return nil, ErrLineTooLong
 		}
 		var line []byte
@@ -107,6 +124,7 @@ func (r *Reader) readRaw() ([]byte, error) {
 			line = line[:n-1]
 		}
 		if len(line) > r.maxLine {
+			r.keepHead(line)
 			return nil, ErrLineTooLong
 		}
 		if blank(line) {
@@ -116,6 +134,12 @@ func (r *Reader) readRaw() ([]byte, error) {
 			line = append([]byte(nil), line...) // frag is bufio's buffer
 		}
 		return line, nil
+	}
+}
+
+func (r *Reader) keepHead(b []byte) {
+	if room := headSize - len(r.head); room > 0 {
+		r.head = append(r.head, b[:min(room, len(b))]...)
 	}
 }
 

@@ -79,7 +79,8 @@ func (p *Proxy) Relay(ctx context.Context, fromClient io.Reader, toClient io.Wri
 	}
 	upstreamDone := make(chan error, 1)
 	go func() {
-		err := r.read(fromClient, "client", r.cfg.Core.FromClient, r.cfg.Core.ClientOversized)
+		err := r.read(fromClient, "client", r.cfg.Core.FromClient,
+			func(_ *enforce.Session, head []byte) enforce.Verdict { return r.cfg.Core.ClientOversized(head) })
 		r.approvals.Wait()
 		if c, ok := toServer.(io.Closer); ok {
 			c.Close()
@@ -126,7 +127,7 @@ type relay struct {
 // read carries one direction: every line is decided by the core and its
 // verdict carried out, until the input ends.
 func (r *relay) read(in io.Reader, peer string,
-	decide func(context.Context, *enforce.Session, []byte) enforce.Verdict, oversized func() enforce.Verdict) error {
+	decide func(context.Context, *enforce.Session, []byte) enforce.Verdict, oversized func(*enforce.Session, []byte) enforce.Verdict) error {
 	rd := jsonrpc.NewReader(in, r.cfg.MaxLineSize)
 	for {
 		line, err := rd.ReadLine()
@@ -136,7 +137,7 @@ func (r *relay) read(in io.Reader, peer string,
 			return nil
 		case errors.Is(err, jsonrpc.ErrLineTooLong):
 			r.cfg.Log.Warn(peer+" message exceeds the line size limit", "limit", r.cfg.MaxLineSize)
-			v = oversized()
+			v = oversized(r.session, rd.Head())
 		case err != nil:
 			return fmt.Errorf("proxy: reading %s: %w", peer, err)
 		default:

@@ -271,8 +271,8 @@ func TestRelayAnswersWithTheOriginalID(t *testing.T) {
 func TestRelayRefusesOversizedLinesAndKeepsGoing(t *testing.T) {
 	h := startHarness(t, Config{Core: mustCore(t, basicPolicy), MaxLineSize: 1024}, nil)
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"` + strings.Repeat("a", 4096) + `"}}`)
-	if got := errCode(h.recv()); got != -32600 {
-		t.Fatalf("code %d, want -32600", got)
+	if m := h.recv(); errCode(m) != -32600 || m["id"] != float64(1) {
+		t.Fatalf("got %v, want -32600 for id 1", m)
 	}
 	h.send(`{"jsonrpc":"2.0","id":2,"method":"ping"}`)
 	if m := h.recv(); m["id"] != float64(2) || m["error"] != nil {
@@ -544,5 +544,25 @@ func TestAuditBestEffortLetsTrafficGoOnWhenTheLogFails(t *testing.T) {
 	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
 	if m := h.recv(); m["error"] != nil {
 		t.Fatalf("best effort: %v", m)
+	}
+}
+
+// A response too large to relay still answers its request at once, so the
+// client does not wait for its own timeout, and the session goes on.
+func TestAServerResponseOverTheLimitIsAnsweredAtOnce(t *testing.T) {
+	h := startHarness(t, Config{Core: mustCore(t, basicPolicy), MaxLineSize: 1024}, func(method string, _ json.RawMessage) string {
+		if method == "tools/call" {
+			return `{"content":[{"type":"text","text":"` + strings.Repeat("z", 8192) + `"}]}`
+		}
+		return `{}`
+	})
+	h.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`)
+	m := h.recv()
+	if errCode(m) != -32603 || m["id"] != float64(1) || !strings.Contains(fmt.Sprint(m), "size limit") {
+		t.Fatalf("got %v, want -32603 for id 1 naming the size limit", m)
+	}
+	h.send(`{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	if m := h.recv(); m["id"] != float64(2) || m["error"] != nil {
+		t.Fatalf("after the oversized response: %v", m)
 	}
 }
