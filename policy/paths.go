@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 )
@@ -108,7 +109,8 @@ func protectedIsSep(c byte) bool {
 }
 
 // expandHome expands "~" and "~/" at the start of every token, and $HOME and
-// ${HOME} anywhere. "~user" is left alone. ok is false when s needs the home
+// ${HOME} anywhere; "~user" through the PathResolver's HomeDir when there
+// is one (it is left alone otherwise). ok is false when s needs the home
 // directory and it is unknown.
 func (ps *protectedSet) expandHome(s string) (string, bool) {
 	if !strings.ContainsAny(s, "~$") {
@@ -144,12 +146,70 @@ func (ps *protectedSet) expandHome(s string) (string, bool) {
 				b.WriteString(ps.home)
 			}
 			i += len("$HOME")
+		case s[i] == '~' && atTokenStart && ps.paths != nil:
+			end := i + 1
+			for end < len(s) && s[end] != '/' && !protectedIsSep(s[end]) {
+				end++
+			}
+			if home, found := ps.paths.HomeDir(s[i+1 : end]); found {
+				b.WriteString(home)
+			} else {
+				b.WriteString(s[i:end])
+			}
+			i = end
 		default:
 			b.WriteByte(s[i])
 			i++
 		}
 	}
 	return b.String(), ok
+}
+
+// protectedFileURIs returns the paths of the file: URIs in s (RFC 8089:
+// file:///p, file://localhost/p, file:/p, case-insensitive scheme),
+// percent-decoded and joined with spaces, and whether there was any. A URI
+// that does not decode is kept as written.
+func protectedFileURIs(s string) (string, bool) {
+	lower := strings.ToLower(s)
+	if !strings.Contains(lower, "file:") {
+		return "", false
+	}
+	var paths []string
+	for i := 0; ; {
+		j := strings.Index(lower[i:], "file:")
+		if j < 0 {
+			break
+		}
+		start := i + j + len("file:")
+		end := start
+		for end < len(s) && !protectedIsSep(s[end]) {
+			end++
+		}
+		rest := s[start:end]
+		switch {
+		case strings.HasPrefix(rest, "//"):
+			rest = rest[2:]
+			if k := strings.IndexByte(rest, '/'); k >= 0 {
+				rest = rest[k:] // the authority (localhost, or a host) goes
+			} else {
+				rest = ""
+			}
+		}
+		if k := strings.IndexAny(rest, "?#"); k >= 0 {
+			rest = rest[:k]
+		}
+		if p, err := url.PathUnescape(rest); err == nil {
+			rest = p
+		}
+		if rest != "" {
+			paths = append(paths, rest)
+		}
+		i = end
+		if i >= len(s) {
+			break
+		}
+	}
+	return strings.Join(paths, " "), len(paths) > 0
 }
 
 func protectedIsNameByte(c byte) bool {
@@ -206,6 +266,13 @@ func (ps *protectedSet) match(v string, budget *int) (int, bool) {
 		return 0, false
 	}
 	x, _ := ps.expandHome(v)
+	// A file URI names the path it percent-encodes (RFC 8089): decoded, it
+	// is checked like any other path, as the tool will open it.
+	if p, ok := protectedFileURIs(x); ok {
+		if i, hit := ps.match(p, budget); hit {
+			return i, true
+		}
+	}
 	// 1: substring.
 	for _, f := range ps.forms {
 		if strings.Contains(x, f.path) {
@@ -316,6 +383,10 @@ func (ps *protectedSet) checkArgs(args []argMember) (arg string, entry int, hit 
 	}
 	budget := protectedSymlinkBudget
 	for _, m := range args {
+		// A tool may take a path as a member name too ({"/etc/shadow": ...}).
+		if e, ok := ps.match(m.key, &budget); ok {
+			return m.key, e, true
+		}
 		val := m.val
 		for i := 0; i < len(val); {
 			if val[i] != '"' {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -381,5 +382,44 @@ func TestProtectedPathsWithoutAResolverAreLexical(t *testing.T) {
 	}
 	if d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(`{"p":"~/.ssh/id_rsa"}`)}); d.Code != -32007 {
 		t.Fatalf("lexical check: %+v", d)
+	}
+}
+
+// Every string a tool may read as a path is checked: member names at the
+// top level of the arguments, file: URIs with percent-encoding (RFC 8089),
+// "~user/..." for a user of this host.
+func TestProtectedPathsInEveryFormAToolReads(t *testing.T) {
+	home, work := testDirs(t)
+	me, err := user.Current()
+	if err != nil || me.HomeDir == "" {
+		t.Skip("no current user with a home directory")
+	}
+	other := filepath.Join(me.HomeDir, ".agentid-test-protected")
+	e, err := NewEngine(mustPolicyYAML(t, "allowed_tools: [t]\nprotected_paths: [~/.ssh, "+strconv.Quote(other)+"]"), EngineOptions{Paths: HostPaths(), HomeDir: home, WorkDir: work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, args string
+		blocked    bool
+	}{
+		{"a path as a top-level member name", `{"` + home + `/.ssh/id_rsa": "x"}`, true},
+		{"a path as a nested member name", `{"files": {"~/.ssh/id_rsa": 1}}`, true},
+		{"a file URI", `{"uri": "file://` + home + `/.ssh/id_rsa"}`, true},
+		{"a file URI with localhost", `{"uri": "file://localhost` + home + `/.ssh/id_rsa"}`, true},
+		{"a percent-encoded file URI", `{"uri": "file://` + home + `/%2Essh%2Fid%5Frsa"}`, true},
+		{"a percent-encoded file URI, upper-case scheme", `{"uri": "FILE:` + home + `/%2essh/id_rsa"}`, true},
+		{"a file URI inside a command", `{"cmd": "curl file://` + home + `/%2Essh/id_rsa"}`, true},
+		{"~user for this host's user", `{"p": "~` + me.Username + `/.agentid-test-protected/x"}`, true},
+		{"~ for an unknown user is a plain word", `{"p": "~nosuchuser-agentid/x"}`, false},
+		{"an unrelated file URI", `{"uri": "file:///tmp/ok.txt"}`, false},
+		{"an unrelated member name", `{"/tmp/ok": 1}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := e.DecideTool(ToolCall{Name: "t", Arguments: json.RawMessage(tc.args)})
+			if got := d.Code == -32007; got != tc.blocked {
+				t.Fatalf("%s: blocked = %v, want %v (%+v)", tc.args, got, tc.blocked, d)
+			}
+		})
 	}
 }

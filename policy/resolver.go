@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 )
@@ -17,6 +18,9 @@ type PathResolver interface {
 	// that cannot be determined (a component cannot be examined, a symlink
 	// loop): the engine then refuses the call.
 	ResolvePath(raw, clean string) (resolved string, ok bool)
+	// HomeDir returns the home directory of the named user, for "~user"
+	// in arguments; found is false for an unknown user.
+	HomeDir(user string) (home string, found bool)
 }
 
 // HostPaths resolves paths on this host's file system: right for a proxy
@@ -26,6 +30,18 @@ type PathResolver interface {
 func HostPaths() PathResolver { return hostPaths{} }
 
 type hostPaths struct{}
+
+// HomeDir looks the user up in this host's user database.
+func (hostPaths) HomeDir(name string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	u, err := user.Lookup(name)
+	if err != nil || u.HomeDir == "" {
+		return "", false
+	}
+	return filepath.Clean(u.HomeDir), true
+}
 
 // ResolvePath: when a prefix of the path exists, its symlinks are resolved
 // and the rest is appended, so a path that does not exist yet (a file about
