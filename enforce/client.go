@@ -132,8 +132,54 @@ func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg 
 		v.reply(msg.ID, aip.CodeInvalidParams, map[string]any{"reason": "invalid params"})
 		return
 	}
+	var ok bool
+	if line, ok = c.scanParams(st, msg, dec, line, v); !ok {
+		return
+	}
 	v.record(decisionRecord(dec, msg, nil, ""))
 	c.forward(s, msg, dec.Method, line, v)
+}
+
+// scanParams applies request-side DLP to the params of a method other than
+// tools/call (completion/complete, prompts/get, resources/read, ...): what
+// a client sends there reaches the server as surely as tool arguments. It
+// returns the message to forward, ok false when the request was answered.
+func (c *Core) scanParams(st *snapshot, msg *jsonrpc.Message, dec policy.Decision, line []byte, v *Verdict) ([]byte, bool) {
+	if st.DLP == nil || !st.DLP.ScansRequests() {
+		return line, true
+	}
+	m := msg
+	if len(line) == 0 || &line[0] != &msg.Raw[0] {
+		// The token was stripped: scan what is forwarded.
+		stripped, err := jsonrpc.Decode(line)
+		if err != nil {
+			return line, true
+		}
+		m = stripped
+	}
+	if len(m.Params) == 0 {
+		return line, true
+	}
+	out := st.DLP.ScanRequest(m.Params, nil)
+	if len(out.Findings) > 0 || out.Action != dlp.Forward {
+		v.record(audit.Record{Direction: aip.Upstream, Decision: dlpAuditDecision(out.Action), Violation: true,
+			Event: out.Event, Method: dec.Method, ID: msg.ID, DLPRule: out.Rule,
+			DLPMatchCount: countFindings(out.Findings), FailureReason: out.Reason, Forwarded: boolPtr(out.Action == dlp.Forward)})
+	}
+	switch out.Action {
+	case dlp.BlockRequest:
+		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"method": msg.Method, "reason": "Sensitive data in params"})
+		return nil, false
+	case dlp.RejectRequest:
+		v.reply(msg.ID, aip.CodeDLPRedactionFailed, map[string]any{"method": msg.Method, "reason": "Redaction failed", "dlp_rule": out.Rule})
+		return nil, false
+	}
+	if out.Arguments != nil && string(out.Arguments) != string(m.Params) {
+		r := *m
+		r.Params = out.Arguments
+		return buildMessage(&r), true
+	}
+	return line, true
 }
 
 // cancelPending ends a call waiting for approval that the client cancels.

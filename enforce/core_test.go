@@ -341,3 +341,17 @@ func TestACancelledCallWaitingForApprovalNeverRuns(t *testing.T) {
 		t.Fatal("a cancellation of a forwarded call was not forwarded")
 	}
 }
+
+func TestRequestDLPCoversTheParamsOfEveryMethod(t *testing.T) {
+	redacting := strings.Replace(basicPolicy, "  dlp:\n", "  dlp:\n    scan_requests: true\n    on_request_match: redact\n", 1) + "  allowed_methods: [prompts/get, completion/complete]\n"
+	c := newCore(t, redacting)
+	for _, line := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p","arguments":{"k":"AKIAABCDEFGHIJKLMNOP"}}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"argument":{"value":"AKIAABCDEFGHIJKLMNOP"}}}`,
+	} {
+		v := c.FromClient(context.Background(), enforce.NewSession(), []byte(line))
+		if v.ToServer == nil || strings.Contains(string(v.ToServer), "AKIAABCDEFGHIJKLMNOP") || !strings.Contains(string(v.ToServer), "[REDACTED:AWS Key]") {
+			t.Fatalf("%s: forwarded %s", line, v.ToServer)
+		}
+	}
+}
