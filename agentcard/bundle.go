@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/agentid/agentid/internal/strictjson"
 	"io"
 	"net/http"
 	"os"
@@ -50,7 +51,8 @@ func ParseBundle(td spiffeid.TrustDomain, data []byte) (*x509bundle.Bundle, erro
 		}
 	} else {
 		format = "SPIFFE JSON"
-		if _, err := scanStrict(data); err != nil {
+		if err := strictjson.Validate(strictjson.JOSE, data); err != nil {
+			err = cardError(data, err)
 			return nil, fmt.Errorf("agentcard: bundle: failed to parse SPIFFE bundle JSON: %w", err)
 		}
 		b, err := spiffebundle.Parse(td, data)
