@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agentid/agentid/internal/strictjson"
+
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -51,7 +53,8 @@ func ParseBundle(td spiffeid.TrustDomain, data []byte) (*x509bundle.Bundle, erro
 		}
 	} else {
 		format = "SPIFFE JSON"
-		if _, err := scanStrict(data); err != nil {
+		if err := strictjson.Validate(strictjson.JOSE, data); err != nil {
+			err = cardError(data, err)
 			return nil, fmt.Errorf("agentcard: bundle: failed to parse SPIFFE bundle JSON: %w", err)
 		}
 		b, err := spiffebundle.Parse(td, data)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/agentid/agentid/internal/strictjson"
 	"strconv"
 )
 
@@ -76,7 +77,7 @@ func parseProtected(protected string) (*header, error) {
 }
 
 func decodeHeader(raw []byte) (*header, error) {
-	members, err := scanStrict(raw)
+	members, err := scanMembers(strictjson.JOSE, raw)
 	if err != nil {
 		return nil, fmt.Errorf("protected header: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // TestScanStrictDecodesKeysLikeEncodingJSON checks the keys the strict
@@ -85,6 +87,26 @@ func TestScanStrictEscapeErrors(t *testing.T) {
 			if _, err := scanStrict([]byte(doc)); err == nil || err.Error() != want {
 				t.Errorf("scanStrict(%q) = %v, want %s", doc, err, want)
 			}
+		}
+	}
+}
+
+// The limits are those of the strict scanner's profiles, so that the
+// constants documented here cannot drift from what is enforced.
+func TestLimitsAreThoseOfTheScannerProfiles(t *testing.T) {
+	if MaxCardSize != strictjson.AgentCard.MaxSize() || MaxBundleSize != strictjson.JOSE.MaxSize() ||
+		maxDepth != strictjson.AgentCard.MaxDepth() || maxDepth != strictjson.JOSE.MaxDepth() {
+		t.Fatalf("MaxCardSize %d, MaxBundleSize %d, maxDepth %d; profiles: %d, %d, %d, %d", MaxCardSize, MaxBundleSize, maxDepth,
+			strictjson.AgentCard.MaxSize(), strictjson.JOSE.MaxSize(), strictjson.AgentCard.MaxDepth(), strictjson.JOSE.MaxDepth())
+	}
+}
+
+// Case variants are refused under one folding rule everywhere, the one of
+// jsonrpc: also the dotted and the dotless I match I.
+func TestCaseVariantsIncludeTheDottedAndDotlessI(t *testing.T) {
+	for _, doc := range []string{`{"id":1,"İd":2}`, `{"ID":1,"ıd":2}`, `{"x":{"kind":1,"\u212aind":2}}`} {
+		if _, err := scanStrict([]byte(doc)); err == nil || !strings.Contains(err.Error(), "case-variant key") {
+			t.Errorf("scanStrict(%s) = %v, want a case-variant key error", doc, err)
 		}
 	}
 }

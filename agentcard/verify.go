@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/agentid/agentid/internal/strictjson"
 	"strings"
 	"time"
 
@@ -402,7 +403,7 @@ func checkUnprotected(hdr []byte) error {
 	if len(hdr) == 0 {
 		return nil
 	}
-	members, err := scanStrict(hdr)
+	members, err := scanMembers(strictjson.JOSE, hdr)
 	if err != nil || members == nil {
 		return errors.New("unprotected header is not a JSON object")
 	}

@@ -15,7 +15,7 @@ const (
 	ErrExpectedValue             // a value was due: Offset is at the offending byte or the end
 	ErrExpectedKey               // a string key was due
 	ErrExpectedColon             // ':' was due after a key
-	ErrExpectedComma             // ',' or the closing bracket was due after a value
+	ErrExpectedComma             // ',' or the closing bracket was due after a value (see Error.InObject)
 	ErrTrailingData              // something follows the top-level value
 	ErrInvalidLiteral            // a word that is not true, false or null; Offset is its start
 	ErrInvalidNumber             // Offset is where a digit was due
@@ -74,6 +74,9 @@ type Error struct {
 	End int
 	// EOF reports a syntax error found at the end of the input.
 	EOF bool
+	// InObject reports, for ErrExpectedComma, that the value ended a
+	// member of an object rather than an element of an array.
+	InObject bool
 }
 
 // Syntax reports whether e is a syntax error (the input is not JSON) rather
@@ -82,6 +85,12 @@ func (e *Error) Syntax() bool { return e.Code < ErrDuplicateKey }
 
 func (e *Error) Error() string {
 	msg := codeText[e.Code]
+	if e.Code == ErrExpectedComma {
+		msg = "expected ',' or ']'"
+		if e.InObject {
+			msg = "expected ',' or '}'"
+		}
+	}
 	if e.EOF {
 		msg = "unexpected end of input"
 		if e.Code == ErrUnterminatedString {

@@ -264,6 +264,12 @@ func (s *Scanner) fail(code Code, at int) *Error {
 	return &Error{Code: code, Offset: at, End: at, EOF: at >= len(s.data)}
 }
 
+func (s *Scanner) failComma(at int, obj bool) *Error {
+	e := s.fail(ErrExpectedComma, at)
+	e.InObject = obj
+	return e
+}
+
 func (s *Scanner) refuse(code Code, at, end int) {
 	if s.refusal == nil {
 		s.refusal = &Error{Code: code, Offset: at, End: end}
@@ -316,10 +322,10 @@ func (s *Scanner) next() *Error {
 			s.tok = Token{Kind: EOF, Start: i, End: i}
 			return nil
 		}
-		if i >= len(d) {
-			return s.fail(ErrExpectedComma, i)
-		}
 		obj := s.inObject()
+		if i >= len(d) {
+			return s.failComma(i, obj)
+		}
 		switch c := d[i]; {
 		case c == ',':
 			i = s.ws(i + 1)
@@ -331,7 +337,7 @@ func (s *Scanner) next() *Error {
 			s.close(i, obj)
 			return nil
 		}
-		return s.fail(ErrExpectedComma, i)
+		return s.failComma(i, obj)
 	case stValue:
 		return s.value(i)
 	case stKey:

@@ -422,3 +422,12 @@ func TestTheFirstRefusalIsReported(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestAMissingCommaSaysWhichContainer(t *testing.T) {
+	for in, obj := range map[string]bool{`[1 2]`: false, `{"a":1 "b":2}`: true, `[1`: false, `{"a":1`: true} {
+		err := Validate(MCP, []byte(in))
+		if e := err.(*Error); e.Code != ErrExpectedComma || e.InObject != obj {
+			t.Errorf("Validate(%s) = %+v, want InObject %v", in, e, obj)
+		}
+	}
+}
