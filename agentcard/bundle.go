@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agentid/agentid/internal/strictjson"
+	"github.com/agentid/agentid/internal/trusturl"
 
 	"github.com/spiffe/go-spiffe/v2/bundle/spiffebundle"
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
@@ -299,8 +300,9 @@ func (b *Bundles) GetX509BundleForTrustDomain(td spiffeid.TrustDomain) (*x509bun
 //   - a SPIFFE Workload API address ("unix:///path" or "tcp://ip:port"): every
 //     trust domain the agent serves, its own and federated ones, kept current
 //     by the Workload API's update stream;
-//   - an http:// or https:// URL, or a file path: the bundle of trust domain
-//     td (SPIFFE JSON or PEM), re-read at most every refresh.
+//   - an https:// URL (http:// only to a loopback IP address), or a file
+//     path: the bundle of trust domain td (SPIFFE JSON or PEM), re-read at
+//     most every refresh.
 func OpenBundles(ctx context.Context, location string, td spiffeid.TrustDomain, refresh time.Duration) (x509bundle.Source, func() error, error) {
 	nop := func() error { return nil }
 	switch {
@@ -320,7 +322,12 @@ func OpenBundles(ctx context.Context, location string, td spiffeid.TrustDomain, 
 		return nil, nil, errors.New("agentcard: a trust domain is needed to load a bundle file or URL")
 	}
 	load := FileBundleLoader(location)
-	if strings.HasPrefix(location, "http://") || strings.HasPrefix(location, "https://") {
+	if strings.Contains(location, "://") {
+		// A trust bundle is the root of trust: fetched only over https, or
+		// from a loopback address (internal/trusturl).
+		if _, err := trusturl.Check(location); err != nil {
+			return nil, nil, fmt.Errorf("agentcard: trust bundle URL: %w", err)
+		}
 		load = URLBundleLoader(location, nil)
 	}
 	rb, err := NewReloadingBundle(ctx, td, load, refresh)

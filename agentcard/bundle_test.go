@@ -224,3 +224,14 @@ func handSignCard(t *testing.T, s svid) []byte {
 	p, sig := handSign(t, baseCard, jwsSpec{header: stdHeader(s, ES256), key: s.key, alg: ES256})
 	return withSigs(t, baseCard, [2]string{p, sig})
 }
+
+// A trust bundle is the root of trust: it is never fetched in the clear
+// from a host that could be impersonated.
+func TestOpenBundlesRefusesATrustBundleOverPlainHTTPFromAHostName(t *testing.T) {
+	td := spiffeid.RequireTrustDomainFromString("example.org")
+	for _, loc := range []string{"http://bundles.example.org/b.json", "http://localhost:8080/b.json", "ftp://127.0.0.1/b.json"} {
+		if _, _, err := OpenBundles(context.Background(), loc, td, time.Minute); err == nil || !strings.Contains(err.Error(), "trust bundle URL") {
+			t.Errorf("OpenBundles(%q): %v, want a refusal", loc, err)
+		}
+	}
+}

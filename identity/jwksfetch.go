@@ -2,15 +2,13 @@ package identity
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/agentid/agentid/internal/readlimit"
+	"github.com/agentid/agentid/internal/trusturl"
 )
 
 // DefaultJWKSFetchTimeout bounds a JWKS fetch when JWKSFetchOptions.Timeout
@@ -33,7 +31,8 @@ type JWKSFetchOptions struct {
 // substituted:
 //
 //   - https anywhere; plain http only when the host is a loopback IP
-//     literal (127.0.0.0/8, ::1), not a name such as localhost;
+//     literal (127.0.0.0/8, ::1), not a name such as localhost
+//     (internal/trusturl, the rule for every fetch of trust material);
 //   - redirects are not followed: a 3xx answer is an error, as is any
 //     status other than 200;
 //   - the body may hold at most 1 MiB (ParseJWKS's limit);
@@ -45,18 +44,8 @@ type JWKSFetchOptions struct {
 // The set is fetched once: a token whose kid it lacks fails verification,
 // and nothing is fetched again (no refresh on an unknown kid).
 func FetchJWKS(ctx context.Context, rawURL string, o JWKSFetchOptions) (*JWKS, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
+	if _, err := trusturl.Check(rawURL); err != nil {
 		return nil, fmt.Errorf("identity: JWKS URL: %w", err)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if ip := net.ParseIP(u.Hostname()); ip == nil || !ip.IsLoopback() {
-			return nil, errors.New("identity: JWKS over plain http is accepted only from a loopback IP; use https")
-		}
-	default:
-		return nil, fmt.Errorf("identity: JWKS URL scheme %q is not http or https", u.Scheme)
 	}
 	if ctx == nil {
 		ctx = context.Background()
