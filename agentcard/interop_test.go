@@ -89,6 +89,27 @@ func TestInteropNpmJose(t *testing.T) {
 			}
 		})
 	}
+	// Other signers name their keys as they like (A2A's examples use
+	// "key-1"); with the key taken from the verified x5c, kid is a label.
+	t.Run("a card signed by npm jose with its own kid verifies and reports it", func(t *testing.T) {
+		s := f.ca.issue(t, testID, p256, withValidity(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))
+		certFile, keyFile := writePEMFiles(t, t.TempDir(), s, "PRIVATE KEY")
+		signed, err := runNode(t, dir, "sign", cardPath, certFile, keyFile, "ES256", "k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := NewVerifier(f.bundles, WithExpectedID(mustID(t, testID)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := v.Verify(signed)
+		if err != nil {
+			t.Fatalf("%v\n%+v", err, res)
+		}
+		if res.Signatures[0].KeyID != "k1" {
+			t.Fatalf("kid reported as %q, want k1", res.Signatures[0].KeyID)
+		}
+	})
 	t.Run("a card signed by agentid verifies with npm jose", func(t *testing.T) {
 		for _, kind := range []keyKind{p256, rsa2048} {
 			s := f.ca.issue(t, testID, kind, withValidity(time.Now().Add(-time.Hour), time.Now().Add(time.Hour)))

@@ -423,20 +423,27 @@ func isKagentiHeader(h *header) bool {
 		!h.hasX5TS256 && !h.hasIAT && !h.hasExp
 }
 
-// checkKeyID ties kid to the leaf. Our signer writes the base64url SHA-256
-// thumbprint of the leaf (the x5t#S256 value); Kagenti's writes the hex of
-// its first 8 bytes. The key itself always comes from x5c, so kid is only a
-// label, but a label that names another certificate is a sign of tampering
-// or confusion, and a verifier result should not echo it.
+// maxKeyIDSize bounds a kid: it is reported, never looked up.
+const maxKeyIDSize = 256
+
+// checkKeyID checks kid. The key always comes from the verified x5c, so
+// kid names nothing we look up: any signer's own label is accepted (our
+// signer writes the leaf's SHA-256 thumbprint, A2A's examples "key-1"),
+// bounded, and reported as it is; x5t#S256, when present, is what binds the
+// header to the leaf. In Kagenti compatibility mode kid is the hex of the
+// thumbprint's first 8 bytes, as Kagenti's signer writes it, and a kid
+// naming another certificate is refused there.
 func checkKeyID(h *header, thumb []byte, kagenti bool) error {
+	if h.hasKid && len(h.kid) > maxKeyIDSize {
+		return fmt.Errorf("kid longer than %d bytes", maxKeyIDSize)
+	}
+	if !kagenti {
+		return nil
+	}
 	if !h.hasKid || h.kid == "" {
 		return errors.New("kid missing")
 	}
-	want := b64url.EncodeToString(thumb)
-	if kagenti {
-		want = kagentiKeyID(thumb)
-	}
-	if subtle.ConstantTimeCompare([]byte(h.kid), []byte(want)) != 1 {
+	if subtle.ConstantTimeCompare([]byte(h.kid), []byte(kagentiKeyID(thumb))) != 1 {
 		return errors.New("kid does not identify the x5c leaf")
 	}
 	return nil

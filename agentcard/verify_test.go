@@ -222,7 +222,7 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "tampered payload: an unsigned field added after signing", want: ReasonBadSignature, card: func(t *testing.T) []byte {
 			return []byte(strings.Replace(string(f.sign(t, baseCard)), `"name"`, `"securitySchemes": {"x": {}}, "name"`, 1))
 		}},
-		{name: "tampered protected header: kid changed", want: ReasonKeyID, card: func(t *testing.T) []byte {
+		{name: "tampered protected header: kid changed", want: ReasonBadSignature, card: func(t *testing.T) []byte {
 			p, s := handSign(t, baseCard, f.stdSpec())
 			h := stdHeader(f.svid, ES256)
 			h["kid"] = "0123456789abcdef"
@@ -454,7 +454,7 @@ func TestVerifyRejects(t *testing.T) {
 			return f.handCard(t, setHeader("x5t#S256", b64url.EncodeToString(make([]byte, 32))))
 		}},
 		{name: "x5t#S256 missing", want: ReasonThumbprint, card: func(t *testing.T) []byte { return f.handCard(t, setHeader("x5t#S256", nil)) }},
-		{name: "kid missing", want: ReasonKeyID, card: func(t *testing.T) []byte { return f.handCard(t, setHeader("kid", nil)) }},
+		{name: "kid over 256 bytes", want: ReasonKeyID, card: func(t *testing.T) []byte { return f.handCard(t, setHeader("kid", strings.Repeat("k", 257))) }},
 		{name: "jku instead of x5c (never fetched)", want: ReasonNoX5C, card: func(t *testing.T) []byte {
 			s := setHeader("x5c", nil)
 			s.header["jku"] = "http://127.0.0.1:1/jwks.json"
@@ -711,5 +711,29 @@ func TestVerifyNeverFetchesJKUOrX5U(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the verifier made %d requests to jku/x5u", n)
+	}
+}
+
+// The key comes from the verified x5c, so kid is the signer's own label:
+// free-form or absent, it does not fail the signature, and it is reported as
+// written.
+func TestVerifyAcceptsAnySignersKeyID(t *testing.T) {
+	f := newFixture(t)
+	for name, kid := range map[string]any{"A2A's key-1": "key-1", "k1": "k1", "absent": nil, "a UUID": "0d2f3c1e-9a4b-4c5d-8e7f-112233445566"} {
+		t.Run(name, func(t *testing.T) {
+			s := f.stdSpec()
+			if kid == nil {
+				delete(s.header, "kid")
+			} else {
+				s.header["kid"] = kid
+			}
+			res, err := f.verifier(t).Verify(f.handCard(t, s))
+			if err != nil {
+				t.Fatalf("%v %+v", err, res)
+			}
+			if want, _ := kid.(string); res.Signatures[0].KeyID != want {
+				t.Fatalf("kid reported as %q, want %q", res.Signatures[0].KeyID, want)
+			}
+		})
 	}
 }

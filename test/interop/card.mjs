@@ -3,7 +3,11 @@
 // with keys sorted by UTF-16 code units is RFC 8785 for the values cards
 // hold), its own base64 and its own JWS.
 //
-//   node card.mjs sign CARD.json CHAIN.pem KEY.pem ALG   > signed card on stdout
+//   node card.mjs sign CARD.json CHAIN.pem KEY.pem ALG [KID]
+//                                                        > signed card on stdout
+//                                                        (KID: the signer's own
+//                                                        kid; default the leaf's
+//                                                        SHA-256 thumbprint)
 //   node card.mjs verify CARD.json                        "ok" on stdout, or exit 1
 //
 // verify checks only the JWS against the x5c leaf key: chain and SPIFFE
@@ -34,14 +38,14 @@ function pemBlocks(text) {
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 
-async function sign(cardPath, chainPath, keyPath, alg) {
+async function sign(cardPath, chainPath, keyPath, alg, kid) {
   const card = JSON.parse(readFileSync(cardPath, 'utf8'));
   const x5c = pemBlocks(readFileSync(chainPath, 'utf8'));
   const thumb = b64url(createHash('sha256').update(Buffer.from(x5c[0], 'base64')).digest());
   const key = await importPKCS8(readFileSync(keyPath, 'utf8'), alg);
   const now = Math.floor(Date.now() / 1000);
   const jws = await new FlattenedSign(payloadOf(card))
-    .setProtectedHeader({ alg, typ: 'JOSE', kid: thumb, x5c, 'x5t#S256': thumb, iat: now - 5, exp: now + 600 })
+    .setProtectedHeader({ alg, typ: 'JOSE', kid: kid ?? thumb, x5c, 'x5t#S256': thumb, iat: now - 5, exp: now + 600 })
     .sign(key);
   card.signatures = [...(card.signatures ?? []), { protected: jws.protected, signature: jws.signature }];
   process.stdout.write(JSON.stringify(card, null, 2) + '\n');
