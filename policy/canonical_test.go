@@ -237,7 +237,7 @@ var exampleHashes = map[string]string{
 	"testdata/examples/monitor-mode.yaml":        "f32416f3268dd72d18061af1d4a1626ae0c31b9dc7b7602080b649eb7cbf9d3b",
 	"testdata/examples/read-only.yaml":           "b18cdc9bfbe87bb58e099cfdba998b7acf926bd041881943e5cfb5d0b17d1ed8",
 	// The policy `agentid demo` runs.
-	"../internal/demo/policy.yaml": "c862cdea27bfa393942b4967a8ab15e9506ae43f18aa1f33ccefed9d96a458da",
+	"../demo/policy.yaml": "c862cdea27bfa393942b4967a8ab15e9506ae43f18aa1f33ccefed9d96a458da",
 	// The minimal policy in the README ("A minimal policy:").
 	"../README.md": "daba3595046c9c04dfeb767213ae211b7b031868690d75066e05026f912d201f",
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/agentid/agentid/enforce"
-	"github.com/agentid/agentid/internal/exampleserver"
+	"github.com/agentid/agentid/exampleserver"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
 )

@@ -167,7 +167,7 @@ go_vet() {
 }
 
 # run_tests NAME [GO TEST FLAGS...] runs every package's tests once with
-# -json; internal/testreport prints what plain go test would (failures in
+# -json; tools/testreport prints what plain go test would (failures in
 # full, a line per package) and writes $WORK/NAME.summary (counts, skipped
 # tests with their reasons) and $WORK/NAME.packages (ok|FAIL|none PACKAGE).
 run_tests() {
@@ -176,7 +176,7 @@ run_tests() {
 	cd "$ROOT"
 	local report="$WORK/testreport"
 	if [[ ! -x "$report" ]]; then
-		go build -o "$report" ./internal/testreport
+		go build -o "$report" ./tools/testreport
 	fi
 	go test -count=1 -timeout 30m -json "$@" ./... 2>&1 |
 		"$report" -summary "$WORK/$name.summary" -packages "$WORK/$name.packages"

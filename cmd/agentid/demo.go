@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agentid/agentid/internal/demo"
+	"github.com/agentid/agentid/demo"
 )
 
 func newDemoCmd(*globalFlags) *cobra.Command {

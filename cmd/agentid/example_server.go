@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/agentid/agentid/internal/exampleserver"
+	"github.com/agentid/agentid/exampleserver"
 )
 
 // newExampleServerCmd exposes the built-in example MCP server that

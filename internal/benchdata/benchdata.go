@@ -1,5 +1,5 @@
 // Package benchdata is the one workload of every benchmark of the proxy
-// path (the enforcement core, the stdio relay, internal/latencybench): a
+// path (the enforcement core, the stdio relay, tools/latencybench): a
 // policy allowing read_file with an argument pattern, the 10 DLP patterns
 // that the "with DLP" configurations add, and the 4 KB text a tools/call
 // returns. Benchmarks that share it can be compared with each other.

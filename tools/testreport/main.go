@@ -4,7 +4,7 @@
 // packages and tests passed, failed and were skipped, and each skipped test
 // with its package and reason. scripts/test.sh runs it:
 //
-//	go test -json ./... 2>&1 | go run ./internal/testreport -summary FILE -packages FILE
+//	go test -json ./... 2>&1 | go run ./tools/testreport -summary FILE -packages FILE
 //
 // Subtests and fuzz seed inputs count as tests. A test that never reports a
 // result (its package panicked or timed out) counts as failed. Lines that are

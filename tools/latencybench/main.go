@@ -2,7 +2,7 @@
 // round trip, against the same MCP server called directly, over real pipes
 // and real processes:
 //
-//	go run ./internal/latencybench [-n 5000] [-pipelined 20000] [-rounds 5]
+//	go run ./tools/latencybench [-n 5000] [-pipelined 20000] [-rounds 5]
 //
 // Four configurations run interleaved within every round, so that they see
 // the same machine: direct, a bare line relay (the floor of any stdio
