@@ -166,6 +166,9 @@ func TestAppendCompactWritesWhatEncodingJSONCompactWrites(t *testing.T) {
 }
 
 func TestScanningAllocatesNothingOnceWarm(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation count: sync.Pool drops items at random under -race")
+	}
 	doc := []byte(`{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/home/user/README.md","Encoding":"utf-8","\u00e9t\u00e9":"\u00e9","max_bytes":65536,"tags":["a","b"]},"_meta":{"progressToken":"tok-123"}}}`)
 	for _, p := range allProfiles {
 		Validate(p, doc)
