@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,7 @@ type fakeServer struct {
 	received []string
 	out      *io.PipeWriter
 	respond  func(method string, params json.RawMessage) string // returns the result JSON
+	hold     atomic.Bool                                         // answer nothing while set
 }
 
 func (s *fakeServer) lines() []string {
@@ -59,7 +61,7 @@ func (s *fakeServer) serve(in io.Reader) {
 			Method string          `json:"method"`
 			Params json.RawMessage `json:"params"`
 		}
-		if json.Unmarshal([]byte(line), &msg) != nil || msg.ID == nil || msg.Method == "" {
+		if json.Unmarshal([]byte(line), &msg) != nil || msg.ID == nil || msg.Method == "" || s.hold.Load() {
 			continue
 		}
 		result := `{}`
