@@ -35,7 +35,7 @@ type fakeServer struct {
 	received []string
 	out      *io.PipeWriter
 	respond  func(method string, params json.RawMessage) string // returns the result JSON
-	hold     atomic.Bool                                         // answer nothing while set
+	hold     atomic.Bool                                        // answer nothing while set
 }
 
 func (s *fakeServer) lines() []string {
