@@ -27,7 +27,9 @@ spec:
         regex: "AKIA[A-Z0-9]{16}"
 `
 
-func newCore(t *testing.T, yaml string) *enforce.Core {
+// newCore returns a core enforcing yaml with home /home/u and working
+// directory /work; configure adjusts its Config.
+func newCore(t *testing.T, yaml string, configure ...func(*enforce.Config)) *enforce.Core {
 	t.Helper()
 	p, _, err := policy.Parse([]byte(yaml))
 	if err != nil {
@@ -37,7 +39,11 @@ func newCore(t *testing.T, yaml string) *enforce.Core {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := enforce.New(enforce.Config{Policy: compiled})
+	cfg := enforce.Config{Policy: compiled}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	c, err := enforce.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

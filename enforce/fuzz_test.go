@@ -8,7 +8,6 @@ import (
 
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
-	"github.com/agentid/agentid/policy"
 )
 
 const fuzzPolicy = `apiVersion: aip.io/v1alpha2
@@ -32,21 +31,7 @@ spec:
 
 const fuzzSecret = "AKIAABCDEFGHIJKLMNOP"
 
-func fuzzCore(t *testing.T) *enforce.Core {
-	p, _, err := policy.Parse([]byte(fuzzPolicy))
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := enforce.Compile(p, enforce.LoadOptions{HomeDir: "/home/u", WorkDir: "/work"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := enforce.New(enforce.Config{Policy: compiled})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
+func fuzzCore(t *testing.T) *enforce.Core { return newCore(t, fuzzPolicy) }
 
 // checkVerdict holds for every verdict: what is sent is one valid JSON
 // value, the audit records can be written, and nothing the client sent to a
@@ -121,7 +106,6 @@ func FuzzFromClient(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, first, second []byte) {
 		c := fuzzCore(t)
-		defer c.Close()
 		s := enforce.NewSession()
 		for _, line := range [][]byte{first, second} {
 			v := c.FromClient(context.Background(), s, line)
@@ -146,7 +130,6 @@ func FuzzFromServer(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		c := fuzzCore(t)
-		defer c.Close()
 		s := enforce.NewSession()
 		// One tools/list in flight with id 1, so responses have a request.
 		c.FromClient(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))

@@ -11,7 +11,6 @@ import (
 
 	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/enforce"
-	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/store"
 	"github.com/agentid/agentid/store/memory"
 )
@@ -43,20 +42,7 @@ func (d *downStore) Allow(ctx context.Context, key string, limit int, per time.D
 
 func coreWith(t *testing.T, yaml string, limits store.RateLimiter, clk *clock) *enforce.Core {
 	t.Helper()
-	p, _, err := policy.Parse([]byte(yaml))
-	if err != nil {
-		t.Fatal(err)
-	}
-	compiled, err := enforce.Compile(p, enforce.LoadOptions{HomeDir: "/home/u", WorkDir: "/work"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := enforce.New(enforce.Config{Policy: compiled, RateLimits: limits, Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+	return newCore(t, yaml, func(c *enforce.Config) { c.RateLimits, c.Now = limits, clk.Now })
 }
 
 const limitedPolicy = `apiVersion: aip.io/v1alpha2
