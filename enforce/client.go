@@ -288,6 +288,7 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 	dec := st.Engine.DecideTool(policy.ToolCall{
 		Name:       call.Name,
 		Arguments:  call.Arguments,
+		Validated:  true, // by jsonrpc.Decode
 		SchemaHash: s.schemaHash(st.Engine, call.Name),
 	})
 	dec.Method = methodDec.Method

@@ -36,6 +36,12 @@ var (
 // them: the engine must not pick one of two values when the server might pick
 // the other.
 func argParseObject(raw []byte, dst []argMember) ([]argMember, error) {
+	return argParseObjectValidated(raw, dst, false)
+}
+
+// argParseObjectValidated is argParseObject for raw that a strict decoder
+// may already have validated (validated true): it is not scanned twice.
+func argParseObjectValidated(raw []byte, dst []argMember, validated bool) ([]argMember, error) {
 	raw = argTrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return dst[:0], nil
@@ -43,7 +49,7 @@ func argParseObject(raw []byte, dst []argMember) ([]argMember, error) {
 	if raw[0] != '{' {
 		return nil, errArgsNotObject
 	}
-	if !json.Valid(raw) {
+	if !validated && !json.Valid(raw) {
 		return nil, errArgsInvalid
 	}
 	// From here on raw is known to be one valid JSON object, so the scanner

@@ -303,9 +303,13 @@ func (e *Engine) DecideServerMethod(method string) Decision {
 type ToolCall struct {
 	// Name is the raw tool name as sent.
 	Name string
-	// Arguments is the raw JSON object of the call's arguments, already
-	// strictly validated by package jsonrpc; nil means no arguments.
+	// Arguments is the raw JSON object of the call's arguments; nil means
+	// no arguments.
 	Arguments json.RawMessage
+	// Validated says Arguments come from a strict decoder (package jsonrpc)
+	// that validated them: they are not scanned a second time. Arguments
+	// from anywhere else are validated first.
+	Validated bool
 	// SchemaHash is the observed hash ("sha256:<hex>") of the tool's
 	// definition from the server's tools/list, "" when unknown. Only
 	// consulted for rules with schema_hash.
@@ -346,7 +350,7 @@ func (e *Engine) DecideTool(call ToolCall) Decision {
 	rule := e.rules[name]
 
 	var buf [8]argMember
-	args, err := argParseObject(call.Arguments, buf[:0])
+	args, err := argParseObjectValidated(call.Arguments, buf[:0], call.Validated)
 	if err != nil {
 		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgsInvalid
 		return d
