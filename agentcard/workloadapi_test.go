@@ -10,6 +10,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
 )
 
 // fakeWorkloadAPI serves go-spiffe's Workload API protocol in-process over a
@@ -75,7 +76,9 @@ func (f *fakeWorkloadAPI) FetchX509SVID(_ *workload.X509SVIDRequest, stream grpc
 		default:
 		}
 		<-stream.Context().Done()
-		return nil
+		// Ending with the context's status, not OK: the server's copy of
+		// the deadline may fire first, and OK reads as EOF at the client.
+		return status.FromContextError(stream.Context().Err()).Err()
 	}
 	resp := &workload.X509SVIDResponse{}
 	if !f.noSVIDs {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The adversarial tests replay, through the real relay and core, the
@@ -166,18 +167,28 @@ func TestAdversarialSecretsInTheParamsOfOtherMethods(t *testing.T) {
 // Family 12: a server request the policy denies never reaches the client.
 func TestAdversarialDeniedServerRequestsStayWithTheServer(t *testing.T) {
 	h := startHarness(t, Config{Core: mustCore(t, adversarialPolicy)}, nil)
-	h.server.send(`{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"messages":[]}}`)
+	// The test's pipes have no buffer: the server's request is sent from
+	// its own goroutine, and the proxy's answer awaited before the ping.
+	go h.server.send(`{"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"messages":[]}}`)
+	answered := func() bool {
+		for _, l := range h.server.lines() {
+			if strings.Contains(l, `"id":"s1"`) && strings.Contains(l, "-32006") {
+				return true
+			}
+		}
+		return false
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !answered() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !answered() {
+		t.Fatalf("the server's request was not answered with -32006: %v", h.server.lines())
+	}
 	// The server's request and the ping's answer come on one pipe, in
 	// order: what the client got before the answer includes it if it was
 	// delivered.
 	if got := h.sync(); len(got) != 0 {
 		t.Fatalf("the client received %v", got)
-	}
-	answered := false
-	for _, l := range h.server.lines() {
-		answered = answered || strings.Contains(l, `"id":"s1"`) && strings.Contains(l, "-32006")
-	}
-	if !answered {
-		t.Fatalf("the server's request was not answered with -32006: %v", h.server.lines())
 	}
 }
