@@ -30,5 +30,8 @@
 // (compared after unescaping, so "a" and "\u0061" are duplicates), numbers
 // beyond the double range, and nesting deeper than 10000 levels. This
 // package is stricter in one respect: it validates the whole of RFC 8259
-// itself instead of relying on the caller to pass valid JSON.
+// instead of relying on the caller to pass valid JSON. Validation, duplicate
+// keys and the range of numbers included, is internal/strictjson's, under
+// its Canonical profile, which states these rules; this package sorts and
+// writes.
 package jcs

@@ -9,12 +9,8 @@ import (
 	"unsafe"
 
 	"github.com/agentid/agentid/internal/jsonstr"
+	"github.com/agentid/agentid/internal/strictjson"
 )
-
-// maxDepth is the deepest nesting of arrays and objects accepted. It is the
-// limit of encoding/json and of gowebpki/jcs, so the three agree on which
-// documents are too deep; parsing and writing recurse once per level.
-const maxDepth = 10000
 
 // Error reports why a document has no canonical form. It never quotes the
 // document, which may be large or hostile and may end up in a log.
@@ -81,31 +77,36 @@ type token struct {
 	// start and end delimit the token's bytes in the input (kindRaw) or in
 	// the text buffer (kindText, kindString). For kindObject they delimit
 	// its members in state.members instead.
-	start, end int
+	start, end int32
 	// next is, for kindObject, the index of the token after its kindEnd, so
 	// that writing the object can jump past its values once it has written
 	// them in key order.
-	next int
+	next int32
 }
 
 // member is one member of an object: its decoded key and its value token.
+//
+// Offsets are 32 bits, as the scanner refuses larger documents, so that
+// sorting moves 16 bytes per member.
 type member struct {
-	keyStart, keyEnd int  // the decoded key, in input or text
-	keyInText        bool // whether the key is in the text buffer (it had escapes)
-	omit             bool // left out of the output (CanonicalizeWithout)
-	value            int  // index of the value's first token
+	keyStart, keyEnd int32 // the decoded key, in input or text
+	value            int32 // index of the value's first token
+	keyInText        bool  // whether the key is in the text buffer (it had escapes)
+	omit             bool  // left out of the output (CanonicalizeWithout)
 }
 
 // state is the working memory of one canonicalization. It is pooled: after
 // the first few documents, canonicalizing allocates nothing but the output.
 type state struct {
 	data    []byte
-	pos     int
-	depth   int
 	tokens  []token
 	members []member // sorted members of finished objects, object by object
 	pending []member // members of the objects being parsed, innermost last
-	text    []byte   // decoded strings and keys, reformatted numbers
+	scan    []strictjson.Token
+	sc      strictjson.Scanner
+	opens   []int  // index in tokens of each open object or array
+	bases   []int  // len(pending) when each open object began
+	text    []byte // decoded strings and keys, reformatted numbers
 	omitKey string
 	omit    bool
 }
@@ -122,11 +123,12 @@ func canonicalize(dst, data []byte, omitKey string, omit bool) ([]byte, error) {
 		return dst, &Error{Msg: "no JSON data"}
 	}
 	s := statePool.Get().(*state)
-	s.data, s.pos, s.depth = data, 0, 0
+	s.data = data
 	s.tokens, s.members, s.pending, s.text = s.tokens[:0], s.members[:0], s.pending[:0], s.text[:0]
+	s.opens, s.bases = s.opens[:0], s.bases[:0]
 	s.omitKey, s.omit = omitKey, omit
 
-	err := s.document()
+	err := s.parse()
 	if err == nil {
 		if dst == nil {
 			// The canonical form is rarely longer than the input: only
@@ -137,206 +139,136 @@ func canonicalize(dst, data []byte, omitKey string, omit bool) ([]byte, error) {
 	}
 
 	s.data = nil
-	if cap(s.tokens) <= maxPooled && cap(s.text) <= maxPooled*16 && cap(s.members) <= maxPooled && cap(s.pending) <= maxPooled {
+	if cap(s.tokens) <= maxPooled && cap(s.text) <= maxPooled*16 && cap(s.members) <= maxPooled && cap(s.pending) <= maxPooled && cap(s.opens) <= maxPooled && cap(s.scan) <= maxPooled {
 		statePool.Put(s)
 	}
 	return dst, err
 }
 
-func (s *state) fail(msg string) error {
-	return &Error{Offset: s.pos, Msg: msg}
-}
-
-func (s *state) skipSpace() {
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
-		}
+// parse reads the document with the strict scanner, under the profile of
+// canonicalization input, and appends its tokens. The scanner validates
+// everything, duplicate keys and the range of numbers included; parse only
+// builds the token list.
+func (s *state) parse() error {
+	s.sc.Reset(strictjson.Canonical, s.data)
+	toks, err := s.sc.AppendTokens(s.scan[:0])
+	s.sc.Reset(strictjson.Canonical, nil)
+	s.scan = toks
+	if err != nil {
+		return scanError(err)
 	}
-}
-
-func (s *state) document() error {
-	s.skipSpace()
-	if err := s.value(); err != nil {
-		return err
-	}
-	s.skipSpace()
-	if s.pos != len(s.data) {
-		return s.fail("data after the JSON value")
-	}
-	return nil
-}
-
-// value parses one value at s.pos, which is not whitespace, and appends its
-// tokens.
-func (s *state) value() error {
-	if s.pos >= len(s.data) {
-		return s.fail("unexpected end of JSON input")
-	}
-	switch c := s.data[s.pos]; c {
-	case '{':
-		return s.object()
-	case '[':
-		return s.array()
-	case '"':
-		start := s.pos
-		textStart := len(s.text)
-		escaped, err := s.str()
-		if err != nil {
-			return err
-		}
-		if escaped {
-			s.tokens = append(s.tokens, token{kind: kindString, start: textStart, end: len(s.text)})
-		} else {
-			s.tokens = append(s.tokens, token{kind: kindRaw, start: start, end: s.pos})
-		}
-		return nil
-	case 't':
-		return s.literal("true")
-	case 'f':
-		return s.literal("false")
-	case 'n':
-		return s.literal("null")
-	default:
-		if c == '-' || (c >= '0' && c <= '9') {
-			return s.number()
-		}
-		return s.fail("invalid character")
-	}
-}
-
-func (s *state) literal(lit string) error {
-	if len(s.data)-s.pos < len(lit) || string(s.data[s.pos:s.pos+len(lit)]) != lit {
-		return s.fail("invalid literal")
-	}
-	s.tokens = append(s.tokens, token{kind: kindRaw, start: s.pos, end: s.pos + len(lit)})
-	s.pos += len(lit)
-	return nil
-}
-
-func (s *state) enter() error {
-	s.depth++
-	if s.depth > maxDepth {
-		return s.fail("nesting deeper than 10000 levels")
-	}
-	return nil
-}
-
-func (s *state) array() error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	s.tokens = append(s.tokens, token{kind: kindArray})
-	s.pos++ // '['
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == ']' {
-		s.pos++
-	} else {
-		for {
-			if err := s.value(); err != nil {
-				return err
+	for _, tok := range toks {
+		switch tok.Kind {
+		case strictjson.Object:
+			s.opens = append(s.opens, len(s.tokens))
+			s.bases = append(s.bases, len(s.pending))
+			s.tokens = append(s.tokens, token{kind: kindObject})
+		case strictjson.Array:
+			s.opens = append(s.opens, len(s.tokens))
+			s.tokens = append(s.tokens, token{kind: kindArray})
+		case strictjson.ObjectEnd:
+			s.closeObject()
+		case strictjson.ArrayEnd:
+			s.opens = s.opens[:len(s.opens)-1]
+			s.tokens = append(s.tokens, token{kind: kindEnd})
+		case strictjson.Key:
+			m := member{keyStart: int32(tok.Start + 1), keyEnd: int32(tok.End - 1), value: int32(len(s.tokens))}
+			if tok.Escaped() {
+				start := len(s.text)
+				s.text = jsonstr.AppendUnescaped(s.text, s.data[tok.Start+1:tok.End-1])
+				m = member{keyStart: int32(start), keyEnd: int32(len(s.text)), keyInText: true, value: int32(len(s.tokens))}
 			}
-			s.skipSpace()
-			if s.pos >= len(s.data) {
-				return s.fail("unexpected end of JSON input")
-			}
-			c := s.data[s.pos]
-			s.pos++
-			if c == ']' {
-				break
-			}
-			if c != ',' {
-				s.pos--
-				return s.fail("expected ',' or ']'")
-			}
-			s.skipSpace()
-		}
-	}
-	s.tokens = append(s.tokens, token{kind: kindEnd})
-	s.depth--
-	return nil
-}
-
-func (s *state) object() error {
-	if err := s.enter(); err != nil {
-		return err
-	}
-	open := len(s.tokens)
-	s.tokens = append(s.tokens, token{kind: kindObject})
-	// This object's members collect on top of the pending stack, above
-	// those of the objects that enclose it.
-	base := len(s.pending)
-	top := s.depth == 1 && s.omit
-	s.pos++ // '{'
-	s.skipSpace()
-	if s.pos < len(s.data) && s.data[s.pos] == '}' {
-		s.pos++
-	} else {
-		for {
-			if s.pos >= len(s.data) || s.data[s.pos] != '"' {
-				return s.fail("expected a string key")
-			}
-			raw := s.pos + 1
-			textStart := len(s.text)
-			escaped, err := s.str()
-			if err != nil {
-				return err
-			}
-			m := member{keyStart: raw, keyEnd: s.pos - 1}
-			if escaped {
-				m = member{keyStart: textStart, keyEnd: len(s.text), keyInText: true}
-			}
-			if top && string(s.key(&m)) == s.omitKey {
+			if s.omit && len(s.opens) == 1 && string(s.key(&m)) == s.omitKey {
 				m.omit = true
 			}
-			s.skipSpace()
-			if s.pos >= len(s.data) || s.data[s.pos] != ':' {
-				return s.fail("expected ':'")
+			s.pending = append(s.pending, m)
+		case strictjson.String:
+			if tok.Escaped() {
+				start := len(s.text)
+				s.text = jsonstr.AppendUnescaped(s.text, s.data[tok.Start+1:tok.End-1])
+				s.tokens = append(s.tokens, token{kind: kindString, start: int32(start), end: int32(len(s.text))})
+			} else {
+				s.tokens = append(s.tokens, token{kind: kindRaw, start: int32(tok.Start), end: int32(tok.End)})
 			}
-			s.pos++
-			s.skipSpace()
-			m.value = len(s.tokens)
-			if err := s.value(); err != nil {
+		case strictjson.Number:
+			if err := s.number(tok); err != nil {
 				return err
 			}
-			s.pending = append(s.pending, m)
-			s.skipSpace()
-			if s.pos >= len(s.data) {
-				return s.fail("unexpected end of JSON input")
-			}
-			c := s.data[s.pos]
-			s.pos++
-			if c == '}' {
-				break
-			}
-			if c != ',' {
-				s.pos--
-				return s.fail("expected ',' or '}'")
-			}
-			s.skipSpace()
+		default: // true, false, null
+			s.tokens = append(s.tokens, token{kind: kindRaw, start: int32(tok.Start), end: int32(tok.End)})
 		}
 	}
+	return nil
+}
+
+// closeObject sorts the members of the object that ends and moves them to
+// the members list.
+func (s *state) closeObject() {
+	open := s.opens[len(s.opens)-1]
+	base := s.bases[len(s.bases)-1]
+	s.opens, s.bases = s.opens[:len(s.opens)-1], s.bases[:len(s.bases)-1]
 	ms := s.pending[base:]
 	if len(ms) > 1 {
+		// The scanner refused duplicate keys, so the order is total.
 		slices.SortFunc(ms, s.compareMembers)
-		for i := 1; i < len(ms); i++ {
-			if s.compareMembers(ms[i-1], ms[i]) == 0 {
-				// The offset is the end of the object: the sort has lost
-				// where the second occurrence was.
-				return s.fail("duplicate key in the object ending here")
-			}
-		}
 	}
 	first := len(s.members)
 	s.members = append(s.members, ms...)
 	s.pending = s.pending[:base]
 	s.tokens = append(s.tokens, token{kind: kindEnd})
-	s.tokens[open] = token{kind: kindObject, start: first, end: len(s.members), next: len(s.tokens)}
-	s.depth--
-	return nil
+	s.tokens[open] = token{kind: kindObject, start: int32(first), end: int32(len(s.members)), next: int32(len(s.tokens))}
+}
+
+// scanError turns an error of the scanner into an *Error.
+func scanError(err error) error {
+	if err == nil {
+		return nil
+	}
+	e := err.(*strictjson.Error)
+	msg := ""
+	switch e.Code {
+	case strictjson.ErrExpectedValue:
+		msg = "invalid character"
+	case strictjson.ErrExpectedKey:
+		msg = "expected a string key"
+	case strictjson.ErrExpectedColon:
+		msg = "expected ':'"
+	case strictjson.ErrExpectedComma:
+		msg = "expected ',' or ']'"
+		if e.InObject {
+			msg = "expected ',' or '}'"
+		}
+	case strictjson.ErrTrailingData:
+		msg = "data after the JSON value"
+	case strictjson.ErrInvalidLiteral:
+		msg = "invalid literal"
+	case strictjson.ErrInvalidNumber:
+		msg = "invalid number"
+	case strictjson.ErrUnterminatedString:
+		msg = "unterminated string"
+	case strictjson.ErrControlCharacter:
+		msg = "control character in string"
+	case strictjson.ErrInvalidUTF8:
+		msg = "invalid UTF-8 in string"
+	case strictjson.ErrInvalidEscape:
+		msg = "invalid escape"
+	case strictjson.ErrInvalidUnicodeEscape:
+		msg = "invalid \\u escape"
+	case strictjson.ErrLoneSurrogate:
+		msg = "unpaired surrogate escape"
+	case strictjson.ErrDuplicateKey:
+		msg = "duplicate key"
+	case strictjson.ErrTooDeep:
+		msg = "nesting deeper than 10000 levels"
+	case strictjson.ErrNumberRange:
+		msg = "number out of the range of a double"
+	default:
+		msg = e.Error()
+	}
+	if e.EOF && e.Code != strictjson.ErrUnterminatedString {
+		msg = "unexpected end of JSON input"
+	}
+	return &Error{Offset: e.Offset, Msg: msg}
 }
 
 // key returns the decoded bytes of a member's key.
@@ -392,196 +324,19 @@ func utf16Order(r rune) rune {
 	return r
 }
 
-// str parses the string starting at s.pos (on its opening quote) and leaves
-// s.pos after its closing quote. A string without escapes is canonical as
-// written once its UTF-8 is known to be valid, so it is only validated; one
-// with escapes is decoded onto s.text, and escaped reports which happened.
-func (s *state) str() (escaped bool, err error) {
-	data := s.data
-	i := s.pos + 1
-	start := i
-	for {
-		// Skip the run of bytes that need no attention.
-		for i < len(data) && safeASCII[data[i]] {
-			i++
-		}
-		if i >= len(data) {
-			s.pos = i
-			return false, s.fail("unterminated string")
-		}
-		c := data[i]
-		switch {
-		case c == '"':
-			if escaped {
-				s.text = append(s.text, data[start:i]...)
-			}
-			s.pos = i + 1
-			return escaped, nil
-		case c == '\\':
-			if !escaped {
-				escaped = true
-			}
-			s.text = append(s.text, data[start:i]...)
-			s.pos = i
-			n, err := s.escape()
-			if err != nil {
-				return false, err
-			}
-			i += n
-			start = i
-		case c < 0x20:
-			s.pos = i
-			return false, s.fail("control character in string")
-		default:
-			r, size := utf8.DecodeRune(data[i:])
-			if r == utf8.RuneError && size <= 1 {
-				s.pos = i
-				return false, s.fail("invalid UTF-8 in string")
-			}
-			i += size
-		}
-	}
-}
-
-// safeASCII marks the bytes that stand for themselves inside a string and in
-// its canonical form: printable ASCII other than '"' and '\\'.
-var safeASCII = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// escape decodes the escape sequence at s.pos onto s.text and returns its
-// length in the input.
-func (s *state) escape() (int, error) {
-	data := s.data[s.pos:]
-	if len(data) < 2 {
-		return 0, s.fail("unterminated string")
-	}
-	var c byte
-	switch data[1] {
-	case '"', '\\', '/':
-		c = data[1]
-	case 'b':
-		c = '\b'
-	case 'f':
-		c = '\f'
-	case 'n':
-		c = '\n'
-	case 'r':
-		c = '\r'
-	case 't':
-		c = '\t'
-	case 'u':
-		r, ok := hex4(data[2:])
-		if !ok {
-			return 0, s.fail("invalid \\u escape")
-		}
-		switch {
-		case r >= 0xDC00 && r <= 0xDFFF:
-			return 0, s.fail("unpaired low surrogate escape")
-		case r >= 0xD800 && r <= 0xDBFF:
-			// A high surrogate must be followed by an escaped low one.
-			if len(data) < 12 || data[6] != '\\' || data[7] != 'u' {
-				return 0, s.fail("unpaired high surrogate escape")
-			}
-			lo, ok := hex4(data[8:])
-			if !ok || lo < 0xDC00 || lo > 0xDFFF {
-				return 0, s.fail("unpaired high surrogate escape")
-			}
-			s.text = utf8.AppendRune(s.text, 0x10000+(r-0xD800)<<10+(lo-0xDC00))
-			return 12, nil
-		}
-		s.text = utf8.AppendRune(s.text, r)
-		return 6, nil
-	default:
-		return 0, s.fail("invalid escape")
-	}
-	s.text = append(s.text, c)
-	return 2, nil
-}
-
-// hex4 decodes four hex digits.
-func hex4(b []byte) (rune, bool) {
-	if len(b) < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
-}
-
-// number parses the number at s.pos. RFC 8785 writes the IEEE 754 double
+// number appends the number token t. RFC 8785 writes the IEEE 754 double
 // nearest to it the way ECMAScript does. Short integers are already in that
 // form and are copied; everything else goes through strconv.
-func (s *state) number() error {
-	data := s.data
-	start := s.pos
-	i := start
-	if data[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(data) && data[i] == '0':
-		i++
-	case i < len(data) && data[i] >= '1' && data[i] <= '9':
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
-	default:
-		s.pos = i
-		return s.fail("invalid number")
-	}
-	integer := i
-	if i < len(data) && data[i] == '.' {
-		i++
-		d := i
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
-		if i == d {
-			s.pos = i
-			return s.fail("invalid number")
-		}
-	}
-	if i < len(data) && (data[i] == 'e' || data[i] == 'E') {
-		i++
-		if i < len(data) && (data[i] == '+' || data[i] == '-') {
-			i++
-		}
-		d := i
-		for i < len(data) && data[i] >= '0' && data[i] <= '9' {
-			i++
-		}
-		if i == d {
-			s.pos = i
-			return s.fail("invalid number")
-		}
-	}
-	s.pos = i
-	lit := data[start:i]
-
+func (s *state) number(t strictjson.Token) error {
+	lit := s.data[t.Start:t.End]
 	// An integer of at most 15 digits is exactly a double (2^53 has 16
 	// digits) and ECMAScript writes it as it is, except for -0.
-	digits := integer - start
-	if data[start] == '-' {
+	digits := len(lit)
+	if lit[0] == '-' {
 		digits--
 	}
-	if i == integer && digits <= 15 && string(lit) != "-0" {
-		s.tokens = append(s.tokens, token{kind: kindRaw, start: start, end: i})
+	if t.Integer() && digits <= 15 && string(lit) != "-0" {
+		s.tokens = append(s.tokens, token{kind: kindRaw, start: int32(t.Start), end: int32(t.End)})
 		return nil
 	}
 
@@ -590,14 +345,14 @@ func (s *state) number() error {
 	// instead of copying it.
 	f, err := strconv.ParseFloat(unsafe.String(&lit[0], len(lit)), 64)
 	if err != nil {
-		// Overflow to ±Inf; JSON has no infinities. Underflow to zero is
-		// not an error, as for gowebpki/jcs and ECMAScript.
-		s.pos = start
-		return s.fail("number out of the range of a double")
+		// Overflow to ±Inf, which the scanner refuses already; JSON has no
+		// infinities. Underflow to zero is not an error, as for
+		// gowebpki/jcs and ECMAScript.
+		return &Error{Offset: t.Start, Msg: "number out of the range of a double"}
 	}
 	textStart := len(s.text)
 	s.text = appendNumber(s.text, f)
-	s.tokens = append(s.tokens, token{kind: kindText, start: textStart, end: len(s.text)})
+	s.tokens = append(s.tokens, token{kind: kindText, start: int32(textStart), end: int32(len(s.text))})
 	return nil
 }
 
@@ -668,9 +423,9 @@ func (s *state) write(dst []byte, t int) ([]byte, int) {
 				dst = append(dst, s.data[m.keyStart-1:m.keyEnd+1]...)
 			}
 			dst = append(dst, ':')
-			dst, _ = s.write(dst, m.value)
+			dst, _ = s.write(dst, int(m.value))
 		}
-		return append(dst, '}'), tok.next
+		return append(dst, '}'), int(tok.next)
 	}
 	panic("jcs: corrupt token list")
 }

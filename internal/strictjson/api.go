@@ -41,6 +41,25 @@ func (s *Scanner) Member() (key, val Token, ok bool, err error) {
 	return key, s.tok, true, nil
 }
 
+// AppendTokens reads the rest of the document, appends its tokens to dst
+// (without the EOF token) and returns the extended slice and what Finish
+// would return. Once a refusal has been found it appends no more tokens but
+// still reads to the end, for a later syntax error. It is Next in a loop,
+// for a caller that walks every token anyway: one call instead of one per
+// token.
+func (s *Scanner) AppendTokens(dst []Token) ([]Token, error) {
+	for s.err == nil && s.state != stDone {
+		if err := s.next(); err != nil {
+			s.err = err
+			break
+		}
+		if s.refusal == nil && s.tok.Kind != EOF {
+			dst = append(dst, s.tok)
+		}
+	}
+	return dst, s.Finish()
+}
+
 // AppendUnquote appends the text of the string literal lit (quotes
 // included), which a Scanner has validated under any profile, and returns
 // the extended buffer. It decodes exactly as encoding/json does: escapes

@@ -83,20 +83,26 @@ type Scanner struct {
 	err     *Error // sticky: a syntax error, or ErrTooLarge
 	refusal *Error
 	spaced  bool  // whitespace was seen outside strings
+	obj     bool  // the innermost open container is an object
+	checked bool  // and its keys are checked
 	tok     Token // the token the last step read
 
 	stack  []uint64 // bit d-1 is set when the container at depth d is an object
 	frames []frame  // the open objects whose keys are checked, innermost last
+	maps   []map[string]struct{}
 	keys   []keyRef // the keys of those objects, object after object
 	fold   []byte   // decoded or folded keys, referenced by keys
 	text   []byte   // scratch for Text
 	tmp    []byte   // scratch for the duplicate check
 }
 
-// frame is an open object whose keys are checked.
+// frame is an open object whose keys are checked. It holds no pointer, so
+// that pushing one costs no write barrier: the map of a large object is in
+// s.maps.
 type frame struct {
-	keys, fold int // len(s.keys) and len(s.fold) when it opened
-	seen       map[string]struct{}
+	keys, fold int32  // len(s.keys) and len(s.fold) when it opened
+	seen       int32  // 1 + the index in s.maps of its duplicate map; 0 for none yet
+	lens       uint64 // the keyBit of every key seen
 }
 
 // keyRef is a key seen in an open object. When inFold is false the key had
@@ -141,20 +147,25 @@ func NewScanner(p Profile, data []byte) *Scanner {
 // Release returns s to the pool NewScanner takes it from. s must not be
 // used afterwards.
 func (s *Scanner) Release() {
-	// One huge document must not pin its scratch memory in the pool.
-	if cap(s.stack) > 1024 || cap(s.frames) > 1024 || cap(s.keys) > 4096 || cap(s.fold) > 64<<10 || cap(s.text) > 64<<10 || cap(s.tmp) > 64<<10 {
+	// One huge document must not pin its scratch memory in the pool; 10000
+	// levels of objects (the Canonical limit) still fit.
+	const maxFrames, maxKeys, maxBytes = 1 << 14, 1 << 15, 256 << 10
+	if cap(s.stack) > maxFrames/64 || cap(s.frames) > maxFrames || cap(s.keys) > maxKeys ||
+		cap(s.fold) > maxBytes || cap(s.text) > maxBytes || cap(s.tmp) > maxBytes {
 		return
 	}
-	clear(s.frames) // an unfinished scan leaves its open objects' maps
-	s.data = nil
+	clear(s.maps) // an unfinished scan leaves its open objects' maps
+	s.data, s.maps = nil, s.maps[:0]
 	scannerPool.Put(s)
 }
 
 // Reset makes s read data under p from the start, keeping its buffers.
 func (s *Scanner) Reset(p Profile, data []byte) {
 	s.data, s.pos, s.state, s.p, s.depth = data, 0, stValue, p.rules, 0
-	s.err, s.refusal, s.spaced, s.tok = nil, nil, false, Token{}
+	s.err, s.refusal, s.spaced, s.tok, s.obj, s.checked = nil, nil, false, Token{}, false, false
 	s.stack, s.frames, s.keys, s.fold = s.stack[:0], s.frames[:0], s.keys[:0], s.fold[:0]
+	clear(s.maps)
+	s.maps = s.maps[:0]
 	if p.maxSize > 0 && len(data) > p.maxSize {
 		s.err = &Error{Code: ErrTooLarge, Offset: p.maxSize, End: len(data)}
 	} else if len(data) > maxInt32 {
@@ -282,18 +293,15 @@ var spaceTable = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 
 // ws returns the index of the first non-whitespace byte at or after i.
 func (s *Scanner) ws(i int) int {
-	if i < len(s.data) && spaceTable[s.data[i]] {
-		return s.spaces(i)
+	d := s.data
+	j := i
+	for j < len(d) && spaceTable[d[j]] {
+		j++
 	}
-	return i
-}
-
-func (s *Scanner) spaces(i int) int {
-	s.spaced = true
-	for i < len(s.data) && isSpace(s.data[i]) {
-		i++
+	if j != i {
+		s.spaced = true
 	}
-	return i
+	return j
 }
 
 func (s *Scanner) inObject() bool {
@@ -322,7 +330,7 @@ func (s *Scanner) next() *Error {
 			s.tok = Token{Kind: EOF, Start: i, End: i}
 			return nil
 		}
-		obj := s.inObject()
+		obj := s.obj
 		if i >= len(d) {
 			return s.failComma(i, obj)
 		}
@@ -360,13 +368,22 @@ func (s *Scanner) next() *Error {
 }
 
 func (s *Scanner) close(i int, obj bool) {
-	if obj && s.checksKeys(s.depth) {
-		f := &s.frames[len(s.frames)-1]
+	if s.checked {
+		f := s.frames[len(s.frames)-1]
 		s.keys, s.fold = s.keys[:f.keys], s.fold[:f.fold]
-		*f = frame{}
+		if f.seen != 0 {
+			s.maps[f.seen-1] = nil
+			s.maps = s.maps[:f.seen-1]
+		}
 		s.frames = s.frames[:len(s.frames)-1]
 	}
 	s.depth--
+	if s.depth > 0 {
+		s.obj = s.inObject()
+		s.checked = s.obj && s.checksKeys(s.depth)
+	} else {
+		s.obj, s.checked = false, false
+	}
 	s.pos, s.state = i+1, stAfter
 	k := ArrayEnd
 	if obj {
@@ -387,13 +404,15 @@ func (s *Scanner) open(i int, obj bool) {
 	s.pos = i + 1
 	if !obj {
 		s.stack[d>>6] &^= 1 << (d & 63)
+		s.obj, s.checked = false, false
 		s.state = stFirstValue
 		s.tok = Token{Kind: Array, Start: i, End: i + 1}
 		return
 	}
 	s.stack[d>>6] |= 1 << (d & 63)
-	if s.checksKeys(s.depth) {
-		s.frames = append(s.frames, frame{keys: len(s.keys), fold: len(s.fold)})
+	s.obj, s.checked = true, s.checksKeys(s.depth)
+	if s.checked {
+		s.frames = append(s.frames, frame{keys: int32(len(s.keys)), fold: int32(len(s.fold))})
 	}
 	s.state = stFirstKey
 	s.tok = Token{Kind: Object, Start: i, End: i + 1}
@@ -451,7 +470,7 @@ func (s *Scanner) key(i int) *Error {
 	if err != nil {
 		return err
 	}
-	if s.checksKeys(s.depth) {
+	if s.checked {
 		s.checkKey(i, end, flags)
 	}
 	j := s.ws(end)
@@ -723,12 +742,12 @@ func finite(lit []byte, intDigits int, zeroInt bool, frac, exp []byte) bool {
 // same after unescaping, and for case folding after folding.
 func (s *Scanner) checkKey(start, end int, flags uint8) {
 	f := &s.frames[len(s.frames)-1]
-	body := s.data[start+1 : end-1]
 	var k keyRef
 	fold := s.p.keys == keysFold
 	if flags&flagEscaped == 0 && (!fold || flags&flagNonASCII == 0) {
 		k = keyRef{start: int32(start + 1), end: int32(end - 1)}
 	} else {
+		body := s.data[start+1 : end-1]
 		if flags&flagEscaped != 0 {
 			s.tmp = jsonstr.AppendUnescaped(s.tmp[:0], body)
 			body = s.tmp
@@ -741,13 +760,27 @@ func (s *Scanner) checkKey(start, end int, flags uint8) {
 		}
 		k = keyRef{start: int32(n), end: int32(len(s.fold)), inFold: true}
 	}
+	first := int(f.keys)
+	n := k.end - k.start
+	bit := s.keyBit(k)
+	if f.lens&bit == 0 && f.seen == 0 {
+		// No earlier key of this object has the same length and first and
+		// last byte (of the folded form, for a folded key), so none can be
+		// equal: nearly every key.
+		f.lens |= bit
+		s.keys = append(s.keys, k)
+		if len(s.keys)-first > mapThreshold {
+			s.startMap(f, first)
+		}
+		return
+	}
+	f.lens |= bit
 
 	dup := false
-	if f.seen != nil {
-		_, dup = f.seen[string(s.mapKey(k))]
+	if f.seen != 0 {
+		_, dup = s.maps[f.seen-1][string(s.mapKey(k))]
 	} else {
-		n := k.end - k.start
-		for i := f.keys; i < len(s.keys); i++ {
+		for i := first; i < len(s.keys); i++ {
 			// Equal keys have equal lengths, folded or not: a plain key is
 			// ASCII, whose folded form is as long.
 			if e := &s.keys[i]; e.end-e.start == n && s.sameKey(*e, k) {
@@ -764,15 +797,44 @@ func (s *Scanner) checkKey(start, end int, flags uint8) {
 		return
 	}
 	s.keys = append(s.keys, k)
-	switch n := len(s.keys) - f.keys; {
-	case f.seen != nil:
-		f.seen[string(s.mapKey(k))] = struct{}{}
+	switch n := len(s.keys) - first; {
+	case f.seen != 0:
+		s.maps[f.seen-1][string(s.mapKey(k))] = struct{}{}
 	case n > mapThreshold:
-		f.seen = make(map[string]struct{}, 2*n)
-		for _, e := range s.keys[f.keys:] {
-			f.seen[string(s.mapKey(e))] = struct{}{}
-		}
+		s.startMap(f, first)
 	}
+}
+
+// startMap switches the duplicate check of the object of f, whose keys
+// start at s.keys[first], to a map.
+func (s *Scanner) startMap(f *frame, first int) {
+	m := make(map[string]struct{}, 2*(len(s.keys)-first))
+	for _, e := range s.keys[first:] {
+		m[string(s.mapKey(e))] = struct{}{}
+	}
+	s.maps = append(s.maps, m)
+	f.seen = int32(len(s.maps))
+}
+
+// keyBit returns one of 64 bits chosen by the length and the first and last
+// bytes of k's folded form (for a plain key, its upper case), so that equal
+// keys have equal bits.
+func (s *Scanner) keyBit(k keyRef) uint64 {
+	b := s.keyBytes(k)
+	h := uint(len(b))
+	if len(b) > 0 {
+		c0, c1 := b[0], b[len(b)-1]
+		if !k.inFold && s.p.keys == keysFold {
+			if 'a' <= c0 && c0 <= 'z' {
+				c0 -= 'a' - 'A'
+			}
+			if 'a' <= c1 && c1 <= 'z' {
+				c1 -= 'a' - 'A'
+			}
+		}
+		h = h*31 + uint(c0)*7 + uint(c1)
+	}
+	return 1 << (h & 63)
 }
 
 func (s *Scanner) keyBytes(k keyRef) []byte {

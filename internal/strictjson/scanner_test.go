@@ -202,3 +202,33 @@ func TestLongStringsAreScannedExactly(t *testing.T) {
 }
 
 func utf8Valid(b []byte) bool { return strings.ToValidUTF8(string(b), "\x00") == string(b) }
+
+func TestAppendTokensReturnsWhatNextReturns(t *testing.T) {
+	doc := ` {"a" : [1, "x\n", true, false, null, {}], "b":{"c":-2.5e3}} `
+	s := NewScanner(MCP, []byte(doc))
+	var want []Token
+	for {
+		tok, err := s.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tok.Kind == EOF {
+			break
+		}
+		want = append(want, tok)
+	}
+	s.Reset(MCP, []byte(doc))
+	got, err := s.AppendTokens(nil)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("AppendTokens = %v, %v\nNext gives %v", got, err, want)
+	}
+	s.Reset(MCP, []byte(`[{"a":1,"A":2},3,4]`))
+	if got, err := s.AppendTokens(nil); code(err) != ErrDuplicateKey || len(got) != 4 {
+		t.Errorf("after a refusal: %d tokens, %v; want the 4 before it and the refusal", len(got), err)
+	}
+	s.Reset(MCP, []byte(`[{"a":1,"A":2},3,]`))
+	if _, err := s.AppendTokens(nil); code(err) != ErrExpectedValue {
+		t.Errorf("a later syntax error: %v", err)
+	}
+	s.Release()
+}
