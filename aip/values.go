@@ -58,3 +58,10 @@ const (
 	ModeEnforce = "enforce"
 	ModeMonitor = "monitor"
 )
+
+// Decisions of the validation endpoint's response (§6.2.2).
+const (
+	DecisionAllow = "allow"
+	DecisionBlock = "block"
+	DecisionAsk   = "ask"
+)

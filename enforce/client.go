@@ -202,6 +202,9 @@ func (c *Core) cancelPending(s *Session, msg *jsonrpc.Message, dec policy.Decisi
 
 // forward records the request as in flight and sends line to the server.
 func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []byte, v *Verdict) {
+	if v.check != nil {
+		return // Check forwards nothing
+	}
 	if v.silent {
 		v.ToServer = line // a notification expects no response
 		return
@@ -265,6 +268,14 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 		v.reply(msg.ID, aip.CodeInvalidParams, map[string]any{"reason": "invalid tools/call params"})
 		return
 	}
+	c.decideCall(ctx, st, s, msg, methodDec, call, line, token, v)
+}
+
+// decideCall decides a tool call whatever its transport: a tools/call
+// message (line is the message to forward, without its token) or a call to
+// Check (v.check set, line nil, nothing to forward).
+func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, methodDec policy.Decision, call jsonrpc.ToolCall, line []byte, token string, v *Verdict) {
+	var err error
 	redacted := redactForAudit(st.DLP, call.Arguments)
 	auditArgs := redacted.args
 
@@ -295,6 +306,7 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 	if dec.Action != policy.Block {
 		dec = checkAdvertised(s, call.Name, dec)
 	}
+	v.decided(dec)
 	if dec.Action == policy.Block {
 		rec := decisionRecord(dec, msg, auditArgs, call.Name)
 		rec.TokenID = tokenID
@@ -333,7 +345,7 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 				"tool": call.Name, "reason": "Redaction failed", "dlp_rule": out.Rule, "validation_error": out.ValidationError})
 			return
 		}
-		if out.Arguments != nil && string(out.Arguments) != string(call.Arguments) {
+		if v.check == nil && out.Arguments != nil && string(out.Arguments) != string(call.Arguments) {
 			m := *msg
 			if token != "" {
 				// Work on the token-free params.
@@ -357,6 +369,13 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 			denied := dec
 			denied.Action, denied.Code, denied.Reason, denied.ViolationType = policy.Block, aip.CodeUserDenied, "Approval cannot be asked for a notification", aip.ViolationRuleBlock
 			rec := decisionRecord(denied, msg, auditArgs, call.Name)
+			rec.TokenID = tokenID
+			v.record(rec)
+			return
+		}
+		if v.check != nil {
+			// The caller obtains the approval: Check only says so.
+			rec := decisionRecord(dec, msg, auditArgs, call.Name)
 			rec.TokenID = tokenID
 			v.record(rec)
 			return
@@ -391,6 +410,9 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 		claims, err := m.Validate(ctx, token)
 		if err == nil {
 			c.outage.recovered()
+			if v.check != nil {
+				v.check.claims = claims
+			}
 			return claims.TokenID(), false
 		}
 		verr = identity.AsValidationError(err)

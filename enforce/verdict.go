@@ -35,6 +35,16 @@ type Verdict struct {
 	answerOnFailure bool
 	failureID       json.RawMessage
 	undo            func()
+	// check, set by Core.Check, collects the decision instead of a message
+	// to send.
+	check *checkState
+}
+
+// decided records the tool decision for Check.
+func (v *Verdict) decided(d policy.Decision) {
+	if v.check != nil {
+		v.check.dec, v.check.hasDec = d, true
+	}
 }
 
 // AuditFailed turns v into the verdict for when its audit records could not
@@ -55,6 +65,10 @@ func (v *Verdict) record(r audit.Record) { v.Audit = append(v.Audit, r) }
 // reply answers the client with an error for id; a notification is never
 // answered.
 func (v *Verdict) reply(id json.RawMessage, code int, data map[string]any) {
+	if v.check != nil {
+		v.check.code, v.check.data = code, data
+		return
+	}
 	if v.silent {
 		return
 	}
