@@ -85,6 +85,12 @@ type Config struct {
 	// SessionRetention is how long a revoked session stays revoked;
 	// DefaultSessionRetention when zero.
 	SessionRetention time.Duration
+	// RemoteAgents says the Manager serves agents in other processes: a
+	// validation server's (IssueFor). It cannot observe their processes,
+	// so tokens are validated with session_binding "policy" whatever the
+	// policy says: bound to the policy hash, and portable across the
+	// server's replicas.
+	RemoteAgents bool
 }
 
 // Manager owns one agent session: it issues and rotates the session's
@@ -178,7 +184,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	}
 	v, err := NewVerifier(VerifierConfig{
 		Keys: m.keys, Audience: idc.Audience, PolicyHash: hash,
-		BindingMode: idc.SessionBinding, Binding: *cfg.Binding,
+		BindingMode: m.bindingMode(idc), Binding: *cfg.Binding,
 		Nonces: m.nonces, NonceTTL: m.nonceTTL(), Revocations: m.revs, Now: cfg.Now,
 	})
 	if err != nil {
@@ -222,6 +228,14 @@ func keySetFromPolicy(idc policy.IdentityConfig, now func() time.Time) (*KeySet,
 
 // nonceTTL is nonce_window + clock_skew_tolerance (§3.7.9).
 func (m *Manager) nonceTTL() time.Duration { return TokenRetention(m.idc) }
+
+// bindingMode is the session_binding tokens are validated with.
+func (m *Manager) bindingMode(idc policy.IdentityConfig) string {
+	if m.cfg.RemoteAgents {
+		return policy.BindingPolicy
+	}
+	return idc.SessionBinding
+}
 
 func (m *Manager) emit(evs []Event) {
 	if m.cfg.OnEvent == nil {
@@ -353,9 +367,40 @@ func (m *Manager) rotateLocked(now time.Time) ([]Event, error) {
 	return []Event{ev}, nil
 }
 
+// IssueFor issues a token for an agent in another process, on a Manager
+// with Config.RemoteAgents: in session sessionID (a new session when ""),
+// carrying binding b as the agent reported it, valid for the full
+// token_ttl. The Manager keeps no state for the session: whether
+// sessionID is one the server issued and not revoked is the caller's to
+// check. It emits TOKEN_ISSUED.
+func (m *Manager) IssueFor(ctx context.Context, sessionID string, b Binding) (string, *Claims, error) {
+	if !m.cfg.RemoteAgents {
+		return "", nil, errors.New("identity: IssueFor needs Config.RemoteAgents")
+	}
+	if sessionID == "" {
+		sessionID = uuid.NewString()
+	} else if !isUUID(sessionID) {
+		return "", nil, errors.New("identity: session id must be a UUID")
+	}
+	m.mu.Lock()
+	now := m.cfg.Now()
+	tok, c, err := m.issueWith(now, time.Time{}, sessionID, b)
+	m.mu.Unlock()
+	if err != nil {
+		return "", nil, err
+	}
+	m.emit([]Event{{Type: EventTokenIssued, Time: now, SessionID: c.SessionID, TokenID: c.Nonce, ExpiresAt: c.ExpiresAt, PolicyHash: c.PolicyHash}})
+	return tok, c, nil
+}
+
 // issueLocked signs a new token of the session issued at now, expiring
 // token_ttl later or at bound when that is earlier (and not zero).
 func (m *Manager) issueLocked(now time.Time, bound time.Time) (string, *Claims, error) {
+	return m.issueWith(now, bound, m.session, *m.cfg.Binding)
+}
+
+// issueWith signs a token of session with binding b. m.mu is held.
+func (m *Manager) issueWith(now, bound time.Time, session string, b Binding) (string, *Claims, error) {
 	var nb [16]byte
 	if _, err := rand.Read(nb[:]); err != nil {
 		return "", nil, fmt.Errorf("identity: nonce: %w", err)
@@ -369,8 +414,8 @@ func (m *Manager) issueLocked(now time.Time, bound time.Time) (string, *Claims, 
 	c := &Claims{
 		Issuer: m.cfg.Issuer, Subject: m.agentID, Audience: m.idc.Audience,
 		IssuedAtUnix: iat.Unix(), ExpiresAtUnix: exp.Unix(), JWTID: nonce,
-		Version: Version, PolicyHash: m.hash, SessionID: m.session, AgentID: m.agentID,
-		IssuedAt: iat, ExpiresAt: exp, Nonce: nonce, Binding: *m.cfg.Binding,
+		Version: Version, PolicyHash: m.hash, SessionID: session, AgentID: m.agentID,
+		IssuedAt: iat, ExpiresAt: exp, Nonce: nonce, Binding: b,
 	}
 	payload, err := c.MarshalJSON()
 	if err != nil {
@@ -437,7 +482,7 @@ func (m *Manager) UpdatePolicy(p *policy.Policy, hash string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := m.verifier.SetBinding(idc.SessionBinding, *m.cfg.Binding); err != nil {
+	if err := m.verifier.SetBinding(m.bindingMode(idc), *m.cfg.Binding); err != nil {
 		return err
 	}
 	m.cfg.Policy, m.idc, m.hash, m.agentID = p, idc, hash, p.Metadata.Name
