@@ -165,7 +165,7 @@ func (c *Core) SetPolicy(p *Policy) error {
 // keep acting on a policy its operator tried to replace.
 func (c *Core) Reload() (*Policy, error) {
 	cur := c.Policy()
-	p, err := Load(cur.Path(), cur.opts)
+	p, err := cur.Reloaded()
 	if err == nil {
 		err = c.SetPolicy(p)
 	}

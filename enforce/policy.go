@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"crypto/ed25519"
+	"errors"
 
 	"github.com/agentid/agentid/aip"
 
@@ -104,4 +105,12 @@ func (p *Policy) Path() string {
 		return ""
 	}
 	return p.Policy.Path
+}
+
+// Reloaded loads p's file again with the options p was loaded with.
+func (p *Policy) Reloaded() (*Policy, error) {
+	if p.Path() == "" {
+		return nil, errors.New("enforce: the policy was not loaded from a file")
+	}
+	return Load(p.Path(), p.opts)
 }

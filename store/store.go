@@ -77,6 +77,17 @@ type RateLimiter interface {
 	Close() error
 }
 
+// Registry records the sessions and tokens a server issued (or accepted),
+// for their retention time, so that a revocation of an id that was never
+// issued can be told from one of a known id (spec §6.5.3: 404).
+type Registry interface {
+	RecordSession(ctx context.Context, id string, ttl time.Duration) error
+	RecordToken(ctx context.Context, nonce string, ttl time.Duration) error
+	SessionKnown(ctx context.Context, id string) (bool, error)
+	TokenKnown(ctx context.Context, nonce string) (bool, error)
+	Close() error
+}
+
 // ErrInvalidLimit is returned for a limit or period that is not positive.
 var ErrInvalidLimit = errors.New("store: rate limit and period must be positive")
 

@@ -1,0 +1,230 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentid/agentid/audit"
+	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/policy"
+	"github.com/agentid/agentid/store"
+	"github.com/agentid/agentid/store/memory"
+)
+
+// DefaultMaxBodyBytes bounds a request body: a validation request is a tool
+// name and its arguments.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Config configures a Server.
+type Config struct {
+	// Policies are the policies served, at least one. With more than one,
+	// each must enable identity with an audience of its own: the token's
+	// audience selects the policy.
+	Policies []*enforce.Policy
+	// Keys signs tokens (/v1/token) and verifies them for every policy, and
+	// is published at /v1/jwks. Replicas must share them (key_source file);
+	// when nil and a policy enables identity, a key set is generated for
+	// this process alone.
+	Keys *identity.KeySet
+	// Nonces, Revocations and RateLimits hold the state replicas share;
+	// each is in this process's memory when nil.
+	Nonces      store.NonceStore
+	Revocations store.RevocationStore
+	RateLimits  store.RateLimiter
+	// Registry records the sessions and tokens issued, so that a revocation
+	// of an id never issued is answered 404; nil accepts any well-formed id.
+	Registry store.Registry
+	// Ping reports whether the shared store answers, for /health; nil
+	// means there is none to ask.
+	Ping func(context.Context) error
+	// Audit receives every decision's records; nil discards them.
+	Audit *audit.Logger
+	// AuditBestEffort answers requests whose records could not be written;
+	// by default they are refused (500), as the proxy refuses them.
+	AuditBestEffort bool
+	// AdminToken is the admin credential for /v1/revoke and /v1/token,
+	// presented as "Authorization: Bearer <token>"; empty accepts none.
+	AdminToken []byte
+	// AdminIdentities are the verified client-certificate identities (a
+	// URI SAN such as a SPIFFE ID, or the subject's common name) that act
+	// as admin.
+	AdminIdentities []string
+	// RequireAuthentication refuses /v1/validate requests that carry
+	// neither a token nor a verified client certificate: every listener
+	// that is not loopback (DESIGN decision 13).
+	RequireAuthentication bool
+	// MaxBodyBytes bounds request bodies; DefaultMaxBodyBytes when 0.
+	MaxBodyBytes int64
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// Log receives diagnostics; nil discards them.
+	Log *slog.Logger
+}
+
+// Server answers the AIP validation endpoints. It is safe for concurrent
+// use; Close releases what it owns.
+type Server struct {
+	cfg     Config
+	started time.Time
+	tenants atomic.Pointer[tenantSet]
+	// reloading serializes Reload.
+	reloading sync.Mutex
+	// reloadErr is why the last reload was refused ("" after a good one):
+	// the old policies stay in force and /health says degraded.
+	reloadErr atomic.Pointer[string]
+	draining  atomic.Bool
+	metrics   *metrics
+	owned     []interface{ Close() error }
+	sessions  activeSessions
+	mux       *http.ServeMux
+}
+
+// New returns a server for cfg.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Policies) == 0 {
+		return nil, errors.New("server: at least one policy is required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	s := &Server{cfg: cfg, started: cfg.Now()}
+	if s.cfg.Nonces == nil {
+		n := memory.NewNonceStore(memory.Options{Now: cfg.Now})
+		s.cfg.Nonces, s.owned = n, append(s.owned, n)
+	}
+	if s.cfg.Revocations == nil {
+		r := memory.NewRevocationStore(memory.Options{Now: cfg.Now})
+		s.cfg.Revocations, s.owned = r, append(s.owned, r)
+	}
+	if s.cfg.RateLimits == nil {
+		l := memory.NewRateLimiter()
+		s.cfg.RateLimits, s.owned = l, append(s.owned, l)
+	}
+	if s.cfg.Keys == nil && anyIdentity(cfg.Policies) {
+		ks, err := identity.GenerateKeySet(identity.DefaultAlg, identity.KeySetOptions{Now: cfg.Now})
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.cfg.Keys = ks
+	}
+	ts, err := s.newTenants(cfg.Policies)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.tenants.Store(ts)
+	s.metrics = newMetrics(s)
+	s.mux = s.routes(ts.endpoints)
+	return s, nil
+}
+
+func anyIdentity(ps []*enforce.Policy) bool {
+	for _, p := range ps {
+		if p.Policy.IdentityConfig().Enabled {
+			return true
+		}
+	}
+	return false
+}
+
+// Close ends the identity sessions and closes the stores the server made.
+func (s *Server) Close() error {
+	var errs []error
+	if ts := s.tenants.Load(); ts != nil {
+		errs = append(errs, ts.close())
+	}
+	for _, c := range s.owned {
+		errs = append(errs, c.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Drain makes /health report unhealthy (503), so that load balancers stop
+// sending requests before the server shuts down.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Reload loads every policy file again, with the options it was loaded
+// with, and replaces them all at once. When any fails, none is replaced:
+// the server keeps deciding with the policies in force, and /health
+// reports degraded until a reload succeeds.
+func (s *Server) Reload() error {
+	s.reloading.Lock()
+	defer s.reloading.Unlock()
+	cur := s.tenants.Load()
+	next := make([]*enforce.Policy, len(cur.list))
+	for i, t := range cur.list {
+		p, err := t.core.Policy().Reloaded()
+		if err != nil {
+			return s.refuseReload(err)
+		}
+		next[i] = p
+	}
+	if err := checkTenants(next); err != nil {
+		return s.refuseReload(err)
+	}
+	if ep := endpointsOf(next[0]); ep != cur.endpoints {
+		return s.refuseReload(errors.New("server: a reload cannot change server.endpoints; restart the server"))
+	}
+	for i, t := range cur.list {
+		if err := t.core.SetPolicy(next[i]); err != nil {
+			return s.refuseReload(err)
+		}
+	}
+	// Audiences can change with a reload: index them anew.
+	s.tenants.Store(cur.reindexed())
+	empty := ""
+	s.reloadErr.Store(&empty)
+	s.metrics.policyChanged()
+	return nil
+}
+
+func (s *Server) refuseReload(err error) error {
+	msg := err.Error()
+	s.reloadErr.Store(&msg)
+	s.cfg.Log.Error("policy reload refused; the policies in force stay", "error", err)
+	return err
+}
+
+// PolicyHashes returns the hash of each policy in force, in order.
+func (s *Server) PolicyHashes() []string {
+	ts := s.tenants.Load()
+	out := make([]string, len(ts.list))
+	for i, t := range ts.list {
+		out[i] = t.core.Policy().Hash
+	}
+	return out
+}
+
+// endpoints are the paths the server answers on.
+type endpoints struct {
+	validate, revoke, jwks, health, metrics, token string
+}
+
+// TokenPath is where remote agents obtain tokens. The spec defines no token
+// endpoint (agentid's own), so it has no setting of its own.
+const TokenPath = "/v1/token"
+
+func endpointsOf(p *enforce.Policy) endpoints {
+	sc := p.Policy.ServerConfig()
+	e := sc.Endpoints
+	return endpoints{validate: e.Validate, revoke: e.Revoke, jwks: e.JWKS, health: e.Health, metrics: e.Metrics, token: TokenPath}
+}
+
+// policyServerConfig is a shorthand for a policy's server settings.
+func policyServerConfig(p *enforce.Policy) policy.ServerConfig { return p.Policy.ServerConfig() }

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/internal/strictjson"
+)
+
+// validateRequest is the body of POST /v1/validate (spec §6.2.1).
+type validateRequest struct {
+	Tool      string
+	Arguments json.RawMessage
+}
+
+// decodeValidateRequest reads a validation request with the rules of an MCP
+// message (strictjson's MCP profile: no duplicate or case-variant keys at
+// any depth, no invalid UTF-8), since its arguments are what a tools/call
+// would carry. Members other than tool and arguments are ignored, a
+// "token" among them: tokens travel only in the Authorization header.
+func decodeValidateRequest(body []byte) (validateRequest, error) {
+	var req validateRequest
+	sc := strictjson.NewScanner(strictjson.MCP, body)
+	defer sc.Release()
+	tok, err := sc.Next()
+	if err != nil {
+		return req, err
+	}
+	if tok.Kind != strictjson.Object {
+		return req, errors.New("the body is not a JSON object")
+	}
+	var haveTool bool
+	for {
+		key, val, ok, err := sc.Member()
+		if err != nil {
+			return req, err
+		}
+		if !ok {
+			break
+		}
+		switch string(sc.Text(key)) {
+		case "tool":
+			if val.Kind != strictjson.String {
+				return req, errors.New("tool must be a string")
+			}
+			req.Tool, haveTool = string(sc.Text(val)), true
+		case "arguments":
+			if val.Kind != strictjson.Object {
+				return req, errors.New("arguments must be an object")
+			}
+			req.Arguments = body[val.Start:val.End]
+		}
+	}
+	if err := sc.Finish(); err != nil {
+		return req, err
+	}
+	switch {
+	case !haveTool || req.Tool == "":
+		return req, errors.New("tool is required")
+	case req.Arguments == nil:
+		return req, errors.New("arguments is required")
+	}
+	return req, nil
+}
+
+// validateResponse is the 200 body of spec §6.2.2.
+type validateResponse struct {
+	Decision    string              `json:"decision"`
+	Reason      string              `json:"reason,omitempty"`
+	Violations  []enforce.Violation `json:"violations,omitempty"`
+	TokenStatus *tokenStatus        `json:"token_status,omitempty"`
+}
+
+type tokenStatus struct {
+	Valid     bool  `json:"valid"`
+	ExpiresIn int64 `json:"expires_in"`
+}
+
+func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
+	token, present, err := bearer(r)
+	if err != nil && !present {
+		writeError(w, http.StatusBadRequest, errInvalidRequest, err.Error())
+		return
+	}
+	body, ok := readJSONBody(w, r, s.cfg.MaxBodyBytes)
+	if !ok {
+		return
+	}
+	if err != nil {
+		// A Bearer credential that is not a token at all.
+		s.metrics.tokenValidation(false)
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenInvalid, TokenError: aip.TokenErrMalformed})
+		return
+	}
+	if token == "" && s.cfg.RequireAuthentication && !verifiedClient(r) {
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenRequired, Message: "this listener requires a token or a client certificate"})
+		return
+	}
+	req, err := decodeValidateRequest(body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, errInvalidRequest, err.Error())
+		return
+	}
+	ts := s.tenants.Load()
+	t, ok := ts.forToken(token)
+	if !ok {
+		if token == "" {
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenRequired})
+		} else {
+			s.metrics.tokenValidation(false)
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenInvalid, TokenError: aip.TokenErrAudienceMismatch})
+		}
+		return
+	}
+	check := t.core.Check(r.Context(), enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token})
+	if err := s.cfg.Audit.LogAll(check.Audit); err != nil && !s.cfg.AuditBestEffort {
+		s.cfg.Log.Error("audit write failed; the request is refused", "error", err)
+		writeError(w, http.StatusInternalServerError, errInternal, "audit log unavailable")
+		return
+	}
+	s.metrics.checked(check, token != "")
+	if check.Token != nil {
+		s.sessions.seen(check.Token.SessionID, check.Token.ExpiresAt)
+	}
+	status, resp := s.checkResponse(check, token != "")
+	writeJSON(w, status, resp)
+}
+
+// checkResponse maps the core's decision to HTTP (DESIGN decision 13): a
+// decision body for every policy outcome, 429 for a rate limit, 401 for a
+// token the policy requires, 503 when the decision could not be made.
+func (s *Server) checkResponse(c enforce.Check, presented bool) (int, any) {
+	switch c.Code {
+	case aip.CodeRateLimited:
+		return http.StatusTooManyRequests, struct {
+			errorBody
+			validateResponse
+		}{errorBody{Error: errRateLimited}, validateResponse{Decision: c.Decision, Reason: c.Reason, Violations: c.Violations}}
+	case aip.CodeTokenRequired:
+		return http.StatusUnauthorized, errorBody{Error: errTokenRequired}
+	case aip.CodeTokenInvalid, aip.CodeTokenRevoked, aip.CodeAudienceMismatch:
+		te := c.TokenError
+		if te == "" {
+			te = aip.TokenErrMalformed
+		}
+		return http.StatusUnauthorized, errorBody{Error: errTokenInvalid, TokenError: te}
+	case aip.CodePolicySignatureInvalid:
+		return http.StatusServiceUnavailable, errorBody{Error: errUnavailable, Message: "no valid policy is loaded"}
+	case aip.CodeInternalError:
+		return http.StatusInternalServerError, errorBody{Error: errInternal}
+	case aip.CodeForbidden:
+		if c.Reason == aip.TokenErrValidationUnavailable {
+			return http.StatusServiceUnavailable, errorBody{Error: errValidationUnavailable}
+		}
+	}
+	resp := validateResponse{Decision: c.Decision, Reason: c.Reason, Violations: c.Violations}
+	if presented {
+		resp.TokenStatus = &tokenStatus{Valid: c.Token != nil, ExpiresIn: c.ExpiresIn(s.cfg.Now())}
+	}
+	return http.StatusOK, resp
+}
