@@ -417,6 +417,11 @@ func (m *Manager) issueWith(now, bound time.Time, session string, b Binding) (st
 		Version: Version, PolicyHash: m.hash, SessionID: session, AgentID: m.agentID,
 		IssuedAt: iat, ExpiresAt: exp, Nonce: nonce, Binding: b,
 	}
+	if err := checkClaims(c); err != nil {
+		// Never sign what a verifier would refuse (e.g. an agent's binding
+		// without its process id).
+		return "", nil, fmt.Errorf("identity: claims: %w", err)
+	}
 	payload, err := c.MarshalJSON()
 	if err != nil {
 		return "", nil, fmt.Errorf("identity: claims: %w", err)
