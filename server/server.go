@@ -80,10 +80,13 @@ type Server struct {
 	// the old policies stay in force and /health says degraded.
 	reloadErr atomic.Pointer[string]
 	draining  atomic.Bool
-	metrics   *metrics
-	owned     []interface{ Close() error }
-	sessions  activeSessions
-	mux       *http.ServeMux
+	// requireAuth is Config.RequireAuthentication, also set by Serve on a
+	// listener that is not loopback.
+	requireAuth atomic.Bool
+	metrics     *metrics
+	owned       []interface{ Close() error }
+	sessions    activeSessions
+	mux         *http.ServeMux
 }
 
 // New returns a server for cfg.
@@ -101,6 +104,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	s := &Server{cfg: cfg, started: cfg.Now()}
+	s.requireAuth.Store(cfg.RequireAuthentication)
 	if s.cfg.Nonces == nil {
 		n := memory.NewNonceStore(memory.Options{Now: cfg.Now})
 		s.cfg.Nonces, s.owned = n, append(s.owned, n)

@@ -95,7 +95,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenInvalid, TokenError: aip.TokenErrMalformed})
 		return
 	}
-	if token == "" && s.cfg.RequireAuthentication && !verifiedClient(r) {
+	if token == "" && s.requireAuth.Load() && !verifiedClient(r) {
 		writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenRequired, Message: "this listener requires a token or a client certificate"})
 		return
 	}
