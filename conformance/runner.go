@@ -35,6 +35,9 @@ type Result struct {
 	// why (e.g. a vector with no expectations of its own). Such a pass is
 	// not counted in Passed.
 	RunnerDefined string
+	// Deviation, on a failure, says how the vector contradicts the spec,
+	// which agentid follows instead (see deviations).
+	Deviation string
 }
 
 // Report collects the results of a run.
@@ -44,6 +47,9 @@ type Report struct {
 	// RunnerDefined the passes that rest on an expectation, input or reading
 	// the runner defined. Failed and Skipped count every failure and skip.
 	Passed, RunnerDefined, Failed, Skipped int
+	// Deviations counts the failures of vectors that contradict the spec;
+	// they are in Failed too.
+	Deviations int
 	// Notes are suite-level remarks, e.g. a level directory that is absent.
 	Notes []string
 }
@@ -52,6 +58,26 @@ type Report struct {
 // runner-defined expectations are not in N; see RunnerDefinedLine.
 func (r *Report) Summary() string {
 	return fmt.Sprintf("%d passed, %d failed, %d skipped", r.Passed, r.Failed, r.Skipped)
+}
+
+// Unexpected is the number of failures that are not documented
+// deviations from a vector that contradicts the spec.
+func (r *Report) Unexpected() int { return r.Failed - r.Deviations }
+
+// DeviationLine names the failures of vectors that contradict the spec; ""
+// when there are none.
+func (r *Report) DeviationLine() string {
+	var names []string
+	for _, res := range r.Results {
+		if res.Deviation != "" {
+			names = append(names, res.File+" "+res.ID)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("spec over vector: %d of the failures are vectors that contradict the spec, as documented: %s",
+		len(names), strings.Join(names, ", "))
 }
 
 // RunnerDefinedLine names the passes on runner-defined expectations, which
@@ -126,7 +152,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 					continue
 				}
 				o := runVector(ctx, l, raw, &p)
-				rep.add(Result{File: rel, ID: p.ID, Status: o.status, Reason: o.reason, RunnerDefined: o.runnerDefined})
+				rep.add(Result{File: rel, ID: p.ID, Status: o.status, Reason: o.reason, RunnerDefined: o.runnerDefined, Deviation: o.deviation})
 			}
 		}
 	}
@@ -142,6 +168,9 @@ func (r *Report) add(res Result) {
 		r.Passed++
 	case res.Status == Fail:
 		r.Failed++
+		if res.Deviation != "" {
+			r.Deviations++
+		}
 	default:
 		r.Skipped++
 	}
@@ -162,12 +191,18 @@ func (r *Report) Write(w io.Writer, verbose bool) {
 		if res.RunnerDefined != "" {
 			line += " (runner-defined " + res.RunnerDefined + ")"
 		}
+		if res.Deviation != "" {
+			line += " [the vector contradicts the spec: " + res.Deviation + "]"
+		}
 		fmt.Fprintln(w, line)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
 	if l := r.RunnerDefinedLine(); l != "" {
+		fmt.Fprintln(w, l)
+	}
+	if l := r.DeviationLine(); l != "" {
 		fmt.Fprintln(w, l)
 	}
 	fmt.Fprintln(w, r.Summary())
@@ -178,6 +213,7 @@ type outcome struct {
 	status        Status
 	reason        string
 	runnerDefined string // see Result.RunnerDefined
+	deviation     string // see Result.Deviation
 }
 
 func failed(format string, args ...any) outcome {
@@ -188,7 +224,7 @@ func failed(format string, args ...any) outcome {
 func runVector(ctx context.Context, level string, raw json.RawMessage, p *probe) outcome {
 	switch {
 	case level == "server":
-		return outcome{status: Skip, reason: "the HTTP validation server (level server) is not part of this build yet"}
+		return runServerVector(ctx, raw)
 	case level == "identity" || p.needsIdentity():
 		return runIdentityVector(ctx, raw)
 	}

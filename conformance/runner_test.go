@@ -167,14 +167,80 @@ func TestIdentityCheckerCatchesWrongExpectations(t *testing.T) {
 	}
 }
 
-func TestServerVectorsAreSkippedWithAReason(t *testing.T) {
+func TestServerVectorsPassButWhereTheyContradictTheSpec(t *testing.T) {
 	rep, err := Run(context.Background(), Options{Suite: testenv.ConformanceDir(t), Level: "server"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	n := 0
 	for _, r := range rep.Results {
-		if strings.HasPrefix(r.File, "server/") && (r.Status != Skip || r.Reason == "") {
-			t.Errorf("%s %s: %s %q", r.File, r.ID, r.Status, r.Reason)
+		if !strings.HasPrefix(r.File, "server/") {
+			continue
 		}
+		n++
+		_, documented := deviations[r.ID]
+		switch {
+		case r.Status == Pass && !documented:
+		case r.Status == Fail && documented && r.Deviation != "":
+		default:
+			t.Errorf("%s %s: %s %q (deviation %q)", r.File, r.ID, r.Status, r.Reason, r.Deviation)
+		}
+	}
+	if n != 24 {
+		t.Errorf("%d server vectors ran, want 24", n)
+	}
+	if rep.Unexpected() != 0 || rep.Deviations != len(deviations) {
+		t.Errorf("%d unexpected failures, %d deviations (want 0, %d)", rep.Unexpected(), rep.Deviations, len(deviations))
+	}
+}
+
+// TestServerCheckerCatchesWrongExpectations proves the server harness
+// compares what it claims to: altered expectations must fail.
+func TestServerCheckerCatchesWrongExpectations(t *testing.T) {
+	src := testenv.ConformanceDir(t)
+	suite := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(suite, "server"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	alter := map[string][][2]string{
+		"endpoints.yaml": {
+			{`reason: "Tool not in allowed_tools list"`, `reason: "Tool not allowed"`},
+			{`message: "Value does not match pattern: ^/allowed/.*"`, `message: "Value does not match"`},
+			{`policy_hash_length: 64`, `policy_hash_length: 63`},
+			{`expires_in: ">0"`, `expires_in: ">100000"`},
+			{`- "aip_decisions_total"`, `- "aip_decision_total_x"`},
+			{"          http_status: 429", "          http_status: 200"},
+		},
+		"authentication.yaml": {
+			{`token_error: "token_expired"`, `token_error: "replay_detected"`},
+			{`Authorization: "Basic dXNlcjpwYXNz"  # Basic auth, not Bearer`, `Authorization: "Bearer basic-is-not-bearer"`},
+		},
+	}
+	want := 0
+	for file, edits := range alter {
+		data, err := os.ReadFile(filepath.Join(src, "server", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(data)
+		for _, e := range edits {
+			if !strings.Contains(text, e[0]) {
+				t.Fatalf("%s no longer contains %q", file, e[0])
+			}
+			text = strings.Replace(text, e[0], e[1], 1)
+			want++
+		}
+		if err := os.WriteFile(filepath.Join(suite, "server", file), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := Run(context.Background(), Options{Suite: suite, Level: "server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Unexpected(); got != want {
+		var out bytes.Buffer
+		rep.Write(&out, false)
+		t.Fatalf("%d vectors failed unexpectedly, want the %d altered ones:\n%s", got, want, out.String())
 	}
 }

@@ -17,7 +17,7 @@
 #   vet          go vet ./...
 #   test         go test ./... (all packages, -count=1)
 #   race         the same under the race detector
-#   conformance  the AIP vectors (--level identity) against this build
+#   conformance  the AIP vectors (--level server: all of them) against this build
 # The summary counts tests passed, failed and skipped in each run, lists
 # every skipped test with its package and reason, and ends with the lines
 #   tests: N passed, M failed, K skipped; under -race: ...
@@ -201,7 +201,7 @@ conformance() {
 		printf '\n!!! "agentid conformance --help" failed: the conformance command is missing or broken !!!\n' >&2
 		return 1
 	fi
-	"$bin" conformance --suite "$SHARED/spec/aip/conformance" --level identity
+	"$bin" conformance --suite "$SHARED/spec/aip/conformance" --level server
 }
 
 # tests_line NAME prints the "N passed, M failed, K skipped" counts of the

@@ -16,7 +16,8 @@ import (
 // no global state.
 type metrics struct {
 	reg         *prometheus.Registry
-	requests    *prometheus.CounterVec   // endpoint, code
+	requests    *prometheus.CounterVec   // endpoint
+	responses   *prometheus.CounterVec   // endpoint, code
 	duration    *prometheus.HistogramVec // endpoint
 	decisions   *prometheus.CounterVec   // decision
 	violations  *prometheus.CounterVec   // type
@@ -29,7 +30,8 @@ type metrics struct {
 
 func newMetrics(s *Server) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry(), srv: s}
-	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aip_requests_total", Help: "HTTP requests, by endpoint and status code."}, []string{"endpoint", "code"})
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aip_requests_total", Help: "Requests, by endpoint (validate, token, revoke, jwks, health)."}, []string{"endpoint"})
+	m.responses = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aip_responses_total", Help: "Responses, by endpoint and HTTP status code."}, []string{"endpoint", "code"})
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "aip_request_duration_seconds", Help: "Request latency, by endpoint.",
 		Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}, []string{"endpoint"})
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aip_decisions_total", Help: "Validation decisions, by decision (allow, block, ask)."}, []string{"decision"})
@@ -40,9 +42,12 @@ func newMetrics(s *Server) *metrics {
 	m.policyHash = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aip_policy_hash", Help: "The policy in force (1), by policy name and hash."}, []string{"policy", "hash"})
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aip_active_sessions", Help: "Sessions with an unexpired token issued or accepted by this replica."},
 		func() float64 { return float64(s.sessions.count(s.cfg.Now())) })
-	m.reg.MustRegister(m.requests, m.duration, m.decisions, m.violations, m.tokens, m.revocations, m.failOpen, m.policyHash, active)
+	m.reg.MustRegister(m.requests, m.responses, m.duration, m.decisions, m.violations, m.tokens, m.revocations, m.failOpen, m.policyHash, active)
 	// Counters with a known label set start at zero, so that a dashboard
 	// sees them before the first event.
+	for _, e := range []string{"validate", "token", "revoke", "jwks", "health"} {
+		m.requests.WithLabelValues(e)
+	}
 	for _, d := range []string{"allow", "block", "ask"} {
 		m.decisions.WithLabelValues(d)
 	}
@@ -95,13 +100,14 @@ func (m *metrics) handler() http.Handler {
 
 // instrument counts and times the requests of one endpoint.
 func (m *metrics) instrument(endpoint string, h http.HandlerFunc) http.HandlerFunc {
-	dur := m.duration.WithLabelValues(endpoint)
+	dur, count := m.duration.WithLabelValues(endpoint), m.requests.WithLabelValues(endpoint)
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		count.Inc()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h(sw, r)
 		dur.Observe(time.Since(start).Seconds())
-		m.requests.WithLabelValues(endpoint, strconv.Itoa(sw.status)).Inc()
+		m.responses.WithLabelValues(endpoint, strconv.Itoa(sw.status)).Inc()
 	}
 }
 

@@ -271,7 +271,7 @@ func TestMetricsNameEveryMetricOfTheSpec(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.header.Get("Content-Type"))
 	}
 	for _, m := range []string{"aip_requests_total", "aip_decisions_total", "aip_violations_total", "aip_token_validations_total",
-		"aip_revocations_total", "aip_active_sessions", "aip_request_duration_seconds", "aip_policy_hash", "aip_fail_open_requests_total",
+		"aip_revocations_total", "aip_responses_total", "aip_active_sessions", "aip_request_duration_seconds", "aip_policy_hash", "aip_fail_open_requests_total",
 		`aip_decisions_total{decision="block"} 1`, `aip_violations_total{type="tool_not_allowed"} 1`} {
 		if !strings.Contains(r.raw, m) {
 			t.Errorf("metrics lack %s", m)

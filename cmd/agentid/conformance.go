@@ -20,8 +20,10 @@ reasons, ending with the line "N passed, M failed, K skipped". A pass that
 rests on an expectation, input or reading the runner defines rather than
 the vector is printed with "(runner-defined ...)" and its reason, and
 counted on the line before the summary instead of in N. A vector key the
-runner does not understand fails the vector. It exits non-zero when any
-vector fails.`,
+runner does not understand fails the vector. A vector that contradicts the
+spec is run as written and fails; it is marked "[the vector contradicts the
+spec: ...]" and named on the "spec over vector" line. It exits non-zero when
+any other vector fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			rep, err := conformance.Run(cmd.Context(), opts)
@@ -29,7 +31,7 @@ vector fails.`,
 				return err
 			}
 			rep.Write(cmd.OutOrStdout(), verbose)
-			if rep.Failed > 0 {
+			if rep.Unexpected() > 0 {
 				return exitError{1}
 			}
 			return nil
