@@ -222,6 +222,10 @@ func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []b
 
 // issueToken answers TokenMethod with a fresh token of the session.
 func (c *Core) issueToken(ctx context.Context, st *snapshot, msg *jsonrpc.Message, v *Verdict) {
+	if c.cfg.Remote != nil {
+		c.remoteToken(ctx, msg, v)
+		return
+	}
 	if st.ident == nil {
 		v.ToClient = errorLine(msg.ID, aip.CodeMethodNotFound, aip.Message(aip.CodeMethodNotFound),
 			map[string]any{"reason": "identity is not enabled in the policy"})
@@ -286,22 +290,17 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 		return
 	}
 
-	// Step 0: identity. Always enforced, in monitor mode too.
-	tokenID, blocked := c.checkToken(ctx, st, msg, call.Name, token, auditArgs, v)
-	if blocked {
+	var dec policy.Decision
+	var tokenID string
+	var done bool
+	if c.cfg.Remote != nil {
+		dec, tokenID, done = c.remoteDecision(ctx, st, s, msg, call, token, auditArgs, v)
+	} else {
+		dec, tokenID, done = c.localDecision(ctx, st, s, msg, call, token, auditArgs, v)
+	}
+	if done {
 		return
 	}
-	// Step 1: the rate limit, spent before any other check.
-	if c.rateLimited(ctx, st, msg, call.Name, auditArgs, tokenID, v) {
-		return
-	}
-
-	dec := st.Engine.DecideTool(policy.ToolCall{
-		Name:       call.Name,
-		Arguments:  call.Arguments,
-		Validated:  true, // by jsonrpc.Decode
-		SchemaHash: s.schemaHash(st.Engine, call.Name),
-	})
 	dec.Method = methodDec.Method
 	if dec.Action != policy.Block {
 		dec = checkAdvertised(s, call.Name, dec)
@@ -387,6 +386,28 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 	rec.TokenID = tokenID
 	v.record(rec)
 	c.forward(s, msg, dec.Method, line, v)
+}
+
+// localDecision runs steps 0 to 2 of the tool pipeline in this process:
+// identity, rate limit, and the policy's decision on the tool and its
+// arguments. done reports that the call was answered.
+func (c *Core) localDecision(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, call jsonrpc.ToolCall, token string, auditArgs json.RawMessage, v *Verdict) (dec policy.Decision, tokenID string, done bool) {
+	// Step 0: identity. Always enforced, in monitor mode too.
+	tokenID, blocked := c.checkToken(ctx, st, msg, call.Name, token, auditArgs, v)
+	if blocked {
+		return dec, tokenID, true
+	}
+	// Step 1: the rate limit, spent before any other check.
+	if c.rateLimited(ctx, st, msg, call.Name, auditArgs, tokenID, v) {
+		return dec, tokenID, true
+	}
+	dec = st.Engine.DecideTool(policy.ToolCall{
+		Name:       call.Name,
+		Arguments:  call.Arguments,
+		Validated:  true, // by jsonrpc.Decode
+		SchemaHash: s.schemaHash(st.Engine, call.Name),
+	})
+	return dec, tokenID, false
 }
 
 // checkToken is step 0 of spec §4.3. With require_token, a missing or empty

@@ -27,6 +27,10 @@ type Config struct {
 	// verdict: identity events (token issued, rotated, revoked). nil
 	// discards them.
 	Events func(audit.Record)
+	// Remote, when set, is the validation server that decides tool calls
+	// (identity, rate limit, tool and arguments) in this core's place; see
+	// Remote.
+	Remote Remote
 	// RateLimits counts calls against the rules' rate_limit, shared by every
 	// process that uses the same store; nil means an in-process store that
 	// the Core owns.

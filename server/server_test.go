@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/agentid/agentid/enforce"
@@ -33,8 +34,9 @@ spec:
 // testServer serves the policies (YAML texts) on an httptest server.
 type testServer struct {
 	*server.Server
-	url   string
-	paths []string
+	url      string
+	paths    []string
+	stopHTTP func() // closes the HTTP listener (the server is then gone)
 }
 
 func newTestServer(t *testing.T, cfg server.Config, policies ...string) *testServer {
@@ -58,7 +60,9 @@ func newTestServer(t *testing.T, cfg server.Config, policies ...string) *testSer
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { hs.Close(); s.Close() })
+	var once sync.Once
+	ts.stopHTTP = func() { once.Do(hs.Close) }
+	t.Cleanup(func() { ts.stopHTTP(); s.Close() })
 	ts.Server, ts.url = s, hs.URL
 	return ts
 }

@@ -72,6 +72,10 @@ type validateResponse struct {
 	Reason      string              `json:"reason,omitempty"`
 	Violations  []enforce.Violation `json:"violations,omitempty"`
 	TokenStatus *tokenStatus        `json:"token_status,omitempty"`
+	// Code is the AIP error code of a block (agentid's addition to §6.2.2),
+	// so that a proxy deciding through the server answers its client with
+	// the code it would have answered locally.
+	Code int `json:"code,omitempty"`
 }
 
 type tokenStatus struct {
@@ -138,7 +142,7 @@ func (s *Server) checkResponse(c enforce.Check, presented bool) (int, any) {
 		return http.StatusTooManyRequests, struct {
 			errorBody
 			validateResponse
-		}{errorBody{Error: errRateLimited}, validateResponse{Decision: c.Decision, Reason: c.Reason, Violations: c.Violations}}
+		}{errorBody{Error: errRateLimited}, validateResponse{Decision: c.Decision, Reason: c.Reason, Violations: c.Violations, Code: c.Code}}
 	case aip.CodeTokenRequired:
 		return http.StatusUnauthorized, errorBody{Error: errTokenRequired}
 	case aip.CodeTokenInvalid, aip.CodeTokenRevoked, aip.CodeAudienceMismatch:
@@ -156,7 +160,7 @@ func (s *Server) checkResponse(c enforce.Check, presented bool) (int, any) {
 			return http.StatusServiceUnavailable, errorBody{Error: errValidationUnavailable}
 		}
 	}
-	resp := validateResponse{Decision: c.Decision, Reason: c.Reason, Violations: c.Violations}
+	resp := validateResponse{Decision: c.Decision, Reason: c.Reason, Violations: c.Violations, Code: c.Code}
 	if presented {
 		resp.TokenStatus = &tokenStatus{Valid: c.Token != nil, ExpiresIn: c.ExpiresIn(s.cfg.Now())}
 	}

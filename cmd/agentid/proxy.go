@@ -33,6 +33,7 @@ func newProxyCmd(g *globalFlags) *cobra.Command {
 		pubkeyPath      string
 		revocationFile  string
 		auditBestEffort bool
+		remote          remoteFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy --policy FILE [--audit FILE] -- COMMAND [ARGS...]",
@@ -90,8 +91,15 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			for _, w := range loaded.Warnings {
 				log.Warn("policy", "warning", w.String())
 			}
+			validator, err := remote.client(loaded)
+			if err != nil {
+				return err
+			}
+			if validator != nil {
+				defer validator.Close()
+			}
 			core, err := enforce.New(enforce.Config{
-				Policy: loaded, ApprovalTimeout: approvalTimeout, ShowBlockedTools: showBlocked, Log: log,
+				Policy: loaded, ApprovalTimeout: approvalTimeout, ShowBlockedTools: showBlocked, Log: log, Remote: remoteOf(validator),
 				Events: func(r audit.Record) {
 					if err := auditLog.Log(r); err != nil {
 						log.Error("audit log write failed", "error", err)
@@ -170,6 +178,7 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 	f.StringVar(&pubkeyPath, "policy-pubkey", "", "Ed25519 public key (PEM): the policy must carry a valid signature from it, at start and on every reload")
 	f.StringVar(&revocationFile, "revocation-file", "", `JSON file {"revoked_sessions":[...],"revoked_tokens":[...]} polled for revocations (identity)`)
 	f.BoolVar(&auditBestEffort, "audit-best-effort", false, "keep relaying when the audit log cannot be written (default: such a call is refused with -32603)")
+	remote.register(f)
 	return cmd
 }
 
