@@ -1,8 +1,11 @@
 package server_test
 
 import (
+	"os"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentid/agentid/server"
 )
@@ -127,5 +130,48 @@ func TestRevocationNeedsTheAdminAndEndsTheSessionEverywhere(t *testing.T) {
 		if r := ts.do(t, "POST", "/v1/revoke", body, "Authorization: Bearer "+adminToken); r.status != 400 {
 			t.Errorf("revoke %s: %d %s", body, r.status, r.raw)
 		}
+	}
+}
+
+type testClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestAReloadHonoursThePreviousHashForTheTransitionGrace(t *testing.T) {
+	clock := &testClock{t: time.Now()}
+	doc := strings.Replace(tenantPolicy("team-a", "read_file"), "    audience: team-a\n", "    audience: team-a\n    policy_transition_grace: 30s\n", 1)
+	ts := newTestServer(t, server.Config{AdminToken: []byte(adminToken), Now: clock.Now}, doc)
+	call := `{"tool":"read_file","arguments":{}}`
+	reload := func(extraTool string) {
+		t.Helper()
+		changed := strings.Replace(doc, "[read_file]", "[read_file, "+extraTool+"]", 1)
+		if err := os.WriteFile(ts.paths[0], []byte(changed), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := ts.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old1, _ := ts.token(t, `{`+binding+`}`)
+	old2, _ := ts.token(t, `{`+binding+`}`)
+	reload("write_file")
+	if r := ts.do(t, "POST", "/v1/validate", call, "Authorization: Bearer "+old1); r.status != 200 || r.body["decision"] != "allow" {
+		t.Fatalf("a token of the previous policy within the grace: %d %s", r.status, r.raw)
+	}
+	clock.advance(31 * time.Second)
+	if r := ts.do(t, "POST", "/v1/validate", call, "Authorization: Bearer "+old2); r.status != 401 || r.body["token_error"] != "policy_changed" {
+		t.Fatalf("a token of the previous policy after the grace: %d %s", r.status, r.raw)
+	}
+	fresh, _ := ts.token(t, `{`+binding+`}`)
+	if r := ts.do(t, "POST", "/v1/validate", call, "Authorization: Bearer "+fresh); r.body["decision"] != "allow" {
+		t.Fatalf("a token of the new policy: %d %s", r.status, r.raw)
 	}
 }
