@@ -512,6 +512,13 @@ func (c *Core) storeUnavailable(st *snapshot, msg *jsonrpc.Message, tool, what s
 		if !fv.local {
 			c.cfg.Log.Warn("failover_mode=fail_open triggered", "store", what, "tool", tool)
 		}
+		if fv.started && c.cfg.OnFailOpen != nil {
+			var hook string
+			if lim := st.Policy.Policy.ServerConfig().FailOpen; lim != nil {
+				hook = lim.AlertWebhook
+			}
+			c.cfg.OnFailOpen(FailOpenAlert{Webhook: hook, Since: c.cfg.Now(), Tool: tool, What: what, PolicyHash: st.Hash})
+		}
 		return false
 	}
 	v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventValidationUnavailable,

@@ -35,6 +35,10 @@ type Config struct {
 	// process that uses the same store; nil means an in-process store that
 	// the Core owns.
 	RateLimits store.RateLimiter
+	// OnFailOpen is told when failover_mode fail_open starts letting calls
+	// through (once per outage), to post the alert_webhook; it must not
+	// block. nil ignores it.
+	OnFailOpen func(FailOpenAlert)
 	// ApprovalTimeout bounds one approval; 0 means 60s.
 	ApprovalTimeout time.Duration
 	// ShowBlockedTools disables filtering of tools/list responses.

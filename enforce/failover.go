@@ -33,6 +33,9 @@ type failoverVerdict struct {
 	allow  bool
 	local  bool   // local_policy: decide with this process's own state
 	reason string // why it was refused, for the audit log
+	// started is set on the first call of a fail_open outage: the one that
+	// raises the alert_webhook.
+	started bool
 }
 
 // decide applies the policy's failover mode to a call to tool at now.
@@ -50,9 +53,11 @@ func (o *outage) decide(p *policy.Policy, failure string, tool string, now time.
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	started := false
 	if !o.active {
 		o.active, o.since, o.requests = true, now, 0
 		o.flag.Store(true)
+		started = true
 	}
 	o.requests++
 	if c := cfg.FailOpen; c != nil {
@@ -67,7 +72,19 @@ func (o *outage) decide(p *policy.Policy, failure string, tool string, now time.
 			return failoverVerdict{reason: "fail_open requires a valid local policy"}
 		}
 	}
-	return failoverVerdict{allow: true}
+	return failoverVerdict{allow: true, started: started}
+}
+
+// FailOpenAlert is the alert of spec §3.8.3 step 6: fail_open began letting
+// calls through because shared state or the validation server could not
+// answer. It is raised once per outage.
+type FailOpenAlert struct {
+	// Webhook is fail_open_constraints.alert_webhook ("" when unset).
+	Webhook    string
+	Since      time.Time
+	Tool       string // the first call let through
+	What       string // what could not answer, e.g. "rate-limit store"
+	PolicyHash string
 }
 
 // recovered ends the outage: a store answered.

@@ -66,6 +66,9 @@ type Config struct {
 	Now func() time.Time
 	// Log receives diagnostics; nil discards them.
 	Log *slog.Logger
+	// OnFailOpen is told when failover_mode fail_open starts letting calls
+	// through (alert.Poster.FailOpen posts the alert_webhook).
+	OnFailOpen func(enforce.FailOpenAlert)
 }
 
 // Server answers the AIP validation endpoints. It is safe for concurrent

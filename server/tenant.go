@@ -46,6 +46,7 @@ func (s *Server) newTenants(ps []*enforce.Policy) (*tenantSet, error) {
 			},
 			Events:     s.event,
 			RateLimits: s.cfg.RateLimits,
+			OnFailOpen: s.cfg.OnFailOpen,
 			Now:        s.cfg.Now,
 			Log:        s.cfg.Log,
 		})

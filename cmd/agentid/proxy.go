@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentid/agentid/alert"
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
@@ -100,6 +101,7 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			}
 			core, err := enforce.New(enforce.Config{
 				Policy: loaded, ApprovalTimeout: approvalTimeout, ShowBlockedTools: showBlocked, Log: log, Remote: remoteOf(validator),
+				OnFailOpen: alert.New(log).FailOpen,
 				Events: func(r audit.Record) {
 					if err := auditLog.Log(r); err != nil {
 						log.Error("audit log write failed", "error", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentid/agentid/alert"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
@@ -91,7 +92,8 @@ closes once requests in flight are answered.`,
 			if storeURL != "memory" {
 				return fmt.Errorf("--store %q: only memory is available in this build", storeURL)
 			}
-			cfg := server.Config{Policies: policies, Audit: auditLog, AuditBestEffort: auditBestEffort, AdminIdentities: adminIdentities, Log: log}
+			cfg := server.Config{Policies: policies, Audit: auditLog, AuditBestEffort: auditBestEffort, AdminIdentities: adminIdentities, Log: log,
+				OnFailOpen: alert.New(log).FailOpen}
 			if adminTokenFile != "" {
 				if cfg.AdminToken, err = server.ReadAdminToken(adminTokenFile); err != nil {
 					return err
