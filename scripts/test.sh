@@ -81,6 +81,18 @@ print_versions() {
 	go version
 	printf 'node %s\nnpm %s\n' "$(node --version)" "$(npm --version 2>/dev/null)"
 	printf 'bash %s\n' "$BASH_VERSION"
+	# Installed below when absent (ensure_redis, ensure_postgres).
+	if command -v redis-server >/dev/null; then
+		redis-server --version
+	else
+		echo "redis-server: not installed yet"
+	fi
+	local pgdir
+	if pgdir="$(pg_bindir)"; then
+		"$pgdir/postgres" --version
+	else
+		echo "postgres: not installed yet"
+	fi
 	printf 'CI=%s  cache=%s\n' "$CI" "$CACHE"
 	local major
 	major="$(node -p 'process.versions.node.split(".")[0]')"
@@ -118,8 +130,75 @@ ensure_npm() {
 	echo "npm ci took $((SECONDS - began))s"
 }
 
+# apt_install PACKAGE... installs Debian packages, through sudo when not
+# root. The packages' own services are not started (a temporary policy-rc.d
+# refuses them, as in container images): the tests start private servers on
+# free loopback ports (internal/testenv) and never use a system one.
+apt_install() {
+	command -v apt-get >/dev/null || die "$* must be installed, and apt-get is not available: install it with the system's package manager"
+	local -a sudo=()
+	if ((EUID != 0)); then
+		command -v sudo >/dev/null || die "installing $*: not root, and sudo is not available"
+		sudo=(sudo -n)
+	fi
+	local policy=/usr/sbin/policy-rc.d added=0
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null &&
+			"${sudo[@]}" chmod 755 "$policy" && added=1
+	fi
+	local rc=0
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+		"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" || rc=$?
+	((added == 0)) || "${sudo[@]}" rm -f "$policy"
+	((rc == 0)) || die "apt-get install $* failed (exit $rc)"
+}
+
+# pg_bindir prints the directory holding initdb and postgres, as
+# internal/testenv finds it: PATH first, else the newest Debian
+# /usr/lib/postgresql/*/bin, which Debian does not put on PATH.
+pg_bindir() {
+	local p d
+	if p="$(command -v postgres)"; then
+		d="$(dirname "$(readlink -f "$p")")"
+		[[ -x "$d/initdb" ]] && { echo "$d"; return 0; }
+	fi
+	while read -r d; do
+		[[ -x "$d/postgres" && -x "$d/initdb" ]] && { echo "$d"; return 0; }
+	done < <(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4,4nr)
+	return 1
+}
+
+# ensure_redis installs redis-server (Debian package redis-server) when it
+# is not on PATH; store/redis's tests start their own instances of it.
+ensure_redis() {
+	log "Redis"
+	if ! command -v redis-server >/dev/null; then
+		echo "redis-server not found: installing the Debian package redis-server"
+		apt_install redis-server
+		command -v redis-server >/dev/null || die "redis-server is still not on PATH after installing redis-server"
+	fi
+	redis-server --version
+}
+
+# ensure_postgres installs PostgreSQL (Debian package postgresql) when
+# initdb and postgres cannot be found; store/postgres's tests run their own
+# clusters, as the postgres user when the tests run as root.
+ensure_postgres() {
+	log "PostgreSQL"
+	local dir
+	if ! dir="$(pg_bindir)"; then
+		echo "initdb and postgres not found: installing the Debian package postgresql"
+		apt_install postgresql
+		dir="$(pg_bindir)" || die "initdb and postgres are still not found after installing postgresql"
+	fi
+	if ((EUID == 0)) && ! id postgres >/dev/null 2>&1; then
+		die "the tests run as root, and PostgreSQL refuses root: the postgres user must exist (the postgresql package creates it)"
+	fi
+	"$dir/postgres" --version
+	echo "binaries in $dir"
+}
+
 # Later components get their own ensure_* here, in the same shape:
-# ensure_redis (Debian package, started on loopback), ensure_postgres (same),
 # ensure_envtest_assets (etcd and kube-apiserver built from the Go module proxy
 # into $CACHE, exported as KUBEBUILDER_ASSETS).
 
@@ -278,6 +357,8 @@ main() {
 	ensure_npm test/mcp-servers # real MCP servers for the proxy's end-to-end tests
 	ensure_npm test/interop     # npm jose for the identity and agentcard interop tests
 	ensure_spire
+	ensure_redis    # private servers for store/redis's tests
+	ensure_postgres # private clusters for store/postgres's tests
 
 	run_step gofmt gofmt_check
 	run_step tidy tidy_check

@@ -1,12 +1,14 @@
 // Package store defines the state that enforcement shares across requests,
 // processes and replicas: a NonceStore for replay prevention (AIP v1alpha2
-// §10.6.4), a RevocationStore for revoked sessions and tokens (§5.6), and a
-// RateLimiter for rate-limit counters (§3.5.2).
+// §10.6.4), a RevocationStore for revoked sessions and tokens (§5.6), a
+// RateLimiter for rate-limit counters (§3.5.2), and a Registry of issued
+// sessions and tokens (§6.5). A Backend is all four behind one connection
+// pool.
 //
-// Implementations live in sub-packages: store/memory (single process) here;
-// Redis and PostgreSQL implementations follow the same interfaces. Every
-// implementation must pass the contract suite in store/storetest, which is
-// written once and run against each of them.
+// Implementations live in sub-packages: store/memory (single process),
+// store/redis and store/postgres (shared by replicas). Every implementation
+// must pass the contract suite in store/storetest, which is written once and
+// run against each of them.
 //
 // Both interfaces take the TTL from the caller, so the store never needs to
 // know the identity configuration. The caller computes it as
@@ -74,17 +76,6 @@ type RateLimiter interface {
 	// failover mode, never treating the call as allowed by default.
 	Allow(ctx context.Context, key string, limit int, per time.Duration, now time.Time) (bool, error)
 	// Close releases the store's resources. Later calls return ErrClosed.
-	Close() error
-}
-
-// Registry records the sessions and tokens a server issued (or accepted),
-// for their retention time, so that a revocation of an id that was never
-// issued can be told from one of a known id (spec §6.5.3: 404).
-type Registry interface {
-	RecordSession(ctx context.Context, id string, ttl time.Duration) error
-	RecordToken(ctx context.Context, nonce string, ttl time.Duration) error
-	SessionKnown(ctx context.Context, id string) (bool, error)
-	TokenKnown(ctx context.Context, nonce string) (bool, error)
 	Close() error
 }
 

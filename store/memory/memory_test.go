@@ -76,3 +76,15 @@ func BenchmarkCheckAndRecord(b *testing.B) {
 func TestRateLimiterContract(t *testing.T) {
 	storetest.TestRateLimiter(t, func(t *testing.T) store.RateLimiter { return memory.NewRateLimiter() }, storetest.Options{})
 }
+
+func TestRegistryContract(t *testing.T) {
+	storetest.TestRegistry(t, func(t *testing.T, c *storetest.Clock) store.Registry {
+		return memory.NewRegistry(memory.Options{Now: c.Now})
+	}, storetest.Options{})
+}
+
+func TestBackendContract(t *testing.T) {
+	storetest.TestBackend(t, func(t *testing.T, c *storetest.Clock) store.Backend {
+		return memory.New(memory.Options{Now: c.Now})
+	}, storetest.Options{})
+}

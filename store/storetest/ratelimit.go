@@ -81,6 +81,23 @@ func TestRateLimiter(t *testing.T, newStore func(t *testing.T) store.RateLimiter
 		}
 	})
 
+	t.Run("a call from the past is recorded at the latest time", func(t *testing.T) {
+		s := open(t)
+		key := uniqueNonce(t)
+		// Were the second call recorded at its own time, an hour ago, it
+		// would have left the window by the third and let it through.
+		for i, tc := range []struct {
+			at   time.Duration
+			want bool
+		}{
+			{0, true}, {-time.Hour, true}, {500 * time.Millisecond, false}, {time.Second, true},
+		} {
+			if got := allow(t, s, key, 2, time.Second, t0.Add(tc.at)); got != tc.want {
+				t.Fatalf("call %d at %+v: %v, want %v", i, tc.at, got, tc.want)
+			}
+		}
+	})
+
 	t.Run("keys are counted separately", func(t *testing.T) {
 		s := open(t)
 		a, b := uniqueNonce(t), uniqueNonce(t)
