@@ -464,10 +464,6 @@ func (v *policyValidator) identity(p *Policy) {
 			if strings.TrimSpace(ns.Address) == "" {
 				v.errorf(nf+".address", "is required when type is %q", ns.Type)
 			}
-			// Valid per the spec, but this build has only the memory store,
-			// and falling back to it would let two instances that are meant
-			// to share the store each accept the same token once.
-			v.warnf(nf+".type", "%q nonce storage is not available in this build: with identity enabled, agentid proxy refuses to start with it (it does not fall back to memory storage)", ns.Type)
 		default:
 			v.errorf(nf+".type", "must be one of \"memory\", \"redis\", \"postgres\", got %s", shortValue(ns.Type))
 		}
@@ -509,7 +505,7 @@ func (v *policyValidator) identity(p *Policy) {
 	}
 	if enabled && p.Spec.Server != nil && p.Spec.Server.Enabled != nil && *p.Spec.Server.Enabled &&
 		(id.NonceStorage == nil || id.NonceStorage.Type == "" || id.NonceStorage.Type == "memory") {
-		v.warnf(f+".nonce_storage", "memory nonce storage is not shared between server instances; with more than one instance a token can be replayed against another (a shared redis or postgres store is not available in this build yet)")
+		v.warnf(f+".nonce_storage", "memory nonce storage is not shared between server instances; with more than one instance a token can be replayed against another (use type redis or postgres, or agentid serve --store)")
 	}
 }
 

@@ -170,8 +170,6 @@ func TestValidateIdentity(t *testing.T) {
 		{name: "redis nonce storage needs an address", body: "identity:\n  nonce_storage:\n    type: redis", errField: "spec.identity.nonce_storage.address", errMsg: `required when type is "redis"`},
 		{name: "postgres nonce storage needs an address", body: "identity:\n  nonce_storage:\n    type: postgres", errField: "spec.identity.nonce_storage.address", errMsg: "required"},
 		{name: "memory nonce storage needs no address", body: "identity:\n  nonce_storage:\n    type: memory"},
-		{name: "redis nonce storage warns that this build cannot run it", body: "identity:\n  nonce_storage:\n    type: redis\n    address: redis://127.0.0.1:6379", warnField: "spec.identity.nonce_storage.type", warnMsg: `"redis" nonce storage is not available in this build: with identity enabled, agentid proxy refuses to start with it`},
-		{name: "postgres nonce storage warns that this build cannot run it", body: "identity:\n  nonce_storage:\n    type: postgres\n    address: postgres://db/aip", warnField: "spec.identity.nonce_storage.type", warnMsg: `"postgres" nonce storage is not available in this build`},
 		{name: "memory nonce storage gets no availability warning", body: "identity:\n  nonce_storage:\n    type: memory", noWarnField: "spec.identity.nonce_storage.type"},
 		{name: "an unparsable clock_skew_tolerance is rejected", body: "identity:\n  nonce_storage:\n    clock_skew_tolerance: soon", errField: "spec.identity.nonce_storage.clock_skew_tolerance", errMsg: "invalid duration"},
 		{name: "an unknown signing algorithm is rejected", body: "identity:\n  keys:\n    signing_algorithm: none", errField: "spec.identity.keys.signing_algorithm", errMsg: `"ES256", "ES384", "EdDSA", "RS256", "HS256"`},

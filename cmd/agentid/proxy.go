@@ -17,9 +17,12 @@ import (
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/proxy"
+	"github.com/agentid/agentid/store"
+	"github.com/agentid/agentid/store/backend"
 )
 
 func newProxyCmd(g *globalFlags) *cobra.Command {
@@ -92,6 +95,21 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			for _, w := range loaded.Warnings {
 				log.Warn("policy", "warning", w.String())
 			}
+			// A policy whose identity.nonce_storage is shared (redis,
+			// postgres) keeps nonces, revocations and rate limits there, so
+			// that several proxies share them.
+			openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
+			shared, storeName, err := backend.ForPolicies(openCtx, "", loaded.Policy)
+			cancelOpen()
+			if err != nil {
+				return err
+			}
+			defer shared.Close()
+			var ic identity.Config
+			var limits store.RateLimiter
+			if storeName != backend.Memory {
+				ic.Nonces, ic.Revocations, limits = shared, shared, shared
+			}
 			validator, err := remote.client(loaded)
 			if err != nil {
 				return err
@@ -100,7 +118,7 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 				defer validator.Close()
 			}
 			core, err := enforce.New(enforce.Config{
-				Policy: loaded, ApprovalTimeout: approvalTimeout, ShowBlockedTools: showBlocked, Log: log, Remote: remoteOf(validator),
+				Policy: loaded, ApprovalTimeout: approvalTimeout, ShowBlockedTools: showBlocked, Log: log, Remote: remoteOf(validator), Identity: ic, RateLimits: limits,
 				OnFailOpen: alert.New(log).FailOpen,
 				Events: func(r audit.Record) {
 					if err := auditLog.Log(r); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,7 +19,14 @@ import (
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/server"
+	"github.com/agentid/agentid/store/backend"
 )
+
+// storeScheme names a store for the log without its credentials.
+func storeScheme(u string) string {
+	scheme, _, _ := strings.Cut(u, "://")
+	return scheme
+}
 
 func newServeCmd(g *globalFlags) *cobra.Command {
 	var (
@@ -84,16 +92,25 @@ closes once requests in flight are answered.`,
 				for _, w := range p.Warnings {
 					log.Warn("policy", "policy", path, "warning", w.String())
 				}
-				if t := p.Policy.IdentityConfig().NonceStorage.Type; t != policy.DefaultNonceStorageType && storeURL == "memory" {
-					return fmt.Errorf("%s: identity.nonce_storage.type is %q; give the store with --store (memory would not be shared by replicas)", path, t)
-				}
 				policies = append(policies, p)
 			}
-			if storeURL != "memory" {
-				return fmt.Errorf("--store %q: only memory is available in this build", storeURL)
+			raw := make([]*policy.Policy, len(policies))
+			for i, p := range policies {
+				raw[i] = p.Policy
 			}
+			openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
+			shared, storeName, err := backend.ForPolicies(openCtx, storeURL, raw...)
+			cancelOpen()
+			if err != nil {
+				return err
+			}
+			defer shared.Close()
 			cfg := server.Config{Policies: policies, Audit: auditLog, AuditBestEffort: auditBestEffort, AdminIdentities: adminIdentities, Log: log,
-				OnFailOpen: alert.New(log).FailOpen}
+				OnFailOpen: alert.New(log).FailOpen,
+				Nonces:     shared, Revocations: shared, RateLimits: shared, Registry: shared}
+			if storeName != backend.Memory {
+				cfg.Ping = shared.Ping
+			}
 			if adminTokenFile != "" {
 				if cfg.AdminToken, err = server.ReadAdminToken(adminTokenFile); err != nil {
 					return err
@@ -103,6 +120,9 @@ closes once requests in flight are answered.`,
 				if p.Policy.IdentityConfig().Enabled {
 					if cfg.Keys, err = identity.LoadSigningKeys(p.Policy, keyFile, identity.KeySetOptions{}); err != nil {
 						return err
+					}
+					if storeName != backend.Memory && keyFile == "" && p.Policy.IdentityConfig().Keys.KeySource != "file" {
+						log.Warn("the store is shared but the signing key is generated in this process: other replicas cannot verify its tokens; give --key or identity.keys.key_source: file")
 					}
 					break
 				}
@@ -120,7 +140,7 @@ closes once requests in flight are answered.`,
 				ClientCAFile: cmp.Or(clientCA, sc.TLS.ClientCA), RequireClientCert: requireClient || sc.TLS.RequireClientCert,
 				DrainDelay: drainDelay,
 				Ready: func(a net.Addr) {
-					log.Info("serving", "listen", a.String(), "policies", len(policies), "policy_hashes", srv.PolicyHashes(), "audit", auditLog.Path())
+					log.Info("serving", "listen", a.String(), "policies", len(policies), "policy_hashes", srv.PolicyHashes(), "audit", auditLog.Path(), "store", storeScheme(storeName))
 				},
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -147,7 +167,7 @@ closes once requests in flight are answered.`,
 	f := cmd.Flags()
 	f.StringArrayVar(&policyPaths, "policy", nil, "AgentPolicy file; repeat for several tenants (a token's audience selects its policy)")
 	f.StringVar(&listen, "listen", "", "address to listen on (default: the first policy's server.listen, 127.0.0.1:9443)")
-	f.StringVar(&storeURL, "store", "memory", "shared state for replicas: memory, redis://HOST:PORT/DB or postgres://...")
+	f.StringVar(&storeURL, "store", "", "shared state for replicas: memory, redis://HOST:PORT/DB[?prefix=P] or postgres://USER@HOST/DB (default: the policy's identity.nonce_storage, else memory)")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the admin credential for /v1/revoke and /v1/token (mode 0600, at least 16 bytes)")
 	f.StringArrayVar(&adminIdentities, "admin-identity", nil, "client-certificate identity (URI SAN such as a SPIFFE ID, or subject CN) that acts as admin; repeatable")
 	f.StringVar(&auditPath, "audit", "", "audit log file (default $XDG_STATE_HOME/agentid/audit.jsonl)")

@@ -1,35 +1,70 @@
 package main
 
 import (
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/agentid/agentid/internal/testenv"
 )
 
-const redisPolicy = `apiVersion: aip.io/v1alpha2
+const sharedStorePolicy = `apiVersion: aip.io/v1alpha2
 kind: AgentPolicy
-metadata: {name: x}
+metadata: {name: shared}
 spec:
   allowed_tools: [echo]
+  tool_rules:
+    - tool: echo
+      rate_limit: "2/minute"
   identity:
     enabled: true
     nonce_storage:
       type: redis
-      address: redis://127.0.0.1:6379
+      address: "ADDRESS"
 `
 
-// A policy naming a nonce store this build does not have is valid (the
-// spec allows it), so policy check passes with a warning; the proxy refuses
-// to start with it instead of running on an in-memory store that two
-// proxies meant to share Redis would not share.
-func TestUnavailableNonceStoreWarnsInPolicyCheckAndStopsTheProxy(t *testing.T) {
-	p := writeFile(t, "p.yaml", redisPolicy)
-	out, code := run(t, "policy", "check", p)
-	if code != 0 || !strings.Contains(out, `warning: spec.identity.nonce_storage.type: "redis" nonce storage is not available in this build`) {
+// freeAddr is a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// A configured store that cannot be reached stops the proxy: it never runs
+// on an in-memory store that proxies meant to share one would not share.
+func TestAnUnreachableNonceStoreStopsTheProxy(t *testing.T) {
+	p := writeFile(t, "p.yaml", strings.Replace(sharedStorePolicy, "ADDRESS", "redis://"+freeAddr(t)+"/0", 1))
+	if out, code := run(t, "policy", "check", p); code != 0 {
 		t.Fatalf("policy check: exit %d:\n%s", code, out)
 	}
-	out, code = run(t, "proxy", "--policy", p, "--audit", filepath.Join(t.TempDir(), "a.jsonl"), "--", "/bin/cat")
-	if code == 0 || !strings.Contains(out, `configured store is not available in this build: spec.identity.nonce_storage.type is "redis"`) {
+	out, code := run(t, "proxy", "--policy", p, "--audit", filepath.Join(t.TempDir(), "a.jsonl"), "--", "/bin/cat")
+	if code == 0 || !strings.Contains(out, "backend: redis://") {
 		t.Fatalf("proxy: exit %d:\n%s", code, out)
+	}
+}
+
+// Two proxies whose policy names one Redis share its rate limits.
+func TestProxiesOnOneRedisShareRateLimits(t *testing.T) {
+	r := testenv.Redis(t)
+	p := writeFile(t, "p.yaml", strings.Replace(sharedStorePolicy, "ADDRESS", r.URL+"?prefix=ratetest-"+strings.ReplaceAll(t.Name(), "/", "-")+":", 1))
+	a := startProxy(t, "--policy", p)
+	b := startProxy(t, "--policy", p)
+	for i, px := range []*proxyProcess{a, b} {
+		tok := px.roundTrip(`{"jsonrpc":"2.0","id":"t","method":"aip.io/token"}`)["result"].(map[string]any)["token"].(string)
+		line := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},"_meta":{"aip.io/token":"` + tok + `"}}}`
+		if c := code(px.roundTrip(line)); c != 0 {
+			t.Fatalf("call %d: code %d", i+1, c)
+		}
+	}
+	tok := a.roundTrip(`{"jsonrpc":"2.0","id":"t2","method":"aip.io/token"}`)["result"].(map[string]any)["token"].(string)
+	line := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},"_meta":{"aip.io/token":"` + tok + `"}}}`
+	if c := code(a.roundTrip(line)); c != -32002 {
+		t.Fatalf("the third call across two proxies: code %d, want -32002", c)
 	}
 }
