@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/agentid/agentid/aip"
@@ -465,7 +466,7 @@ func (c *Core) rateLimited(ctx context.Context, st *snapshot, msg *jsonrpc.Messa
 	if !ok {
 		return false
 	}
-	key := "rate\x00" + st.Policy.Policy.Metadata.Name + "\x00" + policy.NormalizeName(tool)
+	key := rateKey(st.Policy.Policy.Metadata.Name, policy.NormalizeName(tool))
 	now := c.cfg.Now()
 	allowed, err := c.limits.Allow(ctx, key, rl.Count, rl.Per, now)
 	if err != nil {
@@ -491,6 +492,13 @@ func (c *Core) rateLimited(ctx context.Context, st *snapshot, msg *jsonrpc.Messa
 	v.record(rec)
 	v.reply(msg.ID, dec.Code, map[string]any{"tool": tool, "reason": dec.Reason})
 	return true
+}
+
+// rateKey is the store key of a policy's limit on a tool: readable, and
+// unambiguous whatever the names hold (quoted, so a name with ":" or a NUL
+// byte, which a PostgreSQL text column refuses, cannot collide or fail).
+func rateKey(policyName, tool string) string {
+	return "rate:" + strconv.Quote(policyName) + ":" + strconv.Quote(tool)
 }
 
 // storeUnavailable applies failover_mode (§3.8.3) to a call whose shared
