@@ -389,8 +389,9 @@ func containsFold(s, sub string) bool {
 
 func BenchmarkCheckAndRecord(b *testing.B) {
 	for _, tc := range []struct{ name, opts string }{{"logged", ""}, {"unlogged", "unlogged=true"}} {
+		// Set up once: b.Run calls the function again for each b.N.
+		s := open(b, newDatabase(b, testenv.Postgres(b), tc.opts+"&prune_interval=0"))
 		b.Run(tc.name, func(b *testing.B) {
-			s := open(b, newDatabase(b, testenv.Postgres(b), tc.opts+"&prune_interval=0"))
 			ctx := context.Background()
 			var seq atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
