@@ -123,7 +123,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 // caller's own error when it is already done, else a deadline.
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if s.closed.Load() {
-		return nil, nil, store.ErrClosed
+		return nil, nil, fmt.Errorf("store/postgres: %w", store.ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("store/postgres: %w", err)
@@ -141,10 +141,21 @@ func (s *Store) wrap(op string, err error) error {
 
 func checkKey(key string, ttl time.Duration) error {
 	if key == "" {
-		return store.ErrEmptyKey
+		return fmt.Errorf("store/postgres: %w", store.ErrEmptyKey)
 	}
 	if ttl <= 0 {
-		return store.ErrInvalidTTL
+		return fmt.Errorf("store/postgres: %w", store.ErrInvalidTTL)
+	}
+	return nil
+}
+
+// checkLimit validates a rate limit's arguments.
+func checkLimit(key string, limit int, per time.Duration) error {
+	if key == "" {
+		return fmt.Errorf("store/postgres: %w", store.ErrEmptyKey)
+	}
+	if limit <= 0 || per <= 0 {
+		return fmt.Errorf("store/postgres: %w", store.ErrInvalidLimit)
 	}
 	return nil
 }
@@ -298,11 +309,8 @@ const rateKeyMargin = time.Second
 
 // Allow implements store.RateLimiter.
 func (s *Store) Allow(ctx context.Context, key string, limit int, per time.Duration, now time.Time) (bool, error) {
-	if key == "" {
-		return false, store.ErrEmptyKey
-	}
-	if limit <= 0 || per <= 0 {
-		return false, store.ErrInvalidLimit
+	if err := checkLimit(key, limit, per); err != nil {
+		return false, err
 	}
 	ctx, cancel, err := s.call(ctx)
 	if err != nil {

@@ -389,8 +389,9 @@ func containsFold(s, sub string) bool {
 
 func BenchmarkCheckAndRecord(b *testing.B) {
 	for _, tc := range []struct{ name, opts string }{{"logged", ""}, {"unlogged", "unlogged=true"}} {
+		// Set up once: b.Run calls the function again for each b.N.
+		s := open(b, newDatabase(b, testenv.Postgres(b), tc.opts+"&prune_interval=0"))
 		b.Run(tc.name, func(b *testing.B) {
-			s := open(b, newDatabase(b, testenv.Postgres(b), tc.opts+"&prune_interval=0"))
 			ctx := context.Background()
 			var seq atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
@@ -402,5 +403,36 @@ func BenchmarkCheckAndRecord(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestReplicasPruneTogether runs the pruners of several replicas at once on
+// one backlog: SKIP LOCKED shares the rows out, so every expired row is
+// deleted exactly once and nobody waits on or fails for another.
+func TestReplicasPruneTogether(t *testing.T) {
+	url := newDatabase(t, testenv.Postgres(t), "prune_interval=0")
+	const replicas, expired = 3, 3*postgres.PruneBatch + 500
+	stores := make([]*postgres.Store, replicas)
+	for i := range stores {
+		stores[i] = open(t, url)
+	}
+	sql(t, url, "INSERT INTO agentid_nonces SELECT 'old-' || g, now() - interval '1 second' FROM generate_series(1, $1) g", expired)
+	var total atomic.Int64
+	var wg sync.WaitGroup
+	for _, s := range stores {
+		wg.Go(func() {
+			n, err := s.Prune(context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			total.Add(n)
+		})
+	}
+	wg.Wait()
+	if total.Load() != expired {
+		t.Errorf("the replicas deleted %d rows in all, want %d", total.Load(), expired)
+	}
+	if n := count(t, url, "SELECT count(*) FROM agentid_nonces"); n != 0 {
+		t.Errorf("%d expired nonces left", n)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
-
-	"github.com/agentid/agentid/store"
 )
 
 // allowScript is the sliding log of one rate-limit key, in one round trip.
@@ -58,11 +56,8 @@ const rateKeyMargin = time.Second
 
 // Allow implements store.RateLimiter.
 func (s *Store) Allow(ctx context.Context, key string, limit int, per time.Duration, now time.Time) (bool, error) {
-	if key == "" {
-		return false, store.ErrEmptyKey
-	}
-	if limit <= 0 || per <= 0 {
-		return false, store.ErrInvalidLimit
+	if err := checkLimit(key, limit, per); err != nil {
+		return false, err
 	}
 	ctx, cancel, err := s.call(ctx)
 	if err != nil {

@@ -85,7 +85,7 @@ func redactURLError(err error) error {
 // caller's own error when it is already done, else a deadline.
 func (s *Store) call(ctx context.Context) (context.Context, context.CancelFunc, error) {
 	if s.closed.Load() {
-		return nil, nil, store.ErrClosed
+		return nil, nil, fmt.Errorf("store/redis: %w", store.ErrClosed)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("store/redis: %w", err)
@@ -105,10 +105,21 @@ func (s *Store) wrap(op string, err error) error {
 
 func checkKey(key string, ttl time.Duration) error {
 	if key == "" {
-		return store.ErrEmptyKey
+		return fmt.Errorf("store/redis: %w", store.ErrEmptyKey)
 	}
 	if ttl <= 0 {
-		return store.ErrInvalidTTL
+		return fmt.Errorf("store/redis: %w", store.ErrInvalidTTL)
+	}
+	return nil
+}
+
+// checkLimit validates a rate limit's arguments.
+func checkLimit(key string, limit int, per time.Duration) error {
+	if key == "" {
+		return fmt.Errorf("store/redis: %w", store.ErrEmptyKey)
+	}
+	if limit <= 0 || per <= 0 {
+		return fmt.Errorf("store/redis: %w", store.ErrInvalidLimit)
 	}
 	return nil
 }
