@@ -1,12 +1,14 @@
 // Command serverbench measures `agentid serve`'s POST /v1/validate under
 // load against a floor measured in the same run, on loopback:
 //
-//	go run ./tools/serverbench [-conns 1,16,64] [-requests 20000] [-rounds 3] [-store memory]
+//	go run ./tools/serverbench [-conns 1,16,64] [-requests 20000] [-rounds 3] [-store memory|redis://…|postgres://…[?unlogged=true]]
 //
 // The floor is a bare net/http handler (this program re-executed with
 // -floor) that does the least a validation server must: verify the
 // request's ES256 JWT with the standard library and record its jti once in
-// the same kind of store (a map for memory). agentid serve does everything
+// the same kind of store: a map for memory, SET NX PX on Redis, INSERT …
+// ON CONFLICT DO NOTHING on PostgreSQL (into an UNLOGGED table when the URL
+// says unlogged=true, as agentid's store does). agentid serve does everything
 // the spec asks on top: strict request decoding, the full token validation
 // order (§5.4.3), the policy decision, audit records and metrics.
 //
@@ -33,6 +35,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,20 +46,24 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/policy"
 )
 
 func main() {
 	floor := flag.String("floor", "", "act as the floor server with this ES256 public key file (internal)")
+	floorStore := flag.String("floor-store", "memory", "the floor's store (internal)")
 	conns := flag.String("conns", "1,16,64", "concurrent connections, comma-separated")
 	requests := flag.Int("requests", 20000, "requests per measurement")
 	rounds := flag.Int("rounds", 3, "rounds; the servers alternate within a round")
-	store := flag.String("store", "memory", "store for both servers: memory")
+	store := flag.String("store", "memory", "store for both servers: memory, redis://… or postgres://…")
 	agentid := flag.String("agentid", "", "agentid binary (default: go build ./cmd/agentid)")
 	flag.Parse()
 	if *floor != "" {
-		if err := serveFloor(*floor); err != nil {
+		if err := serveFloor(*floor, *floorStore); err != nil {
 			fmt.Fprintln(os.Stderr, "serverbench floor:", err)
 			os.Exit(1)
 		}
@@ -91,9 +98,6 @@ type target struct {
 }
 
 func run(connList string, requests, rounds int, store, agentidBin string) error {
-	if store != "memory" {
-		return fmt.Errorf("-store %s: only memory is wired in this harness", store)
-	}
 	var counts []int
 	for _, s := range strings.Split(connList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -127,12 +131,12 @@ func run(connList string, requests, rounds int, store, agentidBin string) error 
 		return err
 	}
 	self, _ := os.Executable()
-	floorT, err := start("floor", exec.Command(self, "-floor", pubPath))
+	floorT, err := start("floor", exec.Command(self, "-floor", pubPath, "-floor-store", store))
 	if err != nil {
 		return err
 	}
 	defer stop(floorT)
-	agentT, err := start("agentid", exec.Command(agentidBin, "serve", "--policy", policyPath, "--listen", "127.0.0.1:0",
+	agentT, err := start("agentid", exec.Command(agentidBin, "serve", "--policy", policyPath, "--listen", "127.0.0.1:0", "--store", store,
 		"--audit", filepath.Join(dir, "audit.jsonl"), "--drain-delay", "0", "--log-format", "json"))
 	if err != nil {
 		return err
@@ -394,7 +398,7 @@ func median(s []stats) stats {
 
 // serveFloor is the floor: verify the ES256 JWT with the standard library,
 // record its jti once, answer allow.
-func serveFloor(pubPath string) error {
+func serveFloor(pubPath, storeURL string) error {
 	pemBytes, err := os.ReadFile(pubPath)
 	if err != nil {
 		return err
@@ -407,7 +411,10 @@ func serveFloor(pubPath string) error {
 	if !ok {
 		return fmt.Errorf("not an ECDSA key")
 	}
-	var seen sync.Map
+	record, err := floorRecorder(storeURL)
+	if err != nil {
+		return err
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -416,7 +423,12 @@ func serveFloor(pubPath string) error {
 			http.Error(w, `{"error":"token_invalid"}`, http.StatusUnauthorized)
 			return
 		}
-		if _, dup := seen.LoadOrStore(jti, struct{}{}); dup {
+		fresh, err := record(r.Context(), jti)
+		if err != nil {
+			http.Error(w, `{"error":"validation_unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		if !fresh {
 			http.Error(w, `{"error":"token_invalid"}`, http.StatusUnauthorized)
 			return
 		}
@@ -429,6 +441,58 @@ func serveFloor(pubPath string) error {
 	}
 	json.NewEncoder(os.Stdout).Encode(struct{ Addr string }{ln.Addr().String()})
 	return (&http.Server{Handler: h}).Serve(ln)
+}
+
+// floorRecorder records a jti once, in the store storeURL names: the
+// least each kind of store must do.
+func floorRecorder(storeURL string) (func(context.Context, string) (bool, error), error) {
+	const ttl = time.Hour
+	switch {
+	case storeURL == "memory":
+		var seen sync.Map
+		return func(_ context.Context, jti string) (bool, error) {
+			_, dup := seen.LoadOrStore(jti, struct{}{})
+			return !dup, nil
+		}, nil
+	case strings.HasPrefix(storeURL, "redis://"):
+		u, _, _ := strings.Cut(storeURL, "?")
+		opt, err := goredis.ParseURL(u)
+		if err != nil {
+			return nil, err
+		}
+		opt.PoolSize = 128
+		c := goredis.NewClient(opt)
+		return func(ctx context.Context, jti string) (bool, error) {
+			return c.SetNX(ctx, "floor:"+jti, 1, ttl).Result()
+		}, nil
+	case strings.HasPrefix(storeURL, "postgres://"):
+		u, err := url.Parse(storeURL)
+		if err != nil {
+			return nil, err
+		}
+		q := u.Query()
+		unlogged := q.Get("unlogged") == "true"
+		q.Del("unlogged")
+		u.RawQuery = q.Encode()
+		pool, err := pgxpool.New(context.Background(), u.String())
+		if err != nil {
+			return nil, err
+		}
+		kind := "TABLE"
+		if unlogged {
+			kind = "UNLOGGED TABLE"
+		}
+		table := fmt.Sprintf("floor_nonces_%d", os.Getpid())
+		if _, err := pool.Exec(context.Background(), "CREATE "+kind+" "+table+" (jti text PRIMARY KEY, expires timestamptz NOT NULL)"); err != nil {
+			return nil, err
+		}
+		insert := "INSERT INTO " + table + " (jti, expires) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+		return func(ctx context.Context, jti string) (bool, error) {
+			tag, err := pool.Exec(ctx, insert, jti, time.Now().Add(ttl))
+			return tag.RowsAffected() == 1, err
+		}, nil
+	}
+	return nil, fmt.Errorf("floor store %q: want memory, redis:// or postgres://", storeURL)
 }
 
 func verifyES256(pub *ecdsa.PublicKey, tok string) (jti string, ok bool) {
