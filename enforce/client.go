@@ -478,7 +478,9 @@ func (c *Core) rateLimited(ctx context.Context, st *snapshot, msg *jsonrpc.Messa
 		// call through uncounted.
 		allowed = true
 		if st.ServerFailover() == LocalPolicy {
-			allowed, _ = c.local.Allow(ctx, key, rl.Count, rl.Per, now)
+			// In process and instant: the shared store may have spent the
+			// deadline already.
+			allowed, _ = c.local.Allow(context.WithoutCancel(ctx), key, rl.Count, rl.Per, now)
 		}
 	} else {
 		c.outage.recovered()
@@ -514,7 +516,11 @@ func (c *Core) storeUnavailable(st *snapshot, msg *jsonrpc.Message, tool, what s
 		fv = failoverVerdict{reason: "failover_mode local_policy: no local state for the " + what}
 	}
 	if fv.allow {
-		rec := audit.Record{Direction: aip.Upstream, Decision: aip.AuditAllow, Violation: true, Event: EventFailover,
+		event := EventFailover
+		if fv.local {
+			event = EventFailoverLocal
+		}
+		rec := audit.Record{Direction: aip.Upstream, Decision: aip.AuditAllow, Violation: true, Event: event,
 			Method: msg.Method, Tool: tool, ID: msg.ID, Reason: what + " unavailable; failover_mode=" + st.ServerFailover()}
 		v.record(rec)
 		if !fv.local {

@@ -32,9 +32,12 @@ const (
 	EventDLPTriggered         = "DLP_TRIGGERED"
 	EventDLPScanFailed        = "DLP_SCAN_FAILED"
 	// EventValidationUnavailable: shared state could not be read and the
-	// call was refused (failover_mode); EventFailover: it was let through.
+	// call was refused (failover_mode); EventFailover: fail_open let it
+	// through unchecked; EventFailoverLocal: local_policy decided it with
+	// this process's own state.
 	EventValidationUnavailable = "VALIDATION_UNAVAILABLE"
 	EventFailover              = "FAILOVER"
+	EventFailoverLocal         = "FAILOVER_LOCAL_POLICY"
 )
 
 // finish gives every record of v the fields every record carries: the

@@ -47,7 +47,7 @@ func (c *Core) remoteDecision(ctx context.Context, st *snapshot, s *Session, msg
 	if err != nil {
 		c.cfg.Log.Error("validation server unavailable", "error", err)
 		if st.ServerFailover() == LocalPolicy {
-			v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditAllow, Violation: true, Event: EventFailover,
+			v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditAllow, Violation: true, Event: EventFailoverLocal,
 				Method: msg.Method, Tool: call.Name, ID: msg.ID, TokenID: tokenID,
 				Reason: "validation server unavailable; failover_mode=local_policy decides with the local policy"})
 			return c.localDecision(ctx, st, s, msg, call, token, auditArgs, v)

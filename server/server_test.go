@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/server"
@@ -297,5 +300,54 @@ func TestUnknownPathsAndMethodsAreRefused(t *testing.T) {
 		if r := ts.do(t, tc.method, tc.path, ""); r.status != tc.status {
 			t.Errorf("%s %s: %d, want %d (%s)", tc.method, tc.path, r.status, tc.status, r.raw)
 		}
+	}
+}
+
+// slowStore is a store that answers after the caller's deadline, or fails.
+type slowStore struct{ fail bool }
+
+func (s slowStore) wait(ctx context.Context) error {
+	if s.fail {
+		return errors.New("store down")
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+func (s slowStore) Allow(ctx context.Context, _ string, _ int, _ time.Duration, _ time.Time) (bool, error) {
+	return false, s.wait(ctx)
+}
+func (slowStore) Close() error { return nil }
+
+func TestAStoreThatFailsOrIsSlowerThanTheTimeoutAppliesFailoverMode(t *testing.T) {
+	policyWith := func(failover string) string {
+		return strings.Replace(basePolicy, "  tool_rules:", "  server:\n    timeout: 200ms\n"+failover+"  tool_rules:", 1)
+	}
+	for _, tc := range []struct {
+		name     string
+		failover string
+		store    slowStore
+		status   int
+		decision string
+	}{
+		{"fail_closed and a slow store: 503", "    failover_mode: fail_closed\n", slowStore{}, 503, ""},
+		{"fail_closed and a failing store: 503", "    failover_mode: fail_closed\n", slowStore{fail: true}, 503, ""},
+		{"fail_open within its constraints: allowed and counted", "    failover_mode: fail_open\n    fail_open_constraints:\n      allowed_tools: [limited]\n", slowStore{fail: true}, 200, "allow"},
+		{"local_policy counts in process", "    failover_mode: local_policy\n", slowStore{}, 200, "allow"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTestServer(t, server.Config{RateLimits: tc.store}, policyWith(tc.failover))
+			r := ts.do(t, "POST", "/v1/validate", `{"tool":"limited","arguments":{}}`)
+			if r.status != tc.status || (tc.decision != "" && r.body["decision"] != tc.decision) {
+				t.Fatalf("%d %s, want %d %s", r.status, r.raw, tc.status, tc.decision)
+			}
+			if tc.status == 503 && r.body["error"] != "validation_unavailable" {
+				t.Fatalf("503 body %s", r.raw)
+			}
+			m := ts.do(t, "GET", "/metrics", "")
+			counted := strings.Contains(m.raw, "aip_fail_open_requests_total 1")
+			if counted != strings.Contains(tc.failover, "fail_open") {
+				t.Errorf("aip_fail_open_requests_total counted %v", counted)
+			}
+		})
 	}
 }

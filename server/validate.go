@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -119,7 +120,11 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	check := t.core.Check(r.Context(), enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token})
+	// A store slower than server.timeout counts as unavailable: the
+	// failover mode decides (§3.8.4).
+	ctx, cancel := context.WithTimeout(r.Context(), t.core.Policy().Policy.ServerConfig().Timeout)
+	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token})
+	cancel()
 	if err := s.cfg.Audit.LogAll(check.Audit); err != nil && !s.cfg.AuditBestEffort {
 		s.cfg.Log.Error("audit write failed; the request is refused", "error", err)
 		writeError(w, http.StatusInternalServerError, errInternal, "audit log unavailable")
