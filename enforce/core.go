@@ -214,3 +214,32 @@ func (st *snapshot) sessionID() string {
 	}
 	return st.ident.SessionID()
 }
+
+// WatchRevocationFile polls the revocation file at path (spec §5.6.4) every
+// interval until ctx is done, applying it to the identity session in force:
+// also one that a reload starts later, which a watcher bound to the
+// session at start would miss. Errors go to onError (which may be nil).
+func (c *Core) WatchRevocationFile(ctx context.Context, path string, interval time.Duration, onError func(error)) {
+	var m *identity.Manager
+	var w *identity.RevocationFileWatcher
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if cur := c.Identity(); cur != m {
+			m, w = cur, nil
+			if m != nil {
+				w = m.RevocationFileWatcher(path)
+			}
+		}
+		if w != nil {
+			if _, err := w.Poll(ctx); err != nil && onError != nil && ctx.Err() == nil {
+				onError(err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

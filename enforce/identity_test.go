@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +150,41 @@ func TestTheIdentitySessionFollowsReloads(t *testing.T) {
 	}
 	if v := c.FromClient(context.Background(), s, call(2, "echo", `{}`)); v.ToServer == nil {
 		t.Fatalf("tokens still required after identity was turned off: %s", v.ToClient)
+	}
+}
+
+func TestTheRevocationFileAppliesToASessionAReloadStarts(t *testing.T) {
+	off := compile(t, "apiVersion: aip.io/v1alpha2\nkind: AgentPolicy\nmetadata: {name: ident}\nspec:\n  allowed_tools: [echo]\n")
+	c, err := enforce.New(enforce.Config{Policy: off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	path := filepath.Join(t.TempDir(), "revoked.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.WatchRevocationFile(ctx, path, 10*time.Millisecond, nil)
+
+	if err := c.SetPolicy(compile(t, strings.Replace(identityPolicy, "FAILOVER", "failover_mode: fail_closed", 1))); err != nil {
+		t.Fatal(err)
+	}
+	session := c.Identity().SessionID()
+	if err := os.WriteFile(path, []byte(`{"revoked_sessions":["`+session+`"],"revoked_tokens":[]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tok, _, err := c.Identity().Issue(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := c.Check(ctx, enforce.Call{Tool: "echo", Arguments: []byte(`{}`), Token: tok})
+		if res.Code == aip.CodeTokenRevoked {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the session a reload started is never revoked by the file: %+v", res)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

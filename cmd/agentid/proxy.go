@@ -145,9 +145,8 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			if ident != nil && revocationFile != "" {
-				w := ident.RevocationFileWatcher(revocationFile)
-				go w.Run(ctx, 2*time.Second, func(err error) { log.Error("revocation file", "error", err) })
+			if revocationFile != "" {
+				go core.WatchRevocationFile(ctx, revocationFile, 2*time.Second, func(err error) { log.Error("revocation file", "error", err) })
 			}
 			// SIGHUP reloads the policy; SIGUSR1 ends the identity session
 			// (spec §5.6.4); SIGINT and SIGTERM go to the MCP server.
