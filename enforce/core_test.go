@@ -361,3 +361,28 @@ func TestRequestDLPCoversTheParamsOfEveryMethod(t *testing.T) {
 		}
 	}
 }
+
+func TestAnOversizedMessageIsAnsweredToWhoeverWaitsForIt(t *testing.T) {
+	c := newCore(t, basicPolicy)
+	s := enforce.NewSession()
+	if v := c.FromClient(context.Background(), s, call(7, "echo", `{}`)); v.ToServer == nil {
+		t.Fatal("echo was not forwarded")
+	}
+	// The server's response to 7 is too long: the client is answered.
+	v := c.ServerOversized(s, []byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"aaaa`))
+	if v.ToServer != nil || errorCode(t, v.ToClient) != aip.CodeInternalError {
+		t.Fatalf("oversized response: to server %s, to client %s", v.ToServer, v.ToClient)
+	}
+	// A request of the server's that is too long: the server is answered,
+	// also when its id is one the client uses too.
+	if v := c.FromClient(context.Background(), s, call(8, "echo", `{}`)); v.ToServer == nil {
+		t.Fatal("echo was not forwarded")
+	}
+	v = c.ServerOversized(s, []byte(`{"jsonrpc":"2.0","id":8,"method":"sampling/createMessage","params":{"messages":[{"content":"aaaa`))
+	if v.ToClient != nil || errorCode(t, v.ToServer) != aip.CodeInvalidRequest {
+		t.Fatalf("oversized server request: to server %s, to client %s", v.ToServer, v.ToClient)
+	}
+	if !strings.Contains(string(v.ToServer), `"id":8`) {
+		t.Fatalf("the server's request is answered under another id: %s", v.ToServer)
+	}
+}

@@ -74,16 +74,21 @@ func (c *Core) serverMethodDenied(st *snapshot, msg *jsonrpc.Message, v *Verdict
 }
 
 // ServerOversized is the verdict for a server message over the transport's
-// size limit, of which head is the beginning: it is dropped, and when head
-// shows the id of a request the client is waiting on, that request is
-// answered at once with an error (the client would otherwise wait for its
-// own timeout).
+// size limit, of which head is the beginning: it is dropped. When head
+// shows the id of a response the client is waiting for, the client is
+// answered at once with an error (it would otherwise wait for its own
+// timeout); when it shows a request of the server's, the server is.
 func (c *Core) ServerOversized(s *Session, head []byte) Verdict {
 	st := c.state.Load()
 	var v Verdict
-	id, ok := jsonrpc.IDFromHead(head)
+	id, ok, isRequest := jsonrpc.RequestFromHead(head)
 	v.record(droppedRecord(EventServerMessageDropped, id, "message exceeds the size limit"))
-	if ok {
+	switch {
+	case ok && isRequest:
+		// A request of the server's own (sampling, elicitation): the
+		// server is told, rather than left waiting for an answer.
+		v.ToServer = errorLine(id, aip.CodeInvalidRequest, aip.Message(aip.CodeInvalidRequest), map[string]any{"reason": "request exceeds the size limit"})
+	case ok:
 		if _, waiting := s.answered(idKey(id)); waiting {
 			v.reply(id, aip.CodeInternalError, map[string]any{"reason": "response exceeds the size limit"})
 		}
