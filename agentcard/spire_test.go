@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentid/agentid/internal/testenv"
+
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -47,11 +49,7 @@ func spireBinDir(t *testing.T) string {
 			return d
 		}
 	}
-	msg := "SPIRE binaries not found: run scripts/ensure-spire.sh and set SPIRE_BIN_DIR"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
+	testenv.RequireComponent(t, "SPIRE server and agent", errors.New("binaries not found: run scripts/ensure-spire.sh and set SPIRE_BIN_DIR"))
 	return ""
 }
 

@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/agentid/agentid/internal/testenv"
+
 	"sigs.k8s.io/yaml"
 
 	"github.com/agentid/agentid/policy"
@@ -30,12 +32,7 @@ type dlpVectors struct {
 func TestConformanceVectorsDLP(t *testing.T) {
 	path := filepath.Join("..", "..", "shared", "spec", "aip", "conformance", "full", "dlp.yaml")
 	data, err := os.ReadFile(path)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("conformance vectors: %v", err)
-		}
-		t.Skipf("conformance vectors not available: %v", err)
-	}
+	testenv.RequireComponent(t, "the conformance vectors in ../shared", err)
 	var v dlpVectors
 	if err := yaml.Unmarshal(data, &v); err != nil {
 		t.Fatal(err)

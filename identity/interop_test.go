@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentid/agentid/internal/testenv"
+
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/agentid/agentid/aip"
@@ -23,18 +25,9 @@ const joseDir = "../test/interop"
 func runJose(t *testing.T, req, resp any) {
 	t.Helper()
 	node, err := exec.LookPath("node")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("node not found (CI=true: the jose interop test must run)")
-		}
-		t.Skip("node not found")
-	}
-	if _, err := os.Stat(filepath.Join(joseDir, "node_modules", "jose", "package.json")); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s/node_modules missing: run npm ci in test/interop (CI=true: the interop test must run)", joseDir)
-		}
-		t.Skip("jose not installed: run npm ci in test/interop")
-	}
+	testenv.RequireComponent(t, "Node.js (for the npm jose interop test)", err)
+	_, err = os.Stat(filepath.Join(joseDir, "node_modules", "jose", "package.json"))
+	testenv.RequireComponent(t, "npm jose in "+joseDir+" (npm ci)", err)
 	in, _ := json.Marshal(req)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

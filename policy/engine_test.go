@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agentid/agentid/internal/testenv"
+
 	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/store/memory"
 	"sigs.k8s.io/yaml"
@@ -485,12 +487,8 @@ type engineVectorFile struct {
 // Human approval (err-020/021) happens after the engine, so for those the
 // engine's part, Ask, is checked.
 func TestConformanceVectors(t *testing.T) {
-	if _, err := os.Stat(engineConformanceDir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("conformance suite missing: %v", err)
-		}
-		t.Skipf("conformance suite missing: %v", err)
-	}
+	_, err := os.Stat(engineConformanceDir)
+	testenv.RequireComponent(t, "the conformance vectors in ../shared", err)
 	files := []string{"basic/authorization.yaml", "basic/errors.yaml", "basic/methods.yaml", "full/arguments.yaml", "full/normalization.yaml"}
 	ran := 0
 	for _, f := range files {

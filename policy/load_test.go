@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentid/agentid/internal/testenv"
+
 	"github.com/agentid/agentid/aip"
 	"sigs.k8s.io/yaml"
 )
@@ -532,12 +534,8 @@ var conformanceDir = filepath.Join("..", "..", "shared", "spec", "aip", "conform
 // and no rotation_interval load only because an unset interval defaults to
 // min(4m, 0.8*ttl) (decision 10).
 func TestLoadConformanceVectorPolicies(t *testing.T) {
-	if _, err := os.Stat(conformanceDir); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("conformance vectors not found: %v", err)
-		}
-		t.Skipf("conformance vectors not found: %v", err)
-	}
+	_, err := os.Stat(conformanceDir)
+	testenv.RequireComponent(t, "the conformance vectors in ../shared", err)
 	n := 0
 	for _, level := range []string{"basic", "full", "identity", "server"} {
 		files, err := filepath.Glob(filepath.Join(conformanceDir, level, "*.yaml"))
