@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/server"
 )
 
@@ -349,5 +352,36 @@ func TestAStoreThatFailsOrIsSlowerThanTheTimeoutAppliesFailoverMode(t *testing.T
 				t.Errorf("aip_fail_open_requests_total counted %v", counted)
 			}
 		})
+	}
+}
+
+func TestAReloadOfAPolicyWithoutAValidSignatureKeepsTheSignedOne(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	doc := "apiVersion: aip.io/v1alpha2\nkind: AgentPolicy\nmetadata:\n  name: signed\nspec:\n  allowed_tools: [read_file]\n"
+	signed, err := policy.Sign([]byte(doc), priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "signed.yaml")
+	os.WriteFile(path, signed, 0o600)
+	p, err := enforce.Load(path, enforce.LoadOptions{PublicKey: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.New(server.Config{Policies: []*enforce.Policy{p}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// Same policy, more tools, no signature: refused.
+	os.WriteFile(path, []byte(strings.Replace(doc, "[read_file]", "[read_file, delete_file]", 1)), 0o600)
+	if err := s.Reload(); err == nil {
+		t.Fatal("an unsigned policy reloaded under --policy-pubkey")
+	}
+	if h := s.Health(context.Background()); h.Status != "degraded" || h.PolicyHash != p.Hash {
+		t.Fatalf("health after the refused reload: %+v", h)
+	}
+	if c := s.PolicyHashes(); c[0] != p.Hash {
+		t.Fatalf("policy in force %s, want the signed one", c[0])
 	}
 }

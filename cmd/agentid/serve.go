@@ -110,6 +110,8 @@ closes once requests in flight are answered.`,
 				Nonces:     shared, Revocations: shared, RateLimits: shared, Registry: shared}
 			if storeName != backend.Memory {
 				cfg.Ping = shared.Ping
+			} else {
+				log.Warn("the store is this process's memory: run a single replica, or give every replica the same --store (redis:// or postgres://), or a token can be replayed against another replica")
 			}
 			if adminTokenFile != "" {
 				if cfg.AdminToken, err = server.ReadAdminToken(adminTokenFile); err != nil {
