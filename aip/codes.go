@@ -87,3 +87,54 @@ func IsAIP(code int) bool {
 	}
 	return false
 }
+
+// DataKey is the member of an error's data that marks the error as agentid's
+// own decision rather than the MCP server's or a transport's (DESIGN
+// decision 13b): several AIP codes are codes that MCP SDKs reserve
+// (-32001, -32002, -32004, -32005), so the code alone cannot tell. Its value
+// is ErrorName(code).
+const DataKey = "aip_error"
+
+// ErrorName is the stable, machine-readable name of an error code, the value
+// of DataKey: "forbidden", "rate_limited", "user_denied", ...
+func ErrorName(code int) string {
+	switch code {
+	case CodeParseError:
+		return "parse_error"
+	case CodeInvalidRequest:
+		return "invalid_request"
+	case CodeMethodNotFound:
+		return "method_not_found"
+	case CodeInvalidParams:
+		return "invalid_params"
+	case CodeInternalError:
+		return "internal_error"
+	case CodeForbidden:
+		return "forbidden"
+	case CodeRateLimited:
+		return "rate_limited"
+	case CodeUserDenied:
+		return "user_denied"
+	case CodeUserTimeout:
+		return "user_timeout"
+	case CodeMethodNotAllowed:
+		return "method_not_allowed"
+	case CodeProtectedPath:
+		return "protected_path"
+	case CodeTokenRequired:
+		return "token_required"
+	case CodeTokenInvalid:
+		return "token_invalid"
+	case CodePolicySignatureInvalid:
+		return "policy_signature_invalid"
+	case CodeTokenRevoked:
+		return "token_revoked"
+	case CodeAudienceMismatch:
+		return "audience_mismatch"
+	case CodeSchemaMismatch:
+		return "schema_mismatch"
+	case CodeDLPRedactionFailed:
+		return "dlp_redaction_failed"
+	}
+	return "error"
+}

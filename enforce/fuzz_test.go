@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentid/agentid/aip"
+
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
 )
@@ -52,6 +54,21 @@ func checkVerdict(t *testing.T, v enforce.Verdict) {
 	if call := decoded(t, v.ToServer); call != nil && call["method"] == "tools/call" {
 		if params, ok := call["params"].(map[string]any); ok && anyString(params["arguments"], func(s string) bool { return strings.Contains(s, "/etc/secret") }) {
 			t.Fatalf("a protected path reached the server: %s", v.ToServer)
+		}
+	}
+}
+
+// checkOwnErrors holds for a verdict on a client message: every error it
+// answers says it is agentid's decision (aip.DataKey).
+func checkOwnErrors(t *testing.T, v enforce.Verdict) {
+	t.Helper()
+	if answer := decoded(t, v.ToClient); answer != nil {
+		if e, ok := answer["error"].(map[string]any); ok {
+			data, _ := e["data"].(map[string]any)
+			code, _ := e["code"].(float64)
+			if data[aip.DataKey] != aip.ErrorName(int(code)) {
+				t.Fatalf("an error the core answers does not say it is agentid's (%s): %s", aip.DataKey, v.ToClient)
+			}
 		}
 	}
 }
@@ -110,8 +127,11 @@ func FuzzFromClient(f *testing.F) {
 		for _, line := range [][]byte{first, second} {
 			v := c.FromClient(context.Background(), s, line)
 			checkVerdict(t, v)
+			checkOwnErrors(t, v)
 			if v.Approval != nil {
-				checkVerdict(t, c.Resolve(v.Approval, 0))
+				r := c.Resolve(v.Approval, 0)
+				checkVerdict(t, r)
+				checkOwnErrors(t, r)
 			}
 		}
 	})

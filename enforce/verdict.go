@@ -75,8 +75,19 @@ func (v *Verdict) reply(id json.RawMessage, code int, data map[string]any) {
 	v.ToClient = errorLine(id, code, aip.Message(code), data)
 }
 
-// errorLine is an error response without the trailing newline.
+// errorLine is an error response without the trailing newline. Its data
+// carries aip.DataKey: every error the core answers is agentid's decision,
+// and a client must be able to tell it from the server's own errors under
+// the same codes.
 func errorLine(id json.RawMessage, code int, message string, data any) []byte {
+	switch d := data.(type) {
+	case map[string]any:
+		d[aip.DataKey] = aip.ErrorName(code)
+	case map[string]string:
+		d[aip.DataKey] = aip.ErrorName(code)
+	case nil:
+		data = map[string]any{aip.DataKey: aip.ErrorName(code)}
+	}
 	b := jsonrpc.ErrorResponse(id, code, message, data)
 	return b[:len(b)-1]
 }

@@ -60,5 +60,5 @@ spec:
 	clientW.Close()
 	// Output:
 	// {"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}],"structuredContent":{"text":"hello"}}}
-	// {"jsonrpc":"2.0","id":2,"error":{"code":-32001,"message":"Forbidden","data":{"reason":"Tool not in allowed_tools list","tool":"delete_file"}}}
+	// {"jsonrpc":"2.0","id":2,"error":{"code":-32001,"message":"Forbidden","data":{"aip_error":"forbidden","reason":"Tool not in allowed_tools list","tool":"delete_file"}}}
 }
