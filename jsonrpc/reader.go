@@ -119,7 +119,7 @@ func (r *Reader) Keep() {
 	if !r.lent {
 		return
 	}
-	r.moveTo(make([]byte, max(r.size, len(r.buf))))
+	r.moveTo(make([]byte, max(r.size, 2*(r.end-r.start))))
 	r.lent = false
 }
 
@@ -217,21 +217,21 @@ func (r *Reader) trim(line []byte) []byte {
 	return line[:len(line):len(line)]
 }
 
-// fill reads once into the free end of buf, making room first: the pending
-// bytes move to the front of buf when no line returned by ReadShared lives
-// there, and to a new buffer otherwise; a line longer than half the buffer
-// doubles it.
+// fill reads once into the free end of buf, making room first: a line
+// longer than half the buffer moves to a buffer twice as large; otherwise
+// the pending bytes move to the front of buf when no line returned by
+// ReadShared lives there, and to a new buffer of the initial size when one
+// does.
 func (r *Reader) fill() int {
 	if r.end == len(r.buf) {
-		pending := r.end - r.start
-		size := len(r.buf)
-		if pending >= size/2 {
-			size *= 2
-		}
-		if r.lent || size != len(r.buf) {
-			r.moveTo(make([]byte, size))
+		switch pending := r.end - r.start; {
+		case pending >= len(r.buf)/2:
+			r.moveTo(make([]byte, 2*len(r.buf)))
 			r.lent = false
-		} else {
+		case r.lent:
+			r.moveTo(make([]byte, max(r.size, 2*pending)))
+			r.lent = false
+		default:
 			r.moveTo(r.buf)
 		}
 	}

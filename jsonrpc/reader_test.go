@@ -243,3 +243,28 @@ func (b *blockingAfter) Read(p []byte) (int, error) {
 	b.done = true
 	return copy(p, b.data), nil
 }
+
+// One huge message must not leave the Reader holding a huge buffer, whether
+// its line was reused or kept.
+func TestReaderDoesNotKeepAHugeBufferAfterAHugeLine(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		big := strings.Repeat("a", 4<<20)
+		r := NewReader(strings.NewReader(big+"\nsmall\nsmall\n"), 0)
+		if line, err := r.ReadShared(); err != nil || len(line) != len(big) {
+			t.Fatalf("huge line: %d bytes, %v", len(line), err)
+		}
+		if keep {
+			r.Keep()
+		} else {
+			r.Reuse()
+		}
+		if len(r.buf) > maxKeptBuffer {
+			t.Errorf("keep %v: the buffer is still %d bytes", keep, len(r.buf))
+		}
+		for range 2 {
+			if line, err := r.ReadShared(); err != nil || string(line) != "small" {
+				t.Fatalf("keep %v: line after the huge one = %.20q, %v", keep, line, err)
+			}
+		}
+	}
+}

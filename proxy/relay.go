@@ -125,7 +125,8 @@ type relay struct {
 }
 
 // Limits of one batch (see read): a batch waits for no input, so these only
-// bound the memory and the delay of the first message in it.
+// bound the memory it holds (its lines and what it sends) and the delay of
+// the first message in it.
 const (
 	maxBatch      = 64
 	maxBatchBytes = 1 << 20
@@ -162,7 +163,7 @@ func (r *relay) read(in io.Reader, peer string,
 			v = decide(r.ctx, r.session, line)
 		}
 		keep = keep || v.Approval != nil
-		b.add(v)
+		b.add(v, len(line))
 		if rd.Buffered() && !b.full() {
 			continue
 		}
@@ -182,7 +183,7 @@ func (r *relay) read(in io.Reader, peer string,
 // that carry them out.
 type batch struct {
 	verdicts []enforce.Verdict
-	size     int // bytes the verdicts send
+	size     int // bytes the lines read and the verdicts send
 	// recorded[i] says verdicts[i] has records in audit.
 	recorded []bool
 	audit    audit.Batch
@@ -190,9 +191,10 @@ type batch struct {
 	toClient []byte
 }
 
-func (b *batch) add(v enforce.Verdict) {
+// add appends the verdict on a line of n bytes.
+func (b *batch) add(v enforce.Verdict, n int) {
 	b.verdicts = append(b.verdicts, v)
-	b.size += len(v.ToServer) + len(v.ToClient)
+	b.size += n + len(v.ToServer) + len(v.ToClient)
 }
 
 func (b *batch) full() bool { return len(b.verdicts) >= maxBatch || b.size >= maxBatchBytes }
@@ -276,7 +278,7 @@ func (r *relay) approve(a *enforce.Approval) {
 			r.cfg.Log.Warn("approval failed", "tool", a.Request.Tool, "error", err)
 		}
 		var b batch
-		b.add(r.cfg.Core.Resolve(a, answer))
+		b.add(r.cfg.Core.Resolve(a, answer), 0)
 		if err := r.carryOut(&b); err != nil {
 			r.cfg.Log.Warn("carrying out an approval failed", "error", err)
 		}
