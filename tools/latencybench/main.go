@@ -6,9 +6,8 @@
 //
 // Five configurations run interleaved within every round, so that they see
 // the same machine: direct, a bare line relay (the floor of any stdio
-// proxy), the same relay with agentid's I/O (relay-batched: the lines that
-// arrived together are written with one write, and the client's pipes are
-// reopened so that Go's poller waits on them; the fair floor for agentid
+// proxy), the same relay writing the lines that arrived together with one
+// write (relay-batched: agentid does that, so it is the fair floor for it
 // when calls are pipelined), agentid, and agentid with 10 DLP patterns. Two
 // measurements are made in each round:
 //
@@ -407,10 +406,9 @@ func jsonString(s string) (string, error) {
 
 // relayLines starts -serve and copies lines between it and this process's
 // stdin/stdout, with the same kind of I/O the proxy uses (a goroutine per
-// direction, one write per line), and nothing else. Batched, it does its
-// I/O as agentid does: it copies the lines it has read together (at most
-// 64, or 1 MiB) with one write, and reads and writes the client's pipes
-// reopened through /proc/self/fd (see proxy.Run).
+// direction, one write per line), and nothing else. Batched, it copies the
+// lines it has read together (at most 64, or 1 MiB) with one write, as
+// agentid does.
 func relayLines(batched bool) error {
 	self, err := os.Executable()
 	if err != nil {
@@ -428,16 +426,6 @@ func relayLines(batched bool) error {
 	}
 	if err := cmd.Start(); err != nil {
 		return err
-	}
-	var stdin io.Reader = os.Stdin
-	var stdout io.Writer = os.Stdout
-	if batched {
-		if f := reopen(os.Stdin, os.O_RDONLY); f != nil {
-			stdin = f
-		}
-		if f := reopen(os.Stdout, os.O_WRONLY); f != nil {
-			stdout = f
-		}
 	}
 	copyLines := func(dst io.Writer, src io.Reader) {
 		rd := bufio.NewReaderSize(src, 1<<16)
@@ -464,10 +452,10 @@ func relayLines(batched bool) error {
 		}
 	}
 	go func() {
-		copyLines(toServer, stdin)
+		copyLines(toServer, os.Stdin)
 		toServer.Close()
 	}()
-	copyLines(stdout, fromServer)
+	copyLines(os.Stdout, fromServer)
 	return cmd.Wait()
 }
 
@@ -501,17 +489,4 @@ func processCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
-}
-
-// reopen returns the pipe f opened anew through /proc/self/fd, which Go's
-// poller waits on, or nil when f is not a pipe.
-func reopen(f *os.File, flag int) *os.File {
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
-		return nil
-	}
-	p, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), flag, 0)
-	if err != nil {
-		return nil
-	}
-	return p
 }
