@@ -45,20 +45,6 @@ func (p *Proxy) Run(ctx context.Context, c Command, stdin io.Reader, stdout io.W
 	if grace <= 0 {
 		grace = 2 * time.Second
 	}
-	// Reads and writes of the client's pipes wait in Go's poller rather
-	// than in a blocked thread (see pollable).
-	if f, ok := stdin.(*os.File); ok {
-		if p := pollable(f, os.O_RDONLY); p != nil {
-			defer p.Close()
-			stdin = p
-		}
-	}
-	if f, ok := stdout.(*os.File); ok {
-		if p := pollable(f, os.O_WRONLY); p != nil {
-			defer p.Close()
-			stdout = p
-		}
-	}
 	// Our own pipes, not cmd's: cmd.Wait would close the server's output
 	// while a grandchild may still be writing it, and waiting must not
 	// depend on every holder of the pipe exiting.
