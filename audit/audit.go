@@ -206,16 +206,44 @@ func (l *Logger) LogAll(records []Record) error {
 	if len(records) == 0 {
 		return nil
 	}
+	if l == nil || l.discard {
+		for i := range records {
+			if err := validate(&records[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	bp := bufPool.Get().(*[]byte)
+	b := Batch{buf: (*bp)[:0]}
+	err := b.Add(records)
+	if err == nil {
+		err = l.WriteBatch(&b)
+	}
+	putBuf(bp, b.buf)
+	return err
+}
+
+// Batch gathers the records of several decisions so that one write puts them
+// all in the log (Logger.WriteBatch): a relay that decided several messages
+// that arrived together records them with one write(2) before it carries any
+// of them out. The zero Batch is empty and ready to use. A Batch is not safe
+// for concurrent use.
+type Batch struct {
+	buf []byte
+}
+
+// Add validates and encodes the records of one decision. When a record is
+// invalid it returns the error and adds nothing: that decision fails alone,
+// and the records added before and after it are still written. Records
+// without a timestamp get the current time.
+func (b *Batch) Add(records []Record) error {
 	for i := range records {
 		if err := validate(&records[i]); err != nil {
 			return err
 		}
 	}
-	if l == nil || l.discard {
-		return nil
-	}
-	bp := bufPool.Get().(*[]byte)
-	buf := (*bp)[:0]
+	n := len(b.buf)
 	var now time.Time
 	for i := range records {
 		r := &records[i]
@@ -226,30 +254,53 @@ func (l *Logger) LogAll(records []Record) error {
 			r.Timestamp = now
 		}
 		var err error
-		if buf, err = appendRecord(buf, r); err != nil {
-			putBuf(bp, buf)
+		if b.buf, err = appendRecord(b.buf, r); err != nil {
+			b.buf = b.buf[:n]
 			return err
 		}
 	}
+	return nil
+}
 
+// Len returns the size of the encoded records, so that a caller can bound
+// one write.
+func (b *Batch) Len() int { return len(b.buf) }
+
+// WriteBatch writes every record added to b in a single write, then empties
+// b: either all of them are handed to the operating system together, or an
+// error is returned and none of their decisions may be carried out. An empty
+// batch writes nothing.
+func (l *Logger) WriteBatch(b *Batch) error {
+	if len(b.buf) == 0 || l == nil || l.discard {
+		b.reset()
+		return nil
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		putBuf(bp, buf)
+		b.reset()
 		return errClosed
 	}
-	// One Write per decision: with O_APPEND this is one write(2), so lines
+	// One Write per batch: with O_APPEND this is one write(2), so lines
 	// from other processes appending to the same file cannot interleave.
-	_, err := l.w.Write(buf)
+	_, err := l.w.Write(b.buf)
 	if err != nil {
 		err = fmt.Errorf("audit: write: %w", err)
 		l.failures++
 		l.lastErr, l.lastAt = err, time.Now()
 	}
 	l.mu.Unlock()
-
-	putBuf(bp, buf)
+	b.reset()
 	return err
+}
+
+// reset empties b, dropping a buffer that one huge batch grew, so that it
+// does not pin memory for the life of the process.
+func (b *Batch) reset() {
+	if cap(b.buf) > 1<<20 {
+		b.buf = nil
+	}
+	b.buf = b.buf[:0]
 }
 
 // Close closes the log file opened by Open. Later calls to Log fail.

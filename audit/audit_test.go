@@ -571,3 +571,84 @@ func TestStatusReportsWriteFailures(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestWriteBatchWritesSeveralDecisionsInOneWrite(t *testing.T) {
+	var writes int
+	var buf strings.Builder
+	l := New(writerFunc(func(p []byte) (int, error) { writes++; return buf.Write(p) }))
+	rec := func(event string) Record {
+		return Record{Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce, Event: event}
+	}
+	var b Batch
+	for _, d := range [][]Record{{rec("A"), rec("B")}, {rec("C")}} {
+		if err := b.Add(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if writes != 0 {
+		t.Fatal("Add wrote to the log")
+	}
+	if err := l.WriteBatch(&b); err != nil {
+		t.Fatal(err)
+	}
+	if writes != 1 || strings.Count(buf.String(), "\n") != 3 {
+		t.Fatalf("%d writes for %q, want one write of three lines", writes, buf.String())
+	}
+	for i, ev := range []string{"A", "B", "C"} {
+		if got := decodeLine(t, []byte(strings.SplitAfter(buf.String(), "\n")[i]))["event"]; got != ev {
+			t.Errorf("line %d has event %v, want %s", i, got, ev)
+		}
+	}
+	if b.Len() != 0 {
+		t.Error("WriteBatch left the batch full")
+	}
+	if err := l.WriteBatch(&b); err != nil || writes != 1 {
+		t.Errorf("an empty batch: err %v, %d writes; want nothing written", err, writes)
+	}
+}
+
+func TestBatchAddRefusesAnInvalidDecisionAlone(t *testing.T) {
+	var buf strings.Builder
+	l := New(&buf)
+	var b Batch
+	ok := Record{Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce, Event: "OK"}
+	bad := Record{Direction: "sideways", Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce, Event: "BAD"}
+	if err := b.Add([]Record{ok}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add([]Record{ok, bad}); err == nil {
+		t.Fatal("a decision with an invalid record was added")
+	}
+	if err := b.Add([]Record{{Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce,
+		Extra: map[string]any{"bad": func() {}}}}); err == nil {
+		t.Fatal("a decision whose record cannot be encoded was added")
+	}
+	if err := l.WriteBatch(&b); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); strings.Count(got, "\n") != 1 || !strings.Contains(got, `"OK"`) {
+		t.Fatalf("wrote %q, want only the valid decision's record", got)
+	}
+}
+
+func TestWriteBatchFailuresAreReturnedAndCounted(t *testing.T) {
+	l := New(failingWriter{errors.New("disk full")})
+	var b Batch
+	if err := b.Add([]Record{{Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.WriteBatch(&b); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err = %v, want the write error", err)
+	}
+	if st := l.Status(); st.Failures != 1 {
+		t.Errorf("status %+v, want one failure", st)
+	}
+	closed := New(io.Discard)
+	closed.Close()
+	if err := b.Add([]Record{{Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := closed.WriteBatch(&b); err == nil {
+		t.Error("WriteBatch after Close succeeded")
+	}
+}

@@ -15,9 +15,10 @@
 // escaped so that every line is valid UTF-8 JSON and safe to view in a
 // terminal: control characters, DEL, C1 controls, U+2028/U+2029 and the
 // Unicode bidirectional overrides are written as \u escapes, and invalid
-// UTF-8 becomes \ufffd. A record is written with a single Write call while
-// a mutex is held, so concurrent records never interleave, and with an
-// O_APPEND file each record is one write(2).
+// UTF-8 becomes \ufffd. The records of one decision (LogAll), or of several
+// gathered in a Batch (WriteBatch), are written with a single Write call
+// while a mutex is held, so concurrent records never interleave, and with an
+// O_APPEND file they are one write(2).
 //
 // Log validates the required fields and refuses (writes nothing and returns
 // an error) a record whose direction, decision or policy mode is not one of

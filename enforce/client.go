@@ -19,6 +19,11 @@ import (
 
 // FromClient decides one message from the client (one line on stdio, one
 // HTTP request body).
+//
+// The verdict (its messages, records and Approval) may refer to line, which
+// must therefore stay unchanged until the verdict is carried out, and until
+// the approval is resolved when there is one; the core keeps no other
+// reference to it. A transport can thus decide lines in its read buffer.
 func (c *Core) FromClient(ctx context.Context, s *Session, line []byte) Verdict {
 	st := c.state.Load()
 	var v Verdict

@@ -129,9 +129,13 @@ func stripToken(msg *jsonrpc.Message) (line []byte, token string, err error) {
 	if !ok {
 		return msg.Raw, "", nil
 	}
-	if err := json.Unmarshal(tokRaw, &token); err != nil {
+	// Into a variable of this branch: the named result, once its address
+	// is taken, would be allocated on every call, token or not.
+	var tok string
+	if err := json.Unmarshal(tokRaw, &tok); err != nil {
 		return nil, "", fmt.Errorf("enforce: params._meta[%q] must be a string", TokenMetaKey)
 	}
+	token = tok
 	delete(meta, TokenMetaKey)
 	if len(meta) == 0 {
 		delete(params, "_meta")

@@ -15,7 +15,8 @@ import (
 )
 
 // FromServer decides one message from the server: a response to a client
-// request, a server→client request or a notification.
+// request, a server→client request or a notification. Like FromClient's,
+// its verdict may refer to line, and nothing else the core keeps does.
 func (c *Core) FromServer(ctx context.Context, s *Session, line []byte) Verdict {
 	st := c.state.Load()
 	var v Verdict

@@ -144,20 +144,74 @@ func FuzzReader(f *testing.F) {
 	f.Add([]byte("a\nb\r\n\n  \nccc"), uint8(2), uint8(16), false)
 	f.Add([]byte(toolCall+"\r\n"+toolCall), uint8(200), uint8(20), true)
 	f.Add([]byte("abcdefgh\r\r\nx\r"), uint8(7), uint8(16), true)
-	f.Fuzz(func(t *testing.T, in []byte, maxLine, bufSize uint8, oneByte bool) {
-		max := int(maxLine) + 1
+	f.Fuzz(fuzzReaderOnce)
+}
+
+// fuzzReaderOnce is one FuzzReader input.
+func fuzzReaderOnce(t *testing.T, in []byte, maxLine, bufSize uint8, oneByte bool) {
+	max := int(maxLine) + 1
+	want := refLines(in, max)
+	// Each input is read with ReadLine, and with ReadShared holding
+	// lines over Reuse and Keep at a few cadences: the same lines come
+	// out, and no held line changes.
+	for _, every := range []int{0, 1, 3} {
 		var src io.Reader = bytes.NewReader(in)
 		if oneByte {
 			src = iotest.OneByteReader(src)
 		}
 		r := newReaderSize(src, max, int(bufSize)+16)
-		got, err := readAll(r)
+		var got []string
+		var err error
+		if every == 0 {
+			got, err = readAll(r)
+		} else {
+			got, err = readShared(t, r, every)
+		}
 		if err != io.EOF {
 			t.Fatalf("final error %v, want io.EOF", err)
 		}
-		want := refLines(in, max)
 		if strings.Join(got, "\x00|") != strings.Join(want, "\x00|") || len(got) != len(want) {
-			t.Fatalf("lines = %q, want %q", got, want)
+			t.Fatalf("lines (shared, every %d) = %q, want %q", every, got, want)
 		}
-	})
+	}
+}
+
+// readShared is readAll with ReadShared: lines are held, and checked, until
+// a Reuse after every-th line, or a Keep after every other such span.
+func readShared(t *testing.T, r *Reader, every int) ([]string, error) {
+	var results []string
+	var held, kept [][]byte
+	var heldWant, keptWant []string
+	for i := 1; i < 1000; i++ {
+		line, err := r.ReadShared()
+		switch {
+		case err == ErrLineTooLong:
+			results = append(results, "<too long>")
+		case err != nil:
+			return results, err
+		default:
+			results = append(results, string(line))
+			held, heldWant = append(held, line), append(heldWant, string(line))
+		}
+		for j := range held {
+			if string(held[j]) != heldWant[j] {
+				t.Fatalf("held line %q became %q", heldWant[j], held[j])
+			}
+		}
+		for j := range kept {
+			if string(kept[j]) != keptWant[j] {
+				t.Fatalf("kept line %q became %q", keptWant[j], kept[j])
+			}
+		}
+		if i%every == 0 {
+			if i%(2*every) == 0 {
+				r.Keep()
+				kept, keptWant = append(kept, held...), append(keptWant, heldWant...)
+			} else {
+				r.Reuse()
+			}
+			held, heldWant = held[:0], heldWant[:0]
+		}
+	}
+	panic("ReadShared never ended")
 }

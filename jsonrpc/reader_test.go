@@ -129,3 +129,142 @@ func TestReaderReturnsReadErrorsAndDropsThePartialLine(t *testing.T) {
 		}
 	}
 }
+
+// TestReaderSharedLinesAreNotOverwrittenBeforeReuse reads many lines through
+// a small buffer: every line ReadShared returned keeps its bytes until
+// Reuse, and after Keep for good, however much is read meanwhile.
+func TestReaderSharedLinesAreNotOverwrittenBeforeReuse(t *testing.T) {
+	var in strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&in, "line %d %s\n", i, strings.Repeat("x", i%23))
+	}
+	r := newReaderSize(iotest.HalfReader(strings.NewReader(in.String())), 0, 32)
+	type held struct {
+		line []byte
+		want string
+	}
+	var batch, kept []held
+	for i := 0; ; i++ {
+		line, err := r.ReadShared()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch = append(batch, held{line, string(line)})
+		for _, h := range append(batch, kept...) {
+			if string(h.line) != h.want {
+				t.Fatalf("after %d reads a held line reads %q, want %q", i+1, h.line, h.want)
+			}
+		}
+		switch i % 7 {
+		case 3:
+			r.Reuse()
+			batch = batch[:0]
+		case 6:
+			r.Keep()
+			kept, batch = append(kept, batch...), batch[:0]
+		}
+	}
+	if len(kept) == 0 {
+		t.Fatal("no line was kept")
+	}
+}
+
+func TestReaderSharedLinesCannotBeExtendedOverTheNext(t *testing.T) {
+	r := NewReader(strings.NewReader("ab\ncd\n"), 0)
+	a, _ := r.ReadShared()
+	_ = append(a, 'X')
+	b, _ := r.ReadShared()
+	if string(b) != "cd" {
+		t.Errorf("second line = %q after appending to the first, want %q", b, "cd")
+	}
+}
+
+func TestReaderBuffered(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []bool // Buffered before each read, until EOF
+	}{
+		{"lines arrived together are buffered", "a\nb\nc\n", []bool{false, true, true, false}},
+		{"blank lines do not count as a line", "a\n\n \r\n", []bool{false, false}},
+		{"a blank line before a line is skipped", "a\n\nb\n", []bool{false, true, false}},
+		{"an unterminated final line is not", "a\nb", []bool{false, false, false}},
+		{"a line over the cap is", "a\nabcdefgh\nb\n", []bool{false, true, true, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newReaderSize(strings.NewReader(tt.in), 4, 64)
+			var got []bool
+			for {
+				got = append(got, r.Buffered())
+				if _, err := r.ReadShared(); err == io.EOF {
+					break
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("Buffered = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestReaderBufferedNeverBlocks: when Buffered is true, the next read must
+// not need the source, or a batching relay would hold decided messages
+// while it waits for more input.
+func TestReaderBufferedNeverBlocks(t *testing.T) {
+	src := &blockingAfter{data: []byte("a\n\n\nb\n \nc\n")}
+	r := newReaderSize(src, 0, 64)
+	var got []string
+	line, err := r.ReadShared() // the one read of the source
+	for ; err == nil; line, err = r.ReadShared() {
+		got = append(got, string(line))
+		if !r.Buffered() {
+			break
+		}
+	}
+	if err != nil || strings.Join(got, "|") != "a|b|c" {
+		t.Errorf("lines read while Buffered = %q, %v; want a, b, c", got, err)
+	}
+}
+
+// blockingAfter returns data in one read, then fails the test if read again.
+type blockingAfter struct {
+	data []byte
+	done bool
+}
+
+func (b *blockingAfter) Read(p []byte) (int, error) {
+	if b.done {
+		panic("read again: a read after Buffered reported a line would block")
+	}
+	b.done = true
+	return copy(p, b.data), nil
+}
+
+// One huge message must not leave the Reader holding a huge buffer, whether
+// its line was reused or kept.
+func TestReaderDoesNotKeepAHugeBufferAfterAHugeLine(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		big := strings.Repeat("a", 4<<20)
+		r := NewReader(strings.NewReader(big+"\nsmall\nsmall\n"), 0)
+		if line, err := r.ReadShared(); err != nil || len(line) != len(big) {
+			t.Fatalf("huge line: %d bytes, %v", len(line), err)
+		}
+		if keep {
+			r.Keep()
+		} else {
+			r.Reuse()
+		}
+		if len(r.buf) > maxKeptBuffer {
+			t.Errorf("keep %v: the buffer is still %d bytes", keep, len(r.buf))
+		}
+		for range 2 {
+			if line, err := r.ReadShared(); err != nil || string(line) != "small" {
+				t.Fatalf("keep %v: line after the huge one = %.20q, %v", keep, line, err)
+			}
+		}
+	}
+}

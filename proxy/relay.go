@@ -124,13 +124,32 @@ type relay struct {
 	approvals sync.WaitGroup
 }
 
+// Limits of one batch (see read): a batch waits for no input, so these only
+// bound the memory it holds (its lines and what it sends) and the delay of
+// the first message in it.
+const (
+	maxBatch      = 64
+	maxBatchBytes = 1 << 20
+)
+
 // read carries one direction: every line is decided by the core and its
 // verdict carried out, until the input ends.
+//
+// The lines that arrived together are decided first and then carried out
+// together (a batch): their audit records in one write, then what they
+// forward to each peer in one write. Each verdict is still carried out only
+// after its records are written, and a line that is alone in the buffer is
+// carried out before the next read, so a batch never waits for input. The
+// lines are the reader's buffer, not copies (ReadShared): they are written
+// before the buffer is reused, and the buffer of a line held for an approval
+// is never reused.
 func (r *relay) read(in io.Reader, peer string,
 	decide func(context.Context, *enforce.Session, []byte) enforce.Verdict, oversized func(*enforce.Session, []byte) enforce.Verdict) error {
 	rd := jsonrpc.NewReader(in, r.cfg.MaxLineSize)
+	var b batch
+	keep := false // a verdict of the batch holds its line beyond the batch
 	for {
-		line, err := rd.ReadLine()
+		line, err := rd.ReadShared()
 		var v enforce.Verdict
 		switch {
 		case errors.Is(err, io.EOF):
@@ -143,28 +162,109 @@ func (r *relay) read(in io.Reader, peer string,
 		default:
 			v = decide(r.ctx, r.session, line)
 		}
-		if err := r.carryOut(v); err != nil {
+		keep = keep || v.Approval != nil
+		b.add(v, len(line))
+		if rd.Buffered() && !b.full() {
+			continue
+		}
+		if err := r.carryOut(&b); err != nil {
 			return err
 		}
+		if keep {
+			rd.Keep()
+		} else {
+			rd.Reuse()
+		}
+		keep = false
 	}
 }
 
-// carryOut writes a verdict's audit records, then its messages. It returns
-// an error only when a peer can no longer be written to.
-func (r *relay) carryOut(v enforce.Verdict) error {
-	if err := r.cfg.Audit.LogAll(v.Audit); err != nil {
-		r.cfg.Log.Error("audit log write failed", "error", err, "failures", r.cfg.Audit.Status().Failures)
-		if !r.cfg.AuditBestEffort {
-			v.AuditFailed()
+// batch is the verdicts of the lines that arrived together, with the buffers
+// that carry them out.
+type batch struct {
+	verdicts []enforce.Verdict
+	size     int // bytes the lines read and the verdicts send
+	// recorded[i] says verdicts[i] has records in audit.
+	recorded []bool
+	audit    audit.Batch
+	toServer []byte
+	toClient []byte
+}
+
+// add appends the verdict on a line of n bytes.
+func (b *batch) add(v enforce.Verdict, n int) {
+	b.verdicts = append(b.verdicts, v)
+	b.size += n + len(v.ToServer) + len(v.ToClient)
+}
+
+func (b *batch) full() bool { return len(b.verdicts) >= maxBatch || b.size >= maxBatchBytes }
+
+// reset empties b, dropping what refers to the lines, and buffers that one
+// huge batch grew.
+func (b *batch) reset() {
+	clear(b.verdicts)
+	b.verdicts, b.recorded, b.size = b.verdicts[:0], b.recorded[:0], 0
+	for _, buf := range []*[]byte{&b.toServer, &b.toClient} {
+		if cap(*buf) > maxBatchBytes {
+			*buf = nil
+		}
+		*buf = (*buf)[:0]
+	}
+}
+
+// carryOut writes the audit records of the batch's verdicts, then what they
+// send, and empties the batch. A verdict whose records cannot be written is
+// not carried out (Verdict.AuditFailed). It returns an error only when a peer
+// can no longer be written to.
+func (r *relay) carryOut(b *batch) error {
+	defer b.reset()
+	for i := range b.verdicts {
+		v := &b.verdicts[i]
+		ok := len(v.Audit) > 0
+		if ok {
+			if err := b.audit.Add(v.Audit); err != nil {
+				r.auditFailed(v, err)
+				ok = false
+			}
+		}
+		b.recorded = append(b.recorded, ok)
+	}
+	if err := r.cfg.Audit.WriteBatch(&b.audit); err != nil {
+		for i := range b.verdicts {
+			if b.recorded[i] {
+				r.auditFailed(&b.verdicts[i], err)
+			}
 		}
 	}
-	if v.Approval != nil {
-		r.approve(v.Approval)
+	for i := range b.verdicts {
+		v := &b.verdicts[i]
+		if v.ToServer != nil {
+			b.toServer = append(append(b.toServer, v.ToServer...), '\n')
+		}
+		if v.ToClient != nil {
+			b.toClient = append(append(b.toClient, v.ToClient...), '\n')
+		}
 	}
-	if err := r.toServer.writeLine(v.ToServer); err != nil {
+	if err := r.toServer.write(b.toServer); err != nil {
 		return err
 	}
-	return r.toClient.writeLine(v.ToClient)
+	if err := r.toClient.write(b.toClient); err != nil {
+		return err
+	}
+	for i := range b.verdicts {
+		if a := b.verdicts[i].Approval; a != nil {
+			r.approve(a)
+		}
+	}
+	return nil
+}
+
+// auditFailed handles a verdict whose records could not be written.
+func (r *relay) auditFailed(v *enforce.Verdict, err error) {
+	r.cfg.Log.Error("audit log write failed", "error", err, "failures", r.cfg.Audit.Status().Failures)
+	if !r.cfg.AuditBestEffort {
+		v.AuditFailed()
+	}
 }
 
 // approve obtains an approval off the read loop, so a pending prompt never
@@ -177,7 +277,9 @@ func (r *relay) approve(a *enforce.Approval) {
 		if err != nil {
 			r.cfg.Log.Warn("approval failed", "tool", a.Request.Tool, "error", err)
 		}
-		if err := r.carryOut(r.cfg.Core.Resolve(a, answer)); err != nil {
+		var b batch
+		b.add(r.cfg.Core.Resolve(a, answer), 0)
+		if err := r.carryOut(&b); err != nil {
 			r.cfg.Log.Warn("carrying out an approval failed", "error", err)
 		}
 	}()

@@ -10,14 +10,13 @@ import (
 type lineWriter struct {
 	mu  sync.Mutex
 	w   io.Writer
-	buf []byte
 	err error
 }
 
-// writeLine sends line followed by a newline in a single write, so a reader
-// never sees a partial message. A nil line sends nothing.
-func (lw *lineWriter) writeLine(line []byte) error {
-	if line == nil {
+// write sends lines, each ending with a newline, in a single write, so a
+// reader never sees a partial message. Nothing is sent for no lines.
+func (lw *lineWriter) write(lines []byte) error {
+	if len(lines) == 0 {
 		return nil
 	}
 	lw.mu.Lock()
@@ -25,10 +24,6 @@ func (lw *lineWriter) writeLine(line []byte) error {
 	if lw.err != nil {
 		return lw.err
 	}
-	lw.buf = append(append(lw.buf[:0], line...), '\n')
-	_, lw.err = lw.w.Write(lw.buf)
-	if cap(lw.buf) > 1<<20 {
-		lw.buf = nil // do not pin one huge message's buffer forever
-	}
+	_, lw.err = lw.w.Write(lines)
 	return lw.err
 }

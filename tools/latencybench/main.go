@@ -4,10 +4,12 @@
 //
 //	go run ./tools/latencybench [-n 5000] [-pipelined 20000] [-rounds 5]
 //
-// Four configurations run interleaved within every round, so that they see
+// Five configurations run interleaved within every round, so that they see
 // the same machine: direct, a bare line relay (the floor of any stdio
-// proxy), agentid, and agentid with 10 DLP patterns. Two measurements are
-// made in each round:
+// proxy), the same relay writing the lines that arrived together with one
+// write (relay-batched: agentid does that, so it is the fair floor for it
+// when calls are pipelined), agentid, and agentid with 10 DLP patterns. Two
+// measurements are made in each round:
 //
 //   - sequential: one call at a time; p50 and p99 per configuration, and the
 //     time added to the direct call;
@@ -17,10 +19,10 @@
 //
 // For each round, sequentially, the ratio "added by agentid / added by the
 // relay" is computed, and pipelined, agentid's time per call divided by the
-// relay's (a relay in the middle pipelines the two processes, so it can be
-// faster than the direct call). The median and the spread (min–max) of
-// those per-round ratios are what to compare with a target such as
-// "≤ 1.4× the relay".
+// relay's and the batched relay's (a relay in the middle pipelines the two
+// processes, so it can be faster than the direct call). The median and the
+// spread (min–max) of those per-round ratios are what to compare with a
+// target such as "≤ 1.4× the relay".
 //
 // The server is this program itself (re-executed with -serve): it answers
 // every tools/call with a fixed 4 KB text result, so the measurement is the
@@ -29,6 +31,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -36,6 +39,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,6 +49,7 @@ import (
 func main() {
 	serve := flag.Bool("serve", false, "act as the MCP server (internal)")
 	relay := flag.Bool("relay", false, "act as a bare line relay in front of -serve (internal): the floor of any stdio proxy")
+	batched := flag.Bool("relay-batched", false, "act as a bare line relay that writes the lines it has read together with one write (internal)")
 	n := flag.Int("n", 5000, "measured calls per configuration and round")
 	pipelined := flag.Int("pipelined", 20000, "calls per configuration and round with 32 in flight (0: skip)")
 	rounds := flag.Int("rounds", 5, "rounds; configurations alternate within a round")
@@ -54,8 +59,8 @@ func main() {
 		serveMCP(os.Stdin, os.Stdout)
 		return
 	}
-	if *relay {
-		if err := relayLines(); err != nil {
+	if *relay || *batched {
+		if err := relayLines(*batched); err != nil {
 			fmt.Fprintln(os.Stderr, "latencybench:", err)
 			os.Exit(1)
 		}
@@ -104,15 +109,19 @@ func run(n, pipelined, rounds int, agentid string) error {
 	configs := []config{
 		{"direct", []string{self, "-serve"}},
 		{"relay", []string{self, "-relay"}},
+		{"relay-batched", []string{self, "-relay-batched"}},
 		{"proxy", proxyArgs(plain)},
 		{"proxy+dlp", proxyArgs(withDLP)},
 	}
 	samples := make(map[string][]time.Duration)
-	var seqRatios, pipeRatios = map[string][]float64{}, map[string][]float64{}
+	var seqRatios, pipeRatios, batchedRatios = map[string][]float64{}, map[string][]float64{}, map[string][]float64{}
 	perCall := make(map[string][]time.Duration)
+	cpuPerCall := make(map[string][]time.Duration)
+	var cpuRatios, cpuBatchedRatios = map[string][]float64{}, map[string][]float64{}
 	for r := 0; r < rounds; r++ {
 		round50 := make(map[string]time.Duration)
 		roundPipe := make(map[string]time.Duration)
+		roundCPU := make(map[string]time.Duration)
 		for _, c := range configs {
 			d, err := measure(c.argv, n)
 			if err != nil {
@@ -121,24 +130,31 @@ func run(n, pipelined, rounds int, agentid string) error {
 			samples[c.name] = append(samples[c.name], d...)
 			round50[c.name] = percentile(d, 50)
 			if pipelined > 0 {
-				pc, err := measurePipelined(c.argv, pipelined, 32)
+				pc, cpu, err := measurePipelined(c.argv, pipelined, 32)
 				if err != nil {
 					return fmt.Errorf("%s pipelined: %w", c.name, err)
 				}
 				perCall[c.name] = append(perCall[c.name], pc)
 				roundPipe[c.name] = pc
+				cpuPerCall[c.name] = append(cpuPerCall[c.name], cpu)
+				roundCPU[c.name] = cpu
 			}
 		}
 		for _, c := range configs[2:] {
 			seqRatios[c.name] = append(seqRatios[c.name], addedRatio(round50, c.name))
 			if pipelined > 0 {
 				pipeRatios[c.name] = append(pipeRatios[c.name], float64(roundPipe[c.name])/float64(roundPipe["relay"]))
+				cpuRatios[c.name] = append(cpuRatios[c.name], float64(roundCPU[c.name])/float64(max(roundCPU["relay"], 1)))
+				if c.name != "relay-batched" {
+					batchedRatios[c.name] = append(batchedRatios[c.name], float64(roundPipe[c.name])/float64(roundPipe["relay-batched"]))
+					cpuBatchedRatios[c.name] = append(cpuBatchedRatios[c.name], float64(roundCPU[c.name])/float64(max(roundCPU["relay-batched"], 1)))
+				}
 			}
 		}
 	}
 	fmt.Printf("tools/call round trip, 4 KB response, %d rounds; configurations interleaved within each round\n\n", rounds)
 	fmt.Printf("sequential, %d calls per configuration and round\n", n)
-	fmt.Printf("%-10s %10s %10s %12s %12s %22s\n", "config", "p50", "p99", "added p50", "added p99", "added/relay (med, range)")
+	fmt.Printf("%-13s %10s %10s %12s %12s %22s\n", "config", "p50", "p99", "added p50", "added p99", "added/relay (med, range)")
 	base50, base99 := percentile(samples["direct"], 50), percentile(samples["direct"], 99)
 	for _, c := range configs {
 		p50, p99 := percentile(samples[c.name], 50), percentile(samples[c.name], 99)
@@ -149,22 +165,37 @@ func run(n, pipelined, rounds int, agentid string) error {
 		if rs := seqRatios[c.name]; len(rs) > 0 {
 			ratio = ratioSummary(rs)
 		}
-		fmt.Printf("%-10s %10s %10s %12s %12s %22s\n", c.name, micro(p50), micro(p99), added50, added99, ratio)
+		fmt.Printf("%-13s %10s %10s %12s %12s %22s\n", c.name, micro(p50), micro(p99), added50, added99, ratio)
 	}
 	if pipelined > 0 {
 		fmt.Printf("\npipelined, 32 in flight, %d calls per configuration and round (time per call, median of rounds)\n", pipelined)
-		fmt.Printf("%-10s %10s %12s %22s\n", "config", "per call", "vs direct", "÷ relay (med, range)")
+		fmt.Printf("%-13s %10s %12s %22s %30s\n", "config", "per call", "vs direct", "÷ relay (med, range)", "÷ relay-batched (med, range)")
 		base := median(perCall["direct"])
 		for _, c := range configs {
 			pc := median(perCall[c.name])
-			added, ratio := "", ""
+			added, ratio, batchedRatio := "", "", ""
 			if c.name != "direct" {
 				added = micro(pc - base)
 			}
 			if rs := pipeRatios[c.name]; len(rs) > 0 {
 				ratio = ratioSummary(rs)
 			}
-			fmt.Printf("%-10s %10s %12s %22s\n", c.name, micro(pc), added, ratio)
+			if rs := batchedRatios[c.name]; len(rs) > 0 {
+				batchedRatio = ratioSummary(rs)
+			}
+			fmt.Printf("%-13s %10s %12s %22s %30s\n", c.name, micro(pc), added, ratio, batchedRatio)
+		}
+		fmt.Printf("\nCPU time per call of the process started (direct: the server; otherwise the relay or proxy alone,\nwithout the server), pipelined, median of rounds: less sensitive than elapsed time to a busy machine\n")
+		fmt.Printf("%-13s %10s %22s %30s\n", "config", "cpu/call", "÷ relay (med, range)", "÷ relay-batched (med, range)")
+		for _, c := range configs {
+			ratio, batchedRatio := "", ""
+			if rs := cpuRatios[c.name]; len(rs) > 0 {
+				ratio = ratioSummary(rs)
+			}
+			if rs := cpuBatchedRatios[c.name]; len(rs) > 0 {
+				batchedRatio = ratioSummary(rs)
+			}
+			fmt.Printf("%-13s %10s %22s %30s\n", c.name, micro(median(cpuPerCall[c.name])), ratio, batchedRatio)
 		}
 	}
 	return nil
@@ -256,20 +287,21 @@ func measure(argv []string, n int) ([]time.Duration, error) {
 }
 
 // measurePipelined starts argv and returns the time per call of n calls
-// sent with up to inflight outstanding.
-func measurePipelined(argv []string, n, inflight int) (time.Duration, error) {
+// sent with up to inflight outstanding, and the CPU time per call of the
+// process it started (not of that process's children).
+func measurePipelined(argv []string, n, inflight int) (perCall, cpu time.Duration, err error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer func() {
 		in.Close()
@@ -277,13 +309,17 @@ func measurePipelined(argv []string, n, inflight int) (time.Duration, error) {
 	}()
 	rd := bufio.NewReaderSize(out, 1<<16)
 	if _, err := io.WriteString(in, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}`+"\n"); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if _, err := rd.ReadString('\n'); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	slots := make(chan struct{}, inflight)
 	werr := make(chan error, 1)
+	cpu0, err := processCPU(cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
 	start := time.Now()
 	go func() {
 		w := bufio.NewWriter(in)
@@ -302,20 +338,25 @@ func measurePipelined(argv []string, n, inflight int) (time.Duration, error) {
 	for i := 0; i < n; i++ {
 		resp, err := rd.ReadSlice('\n')
 		if err != nil && err != bufio.ErrBufferFull {
-			return 0, err
+			return 0, 0, err
 		}
 		for err == bufio.ErrBufferFull {
 			_, err = rd.ReadSlice('\n')
 		}
 		if strings.Contains(string(resp), `"error"`) {
-			return 0, fmt.Errorf("call failed: %s", resp)
+			return 0, 0, fmt.Errorf("call failed: %s", resp)
 		}
 		<-slots
 	}
 	if err := <-werr; err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return time.Since(start) / time.Duration(n), nil
+	elapsed := time.Since(start)
+	cpu1, err := processCPU(cmd.Process.Pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	return elapsed / time.Duration(n), (cpu1 - cpu0) / time.Duration(n), nil
 }
 
 // serveMCP answers requests with a fixed result; notifications are ignored.
@@ -365,8 +406,10 @@ func jsonString(s string) (string, error) {
 
 // relayLines starts -serve and copies lines between it and this process's
 // stdin/stdout, with the same kind of I/O the proxy uses (a goroutine per
-// direction, one write per line), and nothing else.
-func relayLines() error {
+// direction, one write per line), and nothing else. Batched, it copies the
+// lines it has read together (at most 64, or 1 MiB) with one write, as
+// agentid does.
+func relayLines(batched bool) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -386,14 +429,26 @@ func relayLines() error {
 	}
 	copyLines := func(dst io.Writer, src io.Reader) {
 		rd := bufio.NewReaderSize(src, 1<<16)
-		for {
+		var out []byte
+		for n := 1; ; n++ {
 			line, err := rd.ReadSlice('\n')
 			if err != nil {
 				return
 			}
-			if _, err := dst.Write(line); err != nil {
+			if !batched {
+				if _, err := dst.Write(line); err != nil {
+					return
+				}
+				continue
+			}
+			out = append(out, line...)
+			if n < 64 && len(out) < 1<<20 && lineBuffered(rd) {
+				continue
+			}
+			if _, err := dst.Write(out); err != nil {
 				return
 			}
+			out, n = out[:0], 0
 		}
 	}
 	go func() {
@@ -402,4 +457,36 @@ func relayLines() error {
 	}()
 	copyLines(os.Stdout, fromServer)
 	return cmd.Wait()
+}
+
+// lineBuffered reports whether rd holds a whole line, which it can return
+// without reading.
+func lineBuffered(rd *bufio.Reader) bool {
+	p, _ := rd.Peek(rd.Buffered())
+	return bytes.IndexByte(p, '\n') >= 0
+}
+
+// processCPU is the user and system CPU time process pid has used so far,
+// all its threads, without its children: fields 14 and 15 of
+// /proc/pid/stat, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
+	if len(f) < 13 {
+		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
