@@ -66,6 +66,12 @@ func runSDKServer() {
 // session plus the audit log path.
 func connect(t *testing.T, policyYAML string, env []string, server ...string) (*mcp.ClientSession, string) {
 	t.Helper()
+	return connectWith(t, policyYAML, nil, env, server...)
+}
+
+// connectWith is connect with extra proxy flags.
+func connectWith(t *testing.T, policyYAML string, flags, env []string, server ...string) (*mcp.ClientSession, string) {
+	t.Helper()
 	bin := testenv.AgentidBinary(t)
 	dir := t.TempDir()
 	policyPath := filepath.Join(dir, "policy.yaml")
@@ -73,7 +79,8 @@ func connect(t *testing.T, policyYAML string, env []string, server ...string) (*
 		t.Fatal(err)
 	}
 	auditPath := filepath.Join(dir, "audit.jsonl")
-	args := append([]string{"proxy", "--policy", policyPath, "--audit", auditPath, "--"}, server...)
+	args := append([]string{"proxy", "--policy", policyPath, "--audit", auditPath}, flags...)
+	args = append(append(args, "--"), server...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = testWriter{t}
