@@ -5,6 +5,9 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // protectedSet is the compiled form of spec.protected_paths plus the paths
@@ -375,32 +378,54 @@ func (ps *protectedSet) rule(entry int) string {
 	return ps.entries[entry].src
 }
 
-// protectedCheckArgs walks every string (keys and values, at any depth) of
-// every argument and returns the first hit in sorted key order.
+// checkArgs walks every string (keys and values, at any depth) of every
+// argument and returns the first hit in sorted key order. The values were
+// validated with the whole arguments object, so they are walked under
+// strictjson.Syntax, which does not check them again.
 func (ps *protectedSet) checkArgs(args []argMember) (arg string, entry int, hit bool) {
 	if ps.empty() {
 		return "", 0, false
 	}
 	budget := protectedSymlinkBudget
+	var s *strictjson.Scanner
+	defer func() {
+		if s != nil {
+			s.Release()
+		}
+	}()
 	for _, m := range args {
 		// A tool may take a path as a member name too ({"/etc/shadow": ...}).
 		if e, ok := ps.match(m.key, &budget); ok {
 			return m.key, e, true
 		}
-		val := m.val
-		for i := 0; i < len(val); {
-			if val[i] != '"' {
-				i++
+		if m.val[0] != '"' && m.val[0] != '{' && m.val[0] != '[' {
+			continue // a number or a literal
+		}
+		if s == nil {
+			s = strictjson.NewScanner(strictjson.Syntax, m.val)
+		} else {
+			s.Reset(strictjson.Syntax, m.val)
+		}
+		for {
+			t, err := s.Next()
+			if err != nil || t.Kind == strictjson.EOF {
+				break
+			}
+			if t.Kind != strictjson.String && t.Kind != strictjson.Key {
 				continue
 			}
-			end := argSkipString(val, i)
-			s, err := argUnquote(val[i:end])
-			if err == nil {
-				if e, ok := ps.match(s, &budget); ok {
-					return m.key, e, true
-				}
+			// Text decodes escapes in the scanner's buffer; only the rare
+			// string that is not valid UTF-8 takes encoding/json's path.
+			txt := s.Text(t)
+			var v string
+			if utf8.Valid(txt) {
+				v = string(txt)
+			} else {
+				v = argUnquote(m.val[t.Start:t.End])
 			}
-			i = end
+			if e, ok := ps.match(v, &budget); ok {
+				return m.key, e, true
+			}
 		}
 	}
 	return "", 0, false
