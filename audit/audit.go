@@ -44,6 +44,14 @@ type Record struct {
 	Reason     string
 	Code       int             // AIP error code of a denial
 	ID         json.RawMessage // JSON-RPC id, handled like Args
+	// Validated says that Args and ID (where set) are JSON values a strict
+	// decoder admitted (jsonrpc.Decode, which validates under
+	// strictjson.MCP), or values built from such by splicing in valid
+	// literals (dlp.RedactJSON): they are compacted without being validated
+	// a second time. Leave it false for bytes from anywhere else; those are
+	// validated first, and written as a JSON string when they are not
+	// valid UTF-8 JSON.
+	Validated  bool
 	SessionID  string
 	TokenID    string // the token nonce (§8.2)
 	PolicyHash string

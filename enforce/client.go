@@ -270,7 +270,7 @@ func (c *Core) toolCall(ctx context.Context, st *snapshot, s *Session, msg *json
 
 	if st.failure != "" {
 		v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventPolicyInvalid,
-			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Code: aip.CodePolicySignatureInvalid, Reason: st.failure})
+			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Validated: true, Code: aip.CodePolicySignatureInvalid, Reason: st.failure})
 		v.reply(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.Path(), "reason": st.failure})
 		return
 	}
@@ -410,7 +410,7 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 		return tokenID, false
 	}
 	v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventTokenRejected,
-		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
+		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, Validated: true, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
 	v.reply(msg.ID, verr.Code, verr.Data(tool, false))
 	return tokenID, true
 }
