@@ -16,18 +16,18 @@ import (
 // strict decoding, so it is only walked here, not validated again.
 func callSiblings(params json.RawMessage) (json.RawMessage, error) {
 	out := []byte{'{'}
-	err := eachMember(params, func(key []byte, member, val []byte) error {
+	err := eachMember(params, func(key, lit, val []byte) error {
 		switch string(key) {
 		case "arguments":
 			return nil
 		case "_meta":
-			if val[0] != '{' {
+			if len(val) == 0 || val[0] != '{' {
 				break
 			}
 			meta := []byte{'{'}
-			if err := eachMember(val, func(key, member, _ []byte) error {
+			if err := eachMember(val, func(key, lit, val []byte) error {
 				if string(key) != TokenMetaKey {
-					meta = appendMember(meta, member)
+					meta = appendMember(meta, lit, val)
 				}
 				return nil
 			}); err != nil {
@@ -36,10 +36,10 @@ func callSiblings(params json.RawMessage) (json.RawMessage, error) {
 			if len(meta) == 1 {
 				return nil
 			}
-			out = appendMember(out, append(append([]byte(`"_meta":`), meta...), '}'))
+			out = appendMember(out, lit, append(meta, '}'))
 			return nil
 		}
-		out = appendMember(out, member)
+		out = appendMember(out, lit, val)
 		return nil
 	})
 	if err != nil {
@@ -56,7 +56,7 @@ func withSiblings(siblings, args json.RawMessage) json.RawMessage {
 	// is still the '{' ... '}' callSiblings built.
 	p := append([]byte(nil), siblings[:len(siblings)-1]...)
 	if args != nil {
-		p = appendMember(p, append([]byte(`"arguments":`), args...))
+		p = appendMember(p, []byte(`"arguments"`), args)
 	}
 	return append(p, '}')
 }
@@ -76,31 +76,34 @@ func memberValue(obj json.RawMessage, key string) []byte {
 
 var errNotObject = errors.New("enforce: expected a JSON object")
 
-// eachMember calls f with the decoded key, the raw member ("key":value) and
-// the raw value of each member of the valid JSON object obj.
-func eachMember(obj []byte, f func(key, member, val []byte) error) error {
-	s := strictjson.NewScanner(strictjson.Syntax, obj)
-	defer s.Release()
-	if t, err := s.Next(); err != nil || t.Kind != strictjson.Object {
+// eachMember calls f with the decoded key, the key literal and the raw
+// value of each member of obj, an object jsonrpc validated, which
+// is only split here (strictjson.NextMember), not validated again.
+func eachMember(obj []byte, f func(key, lit, val []byte) error) error {
+	if len(obj) == 0 || obj[0] != '{' {
 		return errNotObject
 	}
-	for {
-		key, val, ok, err := s.Member()
-		if err != nil {
-			return errNotObject
-		}
+	var text []byte
+	for i := 1; ; {
+		key, val, next, ok := strictjson.NextMember(obj, i)
 		if !ok {
 			return nil
 		}
-		if err := f(s.Text(key), obj[key.Start:val.End], obj[val.Start:val.End]); err != nil {
+		text = strictjson.AppendUnquote(text[:0], key)
+		if err := f(text, key, val); err != nil {
 			return err
 		}
+		i = next
 	}
 }
 
-func appendMember(obj, member []byte) []byte {
+// appendMember appends the member lit:val to the object obj, which has
+// its opening brace and not its closing one.
+func appendMember(obj, lit, val []byte) []byte {
 	if len(obj) > 1 {
 		obj = append(obj, ',')
 	}
-	return append(obj, member...)
+	obj = append(obj, lit...)
+	obj = append(obj, ':')
+	return append(obj, val...)
 }

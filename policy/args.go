@@ -43,9 +43,9 @@ func argParseObject(raw []byte, dst []argMember) ([]argMember, error) {
 }
 
 // argParseObjectValidated is argParseObject for raw that a strict decoder
-// may already have validated (validated true). Such arguments are walked
-// under strictjson.Syntax, which only tells tokens apart: the MCP rules are
-// not checked a second time.
+// may already have validated (validated true). Such arguments are only
+// split (strictjson.NextMember): the MCP rules are not checked a second
+// time.
 func argParseObjectValidated(raw []byte, dst []argMember, validated bool) ([]argMember, error) {
 	raw = argTrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -54,13 +54,41 @@ func argParseObjectValidated(raw []byte, dst []argMember, validated bool) ([]arg
 	if raw[0] != '{' {
 		return nil, errArgsNotObject
 	}
-	p := strictjson.MCP
-	if validated {
-		p = strictjson.Syntax
-	}
-	s := strictjson.NewScanner(p, raw)
-	defer s.Release()
 	dst = dst[:0]
+	if validated {
+		for i := 1; ; {
+			key, val, next, ok := strictjson.NextMember(raw, i)
+			if !ok {
+				break
+			}
+			dst = append(dst, argMember{key: argUnquote(key), val: val})
+			i = next
+		}
+	} else {
+		var err error
+		if dst, err = argSplitStrict(raw, dst); err != nil {
+			return nil, err
+		}
+	}
+	if len(dst) > 1 {
+		slices.SortFunc(dst, func(a, b argMember) int { return strings.Compare(a.key, b.key) })
+		// Validated arguments have unique keys already; the check costs one
+		// comparison per member and keeps the engine from ever choosing one
+		// of two values, whoever validated them.
+		for k := 1; k < len(dst); k++ {
+			if dst[k].key == dst[k-1].key {
+				return nil, errArgsDuplicate
+			}
+		}
+	}
+	return dst, nil
+}
+
+// argSplitStrict splits the object raw into dst while validating it under
+// strictjson.MCP, in one pass.
+func argSplitStrict(raw []byte, dst []argMember) ([]argMember, error) {
+	s := strictjson.NewScanner(strictjson.MCP, raw)
+	defer s.Release()
 	if _, err := s.Next(); err != nil {
 		return nil, errArgsInvalid
 	}
@@ -79,17 +107,6 @@ func argParseObjectValidated(raw []byte, dst []argMember, validated bool) ([]arg
 			return nil, errArgsDuplicate
 		}
 		return nil, errArgsInvalid
-	}
-	if len(dst) > 1 {
-		slices.SortFunc(dst, func(a, b argMember) int { return strings.Compare(a.key, b.key) })
-		// Validated arguments have unique keys already; the check costs one
-		// comparison per member and keeps the engine from ever choosing one
-		// of two values, whoever validated them.
-		for k := 1; k < len(dst); k++ {
-			if dst[k].key == dst[k-1].key {
-				return nil, errArgsDuplicate
-			}
-		}
 	}
 	return dst, nil
 }
