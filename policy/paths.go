@@ -1,11 +1,11 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/agentid/agentid/internal/strictjson"
 )
@@ -380,52 +380,34 @@ func (ps *protectedSet) rule(entry int) string {
 
 // checkArgs walks every string (keys and values, at any depth) of every
 // argument and returns the first hit in sorted key order. The values were
-// validated with the whole arguments object, so they are walked under
-// strictjson.Syntax, which does not check them again.
+// validated with the whole arguments object, so they are not validated
+// again: in valid JSON every quote outside a string opens one, and
+// strictjson.ValueEnd finds where it closes.
 func (ps *protectedSet) checkArgs(args []argMember) (arg string, entry int, hit bool) {
 	if ps.empty() {
 		return "", 0, false
 	}
 	budget := protectedSymlinkBudget
-	var s *strictjson.Scanner
-	defer func() {
-		if s != nil {
-			s.Release()
-		}
-	}()
+	var text []byte
 	for _, m := range args {
 		// A tool may take a path as a member name too ({"/etc/shadow": ...}).
 		if e, ok := ps.match(m.key, &budget); ok {
 			return m.key, e, true
 		}
-		if m.val[0] != '"' && m.val[0] != '{' && m.val[0] != '[' {
-			continue // a number or a literal
-		}
-		if s == nil {
-			s = strictjson.NewScanner(strictjson.Syntax, m.val)
-		} else {
-			s.Reset(strictjson.Syntax, m.val)
-		}
-		for {
-			t, err := s.Next()
-			if err != nil || t.Kind == strictjson.EOF {
+		val := m.val
+		for i := 0; i < len(val); {
+			q := bytes.IndexByte(val[i:], '"')
+			if q < 0 {
 				break
 			}
-			if t.Kind != strictjson.String && t.Kind != strictjson.Key {
-				continue
-			}
-			// Text decodes escapes in the scanner's buffer; only the rare
-			// string that is not valid UTF-8 takes encoding/json's path.
-			txt := s.Text(t)
-			var v string
-			if utf8.Valid(txt) {
-				v = string(txt)
-			} else {
-				v = argUnquote(m.val[t.Start:t.End])
-			}
-			if e, ok := ps.match(v, &budget); ok {
+			i += q
+			end := strictjson.ValueEnd(val, i)
+			// Decoded exactly as encoding/json decodes it, in one buffer.
+			text = strictjson.AppendUnquote(text[:0], val[i:end])
+			if e, ok := ps.match(string(text), &budget); ok {
 				return m.key, e, true
 			}
+			i = end
 		}
 	}
 	return "", 0, false
