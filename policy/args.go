@@ -137,11 +137,17 @@ func argTrimSpace(b []byte) []byte {
 // surrogate escapes become U+FFFD), so that the engine sees what a Go JSON
 // decoder downstream would see.
 func argUnquote(lit []byte) string {
-	inner := lit[1 : len(lit)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner)
+	if argPlain(lit) {
+		return string(lit[1 : len(lit)-1])
 	}
 	return string(strictjson.AppendUnquote(nil, lit))
+}
+
+// argPlain reports whether the string literal lit reads as its bytes
+// between the quotes: no escapes, valid UTF-8.
+func argPlain(lit []byte) bool {
+	inner := lit[1 : len(lit)-1]
+	return bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
 }
 
 // argPlainString returns the bytes of a string literal that needs no

@@ -402,9 +402,19 @@ func (ps *protectedSet) checkArgs(args []argMember) (arg string, entry int, hit 
 			}
 			i += q
 			end := strictjson.ValueEnd(val, i)
-			// Decoded exactly as encoding/json decodes it, in one buffer.
-			text = strictjson.AppendUnquote(text[:0], val[i:end])
-			if e, ok := ps.match(string(text), &budget); ok {
+			// Decoded exactly as encoding/json decodes it; a string with
+			// escapes in one buffer for the whole walk.
+			var s string
+			if lit := val[i:end]; argPlain(lit) {
+				s = string(lit[1 : len(lit)-1])
+			} else {
+				if cap(text) < len(lit) {
+					text = make([]byte, 0, len(lit)) // escapes only shorten; U+FFFD for invalid UTF-8 may grow it
+				}
+				text = strictjson.AppendUnquote(text[:0], lit)
+				s = string(text)
+			}
+			if e, ok := ps.match(s, &budget); ok {
 				return m.key, e, true
 			}
 			i = end
