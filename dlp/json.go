@@ -77,6 +77,7 @@ func (s *Scanner) RedactJSON(dir Direction, raw json.RawMessage) (Result, error)
 	var out []byte
 	copied := 0
 	st.keys = st.keys[:0]
+tokens:
 	for {
 		t, err := sc.Next()
 		if err != nil {
@@ -85,7 +86,7 @@ func (s *Scanner) RedactJSON(dir Direction, raw json.RawMessage) (Result, error)
 		switch t.Kind {
 		case strictjson.String, strictjson.Key, strictjson.Number:
 		case strictjson.EOF:
-			goto done
+			break tokens
 		default:
 			continue
 		}
@@ -136,7 +137,6 @@ func (s *Scanner) RedactJSON(dir Direction, raw json.RawMessage) (Result, error)
 		out = appendQuote(out, st.red)
 		copied = end
 	}
-done:
 	if out != nil {
 		res.Data = append(out, raw[copied:]...)
 		res.Changed = true
@@ -210,9 +210,9 @@ func keysCollide(data []byte, at []int) bool {
 }
 
 // appendUnquote decodes the body of a string literal validated by a
-// strictjson.Scanner. A lone surrogate becomes U+FFFD, as in encoding/json. cut is
-// the length of the decoded text that comes from the first rawCut bytes of
-// body (an escape that crosses rawCut is left out), which is how
+// strictjson.Scanner. A lone surrogate becomes U+FFFD, as in encoding/json.
+// cut is the length of the decoded text that comes from the first rawCut
+// bytes of body (an escape that crosses rawCut is left out), which is how
 // max_scan_size limits a string crossing the limit.
 func appendUnquote(dst, body []byte, rawCut int) (out []byte, cut int) {
 	base := len(dst)
