@@ -122,8 +122,15 @@ tokens:
 			st.dec, cut = appendUnquote(st.dec[:0], body, rawCut)
 			text = st.dec
 		}
+		whole := t.Kind == strictjson.Key && cut == len(text) // a key scanned whole
+		if whole && s.cleanKeys[dir].clean(text) {
+			continue
+		}
 		s.collect(pats, text[:cut], st)
 		if len(st.spans) == 0 {
+			if whole {
+				s.cleanKeys[dir].add(text)
+			}
 			continue
 		}
 		if out == nil {

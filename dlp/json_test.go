@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/agentid/agentid/policy"
@@ -249,4 +251,52 @@ func TestRedactJSONRefusesToCreateDuplicateKeys(t *testing.T) {
 			t.Errorf("RedactJSON(%s) = %s, %v; want a redaction", in, res.Data, err)
 		}
 	}
+}
+
+func TestRedactJSONRemembersOnlyShortCleanKeysAndOnlySoMany(t *testing.T) {
+	s := newScanner(t, nil, "AWS Key", `AKIA[0-9A-Z]{16}`)
+	long := strings.Repeat("k", maxCachedKeyLen+1)
+	doc := `{"clean":1,"AKIAIOSFODNN7EXAMPLE":2,"` + long + `":3}`
+	for range 2 { // the second time from the cache
+		res, err := s.RedactJSON(Response, []byte(doc))
+		if err != nil || string(res.Data) != `{"clean":1,"[REDACTED:AWS Key]":2,"`+long+`":3}` {
+			t.Fatalf("got %s, %v", res.Data, err)
+		}
+	}
+	c := s.cleanKeys[Response]
+	if !c.clean([]byte("clean")) || c.clean([]byte("AKIAIOSFODNN7EXAMPLE")) || c.clean([]byte(long)) {
+		t.Errorf("cache holds %v", c.m)
+	}
+	if s.cleanKeys[Request].clean([]byte("clean")) {
+		t.Error("a key clean for responses was remembered for requests")
+	}
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range maxCachedKeys + 100 {
+		fmt.Fprintf(&b, `"k%d":0,`, i)
+	}
+	b.WriteString(`"last":0}`)
+	if _, err := s.RedactJSON(Response, []byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.m) != maxCachedKeys {
+		t.Errorf("cache holds %d keys, want the cap %d", len(c.m), maxCachedKeys)
+	}
+}
+
+func TestRedactJSONIsSafeForConcurrentUse(t *testing.T) {
+	s := newScanner(t, nil, "AWS Key", `AKIA[0-9A-Z]{16}`)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				doc := fmt.Sprintf(`{"k%d_%d":"AKIAIOSFODNN7EXAMPLE","common":1}`, g, i)
+				if res, err := s.RedactJSON(Response, []byte(doc)); err != nil || !res.Changed {
+					t.Errorf("%s: %v", res.Data, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
