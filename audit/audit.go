@@ -29,6 +29,15 @@ type Record struct {
 	Decision   string // aip.AuditAllow, aip.AuditBlock, aip.AuditAllowMonitor or aip.AuditRateLimited
 	PolicyMode string // aip.ModeEnforce or aip.ModeMonitor
 	Violation  bool
+	// Validated says that Args and ID (below, where set) are JSON values
+	// a strict decoder admitted (jsonrpc.Decode, which validates under
+	// strictjson.MCP), or values built from such by splicing in valid
+	// literals (dlp.RedactJSON): they are compacted without being
+	// validated a second time. Leave it false for bytes from anywhere
+	// else; those are validated first, and written as a JSON string when
+	// they are not valid UTF-8 JSON. (It sits here, beside Violation, so
+	// that a Record stays the size it was.)
+	Validated bool
 
 	// Event names what happened when it is more than a plain decision:
 	// "METHOD_BLOCKED", "DLP_TRIGGERED", "APPROVAL", "TOKEN_ISSUED", ...

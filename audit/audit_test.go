@@ -175,6 +175,27 @@ func TestArgsThatAreNotValidJSONAreWrittenAsAString(t *testing.T) {
 	}
 }
 
+func TestValidatedArgsAreCompactedLikeAnyOther(t *testing.T) {
+	for _, in := range []string{
+		"{\n  \"path\": \"/etc/passwd\",\n  \"n\" : [ 1, 2 ]\n}",
+		`{"a":"x  y\n\" \\","b":{ }}`,
+		` "s p" `, `12`, `[ true , null ]`,
+	} {
+		var want bytes.Buffer
+		if err := json.Compact(&want, []byte(in)); err != nil {
+			t.Fatalf("test bug: %q: %v", in, err)
+		}
+		for _, validated := range []bool{false, true} {
+			r := base()
+			r.Args, r.ID, r.Validated = json.RawMessage(in), json.RawMessage(`"id 1"`), validated
+			line := string(logOne(t, r))
+			if !strings.Contains(line, `,"args":`+want.String()+`,`) || !strings.Contains(line, `"id":"id 1"`) {
+				t.Errorf("validated=%v: %q: line %s, want args %s", validated, in, line, want.String())
+			}
+		}
+	}
+}
+
 var hostile = []string{
 	"",
 	`"`, `\`, `\"`, `"},"decision":"ALLOW","x":{"`,
@@ -460,14 +481,20 @@ func BenchmarkLog(b *testing.B) {
 }
 
 // BenchmarkLog4KBArguments logs a tools/call decision with about 4 KB of
-// arguments.
-func BenchmarkLog4KBArguments(b *testing.B) {
+// arguments, which the log validates.
+func BenchmarkLog4KBArguments(b *testing.B) { benchLog4KB(b, false) }
+
+// BenchmarkLog4KBValidatedArguments is BenchmarkLog4KBArguments for
+// arguments jsonrpc validated, as the proxy logs them.
+func BenchmarkLog4KBValidatedArguments(b *testing.B) { benchLog4KB(b, true) }
+
+func benchLog4KB(b *testing.B, validated bool) {
 	l := New(io.Discard)
 	args := testenv.ToolArguments(4096)
 	r := Record{
 		Timestamp: ts, Direction: aip.Upstream, Decision: aip.AuditAllow, PolicyMode: aip.ModeEnforce,
 		Method: "tools/call", Tool: "write_file", Args: json.RawMessage(args), ID: json.RawMessage(`42`),
-		PolicyHash: "a3c7f2e8d9b4f1e2c8a7d6f3e9b2c4f1a8e7d3c2b5f4e9a7c3d8f2b6e1a9c4f7",
+		PolicyHash: "a3c7f2e8d9b4f1e2c8a7d6f3e9b2c4f1a8e7d3c2b5f4e9a7c3d8f2b6e1a9c4f7", Validated: validated,
 	}
 	b.SetBytes(int64(len(args)))
 	b.ReportAllocs()

@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -10,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentid/agentid/internal/jsonstr"
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // timeLayout is RFC 3339 with exactly three fractional digits, the form of
@@ -32,7 +32,7 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 	b = appendStringField(b, "event", r.Event)
 	b = appendStringField(b, "method", r.Method)
 	b = appendStringField(b, "tool", r.Tool)
-	b = appendRawField(b, "args", r.Args)
+	b = appendRawField(b, "args", r.Args, r.Validated)
 	b = appendStringField(b, "failed_arg", r.FailedArg)
 	b = appendStringField(b, "failed_rule", r.FailedRule)
 	b = appendStringField(b, "reason", r.Reason)
@@ -40,7 +40,7 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 		b = append(b, `,"code":`...)
 		b = strconv.AppendInt(b, int64(r.Code), 10)
 	}
-	b = appendRawField(b, "id", r.ID)
+	b = appendRawField(b, "id", r.ID, r.Validated)
 	b = appendStringField(b, "session_id", r.SessionID)
 	b = appendStringField(b, "token_id", r.TokenID)
 	b = appendStringField(b, "policy_hash", r.PolicyHash)
@@ -86,30 +86,26 @@ func appendStringField(b []byte, key, v string) []byte {
 	return appendString(b, v)
 }
 
-func appendRawField(b []byte, key string, v json.RawMessage) []byte {
+func appendRawField(b []byte, key string, v json.RawMessage, validated bool) []byte {
 	if len(v) == 0 {
 		return b
 	}
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, '"', ':')
-	return appendRaw(b, v)
+	return appendRaw(b, v, validated)
 }
 
 // appendRaw appends v compacted when it is valid UTF-8 JSON, and as a JSON
 // string otherwise. Compacting matters: pretty-printed JSON would split the
-// record over several lines.
-func appendRaw(b []byte, v []byte) []byte {
-	if utf8.Valid(v) {
-		n := len(b)
-		buf := bytes.NewBuffer(b)
-		if err := json.Compact(buf, v); err == nil {
-			return buf.Bytes()
-		}
-		// json.Compact may have written part of v before failing.
-		b = buf.Bytes()[:n]
+// record over several lines. A validated v (see Record.Validated) is only
+// compacted; anything else is validated first, so that bytes which are not
+// JSON can never reach the line as if they were.
+func appendRaw(b []byte, v []byte, validated bool) []byte {
+	if !validated && (!utf8.Valid(v) || strictjson.Validate(strictjson.Syntax, v) != nil) {
+		return appendString(b, string(v))
 	}
-	return appendString(b, string(v))
+	return strictjson.AppendCompact(b, v)
 }
 
 // appendValue encodes an Extra value.
@@ -139,7 +135,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		if len(v) == 0 {
 			return append(b, "null"...), nil
 		}
-		return appendRaw(b, v), nil
+		return appendRaw(b, v, false), nil
 	}
 	// encoding/json output is compact valid JSON; it escapes U+2028/2029
 	// and replaces invalid UTF-8 itself. Control characters and bidi

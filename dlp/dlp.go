@@ -57,6 +57,9 @@ type Scanner struct {
 	byDir [3][]int
 	// runSets are the byte classes whose runs several patterns search.
 	runSets []sharedRun
+	// cleanKeys[Request] and cleanKeys[Response] remember keys without a
+	// match (see keyCache); nil in a Scanner not built by New.
+	cleanKeys [3]*keyCache
 }
 
 type pattern struct {
@@ -151,6 +154,7 @@ func New(d *policy.DLP) (*Scanner, error) {
 		}
 	}
 	s.runSets = shareRuns(s.patterns)
+	s.cleanKeys[Request], s.cleanKeys[Response] = new(keyCache), new(keyCache)
 	return s, nil
 }
 

@@ -14,20 +14,24 @@
 // is rewritten once. A later pattern therefore never sees an earlier
 // pattern's marker.
 //
-// RedactJSON walks a JSON value to any depth and redacts every string and
-// number value. It rewrites only the literals that changed and copies every
-// other byte of the input unchanged, so no field is lost and no key is
-// reordered. Patterns see the decoded string, so a secret spelled with \u
-// escapes is still found. A number is scanned as written, so a card number
-// sent as a JSON number does not slip through; when any part of it matches,
-// the whole number becomes the marker string, because a marker cannot stand
-// inside a number and a type change is better than a leak.
+// RedactJSON walks a JSON value to any depth, tokenized by
+// internal/strictjson, and redacts every string (object keys included) and
+// number. It rewrites only the literals that changed and copies every other
+// byte of the input unchanged, so no field is lost and no key is reordered.
+// Patterns see the decoded string, so a secret spelled with \u escapes is
+// still found. A number is scanned as written, so a card number sent as a
+// JSON number does not slip through; when any part of it matches, the whole
+// number becomes the marker string, because a marker cannot stand inside a
+// number and a type change is better than a leak.
 //
-// Object keys are left alone. Redacting them would change the document's
-// shape: two keys could collapse into the same marker, and a duplicate key
-// is read differently by different parsers, while the tool's schema no
-// longer finds the fields it expects. Secrets are sent as values; a secret
-// used as a key is rare enough not to be worth that.
+// Keys are redacted too, since a secret can be sent as a member name as
+// surely as a value. Two keys of one object can then read the same (two
+// secrets become one marker, or a marker meets a key that already reads
+// like it), and a duplicate key is read differently by different parsers,
+// so RedactJSON refuses to produce one: it returns ErrDuplicateKey, which
+// withholds a response and is a redaction failure (on_redaction_failure)
+// for a request. Keys are compared as strictjson.MCP compares them, after
+// unescaping and case folding.
 //
 // Most text contains no secret, so each pattern carries a prefilter derived
 // from its syntax tree: a literal, a small set of literals or a run of a

@@ -3,8 +3,10 @@ package dlp
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 
+	"github.com/agentid/agentid/internal/strictjson"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -29,6 +31,7 @@ func FuzzRedactJSON(f *testing.F) {
 		`["\u0041KIAIOSFODNN7EXAMPLE", 1, -2.5e3, true, null, {"k":"sk-abcdefgh"}]`,
 		`"123-45-6789\n\ud83d\ude00\ud800"`, `{"a":"QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}`, `[{]`, "\"\xff\"", ``,
 		`{"card":4111111111111111,"n":[-1.5e10,0,123456789]}`, `-4111111111111111.0e-1`,
+		`{"AKIAIOSFODNN7EXAMPLE":1,"[REDACTED:AWS]":2}`, `{"a@b.co":{"c@d.co":1},"[redacted:mail]":[]}`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -37,10 +40,17 @@ func FuzzRedactJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		in := bytes.Clone(data)
 		valid := json.Valid(data)
+		strict := strictjson.Validate(strictjson.MCP, data) == nil
 		for _, s := range []*Scanner{simple, typical} {
 			res, err := s.RedactJSON(Response, data)
 			if !bytes.Equal(in, data) {
 				t.Fatal("input modified")
+			}
+			if errors.Is(err, ErrDuplicateKey) {
+				if !valid || len(res.Findings) == 0 || res.Data != nil {
+					t.Fatalf("ErrDuplicateKey for %q with findings %v, data %q", data, res.Findings, res.Data)
+				}
+				continue
 			}
 			if valid && err != nil {
 				t.Fatalf("valid JSON rejected: %v", err)
@@ -62,6 +72,13 @@ func FuzzRedactJSON(f *testing.F) {
 			}
 			if valid && !json.Valid(res.Data) {
 				t.Fatalf("output is not valid JSON: %q -> %q", data, res.Data)
+			}
+			// What the strict decoders admitted, redacted, they still
+			// admit: in particular redacted keys create no duplicate.
+			if strict {
+				if err := strictjson.Validate(strictjson.MCP, res.Data); err != nil {
+					t.Fatalf("output refused under MCP (%v): %q -> %q", err, data, res.Data)
+				}
 			}
 			if len(res.Findings) == 0 {
 				t.Fatal("changed without findings")

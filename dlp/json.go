@@ -1,12 +1,12 @@
 package dlp
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/agentid/agentid/internal/jsonstr"
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // Result is the outcome of RedactJSON.
@@ -19,19 +19,30 @@ type Result struct {
 	// Findings lists each matching pattern once, in policy order.
 	Findings []Finding
 	// Truncated reports that the input exceeded max_scan_size, so only the
-	// string values that begin within the first MaxScanSize bytes were
-	// scanned, and of a string that crosses the limit only the part before
-	// it. The caller logs the warning §3.6.3 requires.
+	// strings (keys and values) and numbers that begin within the first
+	// MaxScanSize bytes were scanned, and of a string that crosses the
+	// limit only the part before it. The caller logs the warning §3.6.3
+	// requires.
 	Truncated bool
 }
 
-// RedactJSON redacts every string and number value of a JSON document, at
-// any depth, with the patterns whose scope covers dir. For responses the
-// caller passes the whole "result" or "error" member; for requests
-// "params.arguments". Object keys are never changed. Only the literals that
-// changed are rewritten (strings re-encoded without HTML escaping); every
-// other byte of raw is kept, so fields, key order, the spelling of the
-// other numbers and whitespace survive.
+// ErrDuplicateKey is the error of RedactJSON when redacting object keys
+// would give one object two keys that are the same after unescaping and
+// case folding (the rule of strictjson.MCP, which jsonrpc and the policy
+// engine apply): "[REDACTED:Key]" twice, or a marker next to a key that
+// already reads the same. Parsers read a duplicate key differently (the
+// first, the last, or an error), so such output is never produced. The
+// Result that comes with it has no Data but still has its Findings and
+// Truncated, so that request-side DLP can apply on_redaction_failure.
+var ErrDuplicateKey = errors.New("dlp: redacting object keys would create a duplicate key")
+
+// RedactJSON redacts every string (object keys included) and number of a
+// JSON document, at any depth, with the patterns whose scope covers dir.
+// For responses the caller passes the whole "result" or "error" member;
+// for requests the params. Only the literals that changed are rewritten
+// (strings re-encoded without HTML escaping); every other byte of raw is
+// kept, so fields, key order, the spelling of the other numbers and
+// whitespace survive.
 //
 // A number is scanned as it is written (for example "-4111111111111111.0").
 // When a pattern matches any part of it, the whole number is replaced by the
@@ -39,10 +50,15 @@ type Result struct {
 // matched: the value changes type, which a consumer is more likely to notice
 // than a leak.
 //
-// Input that is not a single valid JSON value is an error, and the caller
-// must then withhold the message: what cannot be parsed cannot be shown to
-// be free of secrets. A disabled scanner returns raw unchanged without
-// looking at it.
+// A key is redacted like a string value. When that would make two keys of
+// one object the same (see ErrDuplicateKey) the error is ErrDuplicateKey.
+//
+// Input that is not a single valid JSON value (RFC 8259, as json.Valid
+// reads it: strictjson.Syntax) is an error, and the caller must then
+// withhold the message: what cannot be parsed cannot be shown to be free of
+// secrets. The callers pass values that jsonrpc's strict decoder admitted,
+// so only syntax is checked here, never less. A disabled scanner returns
+// raw unchanged without looking at it.
 func (s *Scanner) RedactJSON(dir Direction, raw json.RawMessage) (Result, error) {
 	res := Result{Data: raw}
 	pats := s.patternsFor(dir)
@@ -55,22 +71,30 @@ func (s *Scanner) RedactJSON(dir Direction, raw json.RawMessage) (Result, error)
 	}
 	st := getState(len(s.patterns))
 	defer putState(st)
+	sc := strictjson.NewScanner(strictjson.Syntax, raw)
+	defer sc.Release()
 
 	var out []byte
 	copied := 0
-	w := walker{in: raw, stack: st.stackBuf()}
+	st.keys = st.keys[:0]
+tokens:
 	for {
-		start, end, kind, err := w.next()
+		t, err := sc.Next()
 		if err != nil {
-			return Result{}, err
+			return Result{}, fmt.Errorf("dlp: invalid JSON: %w", err)
 		}
-		if start < 0 {
-			break
+		switch t.Kind {
+		case strictjson.String, strictjson.Key, strictjson.Number:
+		case strictjson.EOF:
+			break tokens
+		default:
+			continue
 		}
+		start, end := t.Start, t.End
 		if start >= limit {
-			continue // still walked, so invalid JSON past the limit is caught
+			continue // still read, so invalid JSON past the limit is caught
 		}
-		if kind == tokNumber {
+		if t.Kind == strictjson.Number {
 			// A number is scanned as written. A detector that matches any
 			// part of it replaces the whole literal with a marker string:
 			// what is left of a number around a marker is not a number.
@@ -94,289 +118,108 @@ func (s *Scanner) RedactJSON(dir Direction, raw json.RawMessage) (Result, error)
 		body := raw[start+1 : end-1]
 		rawCut := limit - (start + 1) // bytes of body before the limit
 		text, cut := body, min(len(body), max(rawCut, 0))
-		if kind == tokEscString {
+		if t.Escaped() {
 			st.dec, cut = appendUnquote(st.dec[:0], body, rawCut)
 			text = st.dec
 		}
+		whole := t.Kind == strictjson.Key && cut == len(text) // a key scanned whole
+		if whole && s.cleanKeys[dir].clean(text) {
+			continue
+		}
 		s.collect(pats, text[:cut], st)
 		if len(st.spans) == 0 {
+			if whole {
+				s.cleanKeys[dir].add(text)
+			}
 			continue
 		}
 		if out == nil {
 			out = make([]byte, 0, len(raw)+len(raw)/8)
 		}
 		out = append(out, raw[copied:start]...)
+		if t.Kind == strictjson.Key {
+			st.keys = append(st.keys, len(out))
+		}
 		st.red = s.apply(st.red[:0], text, st.spans)
 		out = appendQuote(out, st.red)
 		copied = end
 	}
-	st.stack = w.stack[:0]
 	if out != nil {
 		res.Data = append(out, raw[copied:]...)
 		res.Changed = true
 	}
 	res.Findings = st.findings(s)
+	if len(st.keys) > 0 && keysCollide(res.Data, st.keys) {
+		return Result{Findings: res.Findings, Truncated: res.Truncated}, ErrDuplicateKey
+	}
 	return res, nil
 }
 
-// stack is kept in the pooled state so deep documents do not allocate on
-// every call.
-func (st *state) stackBuf() []byte { return st.stack[:0] }
-
-// walker validates one JSON value (RFC 8259) and yields the position of
-// every string that is a value, not a key. It keeps its own stack instead
-// of recursing, so nesting depth is limited only by memory.
-type walker struct {
-	in    []byte
-	i     int
-	stack []byte // '{' or '[' per open container
-	after bool   // a value has just ended
-	done  bool
-}
-
-func (w *walker) errorf(format string, args ...any) error {
-	return fmt.Errorf("dlp: invalid JSON at offset %d: %s", w.i, fmt.Sprintf(format, args...))
-}
-
-// tokKind says what walker.next found.
-type tokKind uint8
-
-const (
-	tokString    tokKind = iota // a string without escapes
-	tokEscString                // a string with escapes
-	tokNumber
-)
-
-// next returns the next string value, as the offsets of its opening quote
-// and one past its closing quote, or the next number. start is -1 once the
-// whole input has been validated.
-func (w *walker) next() (start, end int, kind tokKind, err error) {
-	for !w.done {
-		w.skipWS()
-		if w.after {
-			if len(w.stack) == 0 {
-				if w.i != len(w.in) {
-					return 0, 0, 0, w.errorf("data after the value")
+// keysCollide reports whether a key of data (valid JSON) at one of the
+// offsets at (ascending: the keys RedactJSON rewrote) is the same as
+// another key of its object after unescaping and case folding. It runs
+// only when a key was redacted, which is rare, so it favours simplicity:
+// the folded keys of the open objects are kept in one buffer, and an
+// object with a rewritten key is checked with a map when it closes.
+func keysCollide(data []byte, at []int) bool {
+	sc := strictjson.NewScanner(strictjson.Syntax, data)
+	defer sc.Release()
+	type key struct {
+		start, end int // in fold
+		rewritten  bool
+	}
+	type frame struct {
+		keys, fold int // len(keys) and len(fold) when the object opened
+		rewritten  bool
+	}
+	var (
+		frames []frame
+		keys   []key
+		fold   []byte
+	)
+	for {
+		t, err := sc.Next()
+		if err != nil || t.Kind == strictjson.EOF {
+			return false // data is the output of RedactJSON: valid
+		}
+		switch t.Kind {
+		case strictjson.Object:
+			frames = append(frames, frame{keys: len(keys), fold: len(fold)})
+		case strictjson.Key:
+			f := &frames[len(frames)-1]
+			k := key{start: len(fold)}
+			fold = strictjson.AppendFold(fold, sc.Text(t))
+			k.end = len(fold)
+			for len(at) > 0 && at[0] < t.Start {
+				at = at[1:]
+			}
+			if len(at) > 0 && at[0] == t.Start {
+				k.rewritten, f.rewritten = true, true
+			}
+			keys = append(keys, k)
+		case strictjson.ObjectEnd:
+			f := frames[len(frames)-1]
+			frames = frames[:len(frames)-1]
+			if f.rewritten {
+				seen := make(map[string]int, len(keys)-f.keys)
+				for _, k := range keys[f.keys:] {
+					seen[string(fold[k.start:k.end])]++
 				}
-				w.done = true
-				break
-			}
-			if w.i >= len(w.in) {
-				return 0, 0, 0, w.errorf("unexpected end of input")
-			}
-			top := w.stack[len(w.stack)-1]
-			switch c := w.in[w.i]; {
-			case c == ',':
-				w.i++
-				w.after = false
-				if top == '{' {
-					if err := w.key(); err != nil {
-						return 0, 0, 0, err
+				for _, k := range keys[f.keys:] {
+					if k.rewritten && seen[string(fold[k.start:k.end])] > 1 {
+						return true
 					}
 				}
-			case c == '}' && top == '{', c == ']' && top == '[':
-				w.i++
-				w.stack = w.stack[:len(w.stack)-1]
-			default:
-				return 0, 0, 0, w.errorf("unexpected %q after a value", c)
 			}
-			continue
-		}
-		if w.i >= len(w.in) {
-			return 0, 0, 0, w.errorf("unexpected end of input")
-		}
-		w.after = true
-		switch c := w.in[w.i]; c {
-		case '{':
-			w.i++
-			w.skipWS()
-			if w.i < len(w.in) && w.in[w.i] == '}' {
-				w.i++
-				continue
-			}
-			w.stack = append(w.stack, '{')
-			w.after = false
-			if err := w.key(); err != nil {
-				return 0, 0, 0, err
-			}
-		case '[':
-			w.i++
-			w.skipWS()
-			if w.i < len(w.in) && w.in[w.i] == ']' {
-				w.i++
-				continue
-			}
-			w.stack = append(w.stack, '[')
-			w.after = false
-		case '"':
-			start = w.i
-			end, esc, err := w.str()
-			if err != nil {
-				return 0, 0, 0, err
-			}
-			if esc {
-				return start, end, tokEscString, nil
-			}
-			return start, end, tokString, nil
-		case 't':
-			err = w.word("true")
-		case 'f':
-			err = w.word("false")
-		case 'n':
-			err = w.word("null")
-		default:
-			start = w.i
-			if err := w.number(); err != nil {
-				return 0, 0, 0, err
-			}
-			return start, w.i, tokNumber, nil
-		}
-		if err != nil {
-			return 0, 0, 0, err
-		}
-	}
-	return -1, -1, 0, nil
-}
-
-func (w *walker) skipWS() {
-	for w.i < len(w.in) {
-		switch w.in[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
+			keys, fold = keys[:f.keys], fold[:f.fold]
 		}
 	}
 }
 
-// key consumes an object key and the colon after it.
-func (w *walker) key() error {
-	w.skipWS()
-	if w.i >= len(w.in) || w.in[w.i] != '"' {
-		return w.errorf("expected an object key")
-	}
-	if _, _, err := w.str(); err != nil {
-		return err
-	}
-	w.skipWS()
-	if w.i >= len(w.in) || w.in[w.i] != ':' {
-		return w.errorf("expected ':' after an object key")
-	}
-	w.i++
-	return nil
-}
-
-func (w *walker) word(lit string) error {
-	if !bytes.HasPrefix(w.in[w.i:], []byte(lit)) {
-		return w.errorf("invalid literal")
-	}
-	w.i += len(lit)
-	return nil
-}
-
-func (w *walker) number() error {
-	in, i := w.in, w.i
-	if i < len(in) && in[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(in) && in[i] == '0':
-		i++
-	case i < len(in) && in[i] >= '1' && in[i] <= '9':
-		i = digits(in, i)
-	default:
-		return w.errorf("invalid value")
-	}
-	if i < len(in) && in[i] == '.' {
-		if j := digits(in, i+1); j > i+1 {
-			i = j
-		} else {
-			return w.errorf("invalid number")
-		}
-	}
-	if i < len(in) && (in[i] == 'e' || in[i] == 'E') {
-		i++
-		if i < len(in) && (in[i] == '+' || in[i] == '-') {
-			i++
-		}
-		j := digits(in, i)
-		if j == i {
-			return w.errorf("invalid number")
-		}
-		i = j
-	}
-	w.i = i
-	return nil
-}
-
-func digits(in []byte, i int) int {
-	for i < len(in) && in[i] >= '0' && in[i] <= '9' {
-		i++
-	}
-	return i
-}
-
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// special reports whether any of 8 bytes is a quote, a backslash or a
-// control character, the only bytes a string scan must stop at.
-func special(v uint64) bool {
-	hasZero := func(x uint64) uint64 { return (x - lsb) & ^x & msb }
-	return (v-lsb*0x20)&^v&msb|hasZero(v^(lsb*'"'))|hasZero(v^(lsb*'\\')) != 0
-}
-
-// str scans the string starting at w.i (a quote). Bytes that are not valid
-// UTF-8 are accepted, as encoding/json accepts them.
-func (w *walker) str() (end int, esc bool, err error) {
-	in := w.in
-	j := w.i + 1
-	for {
-		for j+8 <= len(in) && !special(binary.LittleEndian.Uint64(in[j:])) {
-			j += 8
-		}
-		if j >= len(in) {
-			w.i = j
-			return 0, false, w.errorf("unterminated string")
-		}
-		switch c := in[j]; {
-		case c == '"':
-			w.i = j + 1
-			return j + 1, esc, nil
-		case c == '\\':
-			esc = true
-			if j+1 >= len(in) {
-				w.i = j
-				return 0, false, w.errorf("unterminated string")
-			}
-			switch in[j+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				j += 2
-			case 'u':
-				if _, ok := jsonstr.Hex4(in[j+2:]); !ok {
-					w.i = j
-					return 0, false, w.errorf("invalid \\u escape")
-				}
-				j += 6
-			default:
-				w.i = j
-				return 0, false, w.errorf("invalid escape")
-			}
-		case c < 0x20:
-			w.i = j
-			return 0, false, w.errorf("control character in string")
-		default:
-			j++
-		}
-	}
-}
-
-// appendUnquote decodes the body of a string literal already validated by
-// walker.str. A lone surrogate becomes U+FFFD, as in encoding/json. cut is
-// the length of the decoded text that comes from the first rawCut bytes of
-// body (an escape that crosses rawCut is left out), which is how
+// appendUnquote decodes the body of a string literal validated by a
+// strictjson.Scanner. A lone surrogate becomes U+FFFD, as in encoding/json.
+// cut is the length of the decoded text that comes from the first rawCut
+// bytes of body (an escape that crosses rawCut is left out), which is how
 // max_scan_size limits a string crossing the limit.
 func appendUnquote(dst, body []byte, rawCut int) (out []byte, cut int) {
 	base := len(dst)

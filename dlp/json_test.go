@@ -3,8 +3,11 @@ package dlp
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/agentid/agentid/policy"
@@ -23,7 +26,8 @@ func TestRedactJSONRedactsEveryStringValueAndKeepsEveryOtherByte(t *testing.T) {
   "structuredContent": {"z":1.50e3, "deep":[[["[REDACTED:AWS Key]"]]], "n":null, "t":true}, "isError":false }`},
 		{"error object", `{"code":-32000,"message":"bad a@b.com","data":{"k":"AKIAIOSFODNN7EXAMPLE"}}`,
 			`{"code":-32000,"message":"bad [REDACTED:Email]","data":{"k":"[REDACTED:AWS Key]"}}`},
-		{"keys are never changed", `{"a@b.com":"x","AKIAIOSFODNN7EXAMPLE":1}`, `{"a@b.com":"x","AKIAIOSFODNN7EXAMPLE":1}`},
+		{"keys are redacted like values", `{"a@b.com":"x", "AKIAIOSFODNN7EXAMPLE" :1,"k":{"\u0041KIAIOSFODNN7EXAMPLE":[]}}`,
+			`{"[REDACTED:Email]":"x", "[REDACTED:AWS Key]" :1,"k":{"[REDACTED:AWS Key]":[]}}`},
 		{"secret spelled with escapes is found", `["\u0041KIAIOSFODNN7EXAMPLE"]`, `["[REDACTED:AWS Key]"]`},
 		{"escapes elsewhere in a changed string are re-encoded", `"line1\nAKIAIOSFODNN7EXAMPLE\t\"q\" \u00e9 \ud83d\ude00 <&> \u2028"`,
 			"\"line1\\n[REDACTED:AWS Key]\\t\\\"q\\\" \u00e9 \U0001F600 <&> \u2028\""},
@@ -171,8 +175,8 @@ func TestRedactJSONReplacesANumberHoldingASecretWithAMarkerString(t *testing.T) 
 		{"top-level number", ` 4111111111111111 `, ` "[REDACTED:Credit Card]" `},
 		{"other numbers keep their spelling", `{"z":1.50e3,"n":-0,"big":123456789012345678901234567890e-2}`,
 			`{"z":1.50e3,"n":-0,"big":"[REDACTED:Long digits]"}`},
-		{"a number used as a key's value only; keys stay", `{"4111111111111111":4111111111111111}`,
-			`{"4111111111111111":"[REDACTED:Credit Card]"}`},
+		{"a key spelled like a number is a string", `{"4111111111111111":4111111111111111}`,
+			`{"[REDACTED:Credit Card]":"[REDACTED:Credit Card]"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -211,4 +215,88 @@ func TestRedactJSONScansOnlyTheDigitsOfANumberBeforeMaxScanSize(t *testing.T) {
 	if err != nil || res.Changed || !res.Truncated {
 		t.Errorf("changed=%v truncated=%v err=%v: %s", res.Changed, res.Truncated, err, res.Data)
 	}
+}
+
+func TestRedactJSONRefusesToCreateDuplicateKeys(t *testing.T) {
+	s := newScanner(t, nil, "AWS Key", `AKIA[0-9A-Z]{16}`, "Email", `[a-z]+@[a-z]+\.[a-z]{2,}`)
+	for _, tt := range []struct {
+		name, in string
+		findings []Finding
+	}{
+		{"two secrets redact to one marker", `{"AKIAIOSFODNN7EXAMPLE":1,"AKIAIOSFODNN7EXAMPLF":2}`, []Finding{{"AWS Key", 2}}},
+		{"a marker next to a key that already reads the same", `{"[REDACTED:Email]":1,"a@b.com":2}`, []Finding{{"Email", 1}}},
+		{"a case variant of the marker", `{"[redacted:email]":1,"a@b.com":2}`, []Finding{{"Email", 1}}},
+		{"an escaped spelling of the marker", `{"a@b.com":1,"\u005bREDACTED:Email]":2}`, []Finding{{"Email", 1}}},
+		{"in a nested object", `[{"a":{"a@b.com":1,"c@d.org":{}}}]`, []Finding{{"Email", 2}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := s.RedactJSON(Response, []byte(tt.in))
+			if !errors.Is(err, ErrDuplicateKey) {
+				t.Fatalf("err = %v, want ErrDuplicateKey (data %s)", err, res.Data)
+			}
+			if res.Data != nil || res.Changed || !reflect.DeepEqual(res.Findings, tt.findings) {
+				t.Errorf("result %+v, want no data and findings %v", res, tt.findings)
+			}
+		})
+	}
+	// Equal markers in different objects, or a marker equal to a key of
+	// another object, are not duplicates.
+	for _, in := range []string{
+		`[{"a@b.com":1},{"c@d.org":2}]`,
+		`{"[REDACTED:Email]":{"a@b.com":1},"x":{"c@d.org":2}}`,
+		`{"a@b.com":{"[REDACTED:Email]":1}}`,
+		`{"a":1,"a":2,"a@b.com":3}`, // a duplicate DLP did not create is not DLP's to refuse
+	} {
+		if res, err := s.RedactJSON(Response, []byte(in)); err != nil || !res.Changed {
+			t.Errorf("RedactJSON(%s) = %s, %v; want a redaction", in, res.Data, err)
+		}
+	}
+}
+
+func TestRedactJSONRemembersOnlyShortCleanKeysAndOnlySoMany(t *testing.T) {
+	s := newScanner(t, nil, "AWS Key", `AKIA[0-9A-Z]{16}`)
+	long := strings.Repeat("k", maxCachedKeyLen+1)
+	doc := `{"clean":1,"AKIAIOSFODNN7EXAMPLE":2,"` + long + `":3}`
+	for range 2 { // the second time from the cache
+		res, err := s.RedactJSON(Response, []byte(doc))
+		if err != nil || string(res.Data) != `{"clean":1,"[REDACTED:AWS Key]":2,"`+long+`":3}` {
+			t.Fatalf("got %s, %v", res.Data, err)
+		}
+	}
+	c := s.cleanKeys[Response]
+	if !c.clean([]byte("clean")) || c.clean([]byte("AKIAIOSFODNN7EXAMPLE")) || c.clean([]byte(long)) {
+		t.Errorf("cache holds %v", c.m)
+	}
+	if s.cleanKeys[Request].clean([]byte("clean")) {
+		t.Error("a key clean for responses was remembered for requests")
+	}
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range maxCachedKeys + 100 {
+		fmt.Fprintf(&b, `"k%d":0,`, i)
+	}
+	b.WriteString(`"last":0}`)
+	if _, err := s.RedactJSON(Response, []byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.m) != maxCachedKeys {
+		t.Errorf("cache holds %d keys, want the cap %d", len(c.m), maxCachedKeys)
+	}
+}
+
+func TestRedactJSONIsSafeForConcurrentUse(t *testing.T) {
+	s := newScanner(t, nil, "AWS Key", `AKIA[0-9A-Z]{16}`)
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				doc := fmt.Sprintf(`{"k%d_%d":"AKIAIOSFODNN7EXAMPLE","common":1}`, g, i)
+				if res, err := s.RedactJSON(Response, []byte(doc)); err != nil || !res.Changed {
+					t.Errorf("%s: %v", res.Data, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

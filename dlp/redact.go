@@ -20,7 +20,7 @@ type state struct {
 	red    []byte // redacted string
 	enc    []byte // normalised base64 run
 	raw    []byte // decoded base64/hex run
-	stack  []byte // JSON walker stack
+	keys   []int  // output offsets of the keys RedactJSON rewrote
 	rc     runCache
 }
 

@@ -2,7 +2,9 @@ package dlp
 
 import (
 	"encoding/json"
+	"errors"
 
+	"github.com/agentid/agentid/internal/strictjson"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -41,6 +43,9 @@ const (
 	ReasonValidationFailed = "argument_validation_failed"
 	ReasonInvalidJSON      = "invalid_json"
 	ReasonScanFailed       = "scan_failed"
+	// ReasonDuplicateKey: redacting the keys would have given an object two
+	// keys that read the same (see ErrDuplicateKey).
+	ReasonDuplicateKey = "duplicate_key"
 )
 
 // RequestOutcome is the decision of request-side DLP for one tool call.
@@ -92,7 +97,8 @@ func (s *Scanner) ScanRequestRedacted(args json.RawMessage, res Result, err erro
 	if !s.ScansRequests() || len(args) == 0 {
 		return out
 	}
-	if err != nil {
+	dupKey := errors.Is(err, ErrDuplicateKey)
+	if err != nil && !dupKey {
 		out.Action, out.Event, out.Reason = BlockRequest, EventRequestMatch, ReasonScanFailed
 		return out
 	}
@@ -114,9 +120,12 @@ func (s *Scanner) ScanRequestRedacted(args json.RawMessage, res Result, err erro
 	}
 
 	// RedactJSON only splices valid string literals into valid JSON, so
-	// the check below is a guard against a bug here, not an expected path.
+	// the syntax check below is a guard against a bug here, not an
+	// expected path; duplicate keys are what it refuses to create.
 	switch {
-	case !json.Valid(res.Data):
+	case dupKey:
+		out.Reason = ReasonDuplicateKey
+	case strictjson.Validate(strictjson.Syntax, res.Data) != nil:
 		out.Reason = ReasonInvalidJSON
 	case revalidate != nil:
 		if err := revalidate(res.Data); err != nil {

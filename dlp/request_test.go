@@ -12,6 +12,7 @@ import (
 func TestScanRequestAppliesOnRequestMatchAndOnRedactionFailure(t *testing.T) {
 	const args = `{"url":"https://api.example.com/?key=sk-abcdefghijklmnopqrstuvwxyz012345","n":1}`
 	const redacted = `{"url":"https://api.example.com/?key=[REDACTED:API Key]","n":1}`
+	const dupArgs = `{"sk-abcdefghijklmnopqrstuvwxyz012345":1,"[redacted:api key]":2}`
 	failValidation := func([]byte) error { return errors.New("url: does not match") }
 	tests := []struct {
 		name          string
@@ -34,6 +35,11 @@ func TestScanRequestAppliesOnRequestMatchAndOnRedactionFailure(t *testing.T) {
 		{"failed redaction blocks by default", ptr(true), policy.OnMatchRedact, "", failValidation, args, BlockRequest, args, EventRequestRedaction, ReasonValidationFailed, false},
 		{"failed redaction with allow_original forwards the original", ptr(true), policy.OnMatchRedact, policy.OnFailureAllowOriginal, failValidation, args, Forward, args, EventRequestRedaction, ReasonValidationFailed, false},
 		{"failed redaction with reject answers -32014", ptr(true), policy.OnMatchRedact, policy.OnFailureReject, failValidation, args, RejectRequest, args, EventRequestRedaction, ReasonValidationFailed, false},
+		{"a redacted key that would duplicate another is a failed redaction", ptr(true), policy.OnMatchRedact, "", nil, dupArgs, BlockRequest, dupArgs, EventRequestRedaction, ReasonDuplicateKey, false},
+		{"a duplicating key redaction with allow_original forwards the original", ptr(true), policy.OnMatchRedact, policy.OnFailureAllowOriginal, nil, dupArgs, Forward, dupArgs, EventRequestRedaction, ReasonDuplicateKey, false},
+		{"a duplicating key redaction with reject answers -32014", ptr(true), policy.OnMatchRedact, policy.OnFailureReject, nil, dupArgs, RejectRequest, dupArgs, EventRequestRedaction, ReasonDuplicateKey, false},
+		{"a secret key under warn forwards the original", ptr(true), policy.OnMatchWarn, "", nil, dupArgs, Forward, dupArgs, EventRequestMatch, "", false},
+		{"a secret key under block blocks", ptr(true), "", "", nil, dupArgs, BlockRequest, dupArgs, EventRequestMatch, "", false},
 		{"no match forwards", ptr(true), "", "", nil, `{"q":"weather"}`, Forward, `{"q":"weather"}`, "", "", true},
 		{"unscannable arguments are blocked", ptr(true), policy.OnMatchWarn, "", nil, `{"q":`, BlockRequest, `{"q":`, EventRequestMatch, ReasonScanFailed, true},
 	}

@@ -291,7 +291,7 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 
 	if st.failure != "" {
 		v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventPolicyInvalid,
-			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Code: aip.CodePolicySignatureInvalid, Reason: st.failure})
+			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Validated: true, Code: aip.CodePolicySignatureInvalid, Reason: st.failure})
 		v.reply(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.Path(), "reason": st.failure})
 		return
 	}
@@ -320,6 +320,7 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 		return
 	}
 
+	forwardArgs := call.Arguments
 	if st.DLP != nil && st.DLP.ScansRequests() && len(call.Arguments) > 0 {
 		revalidate := func(args json.RawMessage) error {
 			d := st.Engine.ValidateArguments(call.Name, args)
@@ -364,6 +365,15 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 				return
 			}
 			auditArgs = out.Arguments
+			forwardArgs = out.Arguments
+		}
+	}
+	if v.check == nil {
+		// A Check has no params beside the arguments: the validation
+		// request's other members are not forwarded anywhere.
+		var ok bool
+		if line, ok = c.scanCallSiblings(st, msg, dec, call.Name, tokenID, line, forwardArgs, v); !ok {
+			return
 		}
 	}
 
@@ -416,6 +426,51 @@ func (c *Core) localDecision(ctx context.Context, st *snapshot, s *Session, msg 
 	return dec, tokenID, false
 }
 
+// scanCallSiblings applies request-side DLP to the params of a tools/call
+// beside "arguments" (name, _meta without the token, any other member),
+// keys included, with the same on_request_match. Redacting the tool name
+// is a redaction failure: the call was decided on that name. It returns
+// the message to forward (line, or params rebuilt around args when a
+// member was redacted), ok false when the call was answered.
+func (c *Core) scanCallSiblings(st *snapshot, msg *jsonrpc.Message, dec policy.Decision, tool, tokenID string, line []byte, args json.RawMessage, v *Verdict) ([]byte, bool) {
+	if st.DLP == nil || !st.DLP.ScansRequests() {
+		return line, true
+	}
+	siblings, err := callSiblings(msg.Params)
+	if err != nil {
+		v.reply(msg.ID, aip.CodeInvalidParams, map[string]any{"tool": tool, "reason": "invalid tools/call params"})
+		return nil, false
+	}
+	name := memberValue(siblings, "name")
+	out := st.DLP.ScanRequest(siblings, func(redacted json.RawMessage) error {
+		if string(memberValue(redacted, "name")) != string(name) {
+			return errors.New("name: the tool name cannot be redacted")
+		}
+		return nil
+	})
+	if len(out.Findings) > 0 {
+		v.record(audit.Record{Direction: aip.Upstream, Decision: dlpAuditDecision(out.Action), Violation: true,
+			Event: out.Event, Method: dec.Method, Tool: dec.Tool, ID: msg.ID, DLPRule: out.Rule, TokenID: tokenID,
+			DLPMatchCount: countFindings(out.Findings), FailureReason: out.Reason, Forwarded: boolPtr(out.Action == dlp.Forward),
+			Reason: "params beside arguments"})
+	}
+	switch out.Action {
+	case dlp.BlockRequest:
+		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": tool, "reason": "Sensitive data in params"})
+		return nil, false
+	case dlp.RejectRequest:
+		v.reply(msg.ID, aip.CodeDLPRedactionFailed, map[string]any{
+			"tool": tool, "reason": "Redaction failed", "dlp_rule": out.Rule, "validation_error": out.ValidationError})
+		return nil, false
+	}
+	if string(out.Arguments) == string(siblings) {
+		return line, true
+	}
+	m := *msg
+	m.Params = withSiblings(out.Arguments, args)
+	return buildMessage(&m), true
+}
+
 // checkToken is step 0 of spec §4.3. With require_token, a missing or empty
 // token is -32008 and an invalid one -32009/-32011/-32012. Without it, a
 // presented token is still validated (and consumed) and a failure audited,
@@ -459,7 +514,7 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 		return tokenID, false
 	}
 	v.record(audit.Record{Direction: aip.Upstream, Decision: aip.AuditBlock, Violation: true, Event: EventTokenRejected,
-		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
+		Method: msg.Method, Tool: tool, Args: auditArgs, ID: msg.ID, Validated: true, TokenID: tokenID, Code: verr.Code, Reason: verr.TokenError})
 	v.reply(msg.ID, verr.Code, verr.Data(tool, false))
 	return tokenID, true
 }

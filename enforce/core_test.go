@@ -386,3 +386,58 @@ func TestAnOversizedMessageIsAnsweredToWhoeverWaitsForIt(t *testing.T) {
 		t.Fatalf("the server's request is answered under another id: %s", v.ToServer)
 	}
 }
+
+func TestRequestDLPCoversToolCallParamsBesideArgumentsAndKeys(t *testing.T) {
+	const key = "AKIAABCDEFGHIJKLMNOP"
+	redacting := strings.Replace(basicPolicy, "  dlp:\n", "  dlp:\n    scan_requests: true\n    on_request_match: redact\n", 1)
+	blocking := strings.Replace(basicPolicy, "  dlp:\n", "  dlp:\n    scan_requests: true\n", 1)
+	monitor := strings.Replace(redacting, "spec:\n", "spec:\n  mode: monitor\n", 1)
+	for _, tc := range []struct {
+		name, policy, params string
+		forwarded            []string // substrings of the forwarded line; nil: not forwarded
+		code                 int
+	}{
+		{"a secret in _meta is redacted, the token still stripped", redacting,
+			`{"name":"echo","arguments":{"t":"x"},"_meta":{"progressToken":"` + key + `","aip.io/token":"tok"}}`,
+			[]string{`"_meta":{"progressToken":"[REDACTED:AWS Key]"}`, `"arguments":{"t":"x"}`}, 0},
+		{"a secret in another member is redacted", redacting,
+			`{"name":"echo","arguments":{},"extra":["` + key + `"]}`, []string{`"extra":["[REDACTED:AWS Key]"]`}, 0},
+		{"a secret as a member name is redacted", redacting,
+			`{"name":"echo","arguments":{},"` + key + `":1}`, []string{`"[REDACTED:AWS Key]":1`}, 0},
+		{"a secret as an argument name is redacted", redacting,
+			`{"name":"echo","arguments":{"` + key + `":"v"}}`, []string{`"arguments":{"[REDACTED:AWS Key]":"v"}`}, 0},
+		{"arguments and _meta are both redacted", redacting,
+			`{"name":"echo","arguments":{"a":"` + key + `"},"_meta":{"m":"` + key + `"}}`,
+			[]string{`"arguments":{"a":"[REDACTED:AWS Key]"}`, `"_meta":{"m":"[REDACTED:AWS Key]"}`}, 0},
+		{"on_request_match block blocks a secret in _meta", blocking,
+			`{"name":"echo","arguments":{},"_meta":{"m":"` + key + `"}}`, nil, aip.CodeForbidden},
+		{"a secret tool name is not redacted into another name", monitor,
+			`{"name":"` + key + `","arguments":{}}`, nil, aip.CodeForbidden},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(t, tc.policy)
+			line := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":` + tc.params + `}`
+			v := c.FromClient(context.Background(), enforce.NewSession(), []byte(line))
+			if tc.forwarded == nil {
+				if v.ToServer != nil || errorCode(t, v.ToClient) != tc.code {
+					t.Fatalf("forwarded %s, answered %s; want error %d", v.ToServer, v.ToClient, tc.code)
+				}
+				for _, r := range v.Audit {
+					if r.DLPRule == "AWS Key" && r.Forwarded != nil && !*r.Forwarded {
+						return
+					}
+				}
+				t.Fatalf("no DLP record of the refusal: %+v", v.Audit)
+			}
+			got := string(v.ToServer)
+			if got == "" || strings.Contains(got, key) || strings.Contains(got, "aip.io/token") || !json.Valid(v.ToServer) {
+				t.Fatalf("forwarded %q (answered %s)", got, v.ToClient)
+			}
+			for _, want := range tc.forwarded {
+				if !strings.Contains(got, want) {
+					t.Errorf("forwarded %s, want it to contain %s", got, want)
+				}
+			}
+		})
+	}
+}

@@ -69,6 +69,10 @@ func decisionRecord(dec policy.Decision, msg *jsonrpc.Message, args json.RawMess
 		FailedRule: dec.FailedRule,
 		Reason:     dec.Reason,
 		ID:         msg.ID,
+		// The id and the arguments come from jsonrpc.Decode (the arguments
+		// possibly redacted by dlp.RedactJSON, or the quoted placeholder of
+		// redactForAudit): the log does not validate them again.
+		Validated: true,
 	}
 	if dec.Violation() {
 		rec.Code = dec.Code

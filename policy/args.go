@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agentid/agentid/internal/jcs"
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // argMember is one top-level member of a tools/call arguments object. val is
@@ -32,15 +33,19 @@ var (
 // the same input. Absent arguments (nil, empty, or JSON null) are an empty
 // object, as MCP allows tools/call without arguments.
 //
-// Duplicate keys are an error even though package jsonrpc already rejects
-// them: the engine must not pick one of two values when the server might pick
-// the other.
+// The arguments are validated under strictjson.MCP, the profile jsonrpc
+// decodes messages with: the engine decides on one reading of them and the
+// server reads them with another parser, so duplicate keys (also case
+// variants, at any depth), invalid UTF-8 and lone surrogate escapes are
+// refused rather than read one way here and another way there.
 func argParseObject(raw []byte, dst []argMember) ([]argMember, error) {
 	return argParseObjectValidated(raw, dst, false)
 }
 
 // argParseObjectValidated is argParseObject for raw that a strict decoder
-// may already have validated (validated true): it is not scanned twice.
+// may already have validated (validated true). Such arguments are only
+// split (strictjson.NextMember): the MCP rules are not checked a second
+// time.
 func argParseObjectValidated(raw []byte, dst []argMember, validated bool) ([]argMember, error) {
 	raw = argTrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -49,35 +54,59 @@ func argParseObjectValidated(raw []byte, dst []argMember, validated bool) ([]arg
 	if raw[0] != '{' {
 		return nil, errArgsNotObject
 	}
-	if !validated && !json.Valid(raw) {
-		return nil, errArgsInvalid
-	}
-	// From here on raw is known to be one valid JSON object, so the scanner
-	// below can index without bounds worries.
 	dst = dst[:0]
-	i := argSkipSpace(raw, 1)
-	for raw[i] != '}' {
-		end := argSkipString(raw, i)
-		key, err := argUnquote(raw[i:end])
-		if err != nil {
-			return nil, errArgsInvalid
+	if validated {
+		for i := 1; ; {
+			key, val, next, ok := strictjson.NextMember(raw, i)
+			if !ok {
+				break
+			}
+			dst = append(dst, argMember{key: argUnquote(key), val: val})
+			i = next
 		}
-		i = argSkipSpace(raw, end) + 1 // ':'
-		i = argSkipSpace(raw, i)
-		vend := argSkipValue(raw, i)
-		dst = append(dst, argMember{key: key, val: raw[i:vend]})
-		i = argSkipSpace(raw, vend)
-		if raw[i] == ',' {
-			i = argSkipSpace(raw, i+1)
+	} else {
+		var err error
+		if dst, err = argSplitStrict(raw, dst); err != nil {
+			return nil, err
 		}
 	}
 	if len(dst) > 1 {
 		slices.SortFunc(dst, func(a, b argMember) int { return strings.Compare(a.key, b.key) })
+		// Validated arguments have unique keys already; the check costs one
+		// comparison per member and keeps the engine from ever choosing one
+		// of two values, whoever validated them.
 		for k := 1; k < len(dst); k++ {
 			if dst[k].key == dst[k-1].key {
 				return nil, errArgsDuplicate
 			}
 		}
+	}
+	return dst, nil
+}
+
+// argSplitStrict splits the object raw into dst while validating it under
+// strictjson.MCP, in one pass.
+func argSplitStrict(raw []byte, dst []argMember) ([]argMember, error) {
+	s := strictjson.NewScanner(strictjson.MCP, raw)
+	defer s.Release()
+	if _, err := s.Next(); err != nil {
+		return nil, errArgsInvalid
+	}
+	for {
+		key, val, ok, err := s.Member()
+		if err != nil {
+			return nil, errArgsInvalid
+		}
+		if !ok {
+			break
+		}
+		dst = append(dst, argMember{key: string(s.Text(key)), val: raw[val.Start:val.End]})
+	}
+	if err := s.Finish(); err != nil {
+		if e, ok := err.(*strictjson.Error); ok && e.Code == strictjson.ErrDuplicateKey {
+			return nil, errArgsDuplicate
+		}
+		return nil, errArgsInvalid
 	}
 	return dst, nil
 }
@@ -103,79 +132,22 @@ func argTrimSpace(b []byte) []byte {
 	return b
 }
 
-func argSkipSpace(b []byte, i int) int {
-	for i < len(b) && argIsSpace(b[i]) {
-		i++
+// argUnquote decodes a string literal that a strictjson.Scanner has
+// validated, exactly as encoding/json decodes it (invalid UTF-8 and lone
+// surrogate escapes become U+FFFD), so that the engine sees what a Go JSON
+// decoder downstream would see.
+func argUnquote(lit []byte) string {
+	if argPlain(lit) {
+		return string(lit[1 : len(lit)-1])
 	}
-	return i
+	return string(strictjson.AppendUnquote(nil, lit))
 }
 
-// argSkipString returns the index just past the string literal starting at
-// b[i] == '"'.
-func argSkipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// argSkipValue returns the index just past the JSON value starting at b[i].
-// It is iterative, so nesting depth costs no stack.
-func argSkipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return argSkipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = argSkipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(b)
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// argUnquote decodes a JSON string literal. The fast path returns the bytes
-// between the quotes when there is nothing to decode; anything with escapes
-// or invalid UTF-8 goes through encoding/json so that the engine sees exactly
-// what a Go JSON decoder downstream would see.
-func argUnquote(lit []byte) (string, error) {
-	if len(lit) < 2 || lit[0] != '"' || lit[len(lit)-1] != '"' {
-		return "", errArgsInvalid
-	}
+// argPlain reports whether the string literal lit reads as its bytes
+// between the quotes: no escapes, valid UTF-8.
+func argPlain(lit []byte) bool {
 	inner := lit[1 : len(lit)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), nil
-	}
-	var s string
-	if err := json.Unmarshal(lit, &s); err != nil {
-		return "", errArgsInvalid
-	}
-	return s, nil
+	return bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
 }
 
 // argPlainString returns the bytes of a string literal that needs no
@@ -212,7 +184,7 @@ func Stringify(raw json.RawMessage) (string, error) {
 	if len(raw) == 0 {
 		return "", errors.New("policy: empty JSON value")
 	}
-	if !json.Valid(raw) {
+	if strictjson.Validate(strictjson.Syntax, raw) != nil {
 		return "", errors.New("policy: invalid JSON value")
 	}
 	return argStringify(raw)
@@ -222,7 +194,7 @@ func Stringify(raw json.RawMessage) (string, error) {
 func argStringify(val []byte) (string, error) {
 	switch val[0] {
 	case '"':
-		return argUnquote(val)
+		return argUnquote(val), nil
 	case 't':
 		return "true", nil
 	case 'f':

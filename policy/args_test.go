@@ -3,6 +3,7 @@ package policy
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -64,6 +65,11 @@ func TestArgParseObject(t *testing.T) {
 		{"a string is not an object", `"{}"`, nil, nil, errArgsNotObject},
 		{"truncated JSON is invalid", `{"a":1`, nil, nil, errArgsInvalid},
 		{"trailing data is invalid", `{"a":1} {}`, nil, nil, errArgsInvalid},
+		{"case-variant keys are duplicates", `{"path":"/tmp","PATH":"/etc"}`, nil, nil, errArgsDuplicate},
+		{"duplicate keys inside a value are rejected", `{"o":{"k":1,"K":2}}`, nil, nil, errArgsDuplicate},
+		{"a lone surrogate escape is invalid", `{"a":"\ud800"}`, nil, nil, errArgsInvalid},
+		{"invalid UTF-8 is invalid", "{\"a\":\"\xff\"}", nil, nil, errArgsInvalid},
+		{"nesting beyond 1000 levels is invalid", `{"a":` + strings.Repeat("[", 1001) + strings.Repeat("]", 1001) + `}`, nil, nil, errArgsInvalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ms, err := argParseObject([]byte(tc.in), nil)
@@ -79,5 +85,40 @@ func TestArgParseObject(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Arguments that jsonrpc's strict decode validated are only split: what
+// the MCP profile refuses is not looked for again, but exact duplicates of
+// top-level keys, which the split sees anyway, still fail.
+func TestArgParseObjectValidatedDoesNotRevalidate(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		n        int
+		err      error
+	}{
+		{"a lone surrogate is not looked for", `{"a":"\ud800"}`, 1, nil},
+		{"case variants are not compared", `{"a":1,"A":2}`, 2, nil},
+		{"exact duplicates still fail", `{"a":1,"a":2}`, 0, errArgsDuplicate},
+		{"members are split as the strict path splits them", `{ "b" : [1, {"x":"}"}] ,"\u0061":"s\"}"}`, 2, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, err := argParseObjectValidated([]byte(tc.in), nil, true)
+			if !errors.Is(err, tc.err) || len(ms) != tc.n {
+				t.Fatalf("got %d members, err %v; want %d, %v", len(ms), err, tc.n, tc.err)
+			}
+		})
+	}
+}
+
+func TestArgUnquoteDecodesAsEncodingJSON(t *testing.T) {
+	for _, lit := range []string{`"plain"`, `"a\u00e9\n"`, `"\ud83d\ude00"`, `"\ud800x"`, "\"\xff\xfeé\"", `""`} {
+		var want string
+		if err := json.Unmarshal([]byte(lit), &want); err != nil {
+			t.Fatalf("test bug: %q: %v", lit, err)
+		}
+		if got := argUnquote([]byte(lit)); got != want {
+			t.Errorf("argUnquote(%q) = %q, want %q", lit, got, want)
+		}
 	}
 }

@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // fuzzEnginePolicy exercises every step of DecideTool.
@@ -54,6 +57,16 @@ func FuzzDecideTool(f *testing.F) {
 			e = mustEngine(t, mustPolicyYAML(t, fuzzEnginePolicy))
 		}
 		d := e.DecideTool(ToolCall{Name: name, Arguments: args})
+		// Arguments jsonrpc would admit (valid under strictjson.MCP) are
+		// decided alike whether or not the engine validates them itself;
+		// anything else it refuses.
+		if strictjson.Validate(strictjson.MCP, args) == nil {
+			if v := e.DecideTool(ToolCall{Name: name, Arguments: args, Validated: true}); v != d {
+				t.Fatalf("validated arguments %q decided %+v, unvalidated %+v", args, v, d)
+			}
+		} else if len(bytes.TrimSpace(args)) > 0 && d.Action != Block {
+			t.Fatalf("arguments refused under MCP %q not blocked: %+v", args, d)
+		}
 		switch d.Action {
 		case Allow, Block, Ask:
 		default:

@@ -1,10 +1,13 @@
 package policy
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // protectedSet is the compiled form of spec.protected_paths plus the paths
@@ -375,13 +378,17 @@ func (ps *protectedSet) rule(entry int) string {
 	return ps.entries[entry].src
 }
 
-// protectedCheckArgs walks every string (keys and values, at any depth) of
-// every argument and returns the first hit in sorted key order.
+// checkArgs walks every string (keys and values, at any depth) of every
+// argument and returns the first hit in sorted key order. The values were
+// validated with the whole arguments object, so they are not validated
+// again: in valid JSON every quote outside a string opens one, and
+// strictjson.ValueEnd finds where it closes.
 func (ps *protectedSet) checkArgs(args []argMember) (arg string, entry int, hit bool) {
 	if ps.empty() {
 		return "", 0, false
 	}
 	budget := protectedSymlinkBudget
+	var text []byte
 	for _, m := range args {
 		// A tool may take a path as a member name too ({"/etc/shadow": ...}).
 		if e, ok := ps.match(m.key, &budget); ok {
@@ -389,16 +396,26 @@ func (ps *protectedSet) checkArgs(args []argMember) (arg string, entry int, hit 
 		}
 		val := m.val
 		for i := 0; i < len(val); {
-			if val[i] != '"' {
-				i++
-				continue
+			q := bytes.IndexByte(val[i:], '"')
+			if q < 0 {
+				break
 			}
-			end := argSkipString(val, i)
-			s, err := argUnquote(val[i:end])
-			if err == nil {
-				if e, ok := ps.match(s, &budget); ok {
-					return m.key, e, true
+			i += q
+			end := strictjson.ValueEnd(val, i)
+			// Decoded exactly as encoding/json decodes it; a string with
+			// escapes in one buffer for the whole walk.
+			var s string
+			if lit := val[i:end]; argPlain(lit) {
+				s = string(lit[1 : len(lit)-1])
+			} else {
+				if cap(text) < len(lit) {
+					text = make([]byte, 0, len(lit)) // escapes only shorten; U+FFFD for invalid UTF-8 may grow it
 				}
+				text = strictjson.AppendUnquote(text[:0], lit)
+				s = string(text)
+			}
+			if e, ok := ps.match(s, &budget); ok {
+				return m.key, e, true
 			}
 			i = end
 		}

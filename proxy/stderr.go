@@ -9,7 +9,9 @@ import (
 )
 
 // maxStderrLine bounds how much of one stderr line is held back for
-// scanning; a longer line is scanned and written in pieces.
+// scanning; a longer line is scanned and written in pieces, each time
+// keeping back a tail (dlp.Scanner.RedactHead) so that a secret straddling
+// two pieces is still redacted whole.
 const maxStderrLine = 64 << 10
 
 // StderrFilter returns a writer that redacts the MCP server's stderr line by
@@ -35,7 +37,7 @@ func (f *stderrFilter) Write(p []byte) (int, error) {
 		if i < 0 {
 			f.buf = append(f.buf, p...)
 			if len(f.buf) >= maxStderrLine {
-				if err := f.flush(); err != nil {
+				if err := f.flushHead(); err != nil {
 					return n, err
 				}
 			}
@@ -57,6 +59,15 @@ func (f *stderrFilter) flush() error {
 	out, _ := f.s.RedactString(dlp.Response, string(f.buf))
 	f.buf = f.buf[:0]
 	_, err := io.WriteString(f.w, out)
+	return err
+}
+
+// flushHead writes the redacted head of a long unterminated line and keeps
+// its tail for the next write.
+func (f *stderrFilter) flushHead() error {
+	head, k := f.s.RedactHead(dlp.Response, f.buf)
+	_, err := f.w.Write(head)
+	f.buf = append(f.buf[:0], f.buf[k:]...)
 	return err
 }
 
