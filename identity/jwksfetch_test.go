@@ -149,13 +149,11 @@ func TestFetchJWKSGivesUpAfterTheTimeout(t *testing.T) {
 		case <-r.Context().Done():
 		}
 	})
-	start := time.Now()
+	// The server answers only when the test ends: without the timeout the
+	// fetch would never return (no clock is read here).
 	_, err := identity.FetchJWKS(context.Background(), srv.URL, identity.JWKSFetchOptions{Timeout: 100 * time.Millisecond})
 	if err == nil {
 		t.Fatal("a server that never answers was accepted")
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Fatalf("gave up after %v", d)
 	}
 }
 

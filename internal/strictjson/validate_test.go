@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 var allProfiles = []Profile{MCP, AgentCard, JOSE, Canonical, Syntax}
@@ -318,7 +317,6 @@ func nest(n int) []byte {
 func TestDeepDocumentsDoNotRecurse(t *testing.T) {
 	const n = 1_000_000
 	deep := strings.Repeat("[", n) + strings.Repeat("]", n)
-	start := time.Now()
 	if err := Validate(Syntax, []byte(deep)); err != nil {
 		t.Errorf("Syntax: %v", err)
 	}
@@ -328,22 +326,18 @@ func TestDeepDocumentsDoNotRecurse(t *testing.T) {
 	if err := Validate(MCP, []byte(strings.Repeat(`{"a":[`, n))); code(err) != ErrExpectedValue {
 		t.Errorf("MCP, unclosed: %v", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("took %v", d)
-	}
 }
 
 func TestWideObjectsStayLinear(t *testing.T) {
+	// No clock here (timed assertions flake on shared machines): a
+	// quadratic duplicate check would need some 10^10 comparisons and run
+	// into the test timeout instead.
 	wide := bigObject(100_000)
-	start := time.Now()
 	if err := Validate(MCP, []byte(wide+"}")); err != nil {
 		t.Errorf("100k distinct keys: %v", err)
 	}
 	if err := Validate(MCP, []byte(wide+`,"K99999":1}`)); code(err) != ErrDuplicateKey {
 		t.Errorf("case variant as the 100001st key: %v", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("took %v", d)
 	}
 }
 

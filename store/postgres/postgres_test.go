@@ -337,11 +337,9 @@ func TestASlowServerIsAnErrorWithinTheTimeout(t *testing.T) {
 	if _, err := tx.Exec(ctx, "SELECT 1 FROM agentid_rate_limits WHERE key = 'locked' FOR UPDATE"); err != nil {
 		t.Fatal(err)
 	}
-	began := time.Now()
+	// The lock is held until the rollback below: without the timeout this
+	// call would never return (no clock is read here).
 	ok, err := s.Allow(ctx, "locked", 5, time.Minute, time.Now())
-	if took := time.Since(began); took > 2*time.Second {
-		t.Errorf("Allow behind a held lock took %v with timeout=300ms", took)
-	}
 	if ok || err == nil {
 		t.Fatalf("Allow behind a held lock = %v, %v; want an error, not allowed", ok, err)
 	}
