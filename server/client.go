@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/internal/strictjson"
 	"github.com/agentid/agentid/internal/trusturl"
 )
 
@@ -113,8 +115,15 @@ func (c *Client) post(ctx context.Context, path string, body any, bearer string)
 }
 
 // Check implements enforce.Remote: the server's decision, or an error when
-// it gave none (network, timeout, 5xx, an answer that does not parse), for
-// which the proxy applies failover_mode.
+// no validation server answered (network, timeout, a gateway's 5xx without
+// the server's error body), for which the proxy applies failover_mode.
+// Every other answer that is not a decision is a refusal, never a
+// failover: a body that does not parse strictly, a 200 without a known
+// decision, a redirect, a 4xx, or the server's own 5xx error (its
+// fail_closed answer, an audit log it cannot write). The server was
+// reached and did not allow the call; failing over would let whoever can
+// provoke such an answer (arguments over the server's body limit) choose
+// fail_open.
 func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, error) {
 	status, raw, err := c.post(ctx, c.cfg.ValidatePath, struct {
 		Tool      string          `json:"tool"`
@@ -127,8 +136,12 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 		errorBody
 		validateResponse
 	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return enforce.Check{}, fmt.Errorf("server: validate answered %d with no JSON body", status)
+	parsed := decodeAnswer(raw, &body) == nil
+	if status >= 500 && !(parsed && body.Error != "") {
+		return enforce.Check{}, fmt.Errorf("server: validate answered %d %s", status, excerpt(raw))
+	}
+	if !parsed {
+		return unanswered, nil
 	}
 	res := enforce.Check{Decision: body.Decision, Reason: body.Reason, Violations: body.Violations, Code: body.Code, TokenError: body.TokenError}
 	switch {
@@ -161,8 +174,44 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 		// The server refused the request itself: this call cannot be
 		// decided there, and is refused rather than failed over.
 		return enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeInvalidParams, Reason: "invalid request: " + body.Message}, nil
+	case status == http.StatusRequestEntityTooLarge:
+		return enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeInvalidParams, Reason: "invalid request: the arguments exceed the validation server's limit"}, nil
 	}
-	return enforce.Check{}, fmt.Errorf("server: validate answered %d %s", status, strings.TrimSpace(string(raw)))
+	return unanswered, nil
+}
+
+// unanswered is the refusal of a call the server was asked about but did
+// not decide: what fail_closed answers.
+var unanswered = enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeForbidden, Reason: aip.TokenErrValidationUnavailable}
+
+// decodeAnswer decodes a server's JSON answer with the rules the server
+// applies to requests (no duplicate or case-variant keys, valid UTF-8): a
+// body two parsers could read differently is no answer. A 200's decision
+// must be under its exact name, which encoding/json alone would not
+// require.
+func decodeAnswer(raw []byte, v any) error {
+	if err := strictjson.Validate(strictjson.MCP, raw); err != nil {
+		return err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return err
+	}
+	for k := range members {
+		if k != strings.ToLower(k) {
+			return fmt.Errorf("server: answer member %q is not the server's", k)
+		}
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// excerpt is the start of a body that is no answer, quoted for the log.
+func excerpt(raw []byte) string {
+	const n = 200
+	if len(raw) > n {
+		return strconv.Quote(string(raw[:n])) + "…"
+	}
+	return strconv.Quote(string(raw))
 }
 
 // Token implements enforce.Remote: a token from POST /v1/token for this
@@ -184,7 +233,7 @@ func (c *Client) Token(ctx context.Context) (enforce.RemoteToken, error) {
 	}
 	var out tokenResponse
 	if status != http.StatusOK || json.Unmarshal(raw, &out) != nil || out.Token == "" {
-		return enforce.RemoteToken{}, fmt.Errorf("server: token answered %d %s", status, strings.TrimSpace(string(raw)))
+		return enforce.RemoteToken{}, fmt.Errorf("server: token answered %d %s", status, excerpt(raw))
 	}
 	exp, err := time.Parse(time.RFC3339Nano, out.ExpiresAt)
 	if err != nil {
