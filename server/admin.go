@@ -2,10 +2,10 @@ package server
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -24,32 +24,34 @@ func verifiedClient(r *http.Request) bool {
 
 // clientIdentities are the names a verified client certificate goes by:
 // its URI SANs (a SPIFFE ID) and its subject's common name.
-func clientIdentities(r *http.Request) []string {
+func clientIdentities(r *http.Request) (uris []string, commonName string) {
 	if !verifiedClient(r) {
-		return nil
+		return nil, ""
 	}
 	leaf := r.TLS.VerifiedChains[0][0]
-	return certIdentities(leaf)
-}
-
-func certIdentities(c *x509.Certificate) []string {
-	var ids []string
-	for _, u := range c.URIs {
-		ids = append(ids, u.String())
+	for _, u := range leaf.URIs {
+		uris = append(uris, u.String())
 	}
-	if c.Subject.CommonName != "" {
-		ids = append(ids, c.Subject.CommonName)
-	}
-	return ids
+	return uris, leaf.Subject.CommonName
 }
 
 // admin returns who is acting as admin, and false when the request does
 // not carry the admin credential: the admin token as a Bearer credential,
 // or a verified client certificate named in AdminIdentities. An agent's
 // identity token is never an admin credential (spec §6.5.4).
+//
+// An admin identity that is an absolute URI names a URI SAN, any other a
+// common name, never the other way round: whoever may choose the common
+// name of a certificate the CA signs (or a CA that copies a DNS name into
+// it) could otherwise take the SPIFFE ID of the admin.
 func (s *Server) admin(r *http.Request) (string, bool) {
-	for _, id := range clientIdentities(r) {
-		if slices.Contains(s.cfg.AdminIdentities, id) {
+	uris, cn := clientIdentities(r)
+	for _, id := range s.cfg.AdminIdentities {
+		if u, err := url.Parse(id); err == nil && u.Scheme != "" {
+			if slices.Contains(uris, id) {
+				return id, true
+			}
+		} else if cn != "" && cn == id {
 			return id, true
 		}
 	}
