@@ -262,7 +262,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.sessions.seen(claims.SessionID, claims.ExpiresAt)
+	s.sessions.seen(claims.SessionID, claims.ExpiresAt, s.cfg.Now())
 	writeJSON(w, http.StatusOK, tokenResponse{Token: tok, TokenID: claims.Nonce, SessionID: claims.SessionID, ExpiresAt: identity.FormatTime(claims.ExpiresAt)})
 }
 
@@ -271,10 +271,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 type activeSessions struct {
 	mu    sync.Mutex
 	until map[string]time.Time
+	// prune is the size at which seen forgets the expired sessions: they
+	// would otherwise pile up until /metrics is scraped, if ever.
+	prune int
 }
 
-// seen records that session has a token valid until exp.
-func (a *activeSessions) seen(session string, exp time.Time) {
+// minSessionPrune is the least size at which seen prunes.
+const minSessionPrune = 1024
+
+// seen records at now that session has a token valid until exp.
+func (a *activeSessions) seen(session string, exp, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.until == nil {
@@ -283,16 +289,26 @@ func (a *activeSessions) seen(session string, exp time.Time) {
 	if exp.After(a.until[session]) {
 		a.until[session] = exp
 	}
+	if len(a.until) >= max(a.prune, minSessionPrune) {
+		// Twice the live size next time: amortized constant work a call.
+		a.forget(now)
+		a.prune = 2 * len(a.until)
+	}
+}
+
+// forget drops the sessions expired at now; a.mu is held.
+func (a *activeSessions) forget(now time.Time) {
+	for id, exp := range a.until {
+		if !now.Before(exp) {
+			delete(a.until, id)
+		}
+	}
 }
 
 // count returns the number of sessions active at now, forgetting the rest.
 func (a *activeSessions) count(now time.Time) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for id, exp := range a.until {
-		if !now.Before(exp) {
-			delete(a.until, id)
-		}
-	}
+	a.forget(now)
 	return len(a.until)
 }

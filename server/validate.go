@@ -132,7 +132,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.checked(check, token != "")
 	if check.Token != nil {
-		s.sessions.seen(check.Token.SessionID, check.Token.ExpiresAt)
+		s.sessions.seen(check.Token.SessionID, check.Token.ExpiresAt, s.cfg.Now())
 	}
 	status, resp := s.checkResponse(check, token != "")
 	writeJSON(w, status, resp)
