@@ -89,6 +89,7 @@ type Server struct {
 	metrics     *metrics
 	owned       []interface{ Close() error }
 	sessions    activeSessions
+	ping        pingCache
 	mux         *http.ServeMux
 }
 
