@@ -121,8 +121,11 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A store slower than server.timeout counts as unavailable: the
-	// failover mode decides (§3.8.4).
-	ctx, cancel := context.WithTimeout(r.Context(), t.core.Policy().Policy.ServerConfig().Timeout)
+	// failover mode decides (§3.8.4). A client that hangs up does not: its
+	// cancellation would look like a store outage (a fail_open alert,
+	// failover counted and audited), so the decision, bounded by the
+	// timeout, is made and recorded whether or not anyone reads it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), t.core.Policy().Policy.ServerConfig().Timeout)
 	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token})
 	cancel()
 	if err := s.cfg.Audit.LogAll(check.Audit); err != nil && !s.cfg.AuditBestEffort {
