@@ -61,6 +61,13 @@ func (s *Server) admin(r *http.Request) (string, bool) {
 	return "", false
 }
 
+// tokenCredential reports whether the request carries the token
+// credential (Config.TokenCredential) as its Bearer credential.
+func (s *Server) tokenCredential(r *http.Request) bool {
+	tok, _, err := bearer(r)
+	return err == nil && tok != "" && sameSecret(tok, s.cfg.TokenCredential)
+}
+
 // revokeRequest is the body of POST /v1/revoke (spec §6.5.1).
 type revokeRequest struct {
 	Type       string `json:"type"`
@@ -196,11 +203,11 @@ type tokenResponse struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-// handleToken issues a single-use token to a remote agent. Only an admin
-// or a client with a verified certificate may ask: a token is what
-// /v1/validate trusts.
+// handleToken issues a single-use token to a remote agent. Only an admin,
+// a holder of the token credential or a client with a verified certificate
+// may ask: a token is what /v1/validate trusts.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.admin(r); !ok && !verifiedClient(r) {
+	if _, ok := s.admin(r); !ok && !verifiedClient(r) && !s.tokenCredential(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="agentid-admin"`)
 		writeError(w, http.StatusUnauthorized, errUnauthorized, "the admin credential or a client certificate is required")
 		return
