@@ -44,6 +44,9 @@ type ClientConfig struct {
 	Binding identity.Binding
 	// ValidatePath is the server's validate endpoint; /v1/validate when "".
 	ValidatePath string
+	// MaxBodyBytes is the server's body limit (its Config.MaxBodyBytes);
+	// DefaultMaxBodyBytes when 0. A call over it is refused here.
+	MaxBodyBytes int64
 }
 
 // Client asks a validation server to decide tool calls: it is the
@@ -70,6 +73,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.ValidatePath == "" {
 		cfg.ValidatePath = "/v1/validate"
 	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.ForceAttemptHTTP2 = true
@@ -88,10 +94,23 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // Close closes idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
+// errUnsendable is a request that could not be built from what the caller
+// gave: no server was asked, so it is no outage either.
+var errUnsendable = errors.New("server: the request cannot be sent")
+
+// errTooLarge is a request body over the server's limit.
+var errTooLarge = errors.New("server: the request exceeds the server's body limit")
+
 func (c *Client) post(ctx context.Context, path string, body any, bearer string) (int, []byte, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w: %v", errUnsendable, err)
+	}
+	if int64(len(b)) > c.cfg.MaxBodyBytes {
+		// The server would answer 413, or cut the connection before it
+		// could: refused here, so that no agent can make its call look
+		// like an outage.
+		return 0, nil, errTooLarge
 	}
 	u := c.base.JoinPath(path)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(b))
@@ -125,10 +144,23 @@ func (c *Client) post(ctx context.Context, path string, body any, bearer string)
 // provoke such an answer (arguments over the server's body limit) choose
 // fail_open.
 func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, error) {
+	if call.Token != "" && !isB64Token(call.Token) {
+		// The agent chose a token no Authorization header can carry (a
+		// line break, a control character): the request would fail before
+		// it was sent, which must not pass for an unreachable server. The
+		// server answers any such Bearer credential this way.
+		return enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeTokenInvalid, Reason: "Token invalid", TokenError: aip.TokenErrMalformed}, nil
+	}
 	status, raw, err := c.post(ctx, c.cfg.ValidatePath, struct {
 		Tool      string          `json:"tool"`
 		Arguments json.RawMessage `json:"arguments"`
 	}{call.Tool, nonNullObject(call.Arguments)}, call.Token)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return tooLarge, nil
+	case errors.Is(err, errUnsendable):
+		return unanswered, nil
+	}
 	if err != nil {
 		return enforce.Check{}, err
 	}
@@ -175,10 +207,14 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 		// decided there, and is refused rather than failed over.
 		return enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeInvalidParams, Reason: "invalid request: " + body.Message}, nil
 	case status == http.StatusRequestEntityTooLarge:
-		return enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeInvalidParams, Reason: "invalid request: the arguments exceed the validation server's limit"}, nil
+		return tooLarge, nil
 	}
 	return unanswered, nil
 }
+
+// tooLarge is the refusal of a call whose request exceeds the server's
+// body limit, as the server's 413 would be.
+var tooLarge = enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeInvalidParams, Reason: "invalid request: the arguments exceed the validation server's limit"}
 
 // unanswered is the refusal of a call the server was asked about but did
 // not decide: what fail_closed answers.

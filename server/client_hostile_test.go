@@ -91,3 +91,38 @@ func TestArgumentsOverTheServersBodyLimitAreRefusedNotFailedOver(t *testing.T) {
 		t.Fatalf("a call the server could not read: %d %v, want %d", code, data, aip.CodeInvalidParams)
 	}
 }
+
+func TestATokenThatCannotTravelInAHeaderIsRefusedNotFailedOver(t *testing.T) {
+	ts := newTestServer(t, server.Config{AdminToken: []byte(adminToken)}, basePolicy)
+	core := remoteProxy(t, ts.url, failOpenLocal)
+	// The agent chooses the token: one that no HTTP request can carry
+	// made the request fail before it was sent, which looked like an
+	// unreachable server.
+	for _, token := range []string{`x\ny`, `x\r\nX-Injected: 1`, `x\u0000y`, `x\u007fy`} {
+		code, data := outcome(t, core, enforce.NewSession(), toolCall(1, "read_file", `{"path":"~/.ssh/id_rsa"}`, token))
+		if code == 0 {
+			t.Errorf("token %q: the call was forwarded (%v)", token, data)
+		}
+	}
+}
+
+func TestArgumentsOverTheServersBodyLimitAreRefusedBeforeTheyAreSent(t *testing.T) {
+	// A server (or the network before it) that cuts the connection of an
+	// oversized body looks unreachable; whether the 413 arrives first is a
+	// race the agent must not be able to run.
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(hs.Close)
+	core := remoteProxy(t, hs.URL, failOpenLocal)
+	big := `{"path":"~/.ssh/id_rsa","pad":"` + strings.Repeat("a", server.DefaultMaxBodyBytes) + `"}`
+	if code, data := outcome(t, core, enforce.NewSession(), toolCall(1, "read_file", big, "")); code != aip.CodeInvalidParams {
+		t.Fatalf("oversized arguments: %d %v, want %d", code, data, aip.CodeInvalidParams)
+	}
+	if code, data := outcome(t, core, enforce.NewSession(), toolCall(2, "read_file", `{}`, "")); code != 0 {
+		t.Fatalf("a small call to a server that hangs up fails over (fail_open): %d %v", code, data)
+	}
+}
