@@ -2,10 +2,10 @@ package server
 
 import (
 	"bytes"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -24,32 +24,34 @@ func verifiedClient(r *http.Request) bool {
 
 // clientIdentities are the names a verified client certificate goes by:
 // its URI SANs (a SPIFFE ID) and its subject's common name.
-func clientIdentities(r *http.Request) []string {
+func clientIdentities(r *http.Request) (uris []string, commonName string) {
 	if !verifiedClient(r) {
-		return nil
+		return nil, ""
 	}
 	leaf := r.TLS.VerifiedChains[0][0]
-	return certIdentities(leaf)
-}
-
-func certIdentities(c *x509.Certificate) []string {
-	var ids []string
-	for _, u := range c.URIs {
-		ids = append(ids, u.String())
+	for _, u := range leaf.URIs {
+		uris = append(uris, u.String())
 	}
-	if c.Subject.CommonName != "" {
-		ids = append(ids, c.Subject.CommonName)
-	}
-	return ids
+	return uris, leaf.Subject.CommonName
 }
 
 // admin returns who is acting as admin, and false when the request does
 // not carry the admin credential: the admin token as a Bearer credential,
 // or a verified client certificate named in AdminIdentities. An agent's
 // identity token is never an admin credential (spec §6.5.4).
+//
+// An admin identity that is an absolute URI names a URI SAN, any other a
+// common name, never the other way round: whoever may choose the common
+// name of a certificate the CA signs (or a CA that copies a DNS name into
+// it) could otherwise take the SPIFFE ID of the admin.
 func (s *Server) admin(r *http.Request) (string, bool) {
-	for _, id := range clientIdentities(r) {
-		if slices.Contains(s.cfg.AdminIdentities, id) {
+	uris, cn := clientIdentities(r)
+	for _, id := range s.cfg.AdminIdentities {
+		if u, err := url.Parse(id); err == nil && u.Scheme != "" {
+			if slices.Contains(uris, id) {
+				return id, true
+			}
+		} else if cn != "" && cn == id {
 			return id, true
 		}
 	}
@@ -57,6 +59,13 @@ func (s *Server) admin(r *http.Request) (string, bool) {
 		return "admin-token", true
 	}
 	return "", false
+}
+
+// tokenCredential reports whether the request carries the token
+// credential (Config.TokenCredential) as its Bearer credential.
+func (s *Server) tokenCredential(r *http.Request) bool {
+	tok, _, err := bearer(r)
+	return err == nil && tok != "" && sameSecret(tok, s.cfg.TokenCredential)
 }
 
 // revokeRequest is the body of POST /v1/revoke (spec §6.5.1).
@@ -194,11 +203,11 @@ type tokenResponse struct {
 	ExpiresAt string `json:"expires_at"`
 }
 
-// handleToken issues a single-use token to a remote agent. Only an admin
-// or a client with a verified certificate may ask: a token is what
-// /v1/validate trusts.
+// handleToken issues a single-use token to a remote agent. Only an admin,
+// a holder of the token credential or a client with a verified certificate
+// may ask: a token is what /v1/validate trusts.
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
-	if _, ok := s.admin(r); !ok && !verifiedClient(r) {
+	if _, ok := s.admin(r); !ok && !verifiedClient(r) && !s.tokenCredential(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="agentid-admin"`)
 		writeError(w, http.StatusUnauthorized, errUnauthorized, "the admin credential or a client certificate is required")
 		return
@@ -260,7 +269,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.sessions.seen(claims.SessionID, claims.ExpiresAt)
+	s.sessions.seen(claims.SessionID, claims.ExpiresAt, s.cfg.Now())
 	writeJSON(w, http.StatusOK, tokenResponse{Token: tok, TokenID: claims.Nonce, SessionID: claims.SessionID, ExpiresAt: identity.FormatTime(claims.ExpiresAt)})
 }
 
@@ -269,10 +278,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 type activeSessions struct {
 	mu    sync.Mutex
 	until map[string]time.Time
+	// prune is the size at which seen forgets the expired sessions: they
+	// would otherwise pile up until /metrics is scraped, if ever.
+	prune int
 }
 
-// seen records that session has a token valid until exp.
-func (a *activeSessions) seen(session string, exp time.Time) {
+// minSessionPrune is the least size at which seen prunes.
+const minSessionPrune = 1024
+
+// seen records at now that session has a token valid until exp.
+func (a *activeSessions) seen(session string, exp, now time.Time) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.until == nil {
@@ -281,16 +296,26 @@ func (a *activeSessions) seen(session string, exp time.Time) {
 	if exp.After(a.until[session]) {
 		a.until[session] = exp
 	}
+	if len(a.until) >= max(a.prune, minSessionPrune) {
+		// Twice the live size next time: amortized constant work a call.
+		a.forget(now)
+		a.prune = 2 * len(a.until)
+	}
+}
+
+// forget drops the sessions expired at now; a.mu is held.
+func (a *activeSessions) forget(now time.Time) {
+	for id, exp := range a.until {
+		if !now.Before(exp) {
+			delete(a.until, id)
+		}
+	}
 }
 
 // count returns the number of sessions active at now, forgetting the rest.
 func (a *activeSessions) count(now time.Time) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for id, exp := range a.until {
-		if !now.Before(exp) {
-			delete(a.until, id)
-		}
-	}
+	a.forget(now)
 	return len(a.until)
 }

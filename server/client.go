@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/internal/strictjson"
 	"github.com/agentid/agentid/internal/trusturl"
 )
 
@@ -42,6 +44,9 @@ type ClientConfig struct {
 	Binding identity.Binding
 	// ValidatePath is the server's validate endpoint; /v1/validate when "".
 	ValidatePath string
+	// MaxBodyBytes is the server's body limit (its Config.MaxBodyBytes);
+	// DefaultMaxBodyBytes when 0. A call over it is refused here.
+	MaxBodyBytes int64
 }
 
 // Client asks a validation server to decide tool calls: it is the
@@ -68,6 +73,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.ValidatePath == "" {
 		cfg.ValidatePath = "/v1/validate"
 	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
 	tr.ForceAttemptHTTP2 = true
@@ -86,10 +94,23 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 // Close closes idle connections.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
 
+// errUnsendable is a request that could not be built from what the caller
+// gave: no server was asked, so it is no outage either.
+var errUnsendable = errors.New("server: the request cannot be sent")
+
+// errTooLarge is a request body over the server's limit.
+var errTooLarge = errors.New("server: the request exceeds the server's body limit")
+
 func (c *Client) post(ctx context.Context, path string, body any, bearer string) (int, []byte, error) {
 	b, err := json.Marshal(body)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, fmt.Errorf("%w: %v", errUnsendable, err)
+	}
+	if int64(len(b)) > c.cfg.MaxBodyBytes {
+		// The server would answer 413, or cut the connection before it
+		// could: refused here, so that no agent can make its call look
+		// like an outage.
+		return 0, nil, errTooLarge
 	}
 	u := c.base.JoinPath(path)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(b))
@@ -113,13 +134,33 @@ func (c *Client) post(ctx context.Context, path string, body any, bearer string)
 }
 
 // Check implements enforce.Remote: the server's decision, or an error when
-// it gave none (network, timeout, 5xx, an answer that does not parse), for
-// which the proxy applies failover_mode.
+// no validation server answered (network, timeout, a gateway's 5xx without
+// the server's error body), for which the proxy applies failover_mode.
+// Every other answer that is not a decision is a refusal, never a
+// failover: a body that does not parse strictly, a 200 without a known
+// decision, a redirect, a 4xx, or the server's own 5xx error (its
+// fail_closed answer, an audit log it cannot write). The server was
+// reached and did not allow the call; failing over would let whoever can
+// provoke such an answer (arguments over the server's body limit) choose
+// fail_open.
 func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, error) {
+	if call.Token != "" && !isB64Token(call.Token) {
+		// The agent chose a token no Authorization header can carry (a
+		// line break, a control character): the request would fail before
+		// it was sent, which must not pass for an unreachable server. The
+		// server answers any such Bearer credential this way.
+		return enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeTokenInvalid, Reason: "Token invalid", TokenError: aip.TokenErrMalformed}, nil
+	}
 	status, raw, err := c.post(ctx, c.cfg.ValidatePath, struct {
 		Tool      string          `json:"tool"`
 		Arguments json.RawMessage `json:"arguments"`
 	}{call.Tool, nonNullObject(call.Arguments)}, call.Token)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return tooLarge, nil
+	case errors.Is(err, errUnsendable):
+		return unanswered, nil
+	}
 	if err != nil {
 		return enforce.Check{}, err
 	}
@@ -127,8 +168,12 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 		errorBody
 		validateResponse
 	}
-	if err := json.Unmarshal(raw, &body); err != nil {
-		return enforce.Check{}, fmt.Errorf("server: validate answered %d with no JSON body", status)
+	parsed := decodeAnswer(raw, &body) == nil
+	if status >= 500 && !(parsed && body.Error != "") {
+		return enforce.Check{}, fmt.Errorf("server: validate answered %d %s", status, excerpt(raw))
+	}
+	if !parsed {
+		return unanswered, nil
 	}
 	res := enforce.Check{Decision: body.Decision, Reason: body.Reason, Violations: body.Violations, Code: body.Code, TokenError: body.TokenError}
 	switch {
@@ -161,8 +206,48 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 		// The server refused the request itself: this call cannot be
 		// decided there, and is refused rather than failed over.
 		return enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeInvalidParams, Reason: "invalid request: " + body.Message}, nil
+	case status == http.StatusRequestEntityTooLarge:
+		return tooLarge, nil
 	}
-	return enforce.Check{}, fmt.Errorf("server: validate answered %d %s", status, strings.TrimSpace(string(raw)))
+	return unanswered, nil
+}
+
+// tooLarge is the refusal of a call whose request exceeds the server's
+// body limit, as the server's 413 would be.
+var tooLarge = enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeInvalidParams, Reason: "invalid request: the arguments exceed the validation server's limit"}
+
+// unanswered is the refusal of a call the server was asked about but did
+// not decide: what fail_closed answers.
+var unanswered = enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeForbidden, Reason: aip.TokenErrValidationUnavailable}
+
+// decodeAnswer decodes a server's JSON answer with the rules the server
+// applies to requests (no duplicate or case-variant keys, valid UTF-8): a
+// body two parsers could read differently is no answer. A 200's decision
+// must be under its exact name, which encoding/json alone would not
+// require.
+func decodeAnswer(raw []byte, v any) error {
+	if err := strictjson.Validate(strictjson.MCP, raw); err != nil {
+		return err
+	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &members); err != nil {
+		return err
+	}
+	for k := range members {
+		if k != strings.ToLower(k) {
+			return fmt.Errorf("server: answer member %q is not the server's", k)
+		}
+	}
+	return json.Unmarshal(raw, v)
+}
+
+// excerpt is the start of a body that is no answer, quoted for the log.
+func excerpt(raw []byte) string {
+	const n = 200
+	if len(raw) > n {
+		return strconv.Quote(string(raw[:n])) + "…"
+	}
+	return strconv.Quote(string(raw))
 }
 
 // Token implements enforce.Remote: a token from POST /v1/token for this
@@ -184,7 +269,7 @@ func (c *Client) Token(ctx context.Context) (enforce.RemoteToken, error) {
 	}
 	var out tokenResponse
 	if status != http.StatusOK || json.Unmarshal(raw, &out) != nil || out.Token == "" {
-		return enforce.RemoteToken{}, fmt.Errorf("server: token answered %d %s", status, strings.TrimSpace(string(raw)))
+		return enforce.RemoteToken{}, fmt.Errorf("server: token answered %d %s", status, excerpt(raw))
 	}
 	exp, err := time.Parse(time.RFC3339Nano, out.ExpiresAt)
 	if err != nil {

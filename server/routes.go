@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -106,9 +107,7 @@ func (s *Server) Health(ctx context.Context) Health {
 		degrade("audit log writes failed")
 	}
 	if s.cfg.Ping != nil {
-		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := s.cfg.Ping(pctx)
-		cancel()
+		err := s.pingStore(ctx)
 		h.Store = "ok"
 		if err != nil {
 			h.Store = "unavailable"
@@ -138,4 +137,33 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusServiceUnavailable
 	}
 	writeJSON(w, status, h)
+}
+
+// pingCache is the store's last answer to /health, reused for a second:
+// /health is public, and a flood of it must not become a flood of store
+// round trips that validation requests wait behind.
+type pingCache struct {
+	mu   sync.Mutex
+	at   time.Time
+	err  error
+	done bool // at and err hold an answer
+}
+
+// pingStore asks the store whether it answers, at most once a second;
+// concurrent callers wait for the one ping in flight.
+func (s *Server) pingStore(ctx context.Context) error {
+	c := &s.ping
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.cfg.Now()
+	if c.done && !now.Before(c.at) && now.Sub(c.at) < time.Second {
+		return c.err
+	}
+	// Not the caller's context: a client that hangs up must not leave
+	// "unavailable" behind for everyone else.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	c.err = s.cfg.Ping(pctx)
+	cancel()
+	c.at, c.done = now, true
+	return c.err
 }

@@ -104,9 +104,12 @@ func Serve(ctx context.Context, s *Server, l Listener) error {
 		}
 		hs.TLSConfig = cfg
 	}
-	ln, err := net.Listen("tcp", l.Addr)
+	ln, loopback, err := listen(l.Addr, tlsOn)
 	if err != nil {
-		return fmt.Errorf("server: %w", err)
+		return err
+	}
+	if !loopback {
+		s.requireAuth.Store(true)
 	}
 	max := l.MaxConns
 	if max <= 0 {
@@ -144,6 +147,24 @@ func Serve(ctx context.Context, s *Server, l Listener) error {
 		return fmt.Errorf("server: %w", err)
 	}
 	return nil
+}
+
+// listen binds addr and reports whether the listener is bound to loopback
+// only. Serve checked the address by name already (IsLoopback); what counts
+// is where it is bound, since "localhost" is whatever the resolver makes of
+// it. Without TLS a listener bound anywhere else is closed and refused.
+func listen(addr string, tlsOn bool) (net.Listener, bool, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, false, fmt.Errorf("server: %w", err)
+	}
+	ta, ok := ln.Addr().(*net.TCPAddr)
+	loopback := ok && ta.IP.IsLoopback()
+	if !loopback && !tlsOn {
+		ln.Close()
+		return nil, false, fmt.Errorf("server: %s is bound to %s, not loopback: TLS is required", addr, ln.Addr())
+	}
+	return ln, loopback, nil
 }
 
 // tlsConfig is TLS 1.2 or later, with the certificate (and client CAs)

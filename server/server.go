@@ -52,6 +52,11 @@ type Config struct {
 	// AdminToken is the admin credential for /v1/revoke and /v1/token,
 	// presented as "Authorization: Bearer <token>"; empty accepts none.
 	AdminToken []byte
+	// TokenCredential is a credential for /v1/token alone, presented as
+	// "Authorization: Bearer <credential>": what proxies without a client
+	// certificate are given, so that none of them holds the admin
+	// credential (which also revokes); empty accepts none.
+	TokenCredential []byte
 	// AdminIdentities are the verified client-certificate identities (a
 	// URI SAN such as a SPIFFE ID, or the subject's common name) that act
 	// as admin.
@@ -89,6 +94,7 @@ type Server struct {
 	metrics     *metrics
 	owned       []interface{ Close() error }
 	sessions    activeSessions
+	ping        pingCache
 	mux         *http.ServeMux
 }
 

@@ -74,7 +74,15 @@ func checkTenants(ps []*enforce.Policy) error {
 		return nil
 	}
 	seen := make(map[string]string)
+	names := make(map[string]string)
 	for _, p := range ps {
+		// Rate-limit counters are keyed by metadata.name, and /v1/token
+		// selects a tenant by it: two tenants of one name would spend
+		// each other's limits.
+		if other, dup := names[p.Policy.Metadata.Name]; dup {
+			return fmt.Errorf("server: policies %s and %s have the same metadata.name %q", other, p.Path(), p.Policy.Metadata.Name)
+		}
+		names[p.Policy.Metadata.Name] = p.Path()
 		idc := p.Policy.IdentityConfig()
 		if !idc.Enabled {
 			return fmt.Errorf("server: policy %s: serving several policies needs identity in each (the token's audience selects the policy)", p.Path())

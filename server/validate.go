@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/internal/strictjson"
 )
@@ -120,11 +121,25 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// Where the listener requires authentication, a request without a
+	// verified client certificate is authenticated by its token alone:
+	// a policy that validates none cannot decide it.
+	needToken := s.requireAuth.Load() && !verifiedClient(r)
+	if needToken && t.core.Identity() == nil {
+		writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenRequired, Message: "this listener requires a client certificate"})
+		return
+	}
 	// A store slower than server.timeout counts as unavailable: the
-	// failover mode decides (§3.8.4).
-	ctx, cancel := context.WithTimeout(r.Context(), t.core.Policy().Policy.ServerConfig().Timeout)
+	// failover mode decides (§3.8.4). A client that hangs up does not: its
+	// cancellation would look like a store outage (a fail_open alert,
+	// failover counted and audited), so the decision, bounded by the
+	// timeout, is made and recorded whether or not anyone reads it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), t.core.Policy().Policy.ServerConfig().Timeout)
 	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token})
 	cancel()
+	if needToken && check.Token == nil {
+		check = refuseUnauthenticated(check)
+	}
 	if err := s.cfg.Audit.LogAll(check.Audit); err != nil && !s.cfg.AuditBestEffort {
 		s.cfg.Log.Error("audit write failed; the request is refused", "error", err)
 		writeError(w, http.StatusInternalServerError, errInternal, "audit log unavailable")
@@ -132,10 +147,28 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.checked(check, token != "")
 	if check.Token != nil {
-		s.sessions.seen(check.Token.SessionID, check.Token.ExpiresAt)
+		s.sessions.seen(check.Token.SessionID, check.Token.ExpiresAt, s.cfg.Now())
 	}
 	status, resp := s.checkResponse(check, token != "")
 	writeJSON(w, status, resp)
+}
+
+// refuseUnauthenticated turns the decision on a call whose token did not
+// validate, under a policy that does not require one, into the refusal of
+// that token: on a listener that requires authentication it was the
+// caller's only credential. The token's failure is recorded as a block;
+// the decision, which the caller may not learn, is not recorded at all.
+// (The call's rate limit was spent already; a core option to require the
+// token would spare it.)
+func refuseUnauthenticated(c enforce.Check) enforce.Check {
+	for _, rec := range c.Audit {
+		if rec.Event != enforce.EventTokenNotRequired {
+			continue
+		}
+		rec.Event, rec.Decision = enforce.EventTokenRejected, aip.AuditBlock
+		return enforce.Check{Decision: aip.DecisionBlock, Code: rec.Code, Reason: "Token invalid", TokenError: rec.Reason, Audit: []audit.Record{rec}}
+	}
+	return c
 }
 
 // checkResponse maps the core's decision to HTTP (DESIGN decision 13): a

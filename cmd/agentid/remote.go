@@ -22,7 +22,7 @@ func (r *remoteFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&r.ca, "server-ca", "", "CA certificates (PEM) that verify the validation server (default: the system's)")
 	f.StringVar(&r.cert, "server-cert", "", "client certificate (PEM) for mTLS to the validation server")
 	f.StringVar(&r.key, "server-key", "", "client key (PEM) for --server-cert")
-	f.StringVar(&r.credentialFile, "server-credential-file", "", "file holding the credential for the server's /v1/token, when no client certificate identifies this proxy")
+	f.StringVar(&r.credentialFile, "server-credential-file", "", "file holding the credential for the server's /v1/token (its --token-credential-file), when no client certificate identifies this proxy")
 	f.StringVar(&r.policy, "server-policy", "", "the server's policy (tenant) to obtain tokens for, when it serves several")
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -34,6 +35,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 		listen          string
 		storeURL        string
 		adminTokenFile  string
+		tokenCredFile   string
 		adminIdentities []string
 		auditPath       string
 		auditBestEffort bool
@@ -118,6 +120,14 @@ closes once requests in flight are answered.`,
 					return err
 				}
 			}
+			if tokenCredFile != "" {
+				if cfg.TokenCredential, err = server.ReadAdminToken(tokenCredFile); err != nil {
+					return err
+				}
+				if bytes.Equal(cfg.TokenCredential, cfg.AdminToken) {
+					return fmt.Errorf("--token-credential-file holds the admin token: give proxies a credential of their own")
+				}
+			}
 			for _, p := range policies {
 				if p.Policy.IdentityConfig().Enabled {
 					if cfg.Keys, err = identity.LoadSigningKeys(p.Policy, keyFile, identity.KeySetOptions{}); err != nil {
@@ -171,6 +181,7 @@ closes once requests in flight are answered.`,
 	f.StringVar(&listen, "listen", "", "address to listen on (default: the first policy's server.listen, 127.0.0.1:9443)")
 	f.StringVar(&storeURL, "store", "", "shared state for replicas: memory, redis://HOST:PORT/DB[?prefix=P] or postgres://USER@HOST/DB (default: the policy's identity.nonce_storage, else memory)")
 	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the admin credential for /v1/revoke and /v1/token (mode 0600, at least 16 bytes)")
+	f.StringVar(&tokenCredFile, "token-credential-file", "", "file holding a credential for /v1/token only, for proxies without a client certificate (--server-credential-file), so that they need not hold the admin token (mode 0600, at least 16 bytes)")
 	f.StringArrayVar(&adminIdentities, "admin-identity", nil, "client-certificate identity (URI SAN such as a SPIFFE ID, or subject CN) that acts as admin; repeatable")
 	f.StringVar(&auditPath, "audit", "", "audit log file (default $XDG_STATE_HOME/agentid/audit.jsonl)")
 	f.BoolVar(&auditBestEffort, "audit-best-effort", false, "answer requests whose audit records cannot be written (default: 500)")

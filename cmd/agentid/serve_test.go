@@ -159,3 +159,13 @@ func TestServeRefusesToListenOnTheNetworkWithoutTLS(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, out)
 	}
 }
+
+func TestServeRefusesATokenCredentialThatIsTheAdminToken(t *testing.T) {
+	policyPath := writeFile(t, "p.yaml", servedPolicy)
+	secret := writeFile(t, "admin", "0123456789abcdef-admin") // mode 0600
+	out, code := run(t, "serve", "--policy", policyPath, "--listen", "127.0.0.1:0", "--audit", filepath.Join(t.TempDir(), "a.jsonl"),
+		"--admin-token-file", secret, "--token-credential-file", secret)
+	if code == 0 || !strings.Contains(out, "holds the admin token") {
+		t.Fatalf("exit %d: %s", code, out)
+	}
+}

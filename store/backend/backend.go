@@ -82,11 +82,28 @@ func URL(ns policy.NonceStorageConfig) (string, error) {
 	return "", fmt.Errorf("backend: identity.nonce_storage.type %q is not one of memory, redis, postgres", ns.Type)
 }
 
-// redact hides a URL's password in messages.
+// redact is raw for messages, without its secrets: a URL's password in its
+// user info or in a query parameter (pgx reads ?password=), and all but the
+// scheme of a string that does not parse as a URL (a libpq DSN, a bad
+// escape) since where its password is cannot be told.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		if scheme, _, ok := strings.Cut(raw, "://"); ok && err == nil {
+			return scheme + "://(a URL without a host)"
+		} else if ok && !strings.ContainsAny(scheme, " =@:/") {
+			return scheme + "://(a URL that does not parse)"
+		}
+		return "(not a URL)"
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			if strings.Contains(strings.ToLower(k), "pass") {
+				q.Set(k, "xxxxx")
+			}
+		}
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
 }

@@ -74,3 +74,53 @@ func TestOpenEachKind(t *testing.T) {
 		})
 	}
 }
+
+func TestNoErrorShowsAStorePasswordWhereverTheURLHoldsIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, u := range []string{
+		"redis://:hunter2@127.0.0.1:1/0",
+		"postgres://agentid@127.0.0.1:1/agentid?password=hunter2&sslmode=disable",
+		"postgres://agentid:hunter2@127.0.0.1:1/agentid%zz",   // does not parse as a URL
+		"redis://agentid:hun%zzter2@127.0.0.1:1/0",            // nor does this
+		"host=127.0.0.1 port=1 user=agentid password=hunter2", // a libpq DSN, not a URL
+	} {
+		b, err := backend.Open(ctx, u)
+		if err == nil {
+			b.Close()
+			t.Errorf("Open(%q) succeeded", u)
+			continue
+		}
+		if strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "hun%zzter2") {
+			t.Errorf("Open(%q): the error shows the password: %v", u, err)
+		}
+	}
+	for _, tc := range [][2]string{
+		{"redis://:hunter2@127.0.0.1:1/0", "postgres://u:hunter2@127.0.0.1:1/db"},
+		{"redis://127.0.0.1:1/0", "postgres://u@127.0.0.1:1/db?password=hunter2"},
+	} {
+		_, _, err := backend.ForPolicies(ctx, "", storePolicy(t, "redis", tc[0]), storePolicy(t, "postgres", tc[1]))
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("two stores %q and %q: %v", tc[0], tc[1], err)
+		}
+	}
+}
+
+// storePolicy is a policy whose identity.nonce_storage is typ at address.
+func storePolicy(t *testing.T, typ, address string) *policy.Policy {
+	t.Helper()
+	p, _, err := policy.Parse([]byte(`apiVersion: aip.io/v1alpha2
+kind: AgentPolicy
+metadata: {name: stores}
+spec:
+  allowed_tools: [read_file]
+  identity:
+    enabled: true
+    audience: stores
+    nonce_storage: {type: ` + typ + `, address: "` + address + `"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
