@@ -2,7 +2,9 @@ package identity_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/identity"
@@ -66,4 +68,51 @@ func TestIssueForNeedsRemoteAgents(t *testing.T) {
 	if _, _, err := f.m.IssueFor(context.Background(), "", identity.Binding{}); err == nil {
 		t.Fatal("a local Manager issued a token for another process")
 	}
+}
+
+// downRevocations cannot answer.
+type downRevocations struct{}
+
+func (downRevocations) RevokeSession(context.Context, string, time.Time, time.Duration) error {
+	return errors.New("down")
+}
+func (downRevocations) RevokeToken(context.Context, string, time.Time, time.Duration) error {
+	return errors.New("down")
+}
+func (downRevocations) SessionRevoked(context.Context, string) (time.Time, bool, error) {
+	return time.Time{}, false, errors.New("down")
+}
+func (downRevocations) TokenRevoked(context.Context, string) (time.Time, bool, error) {
+	return time.Time{}, false, errors.New("down")
+}
+func (downRevocations) Close() error { return nil }
+
+// With the revocation store down, a token that is invalid for a reason no
+// store decides is refused for that reason, not reported as a store
+// failure (which fail_open would let through).
+func TestATokenInvalidWithoutAStoreIsRefusedWhileTheStoreIsDown(t *testing.T) {
+	ctx := context.Background()
+	clock := newClock()
+	p := writePolicy(t, t.TempDir(), "down", "token_ttl: 5m")
+	keys, err := identity.GenerateKeySet(identity.AlgES256, identity.KeySetOptions{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := identity.NewManager(identity.Config{Policy: p, Keys: keys, Revocations: downRevocations{}, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	valid, _, err := m.Issue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, _, _ := m.Issue(ctx)
+	_, err = m.Validate(ctx, valid)
+	var se *identity.StoreError
+	if !errors.As(err, &se) {
+		t.Fatalf("a valid token with the store down: %v, want a StoreError", err)
+	}
+	clock.Advance(time.Hour)
+	expectError(t, func() error { _, err := m.Validate(ctx, expired); return err }(), aip.CodeTokenInvalid, aip.TokenErrExpired)
 }

@@ -236,10 +236,21 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 		return nil, withClaims(malformed("issuer %q is not %q", clip(c.Issuer), v.c.Issuer), c)
 	}
 
+	// Steps 1 to 4 need no store; they are checked first but reported
+	// after revocation, in §5.4.3's order. A store that cannot answer
+	// then never lets through a token that is invalid anyway (expired,
+	// another audience, policy or process): under fail_open it would.
+	now := v.c.Now()
+	st := v.state.Load()
+	stateless := v.statelessChecks(c, now, st)
+
 	// Step 0: revocation.
 	if rs := v.c.Revocations; rs != nil {
 		at, ok, err := rs.SessionRevoked(ctx, c.SessionID)
 		if err != nil {
+			if stateless != nil {
+				return nil, stateless
+			}
 			return nil, &StoreError{Op: "revocation", Err: err}
 		}
 		if ok {
@@ -248,6 +259,9 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 		}
 		at, ok, err = rs.TokenRevoked(ctx, c.Nonce)
 		if err != nil {
+			if stateless != nil {
+				return nil, stateless
+			}
 			return nil, &StoreError{Op: "revocation", Err: err}
 		}
 		if ok {
@@ -255,48 +269,8 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 				RevokedAt: at, RevocationType: aip.RevocationToken, Claims: c}
 		}
 	}
-
-	// Step 1: expiry (and not-yet-valid).
-	now := v.c.Now()
-	if now.After(c.ExpiresAt) {
-		return nil, withClaims(invalid(aip.TokenErrExpired, "Token expired"), c)
-	}
-	limit := now.Add(v.c.Leeway)
-	if c.IssuedAt.After(limit) || c.NotBefore != nil && time.Unix(*c.NotBefore, 0).After(limit) {
-		return nil, withClaims(invalid(aip.TokenErrNotYetValid, "Token not yet valid (issued in the future)"), c)
-	}
-
-	// Step 2: audience.
-	st := v.state.Load()
-	if !constantEqual(c.Audience, st.audience) {
-		return nil, &ValidationError{Code: aip.CodeAudienceMismatch, TokenError: aip.TokenErrAudienceMismatch,
-			Reason: "Token not valid for this service", ExpectedAudience: st.audience, TokenAudience: c.Audience, Claims: c}
-	}
-
-	// Step 3: policy hash.
-	if !constantEqual(c.PolicyHash, st.hash) {
-		ok := false
-		for _, r := range st.recent {
-			if now.Before(r.until) && constantEqual(c.PolicyHash, r.hash) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return nil, withClaims(invalid(aip.TokenErrPolicyChanged, "Policy changed since the token was issued"), c)
-		}
-	}
-
-	// Step 4: binding.
-	switch st.bindingMode {
-	case policy.BindingProcess:
-		if c.Binding.ProcessID != st.binding.ProcessID {
-			return nil, withClaims(invalid(aip.TokenErrSessionMismatch, "Token bound to another process"), c)
-		}
-	case policy.BindingStrict:
-		if c.Binding != st.binding {
-			return nil, withClaims(invalid(aip.TokenErrBindingMismatch, "Token bound to another process, policy path or host"), c)
-		}
+	if stateless != nil {
+		return nil, stateless
 	}
 
 	// Step 5: atomic nonce check-and-record.
@@ -314,6 +288,53 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 		}
 	}
 	return c, nil
+}
+
+// statelessChecks are steps 1 to 4 of §5.4.3 (expiry, audience, policy
+// hash, binding), which need no store: the first failure, nil when none.
+func (v *Verifier) statelessChecks(c *Claims, now time.Time, st *verifierState) *ValidationError {
+	// Step 1: expiry (and not-yet-valid).
+	if now.After(c.ExpiresAt) {
+		return withClaims(invalid(aip.TokenErrExpired, "Token expired"), c)
+	}
+	limit := now.Add(v.c.Leeway)
+	if c.IssuedAt.After(limit) || c.NotBefore != nil && time.Unix(*c.NotBefore, 0).After(limit) {
+		return withClaims(invalid(aip.TokenErrNotYetValid, "Token not yet valid (issued in the future)"), c)
+	}
+
+	// Step 2: audience.
+	if !constantEqual(c.Audience, st.audience) {
+		return &ValidationError{Code: aip.CodeAudienceMismatch, TokenError: aip.TokenErrAudienceMismatch,
+			Reason: "Token not valid for this service", ExpectedAudience: st.audience, TokenAudience: c.Audience, Claims: c}
+	}
+
+	// Step 3: policy hash.
+	if !constantEqual(c.PolicyHash, st.hash) {
+		ok := false
+		for _, r := range st.recent {
+			if now.Before(r.until) && constantEqual(c.PolicyHash, r.hash) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return withClaims(invalid(aip.TokenErrPolicyChanged, "Policy changed since the token was issued"), c)
+		}
+	}
+
+	// Step 4: binding.
+	switch st.bindingMode {
+	case policy.BindingProcess:
+		if c.Binding.ProcessID != st.binding.ProcessID {
+			return withClaims(invalid(aip.TokenErrSessionMismatch, "Token bound to another process"), c)
+		}
+	case policy.BindingStrict:
+		if c.Binding != st.binding {
+			return withClaims(invalid(aip.TokenErrBindingMismatch, "Token bound to another process, policy path or host"), c)
+		}
+	}
+
+	return nil
 }
 
 func withClaims(e *ValidationError, c *Claims) *ValidationError {
