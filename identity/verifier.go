@@ -244,6 +244,10 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 	st := v.state.Load()
 	stateless := v.statelessChecks(c, now, st)
 
+	if tc, ok := v.tokenChecker(); ok {
+		return v.checkTokenOnce(ctx, tc, c, now, st, stateless)
+	}
+
 	// Step 0: revocation.
 	if rs := v.c.Revocations; rs != nil {
 		at, ok, err := rs.SessionRevoked(ctx, c.SessionID)
@@ -275,17 +279,61 @@ func (v *Verifier) Validate(ctx context.Context, token string) (*Claims, error) 
 
 	// Step 5: atomic nonce check-and-record.
 	if !v.c.DisableReplayCheck {
-		ttl := st.nonceTTL
-		if rem := c.ExpiresAt.Sub(now) + v.c.Leeway; rem > ttl {
-			ttl = rem
-		}
-		fresh, err := v.c.Nonces.CheckAndRecord(ctx, c.Nonce, ttl)
+		fresh, err := v.c.Nonces.CheckAndRecord(ctx, c.Nonce, v.nonceTTL(c, now, st))
 		if err != nil {
 			return nil, &StoreError{Op: "nonce", Err: err}
 		}
 		if !fresh {
 			return nil, withClaims(invalid(aip.TokenErrReplayDetected, "Token already used (replay)"), c)
 		}
+	}
+	return c, nil
+}
+
+// nonceTTL is how long c's nonce is remembered: nonce_window (and skew),
+// or the token's remaining lifetime if that is longer.
+func (v *Verifier) nonceTTL(c *Claims, now time.Time, st *verifierState) time.Duration {
+	ttl := st.nonceTTL
+	if rem := c.ExpiresAt.Sub(now) + v.c.Leeway; rem > ttl {
+		ttl = rem
+	}
+	return ttl
+}
+
+// tokenChecker is the store that can check revocations and record the
+// nonce in one round trip: when the nonce and revocation stores are one
+// store that implements store.TokenChecker.
+func (v *Verifier) tokenChecker() (store.TokenChecker, bool) {
+	if v.c.DisableReplayCheck || v.c.Nonces == nil || v.c.Revocations == nil {
+		return nil, false
+	}
+	tc, ok := v.c.Revocations.(store.TokenChecker)
+	if !ok || any(v.c.Nonces) != any(v.c.Revocations) {
+		return nil, false
+	}
+	return tc, true
+}
+
+// checkTokenOnce is steps 0 and 5 in one round trip (store.TokenChecker),
+// with the same outcomes, in the same order, as the separate calls.
+func (v *Verifier) checkTokenOnce(ctx context.Context, tc store.TokenChecker, c *Claims, now time.Time, st *verifierState, stateless *ValidationError) (*Claims, error) {
+	record := stateless == nil
+	r, err := tc.CheckToken(ctx, c.SessionID, c.Nonce, record, v.nonceTTL(c, now, st))
+	switch {
+	case err != nil && stateless != nil:
+		return nil, stateless
+	case err != nil:
+		return nil, &StoreError{Op: "revocation and nonce", Err: err}
+	case r.SessionRevoked:
+		return nil, &ValidationError{Code: aip.CodeTokenRevoked, TokenError: aip.TokenErrSessionRevoked, Reason: "Session revoked",
+			RevokedAt: r.SessionRevokedAt, RevocationType: aip.RevocationSession, Claims: c}
+	case r.TokenRevoked:
+		return nil, &ValidationError{Code: aip.CodeTokenRevoked, TokenError: aip.TokenErrTokenRevoked, Reason: "Token revoked",
+			RevokedAt: r.TokenRevokedAt, RevocationType: aip.RevocationToken, Claims: c}
+	case stateless != nil:
+		return nil, stateless
+	case !r.Fresh:
+		return nil, withClaims(invalid(aip.TokenErrReplayDetected, "Token already used (replay)"), c)
 	}
 	return c, nil
 }

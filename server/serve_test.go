@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -232,16 +233,20 @@ func TestAClientCertificateAuthenticatesAndNamedOnesAreAdmins(t *testing.T) {
 	}
 	// The agent's certificate may obtain a token, but is no admin.
 	status, body := post(client(agent), "/v1/token", `{`+binding+`}`, "")
-	if status != 200 || !strings.Contains(body, `"token"`) {
+	var issued struct {
+		TokenID string `json:"token_id"`
+	}
+	if status != 200 || json.Unmarshal([]byte(body), &issued) != nil || issued.TokenID == "" {
 		t.Fatalf("token with a client certificate: %d %s", status, body)
 	}
+	revokeIt := `{"type":"token","token_nonce":"` + issued.TokenID + `"}`
 	if status, body := post(client(), "/v1/token", `{`+binding+`}`, ""); status != 401 {
 		t.Fatalf("token without a certificate: %d %s", status, body)
 	}
-	if status, body := post(client(agent), "/v1/revoke", `{"type":"token","token_nonce":"00112233445566778899aabbccddeeff"}`, ""); status != 401 {
+	if status, body := post(client(agent), "/v1/revoke", revokeIt, ""); status != 401 {
 		t.Fatalf("revoke as the agent: %d %s", status, body)
 	}
-	if status, body := post(client(admin), "/v1/revoke", `{"type":"token","token_nonce":"00112233445566778899aabbccddeeff"}`, ""); status != 200 {
+	if status, body := post(client(admin), "/v1/revoke", revokeIt, ""); status != 200 {
 		t.Fatalf("revoke as the admin: %d %s", status, body)
 	}
 }

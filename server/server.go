@@ -114,17 +114,24 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, started: cfg.Now()}
 	s.requireAuth.Store(cfg.RequireAuthentication)
-	if s.cfg.Nonces == nil {
-		n := memory.NewNonceStore(memory.Options{Now: cfg.Now})
-		s.cfg.Nonces, s.owned = n, append(s.owned, n)
-	}
-	if s.cfg.Revocations == nil {
-		r := memory.NewRevocationStore(memory.Options{Now: cfg.Now})
-		s.cfg.Revocations, s.owned = r, append(s.owned, r)
-	}
-	if s.cfg.RateLimits == nil {
-		l := memory.NewRateLimiter()
-		s.cfg.RateLimits, s.owned = l, append(s.owned, l)
+	if s.cfg.Nonces == nil || s.cfg.Revocations == nil || s.cfg.RateLimits == nil || s.cfg.Registry == nil {
+		// What is not given lives in this process: one memory backend, so
+		// that a token's state is checked in one call as with a shared store.
+		b := memory.New(memory.Options{Now: cfg.Now})
+		s.owned = append(s.owned, b)
+		if s.cfg.Nonces == nil && s.cfg.Revocations == nil {
+			s.cfg.Nonces, s.cfg.Revocations = b, b
+		} else if s.cfg.Nonces == nil {
+			s.cfg.Nonces = b
+		} else if s.cfg.Revocations == nil {
+			s.cfg.Revocations = b
+		}
+		if s.cfg.RateLimits == nil {
+			s.cfg.RateLimits = b
+		}
+		if s.cfg.Registry == nil {
+			s.cfg.Registry = b
+		}
 	}
 	if s.cfg.Keys == nil && anyIdentity(cfg.Policies) {
 		ks, err := identity.GenerateKeySet(identity.DefaultAlg, identity.KeySetOptions{Now: cfg.Now})

@@ -40,3 +40,26 @@ type Backend interface {
 	// Close releases the store's resources. Later calls return ErrClosed.
 	Close() error
 }
+
+// TokenChecker is implemented by stores that hold both revocations and
+// nonces and can validate a token's state in one round trip: the identity
+// verifier uses it when its nonce and revocation stores are one such store,
+// so that a validation costs one round trip instead of three.
+type TokenChecker interface {
+	// CheckToken reports whether session and the token nonce are revoked
+	// and, when record is set and neither is, atomically records nonce for
+	// ttl as CheckAndRecord does (TokenCheck.Fresh). An error means the
+	// store could not decide.
+	CheckToken(ctx context.Context, session, nonce string, record bool, ttl time.Duration) (TokenCheck, error)
+}
+
+// TokenCheck is what CheckToken found.
+type TokenCheck struct {
+	SessionRevoked   bool
+	SessionRevokedAt time.Time
+	TokenRevoked     bool
+	TokenRevokedAt   time.Time
+	// Fresh is set when the nonce was recorded now (record set, nothing
+	// revoked, the nonce not seen within its ttl).
+	Fresh bool
+}

@@ -120,3 +120,22 @@ func (b *Backend) Close() error {
 	b.RateLimiter.Close()
 	return b.Registry.Close()
 }
+
+// CheckToken implements store.TokenChecker with the separate calls it
+// stands for: in process, there is no round trip to save.
+func (b *Backend) CheckToken(ctx context.Context, session, nonce string, record bool, ttl time.Duration) (store.TokenCheck, error) {
+	var tc store.TokenCheck
+	var err error
+	if tc.SessionRevokedAt, tc.SessionRevoked, err = b.SessionRevoked(ctx, session); err != nil {
+		return store.TokenCheck{}, err
+	}
+	if tc.TokenRevokedAt, tc.TokenRevoked, err = b.TokenRevoked(ctx, nonce); err != nil {
+		return store.TokenCheck{}, err
+	}
+	if record && !tc.SessionRevoked && !tc.TokenRevoked {
+		if tc.Fresh, err = b.CheckAndRecord(ctx, nonce, ttl); err != nil {
+			return store.TokenCheck{}, err
+		}
+	}
+	return tc, nil
+}

@@ -28,6 +28,8 @@ func TestBackend(t *testing.T, open func(t *testing.T, c *Clock) store.Backend, 
 		TestRegistry(t, func(t *testing.T, c *Clock) store.Registry { return open(t, c) }, o)
 	})
 
+	t.Run("TokenChecker", func(t *testing.T) { testTokenChecker(t, open) })
+
 	ctx := context.Background()
 	t.Run("Ping", func(t *testing.T) {
 		s := open(t, NewClock(start))
