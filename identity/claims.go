@@ -123,11 +123,7 @@ func decodeClaims(data []byte) (*Claims, error) {
 	var seen int
 	var issuedAt, expiresAt string
 	if r.object() {
-		for {
-			key, ok := r.key()
-			if !ok {
-				break
-			}
+		for key := range r.keys {
 			switch string(key) {
 			case "iss":
 				c.Issuer = r.str(r.value(), "iss")
@@ -230,11 +226,7 @@ func (r *reader) binding(b *Binding) {
 		return
 	}
 	var seen int
-	for {
-		key, ok := r.key()
-		if !ok {
-			break
-		}
+	for key := range r.keys {
 		switch string(key) {
 		case "process_id":
 			n := r.int(r.value(), "binding.process_id")

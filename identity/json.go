@@ -69,15 +69,17 @@ func (r *reader) object() bool {
 	return true
 }
 
-// key returns the decoded name of the next member of the object being read,
-// valid until the next read, or false at the end of the object or at a
-// syntax error.
-func (r *reader) key() ([]byte, bool) {
-	t, err := r.s.Next()
-	if err != nil || t.Kind != strictjson.Key {
-		return nil, false
+// keys yields the decoded name of each member of the object that the last
+// read opened, valid until the next read; the loop body must read the
+// member's value. It ends at the end of the object, or at a syntax error
+// (which finish reports).
+func (r *reader) keys(yield func(key []byte) bool) {
+	for {
+		t, err := r.s.Next()
+		if err != nil || t.Kind != strictjson.Key || !yield(r.s.Text(t)) {
+			return
+		}
 	}
-	return r.s.Text(t), true
 }
 
 // value reads the next value whole; at a syntax error it is the zero Token.

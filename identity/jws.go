@@ -247,11 +247,7 @@ func decodeHeader(data []byte) (header, error) {
 	var h header
 	var seen int
 	if r.object() {
-		for {
-			key, ok := r.key()
-			if !ok {
-				break
-			}
+		for key := range r.keys {
 			switch string(key) {
 			case "alg":
 				h.Alg = r.str(r.value(), "alg")
