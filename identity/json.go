@@ -24,9 +24,9 @@ func (e errNotStrict) Unwrap() error { return e.err }
 
 // reader validates a JOSE document and extracts its members in the same
 // pass. Type errors are recorded, the first in document order, and the
-// reading goes on, so that a document that is not strict JSON is reported
-// as such whichever member comes first: the outcome of a token does not
-// depend on where in it the problem lies.
+// reading goes on to the end, so that a document that is not strict JSON
+// is reported as such even when a mistyped or forbidden member comes
+// before the problem, as when the whole document was checked first.
 type reader struct {
 	s *strictjson.Scanner
 	// doc is the whole document as one string: a value without escapes is

@@ -276,9 +276,8 @@ func decodeHeader(data []byte) (header, error) {
 }
 
 // notStrict is the malformed error for a document that is not strict JSON.
-// The reason is the same whatever the scanner found (it is sent to the
-// client, and a caller's decision must not depend on the details); the
-// scanner's *strictjson.Error is kept as the cause, for logs.
+// The reason, which the client is sent, is the same whatever the scanner
+// found; the scanner's *strictjson.Error is kept as the cause, for logs.
 func notStrict(reason string, ns errNotStrict) *ValidationError {
 	e := malformed("%s", reason)
 	e.cause = ns.err
