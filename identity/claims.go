@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"time"
 
 	"github.com/agentid/agentid/internal/strictjson"
@@ -88,28 +89,37 @@ func (c *Claims) MarshalJSON() ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), err
 }
 
-// claim bits, to find the missing ones.
+// The claims, by index in claimNames; bit i of a decoding's seen is claim
+// i. All but nbf are required.
 const (
-	hasIss = 1 << iota
-	hasSub
-	hasAud
-	hasIat
-	hasExp
-	hasJti
-	hasVersion
-	hasPolicyHash
-	hasSessionID
-	hasAgentID
-	hasIssuedAt
-	hasExpiresAt
-	hasNonce
-	hasBinding
-	allClaims = 1<<iota - 1
+	claimIss = iota
+	claimSub
+	claimAud
+	claimIat
+	claimExp
+	claimJti
+	claimVersion
+	claimPolicyHash
+	claimSessionID
+	claimAgentID
+	claimIssuedAt
+	claimExpiresAt
+	claimNonce
+	claimBinding
+	claimNbf
+	requiredClaims = 1<<claimNbf - 1
+)
+
+var claimNames = [...]string{"iss", "sub", "aud", "iat", "exp", "jti", "version", "policy_hash", "session_id", "agent_id", "issued_at", "expires_at", "nonce", "binding", "nbf"}
+
+// The members of binding, by index in bindingNames; the first three are
+// required.
+const (
+	bindingProcessID = iota
+	requiredBinding  = 1<<3 - 1
 )
 
 var bindingNames = [...]string{"process_id", "policy_path", "hostname", "container_id", "pod_uid"}
-
-var claimNames = [...]string{"iss", "sub", "aud", "iat", "exp", "jti", "version", "policy_hash", "session_id", "agent_id", "issued_at", "expires_at", "nonce", "binding"}
 
 // decodeClaims decodes a payload under the JOSE profile, in one pass that
 // also validates it. A payload that is not strict JSON is an errNotStrict,
@@ -120,70 +130,37 @@ var claimNames = [...]string{"iss", "sub", "aud", "iat", "exp", "jti", "version"
 func decodeClaims(data []byte) (*Claims, error) {
 	r := newReader(data)
 	c := &Claims{}
-	var seen int
 	var issuedAt, expiresAt string
+	strs := [len(claimNames)]*string{
+		claimIss: &c.Issuer, claimSub: &c.Subject, claimAud: &c.Audience, claimJti: &c.JWTID,
+		claimVersion: &c.Version, claimPolicyHash: &c.PolicyHash, claimSessionID: &c.SessionID,
+		claimAgentID: &c.AgentID, claimIssuedAt: &issuedAt, claimExpiresAt: &expiresAt, claimNonce: &c.Nonce,
+	}
+	var seen int
 	if r.object() {
 		for key := range r.keys {
-			switch string(key) {
-			case "iss":
-				c.Issuer = r.str(r.value(), "iss")
-				seen |= hasIss
-			case "sub":
-				c.Subject = r.str(r.value(), "sub")
-				seen |= hasSub
-			case "aud":
-				c.Audience = r.str(r.value(), "aud")
-				seen |= hasAud
-			case "iat":
+			i := r.member(key, claimNames[:], strs[:], "")
+			switch i {
+			case claimIat:
 				c.IssuedAtUnix = r.int(r.value(), "iat")
-				seen |= hasIat
-			case "exp":
+			case claimExp:
 				c.ExpiresAtUnix = r.int(r.value(), "exp")
-				seen |= hasExp
-			case "nbf":
+			case claimNbf:
 				n := r.int(r.value(), "nbf")
 				c.NotBefore = &n
-			case "jti":
-				c.JWTID = r.str(r.value(), "jti")
-				seen |= hasJti
-			case "version":
-				c.Version = r.str(r.value(), "version")
-				seen |= hasVersion
-			case "policy_hash":
-				c.PolicyHash = r.str(r.value(), "policy_hash")
-				seen |= hasPolicyHash
-			case "session_id":
-				c.SessionID = r.str(r.value(), "session_id")
-				seen |= hasSessionID
-			case "agent_id":
-				c.AgentID = r.str(r.value(), "agent_id")
-				seen |= hasAgentID
-			case "issued_at":
-				issuedAt = r.str(r.value(), "issued_at")
-				seen |= hasIssuedAt
-			case "expires_at":
-				expiresAt = r.str(r.value(), "expires_at")
-				seen |= hasExpiresAt
-			case "nonce":
-				c.Nonce = r.str(r.value(), "nonce")
-				seen |= hasNonce
-			case "binding":
+			case claimBinding:
 				r.binding(&c.Binding)
-				seen |= hasBinding
-			default:
-				r.unknown(key, claimNames[:], "nbf")
+			}
+			if i >= 0 {
+				seen |= 1 << i
 			}
 		}
 	}
 	if err := r.finish(); err != nil {
 		return nil, err
 	}
-	if seen != allClaims {
-		for i, n := range claimNames {
-			if seen&(1<<i) == 0 {
-				return nil, fmt.Errorf("claim %s missing", n)
-			}
-		}
+	if missing := requiredClaims &^ seen; missing != 0 {
+		return nil, fmt.Errorf("claim %s missing", claimNames[bits.TrailingZeros(uint(missing))])
 	}
 	var err error
 	if c.IssuedAt, err = parseTime(issuedAt); err != nil {
@@ -193,23 +170,6 @@ func decodeClaims(data []byte) (*Claims, error) {
 		return nil, fmt.Errorf("claim expires_at: %v", err)
 	}
 	return c, nil
-}
-
-// unknown reads the value of a member whose name is none of names (nor
-// more), and refuses a name that differs from one of them only in letter
-// case: encoding/json, which a consumer in Go may decode the claims with,
-// would read {"NBF":1} as the nbf claim that this decoder, go-jose and
-// JavaScript's jose do not see. (Two such names in one object are already
-// refused by the profile; a required claim spelled so is missing.)
-func (r *reader) unknown(key []byte, names []string, more ...string) {
-	for _, list := range [2][]string{names, more} {
-		for _, n := range list {
-			if strictjson.EqualFold(key, []byte(n)) {
-				r.failf("claim %q differs from %s only in letter case", clip(string(key)), n)
-			}
-		}
-	}
-	r.value()
 }
 
 // binding reads the binding claim.
@@ -225,31 +185,22 @@ func (r *reader) binding(b *Binding) {
 		}
 		return
 	}
+	strs := [len(bindingNames)]*string{nil, &b.PolicyPath, &b.Hostname, &b.ContainerID, &b.PodUID}
 	var seen int
 	for key := range r.keys {
-		switch string(key) {
-		case "process_id":
+		i := r.member(key, bindingNames[:], strs[:], "binding.")
+		if i == bindingProcessID {
 			n := r.int(r.value(), "binding.process_id")
 			if n <= 0 || n > 1<<31-1 {
 				r.failf("claim binding.process_id is out of range")
 			}
 			b.ProcessID = int(n)
-			seen |= 1
-		case "policy_path":
-			b.PolicyPath = r.str(r.value(), "binding.policy_path")
-			seen |= 2
-		case "hostname":
-			b.Hostname = r.str(r.value(), "binding.hostname")
-			seen |= 4
-		case "container_id":
-			b.ContainerID = r.str(r.value(), "binding.container_id")
-		case "pod_uid":
-			b.PodUID = r.str(r.value(), "binding.pod_uid")
-		default:
-			r.unknown(key, bindingNames[:])
+		}
+		if i >= 0 {
+			seen |= 1 << i
 		}
 	}
-	if seen != 7 {
+	if seen&requiredBinding != requiredBinding {
 		r.failf("claim binding must have process_id, policy_path and hostname")
 	}
 }

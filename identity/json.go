@@ -88,13 +88,43 @@ func (r *reader) value() strictjson.Token {
 	return t
 }
 
-// str returns the text of t, which must be a string, for member name.
-func (r *reader) str(t strictjson.Token, name string) string {
+// member finds key in names and returns its index, or -1. When names[i]
+// is a string member (strs[i] is not nil) it reads the value into *strs[i];
+// otherwise the caller reads the value of a known member, and member reads
+// that of an unknown one. A name that differs from one of names only in
+// letter case is refused: encoding/json, which a consumer in Go may decode
+// the claims with, would read {"NBF":1} as the nbf claim that this
+// decoder, go-jose and JavaScript's jose do not see. (Two such names in one
+// object are already refused by the profile.) Error messages name the
+// member prefix+names[i].
+func (r *reader) member(key []byte, names []string, strs []*string, prefix string) int {
+	for i, n := range names {
+		if string(key) == n {
+			if strs[i] != nil {
+				*strs[i] = r.str(r.value(), prefix, n)
+			}
+			return i
+		}
+	}
+	for _, n := range names {
+		if strictjson.EqualFold(key, []byte(n)) {
+			r.failf("claim %q differs from %s%s only in letter case", clip(string(key)), prefix, n)
+			break
+		}
+	}
+	r.value()
+	return -1
+}
+
+// str returns the text of t, which must be a string, for member
+// prefix+name (given apart, so that the name is put together only for an
+// error).
+func (r *reader) str(t strictjson.Token, prefix, name string) string {
 	switch {
 	case t.Kind == strictjson.None:
 		return ""
 	case t.Kind != strictjson.String:
-		r.failf("claim %s must be a string", name)
+		r.failf("claim %s%s must be a string", prefix, name)
 		return ""
 	case !t.Escaped():
 		return r.doc[t.Start+1 : t.End-1]

@@ -37,7 +37,7 @@ func TestDecodeReportsNotStrictFirstThenTheFirstMember(t *testing.T) {
 		{"a wrong type in binding", false, strings.Replace(samplePayload, `"hostname":"h"`, `"hostname":["h"]`, 1), 0, "claim binding.hostname must be a string"},
 		{"binding of the wrong type", false, strings.Replace(strings.TrimSuffix(samplePayload, `}`), `"binding":{`, `"binding":[{`, 1) + `]}`, 0, "claim binding must be an object"},
 		{"a case variant of an optional claim", false, withMembers(samplePayload, `"Nbf":1`), 0, `claim "Nbf" differs from nbf only in letter case`},
-		{"a case variant in binding", false, strings.Replace(samplePayload, `"pod_uid":""`, `"POD_UID":""`, 1), 0, `claim "POD_UID" differs from pod_uid only in letter case`},
+		{"a case variant in binding", false, strings.Replace(samplePayload, `"pod_uid":""`, `"POD_UID":""`, 1), 0, `claim "POD_UID" differs from binding.pod_uid only in letter case`},
 		{"a missing claim", false, strings.Replace(samplePayload, `"aud":"https://mcp.example.com",`, ``, 1), 0, "claim aud missing"},
 		{"the payload is not an object", false, `["iss"]`, 0, "not a JSON object"},
 		{"a forbidden member before a wrong type", true, `{"jku":"u","alg":1,"typ":"aip+jwt","kid":"k"}`, 0, "header jku (key URL) is not accepted"},

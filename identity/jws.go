@@ -250,13 +250,13 @@ func decodeHeader(data []byte) (header, error) {
 		for key := range r.keys {
 			switch string(key) {
 			case "alg":
-				h.Alg = r.str(r.value(), "alg")
+				h.Alg = r.str(r.value(), "", "alg")
 				seen |= 1
 			case "typ":
-				h.Typ = r.str(r.value(), "typ")
+				h.Typ = r.str(r.value(), "", "typ")
 				seen |= 2
 			case "kid":
-				h.Kid = r.str(r.value(), "kid")
+				h.Kid = r.str(r.value(), "", "kid")
 				seen |= 4
 			default:
 				if why, bad := forbiddenHeaders[string(key)]; bad {
