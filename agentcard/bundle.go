@@ -55,7 +55,6 @@ func ParseBundle(td spiffeid.TrustDomain, data []byte) (*x509bundle.Bundle, erro
 	} else {
 		format = "SPIFFE JSON"
 		if err := strictjson.Validate(strictjson.JOSE, data); err != nil {
-			err = cardError(data, err)
 			return nil, fmt.Errorf("agentcard: bundle: failed to parse SPIFFE bundle JSON: %w", err)
 		}
 		b, err := spiffebundle.Parse(td, data)

@@ -3,8 +3,6 @@ package agentcard
 import (
 	"bytes"
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/agentid/agentid/internal/jsonstr"
 	"github.com/agentid/agentid/internal/strictjson"
@@ -34,18 +32,6 @@ type member struct {
 	valueEnd   int // exclusive
 }
 
-// syntaxError reports where the document went wrong. The offset helps a
-// human find the problem; the message never quotes the document, which may
-// be large or hostile, beyond a duplicate key.
-type syntaxError struct {
-	msg    string
-	offset int
-}
-
-func (e *syntaxError) Error() string {
-	return fmt.Sprintf("invalid JSON at offset %d: %s", e.offset, e.msg)
-}
-
 // scanStrict validates a card as a single JSON value and, if the value is
 // an object, returns its top-level members in document order (nil for any
 // other value).
@@ -59,7 +45,7 @@ func scanMembers(p strictjson.Profile, data []byte) ([]member, error) {
 	defer s.Release()
 	first, err := s.Next()
 	if err != nil {
-		return nil, cardError(data, err)
+		return nil, err
 	}
 	var members []member
 	if first.Kind == strictjson.Object {
@@ -67,7 +53,7 @@ func scanMembers(p strictjson.Profile, data []byte) ([]member, error) {
 		for {
 			key, val, ok, err := s.Member()
 			if err != nil {
-				return nil, cardError(data, err)
+				return nil, err
 			}
 			if !ok {
 				break
@@ -76,87 +62,9 @@ func scanMembers(p strictjson.Profile, data []byte) ([]member, error) {
 		}
 	}
 	if err := s.Finish(); err != nil {
-		return nil, cardError(data, err)
+		return nil, err
 	}
 	return members, nil
-}
-
-// cardError gives a scanner error the messages and offsets this package has
-// always reported.
-func cardError(data []byte, err error) error {
-	e := err.(*strictjson.Error)
-	at, msg := e.Offset, ""
-	switch e.Code {
-	case strictjson.ErrExpectedValue:
-		msg = "unexpected end of input"
-		if !e.EOF {
-			msg = fmt.Sprintf("unexpected character %q", data[at])
-		}
-	case strictjson.ErrExpectedKey:
-		msg = "expected a string key"
-	case strictjson.ErrExpectedColon:
-		msg = "expected ':' after an object key"
-	case strictjson.ErrExpectedComma:
-		switch {
-		case e.EOF && e.InObject:
-			msg = "unexpected end of input in an object"
-		case e.EOF:
-			msg = "unexpected end of input in an array"
-		case e.InObject:
-			msg = "expected ',' or '}' in an object"
-		default:
-			msg = "expected ',' or ']' in an array"
-		}
-	case strictjson.ErrTrailingData:
-		msg = "data after the JSON value"
-	case strictjson.ErrInvalidLiteral:
-		msg = "invalid literal"
-	case strictjson.ErrInvalidNumber:
-		msg = "invalid number"
-	case strictjson.ErrUnterminatedString:
-		msg = "unterminated string"
-	case strictjson.ErrControlCharacter:
-		msg = "control character in a string"
-	case strictjson.ErrInvalidUTF8:
-		msg = "invalid UTF-8"
-	case strictjson.ErrInvalidEscape:
-		if e.EOF {
-			msg = "unterminated escape"
-		} else {
-			at, msg = e.End, "invalid escape"
-		}
-	case strictjson.ErrInvalidUnicodeEscape:
-		at, msg = e.End, unicodeEscape(e)
-	case strictjson.ErrLoneSurrogate:
-		at, msg = e.End, "unpaired surrogate escape"
-		if e.End == e.Offset+8 { // the second escape has no four hex digits
-			msg = unicodeEscape(e)
-		}
-	case strictjson.ErrDuplicateKey:
-		// The key is attacker-controlled: quote it and cap its length.
-		key := string(strictjson.AppendUnquote(nil, data[e.Offset:e.End]))
-		if len(key) > 64 {
-			key = key[:64] + "..."
-		}
-		at, msg = e.End, fmt.Sprintf("duplicate or case-variant key %q", key)
-	case strictjson.ErrTooDeep:
-		msg = fmt.Sprintf("nesting deeper than %d levels", maxDepth)
-	case strictjson.ErrNumberRange:
-		at, msg = e.End, "number out of the IEEE-754 double range"
-		if !bytes.ContainsAny(data[e.Offset:e.End], ".eE") {
-			msg = "integer beyond 2^53 cannot be signed exactly"
-		}
-	default:
-		msg = strings.TrimPrefix(e.Error(), "strictjson: ")
-	}
-	return &syntaxError{msg: msg, offset: at}
-}
-
-func unicodeEscape(e *strictjson.Error) string {
-	if e.EOF {
-		return "short unicode escape"
-	}
-	return "invalid unicode escape"
 }
 
 // foldKey maps a key to a representative of its case-folding class, so that
@@ -183,7 +91,7 @@ func arrayElements(data []byte) ([][2]int, error) {
 	for {
 		t, err := s.Skip()
 		if err != nil {
-			return nil, cardError(data, err)
+			return nil, err
 		}
 		if t.Kind == strictjson.ArrayEnd {
 			return out, nil

@@ -2,6 +2,7 @@ package agentcard
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -55,26 +56,27 @@ func TestJSONStringValueDecodesLikeEncodingJSON(t *testing.T) {
 }
 
 // TestScanStrictEscapeErrors pins the error, and its offset, for each way
-// a string can be wrong, as a value and as a key.
+// a string can be wrong, as a value and as a key: the scanner's own, not
+// described again here.
 func TestScanStrictEscapeErrors(t *testing.T) {
 	tests := []struct {
 		in     string
 		offset int // in the string value alone
 		msg    string
 	}{
-		{`"\`, 1, "unterminated escape"},
-		{`"\x"`, 3, "invalid escape"},
-		{`"\u12""`, 3, "invalid unicode escape"},
-		{`"\u12`, 3, "short unicode escape"},
-		{`"\u12g4"`, 3, "invalid unicode escape"},
-		{`"\ud800"`, 7, "unpaired surrogate escape"},
-		{`"\ud800\n"`, 7, "unpaired surrogate escape"},
-		{`"\ud800\u0041"`, 13, "unpaired surrogate escape"},
-		{`"\ud800\ud800"`, 13, "unpaired surrogate escape"},
-		{`"\ud800\uzzzz"`, 9, "invalid unicode escape"},
-		{`"\udc00"`, 7, "unpaired surrogate escape"},
-		{"\"\xff\"", 1, "invalid UTF-8"},
-		{"\"\xed\xa0\x80\"", 1, "invalid UTF-8"},
+		{`"\`, 1, "unexpected end of input"},
+		{`"\x"`, 1, "invalid escape in a string"},
+		{`"\u12""`, 1, `invalid \u escape in a string`},
+		{`"\u12`, 1, "unexpected end of input"},
+		{`"\u12g4"`, 1, `invalid \u escape in a string`},
+		{`"\ud800"`, 1, "unpaired surrogate escape in a string"},
+		{`"\ud800\n"`, 1, "unpaired surrogate escape in a string"},
+		{`"\ud800\u0041"`, 1, "unpaired surrogate escape in a string"},
+		{`"\ud800\ud800"`, 1, "unpaired surrogate escape in a string"},
+		{`"\ud800\uzzzz"`, 1, "unpaired surrogate escape in a string"},
+		{`"\udc00"`, 1, "unpaired surrogate escape in a string"},
+		{"\"\xff\"", 1, "invalid UTF-8 in a string"},
+		{"\"\xed\xa0\x80\"", 1, "invalid UTF-8 in a string"},
 		{"\"a\x01\"", 2, "control character in a string"},
 	}
 	for _, tt := range tests {
@@ -83,8 +85,10 @@ func TestScanStrictEscapeErrors(t *testing.T) {
 			docs = append(docs, `{`+tt.in+`:1}`)
 		}
 		for i, doc := range docs {
-			want := fmt.Sprintf("invalid JSON at offset %d: %s", tt.offset+i, tt.msg)
-			if _, err := scanStrict([]byte(doc)); err == nil || err.Error() != want {
+			want := fmt.Sprintf("strictjson: %s at offset %d", tt.msg, tt.offset+i)
+			_, err := scanStrict([]byte(doc))
+			var se *strictjson.Error
+			if !errors.As(err, &se) || err.Error() != want {
 				t.Errorf("scanStrict(%q) = %v, want %s", doc, err, want)
 			}
 		}
@@ -105,7 +109,7 @@ func TestLimitsAreThoseOfTheScannerProfiles(t *testing.T) {
 // jsonrpc: also the dotted and the dotless I match I.
 func TestCaseVariantsIncludeTheDottedAndDotlessI(t *testing.T) {
 	for _, doc := range []string{`{"id":1,"İd":2}`, `{"ID":1,"ıd":2}`, `{"x":{"kind":1,"\u212aind":2}}`} {
-		if _, err := scanStrict([]byte(doc)); err == nil || !strings.Contains(err.Error(), "case-variant key") {
+		if _, err := scanStrict([]byte(doc)); err == nil || !strings.Contains(err.Error(), "keys must differ in more than letter case") {
 			t.Errorf("scanStrict(%s) = %v, want a case-variant key error", doc, err)
 		}
 	}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
+	"math/bits"
 	"time"
+
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // Version is the token format version claim (§5.3).
@@ -87,103 +89,80 @@ func (c *Claims) MarshalJSON() ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), err
 }
 
-// claim bits, to find the missing ones.
+// The claims, by index in claimNames; bit i of a decoding's seen is claim
+// i. All but nbf are required.
 const (
-	hasIss = 1 << iota
-	hasSub
-	hasAud
-	hasIat
-	hasExp
-	hasJti
-	hasVersion
-	hasPolicyHash
-	hasSessionID
-	hasAgentID
-	hasIssuedAt
-	hasExpiresAt
-	hasNonce
-	hasBinding
-	allClaims = 1<<iota - 1
+	claimIss = iota
+	claimSub
+	claimAud
+	claimIat
+	claimExp
+	claimJti
+	claimVersion
+	claimPolicyHash
+	claimSessionID
+	claimAgentID
+	claimIssuedAt
+	claimExpiresAt
+	claimNonce
+	claimBinding
+	claimNbf
+	requiredClaims = 1<<claimNbf - 1
 )
 
-var claimNames = [...]string{"iss", "sub", "aud", "iat", "exp", "jti", "version", "policy_hash", "session_id", "agent_id", "issued_at", "expires_at", "nonce", "binding"}
+var claimNames = [...]string{"iss", "sub", "aud", "iat", "exp", "jti", "version", "policy_hash", "session_id", "agent_id", "issued_at", "expires_at", "nonce", "binding", "nbf"}
 
-// decodeClaims decodes a payload that jsonrpc.CheckStrict has accepted
-// (valid JSON, no duplicate or case-variant keys). Claim names match
-// exactly (case-sensitively); a known claim of the wrong type, a missing
-// claim, or a claim that disagrees with its twin is an error. Unknown
-// claims are ignored.
+// The members of binding, by index in bindingNames; the first three are
+// required.
+const (
+	bindingProcessID = iota
+	requiredBinding  = 1<<3 - 1
+)
+
+var bindingNames = [...]string{"process_id", "policy_path", "hostname", "container_id", "pod_uid"}
+
+// decodeClaims decodes a payload under the JOSE profile, in one pass that
+// also validates it. A payload that is not strict JSON is an errNotStrict,
+// whatever else is wrong with it. Then a known claim of the wrong type, a
+// name that differs from a known claim's only in letter case, a missing
+// claim, or a time that does not parse is an error. Claim names match
+// exactly; unknown claims are ignored.
 func decodeClaims(data []byte) (*Claims, error) {
-	// One string for the whole payload: claim values are substrings of it,
-	// so decoding allocates little.
-	s := &jscan{b: string(data)}
+	r := newReader(data)
 	c := &Claims{}
-	var seen int
 	var issuedAt, expiresAt string
-	err := s.object(func(key string) error {
-		var err error
-		switch key {
-		case "iss":
-			c.Issuer, err = s.str("iss")
-			seen |= hasIss
-		case "sub":
-			c.Subject, err = s.str("sub")
-			seen |= hasSub
-		case "aud":
-			c.Audience, err = s.str("aud")
-			seen |= hasAud
-		case "iat":
-			c.IssuedAtUnix, err = s.int("iat")
-			seen |= hasIat
-		case "exp":
-			c.ExpiresAtUnix, err = s.int("exp")
-			seen |= hasExp
-		case "nbf":
-			var n int64
-			n, err = s.int("nbf")
-			c.NotBefore = &n
-		case "jti":
-			c.JWTID, err = s.str("jti")
-			seen |= hasJti
-		case "version":
-			c.Version, err = s.str("version")
-			seen |= hasVersion
-		case "policy_hash":
-			c.PolicyHash, err = s.str("policy_hash")
-			seen |= hasPolicyHash
-		case "session_id":
-			c.SessionID, err = s.str("session_id")
-			seen |= hasSessionID
-		case "agent_id":
-			c.AgentID, err = s.str("agent_id")
-			seen |= hasAgentID
-		case "issued_at":
-			issuedAt, err = s.str("issued_at")
-			seen |= hasIssuedAt
-		case "expires_at":
-			expiresAt, err = s.str("expires_at")
-			seen |= hasExpiresAt
-		case "nonce":
-			c.Nonce, err = s.str("nonce")
-			seen |= hasNonce
-		case "binding":
-			err = s.binding(&c.Binding)
-			seen |= hasBinding
-		default:
-			err = s.skip()
-		}
-		return err
-	})
-	if err != nil {
-		return nil, err
+	strs := [len(claimNames)]*string{
+		claimIss: &c.Issuer, claimSub: &c.Subject, claimAud: &c.Audience, claimJti: &c.JWTID,
+		claimVersion: &c.Version, claimPolicyHash: &c.PolicyHash, claimSessionID: &c.SessionID,
+		claimAgentID: &c.AgentID, claimIssuedAt: &issuedAt, claimExpiresAt: &expiresAt, claimNonce: &c.Nonce,
 	}
-	if seen != allClaims {
-		for i, n := range claimNames {
-			if seen&(1<<i) == 0 {
-				return nil, fmt.Errorf("claim %s missing", n)
+	var seen int
+	if r.object() {
+		for key := range r.keys {
+			i := r.member(key, claimNames[:], strs[:], "")
+			switch i {
+			case claimIat:
+				c.IssuedAtUnix = r.int(r.value(), "iat")
+			case claimExp:
+				c.ExpiresAtUnix = r.int(r.value(), "exp")
+			case claimNbf:
+				n := r.int(r.value(), "nbf")
+				c.NotBefore = &n
+			case claimBinding:
+				r.binding(&c.Binding)
+			}
+			if i >= 0 {
+				seen |= 1 << i
 			}
 		}
 	}
+	if err := r.finish(); err != nil {
+		return nil, err
+	}
+	if missing := requiredClaims &^ seen; missing != 0 {
+		return nil, fmt.Errorf("claim %s missing", claimNames[bits.TrailingZeros(uint(missing))])
+	}
+	var err error
 	if c.IssuedAt, err = parseTime(issuedAt); err != nil {
 		return nil, fmt.Errorf("claim issued_at: %v", err)
 	}
@@ -191,6 +170,39 @@ func decodeClaims(data []byte) (*Claims, error) {
 		return nil, fmt.Errorf("claim expires_at: %v", err)
 	}
 	return c, nil
+}
+
+// binding reads the binding claim.
+func (r *reader) binding(b *Binding) {
+	t, err := r.s.Next()
+	if err != nil {
+		return
+	}
+	if t.Kind != strictjson.Object {
+		r.failf("claim binding must be an object")
+		if t.Kind == strictjson.Array {
+			r.skipOpened()
+		}
+		return
+	}
+	strs := [len(bindingNames)]*string{nil, &b.PolicyPath, &b.Hostname, &b.ContainerID, &b.PodUID}
+	var seen int
+	for key := range r.keys {
+		i := r.member(key, bindingNames[:], strs[:], "binding.")
+		if i == bindingProcessID {
+			n := r.int(r.value(), "binding.process_id")
+			if n <= 0 || n > 1<<31-1 {
+				r.failf("claim binding.process_id is out of range")
+			}
+			b.ProcessID = int(n)
+		}
+		if i >= 0 {
+			seen |= 1 << i
+		}
+	}
+	if seen&requiredBinding != requiredBinding {
+		r.failf("claim binding must have process_id, policy_path and hostname")
+	}
 }
 
 // checkClaims checks the structure and internal agreement of claims.
@@ -281,260 +293,4 @@ func clip(s string) string {
 		return s[:40] + "…"
 	}
 	return s
-}
-
-// jscan walks JSON that is already known to be valid (jsonrpc.CheckStrict),
-// so it checks types, not syntax; it still never reads out of bounds.
-type jscan struct {
-	b string
-	i int
-}
-
-func (s *jscan) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-func (s *jscan) peek() byte {
-	s.ws()
-	if s.i >= len(s.b) {
-		return 0
-	}
-	return s.b[s.i]
-}
-
-var errSyntax = fmt.Errorf("invalid JSON")
-
-// object calls f for each member with the scanner positioned at the value;
-// f must consume the value.
-func (s *jscan) object(f func(key string) error) error {
-	if s.peek() != '{' {
-		return fmt.Errorf("not a JSON object")
-	}
-	s.i++
-	if s.peek() == '}' {
-		s.i++
-		return nil
-	}
-	for {
-		if s.peek() != '"' {
-			return errSyntax
-		}
-		key, err := s.rawString()
-		if err != nil {
-			return err
-		}
-		if s.peek() != ':' {
-			return errSyntax
-		}
-		s.i++
-		s.ws()
-		if err := f(key); err != nil {
-			return err
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return nil
-		default:
-			return errSyntax
-		}
-	}
-}
-
-// rawString consumes a string and returns it unescaped.
-func (s *jscan) rawString() (string, error) {
-	start := s.i
-	s.i++
-	esc := false
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '\\':
-			esc = true
-			s.i += 2
-			continue
-		case '"':
-			s.i++
-			if !esc {
-				return s.b[start+1 : s.i-1], nil
-			}
-			var out string
-			if err := json.Unmarshal([]byte(s.b[start:s.i]), &out); err != nil {
-				return "", errSyntax
-			}
-			return out, nil
-		}
-		s.i++
-	}
-	return "", errSyntax
-}
-
-func (s *jscan) str(name string) (string, error) {
-	if s.peek() != '"' {
-		return "", fmt.Errorf("claim %s must be a string", name)
-	}
-	return s.rawString()
-}
-
-// int consumes a JSON integer (no fraction or exponent) that fits in int64.
-func (s *jscan) int(name string) (int64, error) {
-	s.ws()
-	start := s.i
-	if s.i < len(s.b) && s.b[s.i] == '-' {
-		s.i++
-	}
-	for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
-		s.i++
-	}
-	if s.i == start || s.i < len(s.b) && (s.b[s.i] == '.' || s.b[s.i] == 'e' || s.b[s.i] == 'E') {
-		return 0, fmt.Errorf("claim %s must be an integer", name)
-	}
-	n, err := strconv.ParseInt(s.b[start:s.i], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("claim %s is out of range", name)
-	}
-	return n, nil
-}
-
-// skip consumes any value.
-func (s *jscan) skip() error {
-	switch c := s.peek(); c {
-	case '"':
-		_, err := s.rawString()
-		return err
-	case '{', '[':
-		depth := 0
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case '"':
-				if _, err := s.rawString(); err != nil {
-					return err
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.i++
-					return nil
-				}
-			}
-			s.i++
-		}
-		return errSyntax
-	default:
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case ',', '}', ']', ' ', '\t', '\n', '\r':
-				return nil
-			}
-			s.i++
-		}
-		return nil
-	}
-}
-
-func (s *jscan) binding(b *Binding) error {
-	if s.peek() != '{' {
-		return fmt.Errorf("claim binding must be an object")
-	}
-	var seen int
-	err := s.object(func(key string) error {
-		var err error
-		switch key {
-		case "process_id":
-			var n int64
-			n, err = s.int("binding.process_id")
-			if err == nil && (n <= 0 || n > 1<<31-1) {
-				err = fmt.Errorf("claim binding.process_id is out of range")
-			}
-			b.ProcessID = int(n)
-			seen |= 1
-		case "policy_path":
-			b.PolicyPath, err = s.str("binding.policy_path")
-			seen |= 2
-		case "hostname":
-			b.Hostname, err = s.str("binding.hostname")
-			seen |= 4
-		case "container_id":
-			b.ContainerID, err = s.str("binding.container_id")
-		case "pod_uid":
-			b.PodUID, err = s.str("binding.pod_uid")
-		default:
-			err = s.skip()
-		}
-		return err
-	})
-	if err == nil && seen != 7 {
-		err = fmt.Errorf("claim binding must have process_id, policy_path and hostname")
-	}
-	return err
-}
-
-// header is the decoded JOSE header.
-type header struct {
-	Alg, Typ, Kid string
-}
-
-// forbiddenHeaders are header parameters whose presence rejects a token:
-// key material or key locations chosen by the token (jku, jwk, x5u, x5c),
-// critical extensions (we support none), and parameters of other
-// serializations.
-var forbiddenHeaders = map[string]string{
-	"jku":  "jku (key URL) is not accepted",
-	"jwk":  "embedded jwk is not accepted",
-	"x5u":  "x5u (certificate URL) is not accepted",
-	"x5c":  "x5c (certificate chain) is not accepted",
-	"crit": "crit: no critical extensions are supported",
-	"b64":  "b64 is not accepted",
-	"zip":  "zip is not accepted",
-	"enc":  "enc: JWE is not accepted",
-}
-
-// forbiddenHeaderError marks a header that is rejected for security rather
-// than for syntax; it is reported as signature_invalid.
-type forbiddenHeaderError string
-
-func (e forbiddenHeaderError) Error() string { return string(e) }
-
-func decodeHeader(data []byte) (header, error) {
-	s := &jscan{b: string(data)}
-	var h header
-	var seen int
-	err := s.object(func(key string) error {
-		var err error
-		switch key {
-		case "alg":
-			h.Alg, err = s.str("alg")
-			seen |= 1
-		case "typ":
-			h.Typ, err = s.str("typ")
-			seen |= 2
-		case "kid":
-			h.Kid, err = s.str("kid")
-			seen |= 4
-		default:
-			if why, bad := forbiddenHeaders[key]; bad {
-				return forbiddenHeaderError("header " + why)
-			}
-			err = s.skip()
-		}
-		return err
-	})
-	if err != nil {
-		return h, err
-	}
-	if seen != 7 {
-		return h, fmt.Errorf("header must have alg, typ and kid")
-	}
-	return h, nil
 }

@@ -426,6 +426,15 @@ func TestForgeryDuplicateClaims(t *testing.T) {
 		"case variant Aud":     strings.Replace(payload, `{`, `{"Aud":"https://other.example",`, 1),
 		"duplicate in binding": strings.Replace(payload, `"binding":{`, `"binding":{"process_id":1,`, 1),
 		"escaped duplicate":    strings.Replace(payload, `{`, `{"\u0061ud":"https://other.example",`, 1),
+		// Alone, a case variant of an optional claim is no duplicate, but a
+		// consumer decoding with encoding/json would read it as the claim.
+		"case variant of the optional nbf": strings.Replace(payload, `{`, `{"NBF":4102444800,`, 1),
+		"case variant of binding.pod_uid":  strings.Replace(payload, `"binding":{`, `"binding":{"Pod_UID":"x",`, 1),
+		"case variant with a dotless i":    strings.Replace(payload, `"binding":{`, `"binding":{"conta\u0131ner_id":"x",`, 1),
+		"integer beyond 2^53 in nbf":       strings.Replace(payload, `{`, `{"nbf":9007199254740993,`, 1),
+		"number beyond the double range":   strings.Replace(payload, `{`, `{"x":1e400,`, 1),
+		"nesting deeper than 64 levels":    strings.Replace(payload, `{`, `{"x":`+strings.Repeat("[", 65)+strings.Repeat("]", 65)+`,`, 1),
+		"wrong type before a duplicate":    strings.Replace(payload, `{`, `{"nbf":"0","x":1,"X":2,`, 1),
 	}
 	for name, bad := range cases {
 		if bad == payload {
@@ -436,9 +445,16 @@ func TestForgeryDuplicateClaims(t *testing.T) {
 	}
 	// Duplicate header member.
 	kid := headerOf(t, tok)["kid"].(string)
-	hdr := `{"alg":"ES256","alg":"none","typ":"aip+jwt","kid":"` + kid + `"}`
-	_, err := f.m.Validate(f.ctx, signRaw(t, "ES256", f.privateKey(), hdr, payload))
-	expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed)
+	for _, hdr := range []string{
+		`{"alg":"ES256","alg":"none","typ":"aip+jwt","kid":"` + kid + `"}`,
+		// A forbidden member does not hide what is wrong with the rest:
+		// whatever its order, a header that is not strict JSON is malformed.
+		`{"alg":"ES256","typ":"aip+jwt","kid":"` + kid + `","jku":"https://attacker.example","x":1,"X":2}`,
+		`{"alg":"ES256","typ":"aip+jwt","kid":"` + kid + `","jku":"https://attacker.example","x":9007199254740993}`,
+	} {
+		_, err := f.m.Validate(f.ctx, signRaw(t, "ES256", f.privateKey(), hdr, payload))
+		expectError(t, err, aip.CodeTokenInvalid, aip.TokenErrMalformed)
+	}
 }
 
 func TestForgeryWrongClaimTypes(t *testing.T) {

@@ -5,13 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agentid/agentid/jsonrpc"
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 const samplePayload = `{"iss":"agentid","sub":"a","aud":"https://mcp.example.com","iat":1769250600,"exp":1769250900,"jti":"0123456789abcdef0123456789abcdef","version":"aip/v1alpha2","policy_hash":"` + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" + `","session_id":"550e8400-e29b-41d4-a716-446655440000","agent_id":"a","issued_at":"2026-01-24T10:30:00.000Z","expires_at":"2026-01-24T10:35:00.000Z","nonce":"0123456789abcdef0123456789abcdef","binding":{"process_id":12,"policy_path":"/p.yaml","hostname":"h","container_id":"","pod_uid":""}}`
 
-// FuzzDecodePayload checks the hand-written claims decoder against
-// encoding/json: whatever it accepts, encoding/json must decode to the same
+// FuzzDecodePayload checks the claims decoder against encoding/json: whatever it accepts, encoding/json must decode to the same
 // values (so no parser differential lets one claim mean two things), and it
 // never panics.
 func FuzzDecodePayload(f *testing.F) {
@@ -25,8 +24,8 @@ func FuzzDecodePayload(f *testing.F) {
 		if verr != nil {
 			return
 		}
-		if jsonrpc.CheckStrict(data) != nil {
-			t.Fatal("accepted non-strict JSON")
+		if err := strictjson.Validate(strictjson.JOSE, data); err != nil {
+			t.Fatalf("accepted what the JOSE profile refuses: %v", err)
 		}
 		var w wireClaims
 		if err := json.Unmarshal(data, &w); err != nil {
@@ -60,19 +59,19 @@ func FuzzDecodePayload(f *testing.F) {
 	})
 }
 
-// FuzzHeader: the header decoder never panics and agrees with
-// encoding/json on alg/typ/kid.
+// FuzzHeader: the header decoder never panics, accepts only what the JOSE
+// profile accepts, and agrees with encoding/json on alg/typ/kid.
 func FuzzHeader(f *testing.F) {
 	f.Add([]byte(`{"alg":"ES256","typ":"aip+jwt","kid":"k"}`))
 	f.Add([]byte(`{"alg":"ES256","typ":"aip+jwt","kid":"k","x":{"a":[1,"]"]}}`))
 	f.Add([]byte(`{"alg":"ES256","typ":"aip+jwt","kid":"k","jku":"u"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if jsonrpc.CheckStrict(data) != nil {
-			return
-		}
 		h, err := decodeHeader(data)
 		if err != nil {
 			return
+		}
+		if err := strictjson.Validate(strictjson.JOSE, data); err != nil {
+			t.Fatalf("accepted what the JOSE profile refuses: %v", err)
 		}
 		var w struct{ Alg, Typ, Kid string }
 		if err := json.Unmarshal(data, &w); err != nil {

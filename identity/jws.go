@@ -15,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/agentid/agentid/aip"
-	"github.com/agentid/agentid/jsonrpc"
 )
 
 // TokenType is the JOSE "typ" header of AIP tokens.
@@ -61,13 +60,14 @@ func splitToken(token string) (*parsedToken, *ValidationError) {
 	if err != nil {
 		return nil, malformed("header is not base64url")
 	}
-	if err := jsonrpc.CheckStrict(hdr); err != nil {
-		return nil, malformed("header is not strict JSON")
-	}
 	h, err := decodeHeader(hdr)
 	if err != nil {
 		var fe forbiddenHeaderError
-		if errors.As(err, &fe) {
+		var ns errNotStrict
+		switch {
+		case errors.As(err, &ns):
+			return nil, notStrict("header is not strict JSON", ns)
+		case errors.As(err, &fe):
 			return nil, invalid(aip.TokenErrSignatureInvalid, fe.Error())
 		}
 		return nil, malformed("%v", err)
@@ -197,15 +197,89 @@ func DecodeUnverified(token string) (headerJSON, payloadJSON []byte, err error) 
 // decodePayload strictly decodes and checks the claims. Every failure is
 // "malformed".
 func decodePayload(payload []byte) (*Claims, *ValidationError) {
-	if err := jsonrpc.CheckStrict(payload); err != nil {
-		return nil, malformed("claims are not strict JSON (duplicate keys?)")
-	}
 	c, err := decodeClaims(payload)
 	if err != nil {
+		var ns errNotStrict
+		if errors.As(err, &ns) {
+			return nil, notStrict("claims are not strict JSON (duplicate keys?)", ns)
+		}
 		return nil, malformed("%v", err)
 	}
 	if err := checkClaims(c); err != nil {
 		return nil, malformed("%v", err)
 	}
 	return c, nil
+}
+
+// header is the decoded JOSE header.
+type header struct {
+	Alg, Typ, Kid string
+}
+
+// forbiddenHeaders are header parameters whose presence rejects a token:
+// key material or key locations chosen by the token (jku, jwk, x5u, x5c),
+// critical extensions (we support none), and parameters of other
+// serializations.
+var forbiddenHeaders = map[string]string{
+	"jku":  "jku (key URL) is not accepted",
+	"jwk":  "embedded jwk is not accepted",
+	"x5u":  "x5u (certificate URL) is not accepted",
+	"x5c":  "x5c (certificate chain) is not accepted",
+	"crit": "crit: no critical extensions are supported",
+	"b64":  "b64 is not accepted",
+	"zip":  "zip is not accepted",
+	"enc":  "enc: JWE is not accepted",
+}
+
+// forbiddenHeaderError marks a header that is rejected for security rather
+// than for syntax; it is reported as signature_invalid.
+type forbiddenHeaderError string
+
+func (e forbiddenHeaderError) Error() string { return string(e) }
+
+// decodeHeader decodes a protected header under the JOSE profile, in one
+// pass that also validates it. A header that is not strict JSON is an
+// errNotStrict, whatever else is wrong with it; then the first member in
+// document order that is forbidden (a forbiddenHeaderError) or of the
+// wrong type decides.
+func decodeHeader(data []byte) (header, error) {
+	r := newReader(data)
+	var h header
+	var seen int
+	if r.object() {
+		for key := range r.keys {
+			switch string(key) {
+			case "alg":
+				h.Alg = r.str(r.value(), "", "alg")
+				seen |= 1
+			case "typ":
+				h.Typ = r.str(r.value(), "", "typ")
+				seen |= 2
+			case "kid":
+				h.Kid = r.str(r.value(), "", "kid")
+				seen |= 4
+			default:
+				if why, bad := forbiddenHeaders[string(key)]; bad {
+					r.fail(forbiddenHeaderError("header " + why))
+				}
+				r.value()
+			}
+		}
+	}
+	if err := r.finish(); err != nil {
+		return h, err
+	}
+	if seen != 7 {
+		return h, fmt.Errorf("header must have alg, typ and kid")
+	}
+	return h, nil
+}
+
+// notStrict is the malformed error for a document that is not strict JSON.
+// The reason, which the client is sent, is the same whatever the scanner
+// found; the scanner's *strictjson.Error is kept as the cause, for logs.
+func notStrict(reason string, ns errNotStrict) *ValidationError {
+	e := malformed("%s", reason)
+	e.cause = ns.err
+	return e
 }

@@ -21,7 +21,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/agentid/agentid/internal/pemkey"
-	"github.com/agentid/agentid/jsonrpc"
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 // Signing algorithms (§5.8.2). HS256 is accepted only for a KeySet that was
@@ -555,8 +555,10 @@ func ParseJWKS(data []byte) (*JWKS, error) {
 	if len(data) > maxJWKSSize {
 		return nil, errors.New("identity: JWKS document too large")
 	}
-	if err := jsonrpc.CheckStrict(data); err != nil {
-		return nil, fmt.Errorf("identity: JWKS: %v", err)
+	// A JWK set is a JOSE document, read under the JOSE profile as the
+	// tokens' headers and claims are.
+	if err := strictjson.Validate(profile, data); err != nil {
+		return nil, fmt.Errorf("identity: JWKS: %w", err)
 	}
 	var raw struct {
 		Keys []json.RawMessage `json:"keys"`

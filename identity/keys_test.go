@@ -239,8 +239,11 @@ func TestParseJWKSRejects(t *testing.T) {
 		"only oct":         []byte(`{"keys":[{"kty":"oct","k":"AAAA","kid":"h","alg":"HS256"}]}`),
 		"only enc":         mk(func(m map[string]any) { m["use"] = "enc" }),
 		"duplicate member": []byte(`{"keys":[],"keys":[]}`),
-		"not json":         []byte(`nope`),
-		"empty":            []byte(`{"keys":[]}`),
+		// A JWK set is read under the JOSE profile, like the tokens.
+		"integer beyond 2^53": []byte(strings.Replace(string(good), `{"keys":[{`, `{"keys":[{"ext":9007199254740993,`, 1)),
+		"deeper than 64":      []byte(strings.Replace(string(good), `{"keys":[{`, `{"keys":[{"ext":`+strings.Repeat("[", 62)+strings.Repeat("]", 62)+`,`, 1)),
+		"not json":            []byte(`nope`),
+		"empty":               []byte(`{"keys":[]}`),
 	} {
 		if _, err := identity.ParseJWKS(in); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 const toolCall = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/tmp/x"}}}`
@@ -237,9 +238,46 @@ func TestDecodeErrorID(t *testing.T) {
 func TestDecodeErrorResponseEchoesID(t *testing.T) {
 	_, err := Decode([]byte(`{"jsonrpc":"2.0","id":"abc-123","method":"tools/call","params":{"name":"a","NAME":"b"}}`))
 	got := string(err.(*Error).Response())
-	want := `{"jsonrpc":"2.0","id":"abc-123","error":{"code":-32600,"message":"Invalid Request","data":{"reason":"duplicate key \"NAME\" (keys must differ in more than letter case) at offset 75"}}}` + "\n"
+	want := `{"jsonrpc":"2.0","id":"abc-123","error":{"code":-32600,"message":"Invalid Request","data":{"reason":"duplicate key (keys must differ in more than letter case) at offset 75"}}}` + "\n"
 	if got != want {
 		t.Errorf("Response() =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// What the strict scanner finds is its own message, wrapped: the client
+// gets the message without the name of the scanner's package, a log gets
+// it under jsonrpc's prefix, and the scanner's error is the cause.
+func TestScannerErrorsAreWrappedNotRetold(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		run  func() error
+		want string
+	}{
+		{"Decode, syntax", func() error { _, err := Decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"m"`)); return err },
+			"jsonrpc: parse error (-32700): unexpected end of input at offset 36"},
+		{"Decode, refusal", func() error {
+			_, err := Decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1,"A":2}}`))
+			return err
+		},
+			"jsonrpc: invalid request (-32600): duplicate key (keys must differ in more than letter case) at offset 53"},
+		{"CheckStrict", func() error { return CheckStrict([]byte(`{"s":"\ud800"}`)) },
+			"jsonrpc: parse error (-32700): unpaired surrogate escape in a string at offset 6"},
+		{"ParseToolCall", func() error { _, err := ParseToolCall([]byte(`{"name":"a","arguments":{"x":01}}`)); return err },
+			"jsonrpc: invalid params (-32602): expected ',' or '}' at offset 30"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.run()
+			var se *strictjson.Error
+			if !errors.As(err, &se) {
+				t.Fatalf("error %v does not wrap a *strictjson.Error", err)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("Error() = %q, want %q", err, tt.want)
+			}
+			if reason := err.(*Error).Data.(map[string]string)["reason"]; reason != se.Message() {
+				t.Errorf("data.reason = %q, want the scanner's message %q", reason, se.Message())
+			}
+		})
 	}
 }
 

@@ -22,6 +22,7 @@ type Error struct {
 	ID      json.RawMessage // id to echo; nil answers with "id":null
 
 	reason string // why, for Error() and logs
+	cause  error  // what found it, if another package did
 }
 
 // newError returns an *Error for code whose data tells the client why.
@@ -34,8 +35,19 @@ func newError(code int, reason string) *Error {
 	}
 }
 
-// Error returns a description for logs, e.g.
-// "jsonrpc: invalid request (-32600): duplicate key "Name" ... at offset 40".
+// withCause sets e's cause, for Unwrap.
+func withCause(e *Error, cause error) *Error {
+	e.cause = cause
+	return e
+}
+
+// Unwrap returns the error that the reason comes from, if any: the strict
+// scanner's *strictjson.Error for a message that is not strict JSON.
+func (e *Error) Unwrap() error { return e.cause }
+
+// Error returns a description for logs, e.g. "jsonrpc: invalid request
+// (-32600): duplicate key (keys must differ in more than letter case) at
+// offset 40".
 func (e *Error) Error() string {
 	s := "jsonrpc: " + strings.ToLower(e.Message) + " (" + strconv.Itoa(e.Code) + ")"
 	if e.reason != "" {

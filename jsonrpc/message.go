@@ -81,11 +81,11 @@ func Decode(line []byte) (*Message, error) {
 	defer s.Release()
 	first, err := s.Next()
 	if err != nil {
-		return nil, scanError(line, err)
+		return nil, scanError(err)
 	}
 	if first.Kind != strictjson.Object {
 		if err := s.Finish(); err != nil && err.(*strictjson.Error).Syntax() {
-			return nil, scanError(line, err)
+			return nil, scanError(err)
 		}
 		if first.Kind == strictjson.Array {
 			// Batches were removed in MCP 2025-06, and a policy proxy that
@@ -104,7 +104,7 @@ func Decode(line []byte) (*Message, error) {
 	for {
 		key, err := s.Next()
 		if err != nil {
-			return nil, scanError(line, err)
+			return nil, scanError(err)
 		}
 		if key.Kind != strictjson.Key {
 			break
@@ -139,7 +139,7 @@ func Decode(line []byte) (*Message, error) {
 			val, err = s.Skip()
 		}
 		if err != nil {
-			return nil, scanError(line, err)
+			return nil, scanError(err)
 		}
 		if field != nil {
 			*field = line[val.Start:val.End:val.End]
@@ -149,14 +149,15 @@ func Decode(line []byte) (*Message, error) {
 		}
 	}
 	if err := s.Finish(); err != nil && err.(*strictjson.Error).Syntax() {
-		return nil, scanError(line, err)
+		return nil, scanError(err)
 	}
 
 	// The first structural problem wins: one the scanner found, a line
 	// break, an unknown member.
 	invalid := ""
+	var cause error // the scanner's refusal, when that is the problem
 	if r := s.Refusal(); r != nil {
-		invalid = refusalReason(line, r)
+		invalid, cause = r.Message(), r
 	} else if i := lineBreak(line); i >= 0 {
 		// Only possible as whitespace between tokens. Python's text-mode
 		// stdin and Node's readline end lines at a bare CR as well, so the
@@ -172,7 +173,7 @@ func Decode(line []byte) (*Message, error) {
 		echo = id
 	}
 	fail := func(reason string) (*Message, error) {
-		e := newError(aip.CodeInvalidRequest, reason)
+		e := withCause(newError(aip.CodeInvalidRequest, reason), cause)
 		e.ID = echo
 		return nil, e
 	}
@@ -318,11 +319,12 @@ func ParseToolCall(params json.RawMessage) (ToolCall, error) {
 	s := strictjson.NewScanner(profile, params)
 	defer s.Release()
 	var call callScan
-	if _, err := scanParams(s, &call); err != nil {
-		return ToolCall{}, newError(aip.CodeInvalidParams, scanError(params, err).reason)
+	_, err := scanParams(s, &call)
+	if err == nil {
+		err = s.Finish()
 	}
-	if err := s.Finish(); err != nil {
-		return ToolCall{}, newError(aip.CodeInvalidParams, scanError(params, err).reason)
+	if err != nil {
+		return ToolCall{}, withCause(newError(aip.CodeInvalidParams, err.(*strictjson.Error).Message()), err)
 	}
 	if !call.scanned {
 		return ToolCall{}, newError(aip.CodeInvalidParams, "tools/call params must be an object")

@@ -1,7 +1,6 @@
 package jsonrpc
 
 import (
-	"fmt"
 	"strconv"
 	"unicode/utf8"
 
@@ -25,75 +24,23 @@ var profile = strictjson.MCP
 // errors and aip.CodeInvalidRequest for valid JSON that breaks the stricter rules.
 func CheckStrict(data []byte) error {
 	if err := strictjson.Validate(profile, data); err != nil {
-		return scanError(data, err)
+		return scanError(err)
 	}
 	return nil
 }
 
 // scanError turns an error of the strict scanner into the *Error to answer
-// with, with the reasons this package has always given.
-func scanError(data []byte, err error) *Error {
+// with: a parse error for a syntax error, an invalid request for valid JSON
+// the profile refuses. The reason sent to the client is the scanner's own
+// message, without the name of a package the client does not know; the
+// scanner's *strictjson.Error is the cause.
+func scanError(err error) *Error {
 	e := err.(*strictjson.Error)
+	code := aip.CodeParseError
 	if !e.Syntax() {
-		return newError(aip.CodeInvalidRequest, refusalReason(data, e))
+		code = aip.CodeInvalidRequest
 	}
-	return newError(aip.CodeParseError, syntaxReason(data, e))
-}
-
-func refusalReason(data []byte, e *strictjson.Error) string {
-	switch e.Code {
-	case strictjson.ErrDuplicateKey:
-		return "duplicate key " + quoteShort(data[e.Offset+1:e.End-1]) + " (keys must differ in more than letter case) at offset " + strconv.Itoa(e.Offset)
-	case strictjson.ErrTooDeep:
-		return "nesting deeper than " + strconv.Itoa(profile.MaxDepth()) + " at offset " + strconv.Itoa(e.Offset)
-	}
-	return e.Error() // not under this profile
-}
-
-func syntaxReason(data []byte, e *strictjson.Error) string {
-	at := e.Offset
-	var reason string
-	switch e.Code {
-	case strictjson.ErrExpectedValue, strictjson.ErrExpectedKey, strictjson.ErrExpectedColon, strictjson.ErrExpectedComma,
-		strictjson.ErrInvalidLiteral, strictjson.ErrInvalidNumber:
-		reason = unexpected(data, at)
-	case strictjson.ErrTrailingData:
-		reason = "data after the top-level value"
-	case strictjson.ErrUnterminatedString:
-		reason = "unterminated string"
-	case strictjson.ErrControlCharacter:
-		reason = "control character in string"
-	case strictjson.ErrInvalidUTF8:
-		reason = "invalid UTF-8 in string"
-	case strictjson.ErrInvalidEscape:
-		if e.EOF {
-			reason, at = "unterminated string", len(data)
-		} else {
-			reason, at = "invalid escape in string", at+1
-		}
-	case strictjson.ErrInvalidUnicodeEscape:
-		reason = `invalid \u escape in string`
-	case strictjson.ErrLoneSurrogate:
-		reason = "lone high surrogate in string"
-		if r, _ := jsonstr.Hex4(data[at+2:]); r >= 0xDC00 {
-			reason = "lone low surrogate in string"
-		}
-	default:
-		reason = e.Error()
-	}
-	return reason + " at offset " + strconv.Itoa(at)
-}
-
-// unexpected describes the byte at data[at], or the end of the input.
-func unexpected(data []byte, at int) string {
-	if at >= len(data) {
-		return "unexpected end of input"
-	}
-	c := data[at]
-	if c < utf8.RuneSelf && c >= 0x20 {
-		return fmt.Sprintf("invalid character %q", c)
-	}
-	return fmt.Sprintf("invalid byte 0x%02x", c)
+	return withCause(newError(code, e.Message()), e)
 }
 
 // quoteShort quotes raw key bytes for an error message, cut to a sane length.

@@ -12,15 +12,32 @@ import (
 	"github.com/agentid/agentid/internal/strictjson"
 )
 
-// Error reports why a document has no canonical form. It never quotes the
-// document, which may be large or hostile and may end up in a log.
+// Error reports why a document has no canonical form: the scanner's error,
+// wrapped, when the document is not JSON or breaks a rule of RFC 8785's
+// input (duplicate keys, numbers beyond the double range, ...), else Msg.
+// It never quotes the document, which may be large or hostile and may end
+// up in a log.
 type Error struct {
-	Offset int // byte offset in the input at which the problem was found
-	Msg    string
+	Offset int    // byte offset in the input at which the problem was found
+	Msg    string // what is wrong, when Err is nil
+	// Err is what the strict scanner found (strictjson.Canonical), if it
+	// found the problem.
+	Err *strictjson.Error
 }
 
 func (e *Error) Error() string {
+	if e.Err != nil {
+		return "jcs: " + e.Err.Error()
+	}
 	return "jcs: " + e.Msg + " at offset " + strconv.Itoa(e.Offset)
+}
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error {
+	if e.Err == nil {
+		return nil // not a nil *strictjson.Error in a non-nil interface
+	}
+	return e.Err
 }
 
 // Transform returns the canonical form of the JSON document data in a new
@@ -219,56 +236,10 @@ func (s *state) closeObject() {
 	s.tokens[open] = token{kind: kindObject, start: int32(first), end: int32(len(s.members)), next: int32(len(s.tokens))}
 }
 
-// scanError turns an error of the scanner into an *Error.
+// scanError wraps an error of the scanner.
 func scanError(err error) error {
-	if err == nil {
-		return nil
-	}
 	e := err.(*strictjson.Error)
-	msg := ""
-	switch e.Code {
-	case strictjson.ErrExpectedValue:
-		msg = "invalid character"
-	case strictjson.ErrExpectedKey:
-		msg = "expected a string key"
-	case strictjson.ErrExpectedColon:
-		msg = "expected ':'"
-	case strictjson.ErrExpectedComma:
-		msg = "expected ',' or ']'"
-		if e.InObject {
-			msg = "expected ',' or '}'"
-		}
-	case strictjson.ErrTrailingData:
-		msg = "data after the JSON value"
-	case strictjson.ErrInvalidLiteral:
-		msg = "invalid literal"
-	case strictjson.ErrInvalidNumber:
-		msg = "invalid number"
-	case strictjson.ErrUnterminatedString:
-		msg = "unterminated string"
-	case strictjson.ErrControlCharacter:
-		msg = "control character in string"
-	case strictjson.ErrInvalidUTF8:
-		msg = "invalid UTF-8 in string"
-	case strictjson.ErrInvalidEscape:
-		msg = "invalid escape"
-	case strictjson.ErrInvalidUnicodeEscape:
-		msg = "invalid \\u escape"
-	case strictjson.ErrLoneSurrogate:
-		msg = "unpaired surrogate escape"
-	case strictjson.ErrDuplicateKey:
-		msg = "duplicate key"
-	case strictjson.ErrTooDeep:
-		msg = "nesting deeper than 10000 levels"
-	case strictjson.ErrNumberRange:
-		msg = "number out of the range of a double"
-	default:
-		msg = e.Error()
-	}
-	if e.EOF && e.Code != strictjson.ErrUnterminatedString {
-		msg = "unexpected end of JSON input"
-	}
-	return &Error{Offset: e.Offset, Msg: msg}
+	return &Error{Offset: e.Offset, Err: e}
 }
 
 // key returns the decoded bytes of a member's key.

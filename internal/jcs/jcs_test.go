@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentid/agentid/internal/strictjson"
 	"github.com/agentid/agentid/internal/testenv"
 	gowebpki "github.com/gowebpki/jcs"
 )
@@ -263,5 +264,21 @@ func TestSmallDocumentAllocatesOnlyItsOutput(t *testing.T) {
 	})
 	if allocs > 0 {
 		t.Fatalf("%v allocations per call into a large enough dst, want 0", allocs)
+	}
+}
+
+// What the strict scanner refuses is reported with its error, under this
+// package's prefix, not described again.
+func TestScannerErrorsAreWrapped(t *testing.T) {
+	_, err := Transform([]byte(`{"a":1,"a":2}`))
+	var se *strictjson.Error
+	if !errors.As(err, &se) || se.Code != strictjson.ErrDuplicateKey {
+		t.Fatalf("got %v, want a wrapped duplicate key error", err)
+	}
+	if got, want := err.Error(), "jcs: strictjson: duplicate key at offset 7"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if _, err := Transform(nil); errors.As(err, &se) || err.Error() != "jcs: no JSON data at offset 0" {
+		t.Errorf("Transform(nil) = %v, want the package's own error", err)
 	}
 }

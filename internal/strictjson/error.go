@@ -37,7 +37,12 @@ const (
 	ErrTooLarge                      // the input is larger than the profile's MaxSize
 )
 
-var codeText = map[Code]string{
+// codeText is the one text of each code. Error adds what the code's
+// fields tell (the end of the input, the kind of bracket, the profile's
+// limit) and the offset; packages that report a scanner error wrap it
+// rather than describe it again, so that a problem reads the same wherever
+// it is found.
+var codeText = [...]string{
 	ErrExpectedValue:        "expected a value",
 	ErrExpectedKey:          "expected a string key",
 	ErrExpectedColon:        "expected ':' after an object key",
@@ -51,10 +56,18 @@ var codeText = map[Code]string{
 	ErrInvalidEscape:        "invalid escape in a string",
 	ErrInvalidUnicodeEscape: `invalid \u escape in a string`,
 	ErrLoneSurrogate:        "unpaired surrogate escape in a string",
-	ErrDuplicateKey:         "duplicate or case-variant key",
+	ErrDuplicateKey:         "duplicate key",
 	ErrTooDeep:              "nesting too deep",
-	ErrNumberRange:          "number out of range",
+	ErrNumberRange:          "number beyond the range of a double",
 	ErrTooLarge:             "document too large",
+}
+
+// String returns the code's text, e.g. "duplicate key".
+func (c Code) String() string {
+	if int(c) < len(codeText) && codeText[c] != "" {
+		return codeText[c]
+	}
+	return "Code(" + strconv.Itoa(int(c)) + ")"
 }
 
 // Error is what is wrong with a document and where. It never quotes the
@@ -77,25 +90,44 @@ type Error struct {
 	// InObject reports, for ErrExpectedComma, that the value ended a
 	// member of an object rather than an element of an array.
 	InObject bool
+
+	// What the profile said, for the message: the depth limit
+	// (ErrTooDeep), that keys are compared after case folding
+	// (ErrDuplicateKey), that integers are limited to 2^53 in magnitude and
+	// the number is one (ErrNumberRange).
+	limit   int
+	fold    bool
+	integer bool
 }
 
 // Syntax reports whether e is a syntax error (the input is not JSON) rather
 // than a refusal of valid JSON.
 func (e *Error) Syntax() bool { return e.Code < ErrDuplicateKey }
 
-func (e *Error) Error() string {
-	msg := codeText[e.Code]
-	if e.Code == ErrExpectedComma {
-		msg = "expected ',' or ']'"
-		if e.InObject {
-			msg = "expected ',' or '}'"
-		}
-	}
-	if e.EOF {
+// Message returns what is wrong and where, without the package prefix of
+// Error, e.g. "duplicate key (keys must differ in more than letter case)
+// at offset 20": the text for whoever sent the document, who knows nothing
+// of this package.
+func (e *Error) Message() string {
+	msg := e.Code.String()
+	switch {
+	case e.EOF && e.Code != ErrUnterminatedString:
 		msg = "unexpected end of input"
-		if e.Code == ErrUnterminatedString {
-			msg = codeText[e.Code]
-		}
+	case e.Code == ErrExpectedComma && e.InObject:
+		msg = "expected ',' or '}'"
+	case e.Code == ErrExpectedComma:
+		msg = "expected ',' or ']'"
+	case e.Code == ErrDuplicateKey && e.fold:
+		msg = "duplicate key (keys must differ in more than letter case)"
+	case e.Code == ErrTooDeep && e.limit > 0:
+		msg = "nesting deeper than " + strconv.Itoa(e.limit) + " levels"
+	case e.Code == ErrNumberRange && e.integer:
+		msg = "integer beyond 2^53 in magnitude"
+	case e.Code == ErrTooLarge:
+		msg = "document larger than " + strconv.Itoa(e.Offset) + " bytes"
 	}
-	return "strictjson: " + msg + " at offset " + strconv.Itoa(e.Offset)
+	return msg + " at offset " + strconv.Itoa(e.Offset)
 }
+
+// Error returns "strictjson: " and the Message.
+func (e *Error) Error() string { return "strictjson: " + e.Message() }

@@ -19,12 +19,12 @@ func ExampleValidate() {
 	// Output:
 	// {"name":"read_file","arguments":{"path":"/tmp/x"}} MCP: <nil>
 	//                                                  AgentCard: <nil>
-	// {"name":"read_file","Name":"delete_files"}       MCP: strictjson: duplicate or case-variant key at offset 20
-	//                                                  AgentCard: strictjson: duplicate or case-variant key at offset 20
+	// {"name":"read_file","Name":"delete_files"}       MCP: strictjson: duplicate key (keys must differ in more than letter case) at offset 20
+	//                                                  AgentCard: strictjson: duplicate key (keys must differ in more than letter case) at offset 20
 	// {"s":"\ud800"}                                   MCP: strictjson: unpaired surrogate escape in a string at offset 6
 	//                                                  AgentCard: strictjson: unpaired surrogate escape in a string at offset 6
 	// {"n":9007199254740993}                           MCP: <nil>
-	//                                                  AgentCard: strictjson: number out of range at offset 5
+	//                                                  AgentCard: strictjson: integer beyond 2^53 in magnitude at offset 5
 }
 
 // A Scanner walks the tokens of a document, validating as it goes.

@@ -283,7 +283,8 @@ func (s *Scanner) failComma(at int, obj bool) *Error {
 
 func (s *Scanner) refuse(code Code, at, end int) {
 	if s.refusal == nil {
-		s.refusal = &Error{Code: code, Offset: at, End: end}
+		s.refusal = &Error{Code: code, Offset: at, End: end, limit: s.p.maxDepth, fold: s.p.keys == keysFold,
+			integer: s.p.numbers == numbersIJSON && s.tok.Integer()}
 	}
 }
 
