@@ -87,3 +87,27 @@ var ErrInvalidTTL = errors.New("store: ttl must be positive")
 
 // ErrEmptyKey is returned for an empty nonce or id.
 var ErrEmptyKey = errors.New("store: empty key")
+
+// CheckKey validates a key and ttl as every store's methods must: a
+// non-empty key, a positive ttl. The error is ErrEmptyKey or ErrInvalidTTL.
+func CheckKey(key string, ttl time.Duration) error {
+	if key == "" {
+		return ErrEmptyKey
+	}
+	if ttl <= 0 {
+		return ErrInvalidTTL
+	}
+	return nil
+}
+
+// CheckLimit validates a rate limit's arguments: a non-empty key, a
+// positive limit and period. The error is ErrEmptyKey or ErrInvalidLimit.
+func CheckLimit(key string, limit int, per time.Duration) error {
+	if key == "" {
+		return ErrEmptyKey
+	}
+	if limit <= 0 || per <= 0 {
+		return ErrInvalidLimit
+	}
+	return nil
+}

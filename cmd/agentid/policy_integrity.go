@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/internal/atomicfile"
 	"github.com/agentid/agentid/internal/pemkey"
 	"github.com/agentid/agentid/policy"
@@ -119,4 +120,16 @@ func loadPolicyPubkey(path string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("--policy-pubkey: %w", err)
 	}
 	return pub, nil
+}
+
+// openAuditLog opens the audit log at path, or at audit.DefaultPath when
+// path is "".
+func openAuditLog(path string) (*audit.Logger, error) {
+	if path == "" {
+		var err error
+		if path, err = audit.DefaultPath(); err != nil {
+			return nil, err
+		}
+	}
+	return audit.Open(path)
 }

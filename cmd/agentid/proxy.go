@@ -74,12 +74,7 @@ written to the audit log (JSON Lines, mode 0600). Logs go to stderr.`,
 			if err != nil {
 				return err
 			}
-			if auditPath == "" {
-				if auditPath, err = audit.DefaultPath(); err != nil {
-					return err
-				}
-			}
-			auditLog, err := audit.Open(auditPath)
+			auditLog, err := openAuditLog(auditPath)
 			if err != nil {
 				return err
 			}

@@ -16,7 +16,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agentid/agentid/alert"
-	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/policy"
@@ -79,12 +78,7 @@ closes once requests in flight are answered.`,
 			if err != nil {
 				return err
 			}
-			if auditPath == "" {
-				if auditPath, err = audit.DefaultPath(); err != nil {
-					return err
-				}
-			}
-			auditLog, err := audit.Open(auditPath)
+			auditLog, err := openAuditLog(auditPath)
 			if err != nil {
 				return err
 			}

@@ -104,22 +104,15 @@ func (s *Store) wrap(op string, err error) error {
 }
 
 func checkKey(key string, ttl time.Duration) error {
-	if key == "" {
-		return fmt.Errorf("store/redis: %w", store.ErrEmptyKey)
-	}
-	if ttl <= 0 {
-		return fmt.Errorf("store/redis: %w", store.ErrInvalidTTL)
+	if err := store.CheckKey(key, ttl); err != nil {
+		return fmt.Errorf("store/redis: %w", err)
 	}
 	return nil
 }
 
-// checkLimit validates a rate limit's arguments.
 func checkLimit(key string, limit int, per time.Duration) error {
-	if key == "" {
-		return fmt.Errorf("store/redis: %w", store.ErrEmptyKey)
-	}
-	if limit <= 0 || per <= 0 {
-		return fmt.Errorf("store/redis: %w", store.ErrInvalidLimit)
+	if err := store.CheckLimit(key, limit, per); err != nil {
+		return fmt.Errorf("store/redis: %w", err)
 	}
 	return nil
 }
