@@ -24,6 +24,11 @@ type Call struct {
 	// Token is the identity token from the Authorization header, "" when
 	// none was presented.
 	Token string
+	// RequireToken requires a valid token whatever identity.require_token
+	// says: the caller is authenticated by its token alone (a validation
+	// server's listener off loopback), so a call without one is refused at
+	// step 0, before it spends a rate limit.
+	RequireToken bool
 }
 
 // Check is the core's decision on a Call: the same steps, in the same order
@@ -64,17 +69,18 @@ type Violation struct {
 // checkState collects, for Check, what the tools/call pipeline would have
 // answered.
 type checkState struct {
-	code   int
-	data   map[string]any
-	dec    policy.Decision
-	hasDec bool
-	claims *identity.Claims
+	requireToken bool
+	code         int
+	data         map[string]any
+	dec          policy.Decision
+	hasDec       bool
+	claims       *identity.Claims
 }
 
 // Check decides call against the policy in force (see Check).
 func (c *Core) Check(ctx context.Context, call Call) Check {
 	st := c.state.Load()
-	v := Verdict{check: &checkState{}}
+	v := Verdict{check: &checkState{requireToken: call.RequireToken}}
 	msg := &jsonrpc.Message{Kind: jsonrpc.KindRequest, Method: "tools/call"}
 	if dec := decideMethod(st, msg.Method); dec.Action == policy.Block {
 		v.record(decisionRecord(dec, msg, nil, call.Tool))

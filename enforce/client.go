@@ -481,7 +481,7 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 	if m == nil {
 		return "", false
 	}
-	required := m.IdentityConfig().RequireToken
+	required := m.IdentityConfig().RequireToken || v.check != nil && v.check.requireToken
 	if token == "" && !required {
 		return "", false
 	}

@@ -175,3 +175,19 @@ func TestAReloadHonoursThePreviousHashForTheTransitionGrace(t *testing.T) {
 		t.Fatalf("a token of the new policy: %d %s", r.status, r.raw)
 	}
 }
+
+func TestARefusedTokenSpendsNoRateLimitWhereTheListenerRequiresAuthentication(t *testing.T) {
+	doc := strings.NewReplacer("NAME", "limited", "TOOL", "read_file", "    require_token: true\n", "    require_token: false\n").Replace(identityPolicy) +
+		"  tool_rules:\n    - tool: read_file\n      rate_limit: \"1/minute\"\n"
+	ts := newTestServer(t, server.Config{AdminToken: []byte(adminToken), RequireAuthentication: true}, doc)
+	call := `{"tool":"read_file","arguments":{}}`
+	for i := 0; i < 3; i++ {
+		if r := ts.do(t, "POST", "/v1/validate", call, "Authorization: Bearer not-a-token"); r.status != 401 {
+			t.Fatalf("a bad token: %d %s", r.status, r.raw)
+		}
+	}
+	tok, _ := ts.token(t, `{`+binding+`}`)
+	if r := ts.do(t, "POST", "/v1/validate", call, "Authorization: Bearer "+tok); r.status != 200 || r.body["decision"] != "allow" {
+		t.Fatalf("the first authenticated call after refused ones: %d %s (the refused ones spent the limit)", r.status, r.raw)
+	}
+}

@@ -135,7 +135,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	// failover counted and audited), so the decision, bounded by the
 	// timeout, is made and recorded whether or not anyone reads it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), t.core.Policy().Policy.ServerConfig().Timeout)
-	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token})
+	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token, RequireToken: needToken})
 	cancel()
 	if needToken && check.Token == nil {
 		check = refuseUnauthenticated(check)
