@@ -59,6 +59,13 @@ func (c *Core) remoteDecision(ctx context.Context, st *snapshot, s *Session, msg
 		return policy.Decision{Action: policy.Allow, Tool: policy.NormalizeName(call.Name)}, tokenID, false
 	}
 	c.outage.recovered()
+	if res.Decision != aip.DecisionBlock {
+		// Protected paths are the agent's host's: the server cannot expand
+		// "~" or follow symlinks there, so the proxy checks them itself.
+		if local := st.Engine.CheckHostPaths(policy.ToolCall{Name: call.Name, Arguments: call.Arguments, Validated: true}); local.Action == policy.Block {
+			return local, tokenID, false
+		}
+	}
 	dec = policy.Decision{Tool: policy.NormalizeName(call.Name), Code: res.Code, Reason: res.Reason}
 	if len(res.Violations) > 0 {
 		dec.ViolationType, dec.FailedArg = res.Violations[0].Type, res.Violations[0].Field

@@ -316,6 +316,26 @@ type ToolCall struct {
 	SchemaHash string
 }
 
+// CheckHostPaths is step 2 of DecideTool alone: whether the call's
+// arguments name a protected path, resolved on this host. A proxy whose
+// calls a validation server decides runs it too: only the agent's host can
+// expand "~" and follow its symlinks (the server checks lexically, against
+// its own home). It allows (Action Allow) when no path is protected.
+func (e *Engine) CheckHostPaths(call ToolCall) Decision {
+	d := Decision{Method: engineToolsCall, Tool: NormalizeName(call.Name)}
+	var buf [8]argMember
+	args, err := argParseObjectValidated(call.Arguments, buf[:0], call.Validated)
+	if err != nil {
+		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgsInvalid
+		return d
+	}
+	if arg, idx, hit := e.protected.checkArgs(args); hit {
+		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeProtectedPath, aip.ViolationProtectedPath, engineReasonProtectedPath
+		d.FailedArg, d.FailedRule = arg, e.protected.rule(idx)
+	}
+	return d
+}
+
 // DecideTool applies tool-level authorization (AIP §4.3) to a tools/call, in
 // the spec's defence-in-depth order:
 //

@@ -150,3 +150,21 @@ func TestAProxyAppliesFailoverWhenTheServerIsGone(t *testing.T) {
 		t.Fatalf("test server %s is not loopback", url)
 	}
 }
+
+// The agent's host expands "~" and resolves its paths: a proxy deciding
+// through a server still refuses a call to a path its own policy protects,
+// which the server could not see (it checks against its own home).
+func TestAProxyWithAServerStillProtectsItsHostsPaths(t *testing.T) {
+	ts := newTestServer(t, server.Config{}, "apiVersion: aip.io/v1alpha2\nkind: AgentPolicy\nmetadata: {name: remote}\nspec:\n  allowed_tools: [read_file]\n")
+	home := t.TempDir()
+	local := "apiVersion: aip.io/v1alpha2\nkind: AgentPolicy\nmetadata: {name: local}\nspec:\n  allowed_tools: [read_file]\n  protected_paths: [\"" + home + "/.ssh\"]\n"
+	core := remoteProxy(t, ts.url, local)
+	s := enforce.NewSession()
+	if code, _ := outcome(t, core, s, toolCall(1, "read_file", `{"path":"/tmp/notes.txt"}`, "")); code != 0 {
+		t.Fatalf("an unprotected path: code %d", code)
+	}
+	code, data := outcome(t, core, s, toolCall(2, "read_file", `{"path":"`+home+`/.ssh/id_rsa"}`, ""))
+	if code != aip.CodeProtectedPath {
+		t.Fatalf("a path the proxy's policy protects: code %d (%v), want %d", code, data, aip.CodeProtectedPath)
+	}
+}
