@@ -101,6 +101,9 @@ func TestATeamATokenCannotActUnderTeamBsPolicy(t *testing.T) {
 	if r := ts.do(t, "POST", "/v1/validate", `{"tool":"tool_a","arguments":{}}`); r.status != 401 || r.body["error"] != "token_required" {
 		t.Fatalf("no token with two tenants: %d %s", r.status, r.raw)
 	}
+	if r := ts.do(t, "POST", "/v1/validate", `{"tool":"tool_a","arguments":{}}`, "Authorization: Bearer garbage"); r.status != 401 || r.body["token_error"] != "malformed" {
+		t.Fatalf("a garbage token with two tenants: %d %s", r.status, r.raw)
+	}
 }
 
 func TestRevocationNeedsTheAdminAndEndsTheSessionEverywhere(t *testing.T) {

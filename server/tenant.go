@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/agentid/agentid/aip"
+
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
@@ -111,21 +113,23 @@ func (ts *tenantSet) reindexed() *tenantSet {
 
 // forToken selects the tenant a request is decided by: the only one, or
 // the one whose audience the token names. The token is read unverified
-// here; the tenant's core verifies it in full. ok is false when no tenant
-// can be chosen.
-func (ts *tenantSet) forToken(token string) (t *tenant, ok bool) {
+// here; the tenant's core verifies it in full. When none can be chosen, t
+// is nil and tokenErr says why ("" for no token at all).
+func (ts *tenantSet) forToken(token string) (t *tenant, tokenErr string) {
 	if len(ts.list) == 1 {
-		return ts.list[0], true
+		return ts.list[0], ""
 	}
 	if token == "" {
-		return nil, false
+		return nil, ""
 	}
 	claims, err := identity.ParseUnverified(token)
 	if err != nil {
-		return nil, false
+		return nil, aip.TokenErrMalformed
 	}
-	t, ok = ts.byAudience[claims.Audience]
-	return t, ok
+	if t, ok := ts.byAudience[claims.Audience]; ok {
+		return t, ""
+	}
+	return nil, aip.TokenErrAudienceMismatch
 }
 
 // byName finds a tenant by metadata.name or audience; the only one when

@@ -111,13 +111,13 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ts := s.tenants.Load()
-	t, ok := ts.forToken(token)
-	if !ok {
+	t, tokenErr := ts.forToken(token)
+	if t == nil {
 		if token == "" {
 			writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenRequired})
 		} else {
 			s.metrics.tokenValidation(false)
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenInvalid, TokenError: aip.TokenErrAudienceMismatch})
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: errTokenInvalid, TokenError: tokenErr})
 		}
 		return
 	}
