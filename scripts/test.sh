@@ -356,6 +356,7 @@ main() {
 	check_shared
 	ensure_npm test/mcp-servers # real MCP servers for the proxy's end-to-end tests
 	ensure_npm test/interop     # npm jose for the identity and agentcard interop tests
+	ensure_npm test/sdk-client  # the official MCP TypeScript SDK client (AIP codes as it sees them)
 	ensure_spire
 	ensure_redis    # private servers for store/redis's tests
 	ensure_postgres # private clusters for store/postgres's tests
