@@ -571,7 +571,7 @@ func rateKey(policyName, tool string) string {
 // localOK) and refuses otherwise (a token's replay cannot be checked
 // without the shared nonce store).
 func (c *Core) storeUnavailable(st *snapshot, msg *jsonrpc.Message, tool, what string, localOK bool, v *Verdict) bool {
-	fv := c.outage.decide(st.Policy.Policy, st.failure, tool, c.cfg.Now())
+	fv := c.outage.decide(st.Server, st.failure, tool, c.cfg.Now())
 	if fv.local && !localOK {
 		fv = failoverVerdict{reason: "failover_mode local_policy: no local state for the " + what}
 	}
@@ -588,7 +588,7 @@ func (c *Core) storeUnavailable(st *snapshot, msg *jsonrpc.Message, tool, what s
 		}
 		if fv.started && c.cfg.OnFailOpen != nil {
 			var hook string
-			if lim := st.Policy.Policy.ServerConfig().FailOpen; lim != nil {
+			if lim := st.Server.FailOpen; lim != nil {
 				hook = lim.AlertWebhook
 			}
 			c.cfg.OnFailOpen(FailOpenAlert{Webhook: hook, Since: c.cfg.Now(), Tool: tool, What: what, PolicyHash: st.Hash})

@@ -39,11 +39,7 @@ type failoverVerdict struct {
 }
 
 // decide applies the policy's failover mode to a call to tool at now.
-func (o *outage) decide(p *policy.Policy, failure string, tool string, now time.Time) failoverVerdict {
-	cfg := policy.ServerConfig{FailoverMode: FailClosed}
-	if p != nil {
-		cfg = p.ServerConfig()
-	}
+func (o *outage) decide(cfg policy.ServerConfig, failure string, tool string, now time.Time) failoverVerdict {
 	switch cfg.FailoverMode {
 	case LocalPolicy:
 		return failoverVerdict{allow: true, local: true}

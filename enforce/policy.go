@@ -18,6 +18,9 @@ type Policy struct {
 	DLP      *dlp.Scanner
 	Hash     string
 	Warnings []policy.Warning
+	// Server is spec.server with defaults applied, computed once: the
+	// validation server and failover read it per call.
+	Server policy.ServerConfig
 
 	opts LoadOptions
 }
@@ -79,7 +82,11 @@ func Compile(p *policy.Policy, opts LoadOptions) (*Policy, error) {
 			return nil, err
 		}
 	}
-	return &Policy{Policy: p, Engine: engine, DLP: scanner, Hash: hash, opts: opts}, nil
+	server := policy.ServerConfig{FailoverMode: FailClosed}
+	if p != nil {
+		server = p.ServerConfig()
+	}
+	return &Policy{Policy: p, Engine: engine, DLP: scanner, Hash: hash, Server: server, opts: opts}, nil
 }
 
 // Mode is the policy mode in force ("enforce" for the fail-closed policy).
@@ -93,10 +100,7 @@ func (p *Policy) Mode() string {
 // ServerFailover is the policy's failover_mode (§3.8.3), fail_closed when
 // unset or when no policy is loaded.
 func (p *Policy) ServerFailover() string {
-	if p.Policy == nil {
-		return FailClosed
-	}
-	return p.Policy.ServerConfig().FailoverMode
+	return p.Server.FailoverMode
 }
 
 // Path is the policy file's path, "" when it was not loaded from a file.

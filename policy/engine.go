@@ -324,16 +324,25 @@ type ToolCall struct {
 func (e *Engine) CheckHostPaths(call ToolCall) Decision {
 	d := Decision{Method: engineToolsCall, Tool: NormalizeName(call.Name)}
 	var buf [8]argMember
-	args, err := argParseObjectValidated(call.Arguments, buf[:0], call.Validated)
+	e.argsAndPaths(call, &d, buf[:0])
+	return d
+}
+
+// argsAndPaths splits the call's arguments into dst and applies step 2
+// (protected paths). It returns the members, and blocked true when it
+// decided d: arguments that are not an object, or a protected path.
+func (e *Engine) argsAndPaths(call ToolCall, d *Decision, dst []argMember) (args []argMember, blocked bool) {
+	args, err := argParseObjectValidated(call.Arguments, dst, call.Validated)
 	if err != nil {
 		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgsInvalid
-		return d
+		return nil, true
 	}
 	if arg, idx, hit := e.protected.checkArgs(args); hit {
 		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeProtectedPath, aip.ViolationProtectedPath, engineReasonProtectedPath
 		d.FailedArg, d.FailedRule = arg, e.protected.rule(idx)
+		return nil, true
 	}
-	return d
+	return args, false
 }
 
 // DecideTool applies tool-level authorization (AIP §4.3) to a tools/call, in
@@ -369,17 +378,10 @@ func (e *Engine) DecideTool(call ToolCall) Decision {
 	d := Decision{Method: engineToolsCall, Tool: name}
 	rule := e.rules[name]
 
-	var buf [8]argMember
-	args, err := argParseObjectValidated(call.Arguments, buf[:0], call.Validated)
-	if err != nil {
-		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgsInvalid
-		return d
-	}
-
 	// Step 2.
-	if arg, idx, hit := e.protected.checkArgs(args); hit {
-		d.Action, d.Code, d.ViolationType, d.Reason = Block, aip.CodeProtectedPath, aip.ViolationProtectedPath, engineReasonProtectedPath
-		d.FailedArg, d.FailedRule = arg, e.protected.rule(idx)
+	var buf [8]argMember
+	args, blocked := e.argsAndPaths(call, &d, buf[:0])
+	if blocked {
 		return d
 	}
 

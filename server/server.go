@@ -13,7 +13,6 @@ import (
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
-	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/store"
 	"github.com/agentid/agentid/store/memory"
 )
@@ -241,10 +240,7 @@ type endpoints struct {
 const TokenPath = "/v1/token"
 
 func endpointsOf(p *enforce.Policy) endpoints {
-	sc := p.Policy.ServerConfig()
+	sc := p.Server
 	e := sc.Endpoints
 	return endpoints{validate: e.Validate, revoke: e.Revoke, jwks: e.JWKS, health: e.Health, metrics: e.Metrics, token: TokenPath}
 }
-
-// policyServerConfig is a shorthand for a policy's server settings.
-func policyServerConfig(p *enforce.Policy) policy.ServerConfig { return p.Policy.ServerConfig() }

@@ -134,7 +134,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	// cancellation would look like a store outage (a fail_open alert,
 	// failover counted and audited), so the decision, bounded by the
 	// timeout, is made and recorded whether or not anyone reads it.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), t.core.Policy().Policy.ServerConfig().Timeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), t.core.Policy().Server.Timeout)
 	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token, RequireToken: needToken})
 	cancel()
 	if needToken && check.Token == nil {

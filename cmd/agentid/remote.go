@@ -44,7 +44,7 @@ func (r *remoteFlags) client(p *enforce.Policy) (*server.Client, error) {
 		credential = strings.TrimSpace(string(b))
 	}
 	path, _ := filepath.Abs(p.Path())
-	sc := p.Policy.ServerConfig()
+	sc := p.Server
 	return server.NewClient(server.ClientConfig{
 		URL: r.url, Timeout: sc.Timeout, TLS: tlsCfg, Credential: credential, Policy: r.policy,
 		Binding: identity.CurrentBinding(path), ValidatePath: sc.Endpoints.Validate,

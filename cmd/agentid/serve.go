@@ -146,7 +146,7 @@ closes once requests in flight are answered.`,
 			}
 			defer srv.Close()
 
-			sc := policies[0].Policy.ServerConfig()
+			sc := policies[0].Server
 			l := server.Listener{
 				Addr:     cmp.Or(listen, sc.Listen),
 				CertFile: cmp.Or(tlsCert, sc.TLS.Cert), KeyFile: cmp.Or(tlsKey, sc.TLS.Key),
