@@ -25,8 +25,31 @@ import (
 // the approval is resolved when there is one; the core keeps no other
 // reference to it. A transport can thus decide lines in its read buffer.
 func (c *Core) FromClient(ctx context.Context, s *Session, line []byte) Verdict {
+	return c.fromClient(ctx, s, line, nil)
+}
+
+// Caller is the sender of a client message as a transport that
+// authenticates every request (the HTTP gateway) established it before the
+// core decides the message.
+type Caller struct {
+	// Token holds the claims of the identity token that the transport
+	// validated, and so consumed, for this request (Authorization: Bearer);
+	// nil when the request carried none. Step 0 of a tools/call takes
+	// these claims; a token inside the message is stripped and ignored,
+	// since over HTTP only the header counts (DESIGN decision 11).
+	Token *identity.Claims
+}
+
+// FromCaller is FromClient for a message whose sender the transport
+// authenticated (see Caller).
+func (c *Core) FromCaller(ctx context.Context, s *Session, line []byte, caller Caller) Verdict {
+	return c.fromClient(ctx, s, line, &caller)
+}
+
+func (c *Core) fromClient(ctx context.Context, s *Session, line []byte, caller *Caller) Verdict {
 	st := c.state.Load()
 	var v Verdict
+	v.caller = caller
 	msg, err := jsonrpc.Decode(line)
 	if err != nil {
 		var rpcErr *jsonrpc.Error
@@ -50,7 +73,9 @@ func (c *Core) FromClient(ctx context.Context, s *Session, line []byte) Verdict 
 		}
 		if msg.Kind == jsonrpc.KindRequest {
 			v.answerOnFailure, v.failureID = true, msg.ID
+			v.request = true
 		}
+		v.method = msg.Method
 	}
 	c.finish(st, &v)
 	return v
@@ -480,6 +505,13 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 	m := st.ident
 	if m == nil {
 		return "", false
+	}
+	if v.caller != nil {
+		if v.caller.Token != nil {
+			c.outage.recovered()
+			return v.caller.Token.TokenID(), false
+		}
+		token = ""
 	}
 	required := m.IdentityConfig().RequireToken || v.check != nil && v.check.requireToken
 	if token == "" && !required {

@@ -98,6 +98,22 @@ func (c *Core) ServerOversized(s *Session, head []byte) Verdict {
 	return v
 }
 
+// ServerFailed is the verdict for a client request whose response will not
+// come: the transport could not deliver it or read the answer (an HTTP
+// upstream that is unreachable or answered with an HTTP error). The request
+// is no longer in flight, and the client is answered at once with an
+// internal error saying why, when it is still waiting.
+func (c *Core) ServerFailed(s *Session, id json.RawMessage, reason string) Verdict {
+	st := c.state.Load()
+	var v Verdict
+	if _, waiting := s.answered(idKey(id)); waiting {
+		v.record(droppedRecord(EventServerMessageDropped, id, reason))
+		v.reply(id, aip.CodeInternalError, map[string]any{"reason": reason})
+	}
+	c.finish(st, &v)
+	return v
+}
+
 func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
 	key := idKey(msg.ID)
 	method, ok := s.answered(key)

@@ -38,6 +38,22 @@ type Verdict struct {
 	// check, set by Core.Check, collects the decision instead of a message
 	// to send.
 	check *checkState
+	// caller, set by FromCaller, is the sender the transport authenticated.
+	caller *Caller
+	// request says the client message was a request (it expects a
+	// response); method is its method as sent, "" for a response.
+	request bool
+	method  string
+}
+
+// Request reports whether the client message decided was a request, and
+// then its id and method (as sent): a transport that answers each request
+// on its own channel (HTTP) waits for the response only then.
+func (v *Verdict) Request() (id json.RawMessage, method string, ok bool) {
+	if !v.request {
+		return nil, "", false
+	}
+	return v.failureID, v.method, true
 }
 
 // decided records the tool decision for Check.

@@ -22,6 +22,13 @@ func verifiedClient(r *http.Request) bool {
 	return r.TLS != nil && len(r.TLS.VerifiedChains) > 0
 }
 
+// ClientURIs are the URI SANs (a SPIFFE ID) of the request's verified
+// client certificate; nil without one.
+func ClientURIs(r *http.Request) []string {
+	uris, _ := clientIdentities(r)
+	return uris
+}
+
 // clientIdentities are the names a verified client certificate goes by:
 // its URI SANs (a SPIFFE ID) and its subject's common name.
 func clientIdentities(r *http.Request) (uris []string, commonName string) {

@@ -59,7 +59,12 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 // another scheme (Basic) carries no token. Tokens anywhere else (body,
 // query, cookies) are never read (spec §6.2.1). More than one
 // Authorization header is an error: which one counts would be a guess.
-func bearer(r *http.Request) (token string, present bool, err error) {
+func bearer(r *http.Request) (token string, present bool, err error) { return Bearer(r) }
+
+// Bearer is the Bearer credential of r's Authorization header, with the
+// rules of bearer: the one reader of that header for every agentid HTTP
+// endpoint.
+func Bearer(r *http.Request) (token string, present bool, err error) {
 	vals := r.Header.Values("Authorization")
 	switch len(vals) {
 	case 0:

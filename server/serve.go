@@ -41,6 +41,11 @@ type Listener struct {
 	ReadHeaderTimeout time.Duration
 	// Ready, when set, is called with the bound address once listening.
 	Ready func(net.Addr)
+	// Handler, when set, is served in place of the Server's own handler:
+	// the gateway's, which mounts the Server's endpoints beside MCP. No
+	// write timeout applies to it, since an event stream outlives any
+	// fixed one; it bounds each write itself.
+	Handler http.Handler
 }
 
 // DefaultMaxConns bounds open connections per listener.
@@ -86,11 +91,15 @@ func Serve(ctx context.Context, s *Server, l Listener) error {
 	if !IsLoopback(l.Addr) {
 		s.requireAuth.Store(true)
 	}
+	handler, writeTimeout := s.Handler(), WriteTimeout
+	if l.Handler != nil {
+		handler, writeTimeout = l.Handler, 0
+	}
 	hs := &http.Server{
-		Handler:           s.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: cmp.Or(l.ReadHeaderTimeout, ReadHeaderTimeout),
 		ReadTimeout:       ReadTimeout,
-		WriteTimeout:      WriteTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		// Hostile clients make handshake and protocol errors routine:

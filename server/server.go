@@ -171,6 +171,11 @@ func (s *Server) Close() error {
 	return errors.Join(errs...)
 }
 
+// Core is the enforcement core of the server's first policy: the only one
+// of a server that enforces one policy, as the gateway's does. Reloads
+// replace its policy, never the core.
+func (s *Server) Core() *enforce.Core { return s.tenants.Load().list[0].core }
+
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 

@@ -1,0 +1,125 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agentid/agentid/enforce"
+)
+
+// principal is who sent a request, as the gateway authenticated it.
+type principal struct {
+	Agent   string // the token's agent_id, "" without a valid token
+	Session string // the token's AIP session id
+	TokenID string
+	Peer    string // the SPIFFE ID of a verified client certificate
+}
+
+// owns reports whether p may use a session that owner opened: the same
+// agent in the same AIP session, and the same client certificate. An
+// anonymous session (no identity enabled, no certificate) is guarded by
+// its id alone, as in plain MCP.
+func (owner principal) owns(p principal) bool {
+	return owner.Agent == p.Agent && owner.Session == p.Session && owner.Peer == p.Peer
+}
+
+// session is one MCP session (2025-11-25 Mcp-Session-Id) through the
+// gateway: the conversation state the core keeps for it, and the id the
+// upstream knows it by.
+type session struct {
+	id       string
+	upstream string
+	conv     *enforce.Session
+	owner    principal
+	lastUsed atomic.Int64 // unix nanoseconds
+	streams  atomic.Int32 // open GET streams
+}
+
+var errTooManySessions = errors.New("gateway: too many sessions")
+
+// sessions is the gateway's session table, bounded in size; sessions idle
+// for longer than idle are forgotten.
+type sessions struct {
+	mu    sync.Mutex
+	byID  map[string]*session
+	max   int
+	idle  time.Duration
+	now   func() time.Time
+	swept time.Time
+}
+
+func newSessions(max int, idle time.Duration, now func() time.Time) *sessions {
+	return &sessions{byID: make(map[string]*session), max: max, idle: idle, now: now}
+}
+
+// newSessionID is 128 random bits: a session id is a bearer secret in
+// plain MCP, so it must not be guessable.
+func newSessionID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// add records a new session and returns it, with the sessions that idled
+// out to be closed upstream by the caller.
+func (t *sessions) add(upstream string, conv *enforce.Session, owner principal) (*session, []*session, error) {
+	s := &session{id: newSessionID(), upstream: upstream, conv: conv, owner: owner}
+	now := t.now()
+	s.lastUsed.Store(now.UnixNano())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var expired []*session
+	if len(t.byID) >= t.max || now.Sub(t.swept) > time.Minute {
+		expired = t.sweepLocked(now)
+	}
+	if len(t.byID) >= t.max {
+		return nil, expired, errTooManySessions
+	}
+	t.byID[s.id] = s
+	return s, expired, nil
+}
+
+func (t *sessions) sweepLocked(now time.Time) []*session {
+	t.swept = now
+	var out []*session
+	for id, s := range t.byID {
+		if s.streams.Load() == 0 && now.Sub(time.Unix(0, s.lastUsed.Load())) > t.idle {
+			delete(t.byID, id)
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// get returns the session with id when p owns it; nil otherwise, so that a
+// session of another identity is indistinguishable from none.
+func (t *sessions) get(id string, p principal) *session {
+	t.mu.Lock()
+	s := t.byID[id]
+	t.mu.Unlock()
+	if s == nil || !s.owner.owns(p) {
+		return nil
+	}
+	s.lastUsed.Store(t.now().UnixNano())
+	return s
+}
+
+func (t *sessions) remove(s *session) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.byID[s.id] != s {
+		return false
+	}
+	delete(t.byID, s.id)
+	return true
+}
+
+func (t *sessions) count() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.byID)
+}

@@ -1,0 +1,89 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/agentid/agentid/enforce"
+)
+
+// stream relays an upstream event stream to the client, each event's
+// message through the core's response path. It ends when the upstream
+// ends the stream, the client goes away, a write to the client does not
+// finish within WriteTimeout (a reader that stopped reading), or when the
+// request's context ends (a GET stream's MaxStreamDuration).
+func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, resp *http.Response) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+	rc := http.NewResponseController(w)
+	w.WriteHeader(http.StatusOK)
+	if err := g.flush(rc); err != nil {
+		return
+	}
+	rd := newSSEReader(resp.Body, g.cfg.MaxBodyBytes)
+	var out []byte
+	for {
+		ev, err := rd.next()
+		var v enforce.Verdict
+		var tooLarge *errEventTooLarge
+		switch {
+		case errors.As(err, &tooLarge):
+			v = g.core.ServerOversized(x.conv, tooLarge.head)
+		case err != nil:
+			if !errors.Is(err, io.EOF) && r.Context().Err() == nil {
+				g.cfg.Log.Debug("upstream event stream ended", "error", err)
+			}
+			return
+		case len(ev.Data) == 0:
+			// A priming event (an id to resume from) or a bare retry.
+			out = appendEvent(out[:0], ev, nil)
+			if g.write(w, rc, out) != nil {
+				return
+			}
+			continue
+		default:
+			v = g.core.FromServer(r.Context(), x.conv, ev.Data)
+		}
+		g.carryOut(r.Context(), &v, x.who, x.sess)
+		g.toUpstream(r.Context(), x, v.ToServer)
+		if v.ToClient == nil && !ev.HasID {
+			continue
+		}
+		// A withheld message still passes its event id on, so that the
+		// client resumes after it rather than before.
+		out = appendEvent(out[:0], ev, v.ToClient)
+		if g.write(w, rc, out) != nil {
+			return
+		}
+	}
+}
+
+// write sends b and flushes it, within WriteTimeout.
+func (g *Gateway) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
+	rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	if _, err := w.Write(b); err != nil {
+		return errStreamClosed
+	}
+	return g.flush(rc)
+}
+
+func (g *Gateway) flush(rc *http.ResponseController) error {
+	rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	if err := rc.Flush(); err != nil {
+		return errStreamClosed
+	}
+	return nil
+}
+
+func splitComma(v string) []string {
+	parts := strings.Split(v, ",")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	return parts
+}

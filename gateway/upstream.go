@@ -1,0 +1,94 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// upstream is the remote MCP server (Streamable HTTP) behind the gateway.
+type upstream struct {
+	url    string
+	client *http.Client
+}
+
+func newUpstream(rawURL string, client *http.Client) (*upstream, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("gateway: upstream %q is not an http(s) URL", rawURL)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("gateway: upstream URL must not carry credentials")
+	}
+	if client == nil {
+		client = &http.Client{Transport: defaultTransport()}
+	}
+	// A redirect would send the message somewhere the operator did not
+	// name.
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return &upstream{url: u.String(), client: &c}, nil
+}
+
+// defaultTransport keeps enough idle connections to the one upstream host
+// for every concurrent client: a gateway that reconnects per request pays
+// a TCP (and TLS) handshake on each.
+func defaultTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+}
+
+// forwardedHeaders are the client's request headers the upstream sees;
+// nothing else is forwarded (no Authorization, no cookies).
+var forwardedHeaders = []string{
+	"Mcp-Protocol-Version", "Last-Event-Id",
+	"Traceparent", "Tracestate", "Baggage",
+	"Mcp-Method", "Mcp-Name",
+}
+
+// do sends one request upstream for the session known upstream as sid.
+func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from http.Header) (*http.Response, error) {
+	var rd *bytes.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	var req *http.Request
+	var err error
+	if rd != nil {
+		req, err = http.NewRequestWithContext(ctx, method, u.url, rd)
+	} else {
+		req, err = http.NewRequestWithContext(ctx, method, u.url, nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	for _, k := range forwardedHeaders {
+		if v := from.Values(k); len(v) > 0 {
+			h[k] = v
+		}
+	}
+	switch method {
+	case http.MethodPost:
+		h.Set("Content-Type", "application/json")
+		h.Set("Accept", "application/json, text/event-stream")
+	case http.MethodGet:
+		h.Set("Accept", "text/event-stream")
+	}
+	if sid != "" {
+		h.Set("Mcp-Session-Id", sid)
+	}
+	return u.client.Do(req)
+}
