@@ -351,12 +351,11 @@ func annotate(r *audit.Record, who principal, sess *session) {
 		r.Extra = make(map[string]any, 4)
 	}
 	if who.Agent != "" {
+		// The agent's own AIP session and token, not the gateway core's.
 		r.Extra["agent_id"] = who.Agent
+		r.SessionID = who.Session
 		if r.TokenID == "" {
 			r.TokenID = who.TokenID
-		}
-		if r.SessionID == "" {
-			r.SessionID = who.Session
 		}
 	}
 	if who.Peer != "" {

@@ -50,7 +50,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format on stderr: text or json")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(
-		newProxyCmd(g), newServeCmd(g),
+		newProxyCmd(g), newServeCmd(g), newGatewayCmd(g),
 		newKeysCmd(g), newTokenCmd(g),
 		newPolicyCmd(g),
 		newConformanceCmd(g),

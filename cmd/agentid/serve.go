@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -14,8 +15,10 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/agentid/agentid/alert"
+	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/policy"
@@ -29,23 +32,190 @@ func storeScheme(u string) string {
 	return scheme
 }
 
+// serverFlags are the flags `agentid serve` and `agentid gateway` share:
+// the policies, the shared store, the credentials, the audit log, the keys
+// and the listener.
+type serverFlags struct {
+	policyPaths     []string
+	listen          string
+	storeURL        string
+	adminTokenFile  string
+	tokenCredFile   string
+	adminIdentities []string
+	auditPath       string
+	auditBestEffort bool
+	keyFile         string
+	pubkeyPath      string
+	tlsCert, tlsKey string
+	clientCA        string
+	requireClient   bool
+	drainDelay      time.Duration
+}
+
+func (sf *serverFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&sf.listen, "listen", "", "address to listen on (default: the policy's server.listen, 127.0.0.1:9443)")
+	f.StringVar(&sf.storeURL, "store", "", "shared state for replicas: memory, redis://HOST:PORT/DB[?prefix=P] or postgres://USER@HOST/DB (default: the policy's identity.nonce_storage, else memory)")
+	f.StringVar(&sf.adminTokenFile, "admin-token-file", "", "file holding the admin credential for /v1/revoke and /v1/token (mode 0600, at least 16 bytes)")
+	f.StringVar(&sf.tokenCredFile, "token-credential-file", "", "file holding a credential for /v1/token only, for agents and proxies without a client certificate, so that they need not hold the admin token (mode 0600, at least 16 bytes)")
+	f.StringArrayVar(&sf.adminIdentities, "admin-identity", nil, "client-certificate identity (URI SAN such as a SPIFFE ID, or subject CN) that acts as admin; repeatable")
+	f.StringVar(&sf.auditPath, "audit", "", "audit log file (default $XDG_STATE_HOME/agentid/audit.jsonl)")
+	f.BoolVar(&sf.auditBestEffort, "audit-best-effort", false, "carry out decisions whose audit records cannot be written (default: refuse them)")
+	f.StringVar(&sf.keyFile, "key", "", "token signing key (PEM); replicas must share it (default: the policy's identity.keys)")
+	f.StringVar(&sf.pubkeyPath, "policy-pubkey", "", "Ed25519 public key (PEM): every policy must carry a valid signature from it, at start and on every reload")
+	f.StringVar(&sf.tlsCert, "tls-cert", "", "TLS certificate chain (PEM; default: the policy's server.tls.cert); reloaded when it changes")
+	f.StringVar(&sf.tlsKey, "tls-key", "", "TLS private key (PEM; default: the policy's server.tls.key)")
+	f.StringVar(&sf.clientCA, "client-ca", "", "CA certificates (PEM) that verify client certificates (mTLS)")
+	f.BoolVar(&sf.requireClient, "require-client-cert", false, "refuse TLS connections without a verified client certificate")
+	f.DurationVar(&sf.drainDelay, "drain-delay", 5*time.Second, "on SIGTERM, how long /health reports 503 before the listener closes")
+}
+
+// running is a server built from serverFlags, with what closes it.
+type running struct {
+	srv      *server.Server
+	audit    *audit.Logger
+	listener server.Listener
+	closers  []func() error
+}
+
+func (r *running) Close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+}
+
+// build loads the policies, opens the store and the audit log and returns
+// the server with its listener.
+func (sf *serverFlags) build(log *slog.Logger) (*running, error) {
+	// A small live heap, allocations per request, and collections that
+	// would land on requests' p99: four times the live heap is still
+	// small. GOGC set by the user wins.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if len(sf.policyPaths) == 0 {
+		return nil, fmt.Errorf("--policy is required")
+	}
+	pub, err := loadPolicyPubkey(sf.pubkeyPath)
+	if err != nil {
+		return nil, err
+	}
+	r := &running{}
+	ok := false
+	defer func() {
+		if !ok {
+			r.Close()
+		}
+	}()
+	auditLog, err := openAuditLog(sf.auditPath)
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, auditLog.Close)
+	r.audit = auditLog
+	var policies []*enforce.Policy
+	for _, path := range sf.policyPaths {
+		// The server decides on arguments meant for other hosts: protected
+		// paths are checked lexically, never resolved against this host's
+		// file system.
+		p, err := enforce.Load(path, enforce.LoadOptions{PublicKey: pub})
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range p.Warnings {
+			log.Warn("policy", "policy", path, "warning", w.String())
+		}
+		policies = append(policies, p)
+	}
+	raw := make([]*policy.Policy, len(policies))
+	for i, p := range policies {
+		raw[i] = p.Policy
+	}
+	openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
+	shared, storeName, err := backend.ForPolicies(openCtx, sf.storeURL, raw...)
+	cancelOpen()
+	if err != nil {
+		return nil, err
+	}
+	r.closers = append(r.closers, shared.Close)
+	cfg := server.Config{Policies: policies, Audit: auditLog, AuditBestEffort: sf.auditBestEffort, AdminIdentities: sf.adminIdentities, Log: log,
+		OnFailOpen: alert.New(log).FailOpen,
+		Nonces:     shared, Revocations: shared, RateLimits: shared, Registry: shared}
+	if storeName != backend.Memory {
+		cfg.Ping = shared.Ping
+	} else {
+		log.Warn("the store is this process's memory: run a single replica, or give every replica the same --store (redis:// or postgres://), or a token can be replayed against another replica")
+	}
+	if sf.adminTokenFile != "" {
+		if cfg.AdminToken, err = server.ReadAdminToken(sf.adminTokenFile); err != nil {
+			return nil, err
+		}
+	}
+	if sf.tokenCredFile != "" {
+		if cfg.TokenCredential, err = server.ReadAdminToken(sf.tokenCredFile); err != nil {
+			return nil, err
+		}
+		if bytes.Equal(cfg.TokenCredential, cfg.AdminToken) {
+			return nil, fmt.Errorf("--token-credential-file holds the admin token: give agents a credential of their own")
+		}
+	}
+	for _, p := range policies {
+		if p.Policy.IdentityConfig().Enabled {
+			if cfg.Keys, err = identity.LoadSigningKeys(p.Policy, sf.keyFile, identity.KeySetOptions{}); err != nil {
+				return nil, err
+			}
+			if storeName != backend.Memory && sf.keyFile == "" && p.Policy.IdentityConfig().Keys.KeySource != "file" {
+				log.Warn("the store is shared but the signing key is generated in this process: other replicas cannot verify its tokens; give --key or identity.keys.key_source: file")
+			}
+			break
+		}
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.srv = srv
+	r.closers = append(r.closers, srv.Close)
+	sc := policies[0].Server
+	r.listener = server.Listener{
+		Addr:     cmp.Or(sf.listen, sc.Listen),
+		CertFile: cmp.Or(sf.tlsCert, sc.TLS.Cert), KeyFile: cmp.Or(sf.tlsKey, sc.TLS.Key),
+		ClientCAFile: cmp.Or(sf.clientCA, sc.TLS.ClientCA), RequireClientCert: sf.requireClient || sc.TLS.RequireClientCert,
+		DrainDelay: sf.drainDelay,
+		Ready: func(a net.Addr) {
+			log.Info("serving", "listen", a.String(), "policies", len(policies), "policy_hashes", srv.PolicyHashes(), "audit", auditLog.Path(), "store", storeScheme(storeName))
+		},
+	}
+	ok = true
+	return r, nil
+}
+
+// serveUntilSignal serves r until SIGINT or SIGTERM, reloading its
+// policies on SIGHUP or when a file changes.
+func (r *running) serveUntilSignal(log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	srv := r.srv
+	go srv.WatchPolicies(ctx, 2*time.Second)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if err := srv.Reload(); err == nil {
+					log.Info("policies reloaded", "policy_hashes", srv.PolicyHashes())
+				}
+			}
+		}
+	}()
+	return server.Serve(ctx, srv, r.listener)
+}
+
 func newServeCmd(g *globalFlags) *cobra.Command {
-	var (
-		policyPaths     []string
-		listen          string
-		storeURL        string
-		adminTokenFile  string
-		tokenCredFile   string
-		adminIdentities []string
-		auditPath       string
-		auditBestEffort bool
-		keyFile         string
-		pubkeyPath      string
-		tlsCert, tlsKey string
-		clientCA        string
-		requireClient   bool
-		drainDelay      time.Duration
-	)
+	var sf serverFlags
 	cmd := &cobra.Command{
 		Use:   "serve --policy FILE... [--listen ADDR] [--store memory|redis://...|postgres://...] [--admin-token-file FILE]",
 		Short: "Run the AIP validation server (POST /v1/validate, /v1/token, /v1/revoke, /v1/jwks, /health, /metrics)",
@@ -61,137 +231,20 @@ policies; a policy that fails to load keeps the old ones (GET /health reports
 degraded). SIGTERM and SIGINT drain: /health turns 503, then the listener
 closes once requests in flight are answered.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// As in the proxy: a small live heap, allocations per request,
-			// and collections that would land on requests' p99. Four times
-			// the live heap is still small; GOGC set by the user wins.
-			if os.Getenv("GOGC") == "" {
-				debug.SetGCPercent(400)
-			}
 			log, err := g.logger(cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			if len(policyPaths) == 0 {
-				return fmt.Errorf("--policy is required")
-			}
-			pub, err := loadPolicyPubkey(pubkeyPath)
+			r, err := sf.build(log)
 			if err != nil {
 				return err
 			}
-			auditLog, err := openAuditLog(auditPath)
-			if err != nil {
-				return err
-			}
-			defer auditLog.Close()
-			var policies []*enforce.Policy
-			for _, path := range policyPaths {
-				// The server decides on arguments meant for other hosts:
-				// protected paths are checked lexically, never resolved
-				// against this host's file system.
-				p, err := enforce.Load(path, enforce.LoadOptions{PublicKey: pub})
-				if err != nil {
-					return err
-				}
-				for _, w := range p.Warnings {
-					log.Warn("policy", "policy", path, "warning", w.String())
-				}
-				policies = append(policies, p)
-			}
-			raw := make([]*policy.Policy, len(policies))
-			for i, p := range policies {
-				raw[i] = p.Policy
-			}
-			openCtx, cancelOpen := context.WithTimeout(context.Background(), 30*time.Second)
-			shared, storeName, err := backend.ForPolicies(openCtx, storeURL, raw...)
-			cancelOpen()
-			if err != nil {
-				return err
-			}
-			defer shared.Close()
-			cfg := server.Config{Policies: policies, Audit: auditLog, AuditBestEffort: auditBestEffort, AdminIdentities: adminIdentities, Log: log,
-				OnFailOpen: alert.New(log).FailOpen,
-				Nonces:     shared, Revocations: shared, RateLimits: shared, Registry: shared}
-			if storeName != backend.Memory {
-				cfg.Ping = shared.Ping
-			} else {
-				log.Warn("the store is this process's memory: run a single replica, or give every replica the same --store (redis:// or postgres://), or a token can be replayed against another replica")
-			}
-			if adminTokenFile != "" {
-				if cfg.AdminToken, err = server.ReadAdminToken(adminTokenFile); err != nil {
-					return err
-				}
-			}
-			if tokenCredFile != "" {
-				if cfg.TokenCredential, err = server.ReadAdminToken(tokenCredFile); err != nil {
-					return err
-				}
-				if bytes.Equal(cfg.TokenCredential, cfg.AdminToken) {
-					return fmt.Errorf("--token-credential-file holds the admin token: give proxies a credential of their own")
-				}
-			}
-			for _, p := range policies {
-				if p.Policy.IdentityConfig().Enabled {
-					if cfg.Keys, err = identity.LoadSigningKeys(p.Policy, keyFile, identity.KeySetOptions{}); err != nil {
-						return err
-					}
-					if storeName != backend.Memory && keyFile == "" && p.Policy.IdentityConfig().Keys.KeySource != "file" {
-						log.Warn("the store is shared but the signing key is generated in this process: other replicas cannot verify its tokens; give --key or identity.keys.key_source: file")
-					}
-					break
-				}
-			}
-			srv, err := server.New(cfg)
-			if err != nil {
-				return err
-			}
-			defer srv.Close()
-
-			sc := policies[0].Server
-			l := server.Listener{
-				Addr:     cmp.Or(listen, sc.Listen),
-				CertFile: cmp.Or(tlsCert, sc.TLS.Cert), KeyFile: cmp.Or(tlsKey, sc.TLS.Key),
-				ClientCAFile: cmp.Or(clientCA, sc.TLS.ClientCA), RequireClientCert: requireClient || sc.TLS.RequireClientCert,
-				DrainDelay: drainDelay,
-				Ready: func(a net.Addr) {
-					log.Info("serving", "listen", a.String(), "policies", len(policies), "policy_hashes", srv.PolicyHashes(), "audit", auditLog.Path(), "store", storeScheme(storeName))
-				},
-			}
-			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			go srv.WatchPolicies(ctx, 2*time.Second)
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-			go func() {
-				for {
-					select {
-					case <-ctx.Done():
-						return
-					case <-hup:
-						if err := srv.Reload(); err == nil {
-							log.Info("policies reloaded", "policy_hashes", srv.PolicyHashes())
-						}
-					}
-				}
-			}()
-			return server.Serve(ctx, srv, l)
+			defer r.Close()
+			return r.serveUntilSignal(log)
 		},
 	}
 	f := cmd.Flags()
-	f.StringArrayVar(&policyPaths, "policy", nil, "AgentPolicy file; repeat for several tenants (a token's audience selects its policy)")
-	f.StringVar(&listen, "listen", "", "address to listen on (default: the first policy's server.listen, 127.0.0.1:9443)")
-	f.StringVar(&storeURL, "store", "", "shared state for replicas: memory, redis://HOST:PORT/DB[?prefix=P] or postgres://USER@HOST/DB (default: the policy's identity.nonce_storage, else memory)")
-	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the admin credential for /v1/revoke and /v1/token (mode 0600, at least 16 bytes)")
-	f.StringVar(&tokenCredFile, "token-credential-file", "", "file holding a credential for /v1/token only, for proxies without a client certificate (--server-credential-file), so that they need not hold the admin token (mode 0600, at least 16 bytes)")
-	f.StringArrayVar(&adminIdentities, "admin-identity", nil, "client-certificate identity (URI SAN such as a SPIFFE ID, or subject CN) that acts as admin; repeatable")
-	f.StringVar(&auditPath, "audit", "", "audit log file (default $XDG_STATE_HOME/agentid/audit.jsonl)")
-	f.BoolVar(&auditBestEffort, "audit-best-effort", false, "answer requests whose audit records cannot be written (default: 500)")
-	f.StringVar(&keyFile, "key", "", "token signing key (PEM); replicas must share it (default: the policy's identity.keys)")
-	f.StringVar(&pubkeyPath, "policy-pubkey", "", "Ed25519 public key (PEM): every policy must carry a valid signature from it, at start and on every reload")
-	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate chain (PEM; default: the policy's server.tls.cert); reloaded when it changes")
-	f.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM; default: the policy's server.tls.key)")
-	f.StringVar(&clientCA, "client-ca", "", "CA certificates (PEM) that verify client certificates (mTLS)")
-	f.BoolVar(&requireClient, "require-client-cert", false, "refuse TLS connections without a verified client certificate")
-	f.DurationVar(&drainDelay, "drain-delay", 5*time.Second, "on SIGTERM, how long /health reports 503 before the listener closes")
+	f.StringArrayVar(&sf.policyPaths, "policy", nil, "AgentPolicy file; repeat for several tenants (a token's audience selects its policy)")
+	sf.register(f)
 	return cmd
 }

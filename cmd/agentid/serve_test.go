@@ -27,9 +27,16 @@ type serveProcess struct {
 // startServe runs `agentid serve` on a free loopback port with args.
 func startServe(t *testing.T, args ...string) *serveProcess {
 	t.Helper()
+	return startListener(t, "serve", args...)
+}
+
+// startListener runs `agentid SUB` (serve or gateway) on a free loopback
+// port with args, and waits until it listens.
+func startListener(t *testing.T, sub string, args ...string) *serveProcess {
+	t.Helper()
 	bin := testenv.AgentidBinary(t)
-	args = append([]string{"serve", "--listen", "127.0.0.1:0", "--drain-delay", "0", "--log-format", "json",
-		"--audit", filepath.Join(t.TempDir(), "serve-audit.jsonl")}, args...)
+	args = append([]string{sub, "--listen", "127.0.0.1:0", "--drain-delay", "0", "--log-format", "json",
+		"--audit", filepath.Join(t.TempDir(), sub+"-audit.jsonl")}, args...)
 	cmd := exec.Command(bin, args...)
 	errPipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -58,10 +65,10 @@ func startServe(t *testing.T, args ...string) *serveProcess {
 	case a := <-addr:
 		sp.url = "http://" + a
 	case err := <-sp.exited:
-		t.Fatalf("agentid serve exited: %v\n%s", err, sp.stderr)
+		t.Fatalf("agentid %s exited: %v\n%s", sub, err, sp.stderr)
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
-		t.Fatalf("agentid serve did not start\n%s", sp.stderr)
+		t.Fatalf("agentid %s did not start\n%s", sub, sp.stderr)
 	}
 	t.Cleanup(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
@@ -71,7 +78,7 @@ func startServe(t *testing.T, args ...string) *serveProcess {
 			cmd.Process.Kill()
 		}
 		if t.Failed() {
-			t.Logf("agentid serve stderr:\n%s", sp.stderr)
+			t.Logf("agentid %s stderr:\n%s", sub, sp.stderr)
 		}
 	})
 	return sp

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agentid/agentid/gateway"
+)
+
+func newGatewayCmd(g *globalFlags) *cobra.Command {
+	var (
+		sf        serverFlags
+		policy    string
+		upstream  string
+		path      string
+		publicURL string
+		origins   []string
+	)
+	cmd := &cobra.Command{
+		Use:   "gateway --policy FILE --listen ADDR --upstream URL",
+		Short: "Enforce the policy on MCP over Streamable HTTP, in front of a remote MCP server",
+		Long: `gateway is an MCP Streamable HTTP endpoint (default path /mcp) in front of the
+MCP server at --upstream. Every message in both directions goes through the same
+enforcement core as agentid proxy. When the policy enables identity, every
+request carries an AIP token in "Authorization: Bearer" (obtained from the
+gateway's own POST /v1/token); tokens are validated per request and never
+forwarded. The endpoints of agentid serve (/v1/token, /v1/jwks, /health,
+/metrics, ...) are served beside MCP, and replicas share state through --store
+as serve's do.
+
+A listener that is not loopback needs TLS. Browser origins must be listed with
+--allow-origin. SIGHUP, or a change of the policy file, reloads it; SIGTERM and
+SIGINT drain.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if upstream == "" {
+				return fmt.Errorf("--upstream is required")
+			}
+			if policy == "" {
+				return fmt.Errorf("--policy is required")
+			}
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			sf.policyPaths = []string{policy}
+			r, err := sf.build(log)
+			if err != nil {
+				return err
+			}
+			defer r.Close()
+			gw, err := gateway.New(gateway.Config{
+				Server: r.srv, Upstream: upstream, Path: path, PublicURL: publicURL, AllowedOrigins: origins,
+				Audit: r.audit, AuditBestEffort: sf.auditBestEffort, Log: log,
+			})
+			if err != nil {
+				return err
+			}
+			r.listener.Handler = gw.Handler()
+			log.Info("gateway", "path", path, "upstream", upstream)
+			return r.serveUntilSignal(log)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&policy, "policy", "", "AgentPolicy file")
+	f.StringVar(&upstream, "upstream", "", "URL of the MCP server (Streamable HTTP), e.g. http://127.0.0.1:3001/mcp")
+	f.StringVar(&path, "path", gateway.DefaultPath, "path of the MCP endpoint")
+	f.StringVar(&publicURL, "public-url", "", "the gateway's base URL as clients reach it, for the OAuth protected-resource metadata (default: taken from each request)")
+	f.StringArrayVar(&origins, "allow-origin", nil, "browser origin allowed to send requests (e.g. https://app.example.com); repeatable. Requests without an Origin header are not affected")
+	sf.register(f)
+	return cmd
+}

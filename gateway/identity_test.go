@@ -1,0 +1,201 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/agentid/agentid/gateway"
+	"github.com/agentid/agentid/identity"
+	"github.com/agentid/agentid/server"
+)
+
+const identityPolicy = `apiVersion: aip.io/v1alpha2
+kind: AgentPolicy
+metadata: {name: gateway-id}
+spec:
+  allowed_tools: [echo]
+  identity:
+    enabled: true
+    require_token: true
+    audience: https://gateway.test
+`
+
+const credential = "token-credential-for-tests"
+
+// recorder keeps the headers of every request the upstream received.
+type recorder struct {
+	mu      sync.Mutex
+	headers []http.Header
+}
+
+func (rec *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec.mu.Lock()
+		rec.headers = append(rec.headers, r.Header.Clone())
+		rec.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func echoServer(t *testing.T, rec *recorder) string {
+	t.Helper()
+	s := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1.0.0"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(ctx context.Context, req *mcp.CallToolRequest, in struct {
+		Text string `json:"text"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+	})
+	var h http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+	if rec != nil {
+		h = rec.wrap(h)
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+func tokenClient(t *testing.T, gw string) *server.Client {
+	t.Helper()
+	c, err := server.NewClient(server.ClientConfig{URL: gw, Credential: credential,
+		Binding: identity.Binding{ProcessID: 7, Hostname: "agent-host", PolicyPath: "/agent/policy.yaml"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// An agent that presents a fresh token on every request works as without
+// the gateway; the upstream never sees a token.
+func TestEveryRequestCarriesAFreshTokenThatIsNeverForwarded(t *testing.T) {
+	rec := &recorder{}
+	up := echoServer(t, rec)
+	gw, _ := newGateway(t, identityPolicy, up, gateway.Config{}, server.Config{TokenCredential: []byte(credential)})
+	hc := &http.Client{Transport: &gateway.TokenTransport{Tokens: tokenClient(t, gw)}}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: gw + "/mcp", HTTPClient: hc, MaxRetries: -1},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+		if err != nil || res.Content[0].(*mcp.TextContent).Text != "hi" {
+			t.Fatalf("call %d: %v %+v", i, err, res)
+		}
+	}
+	cs.Close()
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.headers) < 4 {
+		t.Fatalf("upstream saw %d requests", len(rec.headers))
+	}
+	for _, h := range rec.headers {
+		if h.Get("Authorization") != "" || h.Get("Cookie") != "" {
+			t.Fatalf("credential forwarded upstream: %v", h)
+		}
+	}
+}
+
+// rawPost sends one message with the given headers and returns the status,
+// the response headers and the body.
+func rawPost(t *testing.T, url, body string, headers ...string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for _, h := range headers {
+		k, v, _ := strings.Cut(h, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+func TestTokensAreRequiredSingleUseAndOnlyReadFromTheHeader(t *testing.T) {
+	up := echoServer(t, nil)
+	gw, _ := newGateway(t, identityPolicy, up, gateway.Config{}, server.Config{TokenCredential: []byte(credential)})
+	tokens := tokenClient(t, gw)
+	fresh := func() string {
+		tok, err := tokens.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Token
+	}
+
+	status, h, body := rawPost(t, gw+"/mcp", initialize)
+	if status != 401 || !strings.Contains(h.Get("WWW-Authenticate"), `resource_metadata="`+gw+`/.well-known/oauth-protected-resource/mcp"`) ||
+		!strings.Contains(body, `"code":-32008`) || !strings.Contains(body, `"aip_error"`) {
+		t.Fatalf("no token: %d %v %s", status, h, body)
+	}
+	tok := fresh()
+	if status, _, body := rawPost(t, gw+"/mcp?access_token="+tok, initialize); status != 401 {
+		t.Fatalf("a token in the query string was read: %d %s", status, body)
+	}
+	withMeta := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{"aip.io/token":"` + tok + `"},"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+	if status, _, body := rawPost(t, gw+"/mcp", withMeta); status != 401 {
+		t.Fatalf("a token in the body was read: %d %s", status, body)
+	}
+	if status, _, body := rawPost(t, gw+"/mcp", initialize, "Authorization: Bearer "+tok); status != 200 {
+		t.Fatalf("a fresh token: %d %s", status, body)
+	}
+	status, h, body = rawPost(t, gw+"/mcp", initialize, "Authorization: Bearer "+tok)
+	if status != 401 || !strings.Contains(body, `"token_error":"replay_detected"`) || !strings.Contains(h.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("a replayed token: %d %s", status, body)
+	}
+	forged := tok[:len(tok)-4] + "AAAA"
+	if status, _, body := rawPost(t, gw+"/mcp", initialize, "Authorization: Bearer "+forged); status != 401 || !strings.Contains(body, "-32009") {
+		t.Fatalf("a forged token: %d %s", status, body)
+	}
+}
+
+// A session belongs to the AIP session that opened it: another agent's
+// token, even a valid one, cannot use it, and cannot tell it exists.
+func TestASessionIsOnlyUsableByTheIdentityThatOpenedIt(t *testing.T) {
+	up := echoServer(t, nil)
+	gw, _ := newGateway(t, identityPolicy, up, gateway.Config{}, server.Config{TokenCredential: []byte(credential)})
+	alice, mallory := tokenClient(t, gw), tokenClient(t, gw)
+	bearer := func(c *server.Client) string {
+		tok, err := c.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Authorization: Bearer " + tok.Token
+	}
+	status, h, body := rawPost(t, gw+"/mcp", initialize, bearer(alice))
+	sid := h.Get("Mcp-Session-Id")
+	if status != 200 || sid == "" {
+		t.Fatalf("initialize: %d %s", status, body)
+	}
+	list := `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`
+	if status, _, body := rawPost(t, gw+"/mcp", list, bearer(mallory), "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25"); status != 404 {
+		t.Fatalf("another agent used the session: %d %s", status, body)
+	}
+	rawPost(t, gw+"/mcp", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, bearer(alice), "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25")
+	if status, _, body := rawPost(t, gw+"/mcp", list, bearer(alice), "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25"); status != 200 || !strings.Contains(body, "echo") {
+		t.Fatalf("the owner could not use the session: %d %s", status, body)
+	}
+}
