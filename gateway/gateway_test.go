@@ -123,15 +123,7 @@ func upstream(t *testing.T) string {
 // newGateway starts a gateway for policyYAML in front of up.
 func newGateway(t *testing.T, policyYAML, up string, cfg gateway.Config, scfg server.Config) (string, *gateway.Gateway) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(path, []byte(policyYAML), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p, err := enforce.Load(path, enforce.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	scfg.Policies = []*enforce.Policy{p}
+	scfg.Policies = writePolicy(t, policyYAML)
 	srv, err := server.New(scfg)
 	if err != nil {
 		t.Fatal(err)
@@ -144,6 +136,19 @@ func newGateway(t *testing.T, policyYAML, up string, cfg gateway.Config, scfg se
 	hs := httptest.NewServer(g.Handler())
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	return hs.URL, g
+}
+
+func writePolicy(t *testing.T, policyYAML string) []*enforce.Policy {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(policyYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := enforce.Load(path, enforce.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []*enforce.Policy{p}
 }
 
 // observed is what a client saw of the features, to compare directly and
