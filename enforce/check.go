@@ -82,7 +82,7 @@ func (c *Core) Check(ctx context.Context, call Call) Check {
 	st := c.state.Load()
 	v := Verdict{check: &checkState{requireToken: call.RequireToken}}
 	msg := &jsonrpc.Message{Kind: jsonrpc.KindRequest, Method: "tools/call"}
-	if dec := decideMethod(st, msg.Method); dec.Action == policy.Block {
+	if dec := decideMethod(st, msg); dec.Action == policy.Block {
 		v.record(decisionRecord(dec, msg, nil, call.Tool))
 		v.reply(nil, dec.Code, map[string]any{"method": msg.Method, "reason": dec.Reason})
 	} else {

@@ -1,6 +1,7 @@
 package enforce
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -115,7 +116,8 @@ func (c *Core) clientResponse(s *Session, msg *jsonrpc.Message, v *Verdict) {
 // "tools/call\u200b"). Case alone is tolerated, since MCP method names are
 // case-sensitive on the server and the conformance suite requires
 // "TOOLS/CALL" to be decided as tools/call (and "logging/setLevel" exists).
-func decideMethod(st *snapshot, method string) policy.Decision {
+func decideMethod(st *snapshot, msg *jsonrpc.Message) policy.Decision {
+	method := msg.Method
 	if norm := policy.NormalizeName(method); norm != strings.ToLower(method) {
 		return policy.Decision{
 			Action:        policy.Block,
@@ -125,7 +127,36 @@ func decideMethod(st *snapshot, method string) policy.Decision {
 			Method:        norm,
 		}
 	}
+	if st.Engine.EraAware() {
+		return st.Engine.DecideMethodIn(method, protocolVersion(msg.Params))
+	}
 	return st.Engine.DecideMethod(method)
+}
+
+// protocolVersionKey is where an MCP 2026-07-28 request names its protocol
+// version: every request carries it in params._meta, there being no
+// initialize to negotiate it once.
+const protocolVersionKey = "io.modelcontextprotocol/protocolVersion"
+
+// protocolVersion is the protocol version a request names in its _meta, ""
+// when it names none (every client before 2026-07-28).
+func protocolVersion(params json.RawMessage) string {
+	if !bytes.Contains(params, []byte("protocolVersion")) {
+		return ""
+	}
+	p, err := rawObject(params)
+	if err != nil {
+		return ""
+	}
+	meta, err := rawObject(p["_meta"])
+	if err != nil {
+		return ""
+	}
+	var v string
+	if json.Unmarshal(meta[protocolVersionKey], &v) != nil {
+		return ""
+	}
+	return v
 }
 
 func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
@@ -137,7 +168,7 @@ func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg 
 		c.issueToken(ctx, st, msg, v)
 		return
 	}
-	dec := decideMethod(st, msg.Method)
+	dec := decideMethod(st, msg)
 	if dec.Action == policy.Block {
 		v.record(decisionRecord(dec, msg, nil, ""))
 		v.reply(msg.ID, dec.Code, map[string]any{"method": msg.Method, "reason": dec.Reason})

@@ -33,7 +33,7 @@ spec:
   allowed_methods: [initialize, notifications/initialized, ping, tools/list, tools/call,
     resources/list, resources/read, resources/templates/list, prompts/list, prompts/get,
     completion/complete, logging/setLevel, notifications/cancelled, notifications/progress,
-    notifications/roots/list_changed, notifications/message]
+    notifications/roots/list_changed, notifications/message, server/discover, subscriptions/listen]
   dlp:
     patterns:
       - name: Test Secret
@@ -290,8 +290,24 @@ func TestFeaturesBehaveAsDirectlyExceptWhatThePolicyDenies(t *testing.T) {
 	defer al.Close()
 	gw, _ := newGateway(t, featurePolicy, up, gateway.Config{Audit: al}, server.Config{Audit: al})
 
-	direct := exercise(t, up, "2025-11-25", nil)
-	through := exercise(t, gw+"/mcp", "2025-11-25", nil)
+	for _, era := range []string{"2025-11-25", "2026-07-28"} {
+		t.Run(era, func(t *testing.T) {
+			direct := exercise(t, up, era, nil)
+			through := exercise(t, gw+"/mcp", era, nil)
+			compareFeatures(t, direct, through)
+		})
+	}
+	b, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(b), `"tool":"forbidden"`) || !strings.Contains(string(b), `"mcp_session_id"`) {
+		t.Errorf("audit log lacks the denial or the session:\n%s", b)
+	}
+	if !strings.Contains(string(b), `"method":"server/discover"`) {
+		t.Errorf("the 2026-07-28 client did not discover the server statelessly:\n%s", b)
+	}
+}
+
+func compareFeatures(t *testing.T, direct, through observed) {
+	t.Helper()
 
 	want := direct
 	want.Tools = nil
@@ -309,9 +325,5 @@ func TestFeaturesBehaveAsDirectlyExceptWhatThePolicyDenies(t *testing.T) {
 	t.Logf("direct:  %+v\nthrough: %+v", direct, through)
 	if !reflect.DeepEqual(through, want) {
 		t.Errorf("through the gateway:\n got %+v\nwant %+v", through, want)
-	}
-	b, _ := os.ReadFile(logPath)
-	if !strings.Contains(string(b), `"tool":"forbidden"`) || !strings.Contains(string(b), `"mcp_session_id"`) {
-		t.Errorf("audit log lacks the denial or the session:\n%s", b)
 	}
 }

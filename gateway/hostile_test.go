@@ -76,21 +76,25 @@ func TestHostileRequestsAreRefusedBeforeTheUpstream(t *testing.T) {
 		{"two session ids are refused", "POST", call, []string{json, accept, "Mcp-Session-Id: a", "Mcp-Session-Id: b"}, 400, ""},
 		{"PUT is not a method of the transport", "PUT", call, []string{json, accept}, 405, ""},
 		{"a GET without a session is refused", "GET", "", []string{"Accept: text/event-stream"}, 400, ""},
+		{"a 2026-07-28 request without Mcp-Method gets -32020", "POST", call, []string{json, accept, "Mcp-Protocol-Version: 2026-07-28", "Mcp-Name: echo"}, 400, `-32020`},
+		{"a 2026-07-28 tools/call without Mcp-Name gets -32020", "POST", call, []string{json, accept, "Mcp-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call"}, 400, `-32020`},
+		{"an Mcp-Method that is not the body's gets -32020", "POST", call, []string{json, accept, "Mcp-Method: tools/list"}, 400, `-32020`},
+		{"an Mcp-Name that is not the body's tool gets -32020", "POST", call, []string{json, accept, "Mcp-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", "Mcp-Name: rm"}, 400, `-32020`},
+		{"a case variant of the tool in Mcp-Name gets -32020", "POST", call, []string{json, accept, "Mcp-Method: tools/call", "Mcp-Name: ECHO"}, 400, `-32020`},
+		{"two Mcp-Name headers get -32020", "POST", call, []string{json, accept, "Mcp-Method: tools/call", "Mcp-Name: echo", "Mcp-Name: rm"}, 400, `-32020`},
+		{"an Mcp-Name on a method without a name gets -32020", "POST", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, []string{json, accept, "Mcp-Method: tools/list", "Mcp-Name: echo"}, 400, `-32020`},
 		{"a denied tool is answered with the AIP error", "POST", `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"rm","arguments":{}}}`, []string{json, accept}, 200, `"aip_error"`},
 		{"a denied notification is dropped, not answered", "POST", `{"jsonrpc":"2.0","method":"tools/call","params":{"name":"rm","arguments":{}}}`, []string{json, accept}, 403, ""},
 		{"a response to no server request is dropped", "POST", `{"jsonrpc":"2.0","id":5,"result":{}}`, []string{json, accept}, 403, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before := len(rec.headers)
+			before := rec.count()
 			status, _, body := send(t, c.method, mcpURL, c.body, c.headers...)
 			if status != c.status || !strings.Contains(body, c.inBody) {
 				t.Fatalf("got %d %s, want %d with %q", status, body, c.status, c.inBody)
 			}
-			rec.mu.Lock()
-			reached := len(rec.headers) > before
-			rec.mu.Unlock()
-			if reached {
+			if rec.count() > before {
 				t.Fatalf("the upstream received it")
 			}
 		})
@@ -184,5 +188,31 @@ func TestHugeHeadersAreRefused(t *testing.T) {
 	line, _ := bufio.NewReader(c).ReadString('\n')
 	if !strings.Contains(line, "431") {
 		t.Fatalf("got %q, want 431", line)
+	}
+}
+
+const meta2026 = `{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"raw","version":"1"}}`
+
+// Headers that match the body pass, in the plain and the base64 form.
+func TestMatchingMcpHeadersPass(t *testing.T) {
+	rec := &recorder{}
+	up := echoServer(t, rec)
+	gw, _ := newGateway(t, openPolicy, up, gateway.Config{}, server.Config{})
+	const json, accept = "Content-Type: application/json", "Accept: application/json, text/event-stream"
+	discover := `{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":` + meta2026 + `}}`
+	status, _, body := send(t, "POST", gw+"/mcp", discover, json, accept, "Mcp-Protocol-Version: 2026-07-28", "Mcp-Method: server/discover")
+	if status != 200 || !strings.Contains(body, `"result"`) {
+		t.Fatalf("server/discover: %d %s", status, body)
+	}
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":` + meta2026 + `}}`
+	for _, name := range []string{"echo", "=?base64?ZWNobw==?="} {
+		before := rec.count()
+		_, _, body := send(t, "POST", gw+"/mcp", call, json, accept, "Mcp-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", "Mcp-Name: "+name)
+		if strings.Contains(body, "-32020") || rec.count() == before {
+			t.Fatalf("Mcp-Name %s: refused by the gateway: %s", name, body)
+		}
+		if got := rec.last().Get("Mcp-Name"); got != name {
+			t.Fatalf("Mcp-Name %s reached the upstream as %q", name, got)
+		}
 	}
 }

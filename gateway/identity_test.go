@@ -45,6 +45,18 @@ func (rec *recorder) wrap(h http.Handler) http.Handler {
 	})
 }
 
+func (rec *recorder) count() int {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return len(rec.headers)
+}
+
+func (rec *recorder) last() http.Header {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return rec.headers[len(rec.headers)-1]
+}
+
 func echoServer(t *testing.T, rec *recorder) string {
 	t.Helper()
 	s := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1.0.0"}, nil)

@@ -76,6 +76,10 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		writeMessage(w, http.StatusRequestEntityTooLarge, v.ToClient)
 		return
 	}
+	if why := headerMismatch(r.Header, body); why != "" {
+		g.refuseMismatch(w, body, why, principal{})
+		return
+	}
 	caller, who, ok := g.authenticate(w, r, body)
 	if !ok {
 		return
@@ -138,6 +142,11 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "session not found")
 	case resp.StatusCode == http.StatusAccepted && !isRequest:
 		w.WriteHeader(http.StatusAccepted)
+	case resp.StatusCode >= 400 && isRequest && mediaType(resp.Header.Get("Content-Type")) == "application/json":
+		// The upstream's own JSON-RPC error for the request (a 400 for a
+		// request it refuses): relayed through the response path like any
+		// answer, with its status.
+		g.jsonResponse(w, r, &x, resp, id, isRequest)
 	case resp.StatusCode != http.StatusOK:
 		status := resp.StatusCode
 		if status < 400 {
@@ -172,7 +181,7 @@ func (g *Gateway) jsonResponse(w http.ResponseWriter, r *http.Request, x *exchan
 		g.failed(w, r, x, id, isRequest, http.StatusBadGateway, "upstream response withheld")
 		return
 	}
-	writeMessage(w, http.StatusOK, v.ToClient)
+	writeMessage(w, resp.StatusCode, v.ToClient)
 }
 
 // failed answers a request whose response will not come from upstream: with

@@ -53,6 +53,33 @@ var engineDefaultMethods = []string{
 	"notifications/roots/list_changed",
 }
 
+// engineDefaultMethods2026 is the default for clients of MCP 2026-07-28,
+// which has no initialize, initialized or ping (the protocol is stateless)
+// and adds server/discover, subscriptions/listen and tasks/get|cancel; the
+// rest of the spec's list stays. A policy's own allowed_methods applies to
+// every era.
+var engineDefaultMethods2026 = []string{
+	"server/discover",
+	"subscriptions/listen",
+	"tasks/get",
+	"tasks/cancel",
+	"tools/call",
+	"tools/list",
+	"completion/complete",
+	"notifications/progress",
+	"notifications/message",
+	"notifications/resources/updated",
+	"notifications/resources/list_changed",
+	"notifications/tools/list_changed",
+	"notifications/prompts/list_changed",
+	"cancelled",
+	"notifications/cancelled",
+	"notifications/roots/list_changed",
+}
+
+// Era2026 is the first MCP protocol version of the stateless era.
+const Era2026 = "2026-07-28"
+
 const engineToolsCall = "tools/call"
 
 // EngineOptions configures NewEngine.
@@ -77,10 +104,13 @@ type EngineOptions struct {
 // touches no file system except through EngineOptions.Paths, never reads
 // the clock, and is safe for concurrent use.
 type Engine struct {
-	policy        *Policy
-	monitor       bool
-	allowAll      bool
-	allowed       map[string]struct{}
+	policy   *Policy
+	monitor  bool
+	allowAll bool
+	allowed  map[string]struct{}
+	// allowed2026 is the default list for 2026-07-28 clients; nil when the
+	// policy names its allowed_methods (one list for every era).
+	allowed2026   map[string]struct{}
 	denied        map[string]struct{}
 	allowlist     map[string]struct{}
 	rules         map[string]*engineRule
@@ -134,6 +164,7 @@ func NewEngine(p *Policy, opts EngineOptions) (*Engine, error) {
 	}
 	if spec.AllowedMethods == nil {
 		e.allowed, _ = engineNameSet(engineDefaultMethods, "")
+		e.allowed2026, _ = engineNameSet(engineDefaultMethods2026, "")
 	} else if e.allowed, err = engineNameSet(spec.AllowedMethods, "spec.allowed_methods"); err != nil {
 		return nil, err
 	}
@@ -266,14 +297,27 @@ func (e *Engine) Policy() *Policy { return e.policy }
 // a request or notification: denied_methods first, then "*", then
 // allowed_methods (or the default list when unset). In monitor mode a denial
 // is let through and marked Monitored (DESIGN decision 4).
-func (e *Engine) DecideMethod(method string) Decision {
+func (e *Engine) DecideMethod(method string) Decision { return e.DecideMethodIn(method, "") }
+
+// EraAware reports whether the methods allowed depend on the client's
+// protocol version: when the policy leaves allowed_methods to the default.
+func (e *Engine) EraAware() bool { return e.allowed2026 != nil }
+
+// DecideMethodIn is DecideMethod for a client speaking protocol version era
+// ("" when unknown): under the default list, a 2026-07-28 client is allowed
+// that era's methods (see engineDefaultMethods2026).
+func (e *Engine) DecideMethodIn(method, era string) Decision {
 	m := NormalizeName(method)
 	d := Decision{Method: m}
+	allowed := e.allowed
+	if e.allowed2026 != nil && era >= Era2026 {
+		allowed = e.allowed2026
+	}
 	if _, ok := e.denied[m]; ok {
 		d.FailedRule = "denied_methods"
 	} else if e.allowAll {
 		return d
-	} else if _, ok := e.allowed[m]; ok {
+	} else if _, ok := allowed[m]; ok {
 		return d
 	} else {
 		d.FailedRule = "allowed_methods"

@@ -582,3 +582,42 @@ func TestNormalizeNameIsIdempotent(t *testing.T) {
 		t.Errorf("got %q, want the composed form", got)
 	}
 }
+
+// The default allowed_methods follows the client's protocol era; a
+// policy's own list applies to every era.
+func TestDefaultAllowedMethodsAreEraAware(t *testing.T) {
+	def, err := NewEngine(&Policy{APIVersion: "aip.io/v1alpha2", Kind: "AgentPolicy", Metadata: Metadata{Name: "d"}}, EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	explicit, err := NewEngine(&Policy{APIVersion: "aip.io/v1alpha2", Kind: "AgentPolicy", Metadata: Metadata{Name: "e"},
+		Spec: Spec{AllowedMethods: []string{"initialize", "tools/call"}}}, EngineOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		engine  *Engine
+		method  string
+		era     string
+		allowed bool
+	}{
+		{def, "initialize", "2025-11-25", true},
+		{def, "ping", "", true},
+		{def, "server/discover", "2025-11-25", false},
+		{def, "server/discover", "2026-07-28", true},
+		{def, "subscriptions/listen", "2026-07-28", true},
+		{def, "tasks/get", "2026-07-28", true},
+		{def, "initialize", "2026-07-28", false},
+		{def, "ping", "2026-07-28", false},
+		{def, "tools/call", "2026-07-28", true},
+		{def, "resources/read", "2026-07-28", false},
+		{explicit, "initialize", "2026-07-28", true},
+		{explicit, "server/discover", "2026-07-28", false},
+	}
+	for _, c := range cases {
+		d := c.engine.DecideMethodIn(c.method, c.era)
+		if got := d.Action != Block; got != c.allowed {
+			t.Errorf("%s in era %q (explicit list %v): allowed %v, want %v", c.method, c.era, !c.engine.EraAware(), got, c.allowed)
+		}
+	}
+}
