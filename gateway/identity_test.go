@@ -211,3 +211,27 @@ func TestASessionIsOnlyUsableByTheIdentityThatOpenedIt(t *testing.T) {
 		t.Fatalf("the owner could not use the session: %d %s", status, body)
 	}
 }
+
+// A 2025-11-25 session lives in the replica that opened it: another
+// replica answers 404, the transport's signal to start a new session, and
+// never forwards the request with a session id it did not mint.
+func TestAReplicaAnswersNotFoundForASessionItDidNotOpen(t *testing.T) {
+	rec := &recorder{}
+	up := echoServer(t, rec)
+	one, _ := newGateway(t, openPolicy, up, gateway.Config{}, server.Config{})
+	other, _ := newGateway(t, openPolicy, up, gateway.Config{}, server.Config{})
+	status, h, body := rawPost(t, one+"/mcp", initialize)
+	sid := h.Get("Mcp-Session-Id")
+	if status != 200 || sid == "" {
+		t.Fatalf("initialize: %d %s", status, body)
+	}
+	rawPost(t, one+"/mcp", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25")
+	if got := rec.last().Get("Mcp-Session-Id"); got == "" || got == sid {
+		t.Fatalf("upstream session id %q for the client's %q: the gateway must map its own ids to the upstream's", got, sid)
+	}
+	before := rec.count()
+	status, _, body = rawPost(t, other+"/mcp", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25")
+	if status != 404 || rec.count() != before {
+		t.Fatalf("another replica: %d %s (upstream reached: %v)", status, body, rec.count() != before)
+	}
+}
