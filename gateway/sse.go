@@ -57,7 +57,9 @@ func (s *sseReader) next() (event, error) {
 			return event{}, err
 		}
 		if len(line) == 0 {
-			if !started {
+			if !started || data.Len() == 0 && !tooLarge && !ev.HasID && ev.Retry == "" {
+				// Nothing to pass on: no data, no resumption point.
+				ev, started = event{}, false
 				continue
 			}
 			if tooLarge {
