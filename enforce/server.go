@@ -92,6 +92,7 @@ func (c *Core) ServerOversized(s *Session, head []byte) Verdict {
 	case ok:
 		if _, waiting := s.answered(idKey(id)); waiting {
 			v.reply(id, aip.CodeInternalError, map[string]any{"reason": "response exceeds the size limit"})
+			v.answers = id
 		}
 	}
 	c.finish(st, &v)
@@ -109,6 +110,7 @@ func (c *Core) ServerFailed(s *Session, id json.RawMessage, reason string) Verdi
 	if _, waiting := s.answered(idKey(id)); waiting {
 		v.record(droppedRecord(EventServerMessageDropped, id, reason))
 		v.reply(id, aip.CodeInternalError, map[string]any{"reason": reason})
+		v.answers = id
 	}
 	c.finish(st, &v)
 	return v
@@ -124,6 +126,7 @@ func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v 
 	// A response withheld for want of an audit record still answers the
 	// client's request, with an error.
 	v.answerOnFailure, v.failureID = true, msg.ID
+	v.answers = msg.ID
 	line := msg.Raw
 	if method == "tools/list" && msg.Result != nil {
 		filtered, changed, err := c.filterToolsList(st, s, msg.Result)

@@ -44,7 +44,24 @@ type Verdict struct {
 	// response); method is its method as sent, "" for a response.
 	request bool
 	method  string
+	// answers is the id of the client request that ToClient answers, for
+	// a server message's verdict.
+	answers json.RawMessage
 }
+
+// Answers reports the id of the client request a server message's verdict
+// answers: the response the client receives, or the error that replaces a
+// response the core withheld. A transport that answers each request on its
+// own channel routes ToClient by it.
+func (v *Verdict) Answers() (id json.RawMessage, ok bool) {
+	return v.answers, v.answers != nil
+}
+
+// IDKey is the form in which the core compares JSON-RPC ids: ids equal as
+// values (0, -0, 0.0; "a" and "\u0061") have one key. A transport that
+// routes by id must use it, or two ids the core holds for one could be
+// routed apart.
+func IDKey(id json.RawMessage) string { return idKey(id) }
 
 // Request reports whether the client message decided was a request, and
 // then its id and method (as sent): a transport that answers each request

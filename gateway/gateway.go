@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentid/agentid/approve"
@@ -37,8 +38,11 @@ type Config struct {
 	// the shared stores, and answers the endpoints mounted beside MCP.
 	// Required.
 	Server *server.Server
-	// Upstream is the URL of the MCP server (Streamable HTTP). Required.
+	// Upstream is the URL of the MCP server (Streamable HTTP); Command,
+	// instead, a stdio server spawned for each session. Exactly one is
+	// required.
 	Upstream string
+	Command  *Command
 	// UpstreamClient sends requests upstream; nil uses a transport with
 	// enough idle connections for every client. Its redirects are never
 	// followed.
@@ -94,9 +98,17 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.Server == nil {
 		return nil, errors.New("gateway: a server (policy and stores) is required")
 	}
-	up, err := newUpstream(cfg.Upstream, cfg.UpstreamClient)
-	if err != nil {
-		return nil, err
+	var up *upstream
+	switch {
+	case (cfg.Upstream == "") == (cfg.Command == nil):
+		return nil, errors.New("gateway: exactly one of an upstream URL and a command is required")
+	case cfg.Command != nil && cfg.Command.Path == "":
+		return nil, errors.New("gateway: the command has no path")
+	case cfg.Upstream != "":
+		var err error
+		if up, err = newUpstream(cfg.Upstream, cfg.UpstreamClient); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Path == "" {
 		cfg.Path = DefaultPath
@@ -149,6 +161,19 @@ func New(cfg Config) (*Gateway, error) {
 // Handler returns the gateway's HTTP handler: the MCP endpoint, the
 // protected-resource metadata and the server's endpoints.
 func (g *Gateway) Handler() http.Handler { return g.mux }
+
+// Close ends every session; the stdio servers are stopped.
+func (g *Gateway) Close() {
+	var wg sync.WaitGroup
+	for _, s := range g.sessions.all() {
+		g.sessions.remove(s)
+		if s.child != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.child.close() }()
+		}
+	}
+	wg.Wait()
+}
 
 // Sessions is the number of MCP sessions open.
 func (g *Gateway) Sessions() int { return g.sessions.count() }

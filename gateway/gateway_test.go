@@ -44,6 +44,14 @@ spec:
 // HTTP, with a tool for each feature the gateway must carry.
 func upstream(t *testing.T) string {
 	t.Helper()
+	s := upstreamServer()
+	hs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
+// upstreamServer is the server of upstream, to serve over any transport.
+func upstreamServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1.0.0"}, nil)
 	type text struct {
 		Text string `json:"text"`
@@ -115,9 +123,21 @@ func upstream(t *testing.T) string {
 		func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello " + req.Params.Arguments["who"]}}}}, nil
 		})
-	hs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
+	return s
+}
+
+func httptestServer(t *testing.T, g *gateway.Gateway) string {
+	t.Helper()
+	hs := httptest.NewServer(g.Handler())
 	t.Cleanup(hs.Close)
 	return hs.URL
+}
+
+func compareEqual(t *testing.T, a, b observed) {
+	t.Helper()
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("differ:\n %+v\n %+v", a, b)
+	}
 }
 
 // newGateway starts a gateway for policyYAML in front of up.
@@ -137,6 +157,7 @@ func newGateway(t *testing.T, policyYAML, up string, cfg gateway.Config, scfg se
 	t.Cleanup(func() { hs.Close(); srv.Close() })
 	return hs.URL, g
 }
+
 
 func writePolicy(t *testing.T, policyYAML string) []*enforce.Policy {
 	t.Helper()

@@ -111,6 +111,10 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if g.cfg.Command != nil {
+		g.postStdio(w, r, &x, &v)
+		return
+	}
 	resp, err := g.up.do(r.Context(), http.MethodPost, x.upstreamID(), v.ToServer, r.Header)
 	if err != nil {
 		g.cfg.Log.Warn("upstream unreachable", "error", err)
@@ -234,6 +238,11 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	defer x.sess.streams.Add(-1)
 	ctx, cancel := context.WithTimeout(r.Context(), g.cfg.MaxStreamDuration)
 	defer cancel()
+	if x.sess.child != nil {
+		w.Header().Set(sessionHeader, x.sess.id)
+		g.streamStdio(w, r.WithContext(ctx), &x, nil, nil)
+		return
+	}
 	resp, err := g.up.do(ctx, http.MethodGet, x.upstreamID(), nil, r.Header)
 	if err != nil {
 		httpError(w, http.StatusBadGateway, "upstream unavailable")
@@ -283,6 +292,11 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.sessions.remove(x.sess)
+	if x.sess.child != nil {
+		x.sess.child.close()
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	resp, err := g.up.do(r.Context(), http.MethodDelete, x.upstreamID(), nil, r.Header)
 	if err != nil {
 		httpError(w, http.StatusBadGateway, "upstream unavailable")
@@ -299,6 +313,10 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 // closeUpstream ends, upstream, the sessions the gateway forgot.
 func (g *Gateway) closeUpstream(ctx context.Context, gone []*session) {
 	for _, s := range gone {
+		if s.child != nil {
+			go s.child.close()
+			continue
+		}
 		go func(sid string) {
 			ctx, cancel := detached(ctx, 10*time.Second)
 			defer cancel()

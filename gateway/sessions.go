@@ -35,6 +35,7 @@ type session struct {
 	upstream string
 	conv     *enforce.Session
 	owner    principal
+	child    *child // the stdio server of the session, nil for a remote upstream
 	lastUsed atomic.Int64 // unix nanoseconds
 	streams  atomic.Int32 // open GET streams
 }
@@ -116,6 +117,17 @@ func (t *sessions) remove(s *session) bool {
 	}
 	delete(t.byID, s.id)
 	return true
+}
+
+// all returns every session, to close them.
+func (t *sessions) all() []*session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*session, 0, len(t.byID))
+	for _, s := range t.byID {
+		out = append(out, s)
+	}
+	return out
 }
 
 func (t *sessions) count() int {

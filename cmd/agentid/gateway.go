@@ -18,10 +18,12 @@ func newGatewayCmd(g *globalFlags) *cobra.Command {
 		origins   []string
 	)
 	cmd := &cobra.Command{
-		Use:   "gateway --policy FILE --listen ADDR --upstream URL",
-		Short: "Enforce the policy on MCP over Streamable HTTP, in front of a remote MCP server",
+		Use:   "gateway --policy FILE --listen ADDR (--upstream URL | -- COMMAND [ARGS...])",
+		Short: "Enforce the policy on MCP over Streamable HTTP, in front of a remote MCP server or stdio servers it spawns",
 		Long: `gateway is an MCP Streamable HTTP endpoint (default path /mcp) in front of the
-MCP server at --upstream. Every message in both directions goes through the same
+MCP server at --upstream, or of a stdio MCP server (the command after --) that it
+starts for each session and stops when the session ends (DELETE, idle, or
+shutdown). Every message in both directions goes through the same
 enforcement core as agentid proxy. When the policy enables identity, every
 request carries an AIP token in "Authorization: Bearer" (obtained from the
 gateway's own POST /v1/token); tokens are validated per request and never
@@ -32,10 +34,13 @@ as serve's do.
 A listener that is not loopback needs TLS. Browser origins must be listed with
 --allow-origin. SIGHUP, or a change of the policy file, reloads it; SIGTERM and
 SIGINT drain.`,
-		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if upstream == "" {
-				return fmt.Errorf("--upstream is required")
+			if (upstream == "") == (len(args) == 0) {
+				return fmt.Errorf("give either --upstream URL or -- COMMAND [ARGS...]")
+			}
+			var command *gateway.Command
+			if len(args) > 0 {
+				command = &gateway.Command{Path: args[0], Args: args[1:], Stderr: cmd.ErrOrStderr()}
 			}
 			if policy == "" {
 				return fmt.Errorf("--policy is required")
@@ -51,14 +56,19 @@ SIGINT drain.`,
 			}
 			defer r.Close()
 			gw, err := gateway.New(gateway.Config{
-				Server: r.srv, Upstream: upstream, Path: path, PublicURL: publicURL, AllowedOrigins: origins,
+				Server: r.srv, Upstream: upstream, Command: command, Path: path, PublicURL: publicURL, AllowedOrigins: origins,
 				Audit: r.audit, AuditBestEffort: sf.auditBestEffort, Log: log,
 			})
 			if err != nil {
 				return err
 			}
+			defer gw.Close()
 			r.listener.Handler = gw.Handler()
-			log.Info("gateway", "path", path, "upstream", upstream)
+			if command != nil {
+				log.Info("gateway", "path", path, "command", args[0])
+			} else {
+				log.Info("gateway", "path", path, "upstream", upstream)
+			}
 			return r.serveUntilSignal(log)
 		},
 	}

@@ -128,3 +128,79 @@ func TestGatewayTypeScriptClientSeesWhatItSeesDirectly(t *testing.T) {
 		t.Errorf("the scenario did not exercise every feature directly: %v", direct)
 	}
 }
+
+const filesystemGatewayPolicy = `apiVersion: aip.io/v1alpha2
+kind: AgentPolicy
+metadata: {name: filesystem}
+spec:
+  allowed_tools: [list_allowed_directories, list_directory, read_text_file, get_file_info, search_files, directory_tree]
+  allowed_methods: [initialize, notifications/initialized, ping, tools/list, tools/call, resources/list,
+    resources/templates/list, prompts/list, notifications/cancelled, notifications/roots/list_changed]
+  dlp:
+    patterns:
+      - name: AWS Key
+        regex: "AKIA[A-Z0-9]{16}"
+`
+
+// The official TypeScript SDK client through the real `agentid gateway` in
+// front of the pinned stdio @modelcontextprotocol/server-filesystem, which
+// the gateway spawns for the session: reads work, the secret is redacted, a
+// write (not allowed) is refused and never reaches the server, and the
+// server process is gone once the session ends.
+func TestGatewaySpawnsAStdioServerPerSession(t *testing.T) {
+	root := t.TempDir()
+	os.WriteFile(filepath.Join(root, "notes.txt"), []byte("key AKIAABCDEFGHIJKLMNOP\n"), 0o600)
+	dir := t.TempDir()
+	policyPath := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policyPath, []byte(filesystemGatewayPolicy), 0o600)
+	fs := testenv.NPMServer(t, "filesystem")
+	gw := startListener(t, "gateway", append([]string{"--policy", policyPath, "--"}, append(fs, root)...)...)
+
+	got := tsFilesystemClient(t, gw.url+"/mcp", root)
+	if got["read"] != "key [REDACTED:AWS Key]\n" {
+		t.Errorf("read_text_file through the gateway: %q", got["read"])
+	}
+	if got["write"] != "error -32001" {
+		t.Errorf("write_file through the gateway: %v", got["write"])
+	}
+	if _, err := os.Stat(filepath.Join(root, "written.txt")); err == nil {
+		t.Errorf("the refused write reached the server")
+	}
+	// The client ended its session: the server it had goes within the
+	// shutdown grace (stdin closed, then SIGTERM, then SIGKILL).
+	servers := func() []string {
+		out, _ := exec.Command("pgrep", "-f", "server-filesystem.* "+root).Output()
+		var pids []string
+		for _, pid := range strings.Fields(string(out)) {
+			if pid != fmt.Sprint(gw.cmd.Process.Pid) {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(servers()) > 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the session's server is still running: %v", servers())
+		}
+	}
+}
+
+// tsFilesystemClient drives test/sdk-client/fs.mjs against endpoint.
+func tsFilesystemClient(t *testing.T, endpoint, root string) map[string]any {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	testenv.RequireComponent(t, "Node.js (for the TypeScript SDK client)", err)
+	dir := filepath.Join(testenv.Root(t), "test", "sdk-client")
+	cmd := exec.Command(node, filepath.Join(dir, "fs.mjs"), endpoint, root)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node fs.mjs: %v\n%s%s", err, out, stderr.String())
+	}
+	var got map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("fs.mjs printed %q: %v", out, err)
+	}
+	return got
+}
