@@ -158,7 +158,6 @@ func newGateway(t *testing.T, policyYAML, up string, cfg gateway.Config, scfg se
 	return hs.URL, g
 }
 
-
 func writePolicy(t *testing.T, policyYAML string) []*enforce.Policy {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "policy.yaml")

@@ -35,7 +35,7 @@ type session struct {
 	upstream string
 	conv     *enforce.Session
 	owner    principal
-	child    *child // the stdio server of the session, nil for a remote upstream
+	child    *child       // the stdio server of the session, nil for a remote upstream
 	lastUsed atomic.Int64 // unix nanoseconds
 	streams  atomic.Int32 // open GET streams
 }

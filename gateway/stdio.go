@@ -69,9 +69,9 @@ type child struct {
 	listener chan []byte        // the session's GET stream, nil when none
 	pending  [][]byte           // messages no stream has taken yet
 	done     chan struct{}      // closed when the server's output ended
-	exited  chan struct{}
-	session atomic.Pointer[session] // set once the session exists
-	stop    sync.Once
+	exited   chan struct{}
+	session  atomic.Pointer[session] // set once the session exists
+	stop     sync.Once
 }
 
 // spawn starts the server for a new session; conv is the session's
