@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
@@ -76,6 +78,11 @@ type Config struct {
 	SessionIdleTimeout   time.Duration
 	MaxStreamsPerSession int
 	MaxStreamDuration    time.Duration
+	// Tracer records a span for every client message decided (allowed
+	// and denied), with its method, tool, decision, AIP code and identity;
+	// its trace context is propagated upstream. nil records none, and the
+	// client's trace context is forwarded as it came.
+	Tracer trace.Tracer
 	// Log receives diagnostics; nil discards them.
 	Log *slog.Logger
 	// Now is the clock; time.Now when nil.

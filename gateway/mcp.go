@@ -88,18 +88,23 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	v := g.core.FromCaller(r.Context(), x.conv, body, caller)
+	ctx, span := g.startSpan(r)
+	defer span.End()
+	r = r.WithContext(ctx)
+	v := g.core.FromCaller(ctx, x.conv, body, caller)
 	id, method, isRequest := v.Request()
-	if !g.carryOut(r.Context(), &v, who, x.sess) {
+	if !g.carryOut(ctx, &v, who, x.sess) {
+		describe(span, &v, who, x.sess)
 		writeMessage(w, http.StatusOK, v.ToClient)
 		return
 	}
 	if v.Approval != nil {
 		a := v.Approval
-		ans, _ := a.Obtain(r.Context(), g.cfg.Approver)
+		ans, _ := a.Obtain(ctx, g.cfg.Approver)
 		v = g.core.Resolve(a, ans)
-		g.carryOut(r.Context(), &v, who, x.sess)
+		g.carryOut(ctx, &v, who, x.sess)
 	}
+	describe(span, &v, who, x.sess)
 	if v.ToServer == nil {
 		if v.ToClient != nil {
 			writeMessage(w, http.StatusOK, v.ToClient)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // upstream is the remote MCP server (Streamable HTTP) behind the gateway.
@@ -89,6 +91,9 @@ func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from
 	}
 	if sid != "" {
 		h.Set("Mcp-Session-Id", sid)
+	}
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		injectTrace(ctx, h)
 	}
 	return u.client.Do(req)
 }

@@ -1,9 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
+	"os"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/agentid/agentid/gateway"
 )
@@ -31,6 +40,10 @@ forwarded. The endpoints of agentid serve (/v1/token, /v1/jwks, /health,
 /metrics, ...) are served beside MCP, and replicas share state through --store
 as serve's do.
 
+Traces (a span per decision) are exported over OTLP/HTTP when the standard
+OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set (with
+the other OTEL_EXPORTER_OTLP_* variables).
+
 A listener that is not loopback needs TLS. Browser origins must be listed with
 --allow-origin. SIGHUP, or a change of the policy file, reloads it; SIGTERM and
 SIGINT drain.`,
@@ -55,9 +68,14 @@ SIGINT drain.`,
 				return err
 			}
 			defer r.Close()
+			tracer, stopTracing, err := otlpTracer(log)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
 			gw, err := gateway.New(gateway.Config{
 				Server: r.srv, Upstream: upstream, Command: command, Path: path, PublicURL: publicURL, AllowedOrigins: origins,
-				Audit: r.audit, AuditBestEffort: sf.auditBestEffort, Log: log,
+				Audit: r.audit, AuditBestEffort: sf.auditBestEffort, Log: log, Tracer: tracer,
 			})
 			if err != nil {
 				return err
@@ -80,4 +98,27 @@ SIGINT drain.`,
 	f.StringArrayVar(&origins, "allow-origin", nil, "browser origin allowed to send requests (e.g. https://app.example.com); repeatable. Requests without an Origin header are not affected")
 	sf.register(f)
 	return cmd
+}
+
+// otlpTracer is the tracer that exports over OTLP/HTTP when the standard
+// OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT variable is set; nil, and nothing
+// exported, otherwise.
+func otlpTracer(log *slog.Logger) (trace.Tracer, func(), error) {
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") == "" && os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") == "" {
+		return nil, func() {}, nil
+	}
+	exp, err := otlptracehttp.New(context.Background())
+	if err != nil {
+		return nil, nil, fmt.Errorf("OTLP exporter: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp),
+		sdktrace.WithResource(resource.NewSchemaless(attribute.String("service.name", "agentid-gateway"))))
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			log.Warn("flushing traces failed", "error", err)
+		}
+	}
+	return tp.Tracer("github.com/agentid/agentid/gateway"), stop, nil
 }

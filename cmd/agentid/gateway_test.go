@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -203,4 +206,37 @@ func tsFilesystemClient(t *testing.T, endpoint, root string) map[string]any {
 		t.Fatalf("fs.mjs printed %q: %v", out, err)
 	}
 	return got
+}
+
+// With OTEL_EXPORTER_OTLP_ENDPOINT set, the real binary exports its
+// decision spans over OTLP/HTTP (protobuf POSTs to /v1/traces).
+func TestGatewayExportsTracesOverOTLP(t *testing.T) {
+	received := make(chan string, 16)
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		received <- r.URL.Path + " " + r.Header.Get("Content-Type") + " " + string(b)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer collector.Close()
+	up := statelessEcho(t)
+	policyPath := writeFile(t, "open.yaml", "apiVersion: aip.io/v1alpha2\nkind: AgentPolicy\nmetadata: {name: traced}\nspec:\n  allowed_tools: [echo]\n")
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
+	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "100")
+	gw := startListener(t, "gateway", "--policy", policyPath, "--upstream", up)
+	req, _ := http.NewRequest("POST", gw.url+"/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"rm","arguments":{}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	select {
+	case got := <-received:
+		if !strings.HasPrefix(got, "/v1/traces application/x-protobuf") || !strings.Contains(got, "mcp.gateway.decide") || !strings.Contains(got, "rm") {
+			t.Fatalf("collector received %q", got)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no spans exported")
+	}
 }
