@@ -50,6 +50,7 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, body []by
 		return caller, who, true
 	}
 	claims, err := m.Validate(r.Context(), token)
+	g.cfg.Server.TokenChecked(err == nil)
 	if err != nil {
 		verr := identity.AsValidationError(err)
 		if verr == nil {

@@ -158,7 +158,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
 	}
 	g.mux = http.NewServeMux()
-	g.mux.HandleFunc(cfg.Path, g.serveMCP)
+	g.mux.HandleFunc(cfg.Path, cfg.Server.Instrument("mcp", g.serveMCP))
 	g.mux.HandleFunc(metadataPath, g.serveMetadata)
 	g.mux.HandleFunc(metadataPath+cfg.Path, g.serveMetadata)
 	g.mux.Handle("/", cfg.Server.Handler())

@@ -105,6 +105,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		g.carryOut(ctx, &v, who, x.sess)
 	}
 	describe(span, &v, who, x.sess)
+	g.cfg.Server.Decided(v.Audit)
 	if v.ToServer == nil {
 		if v.ToClient != nil {
 			writeMessage(w, http.StatusOK, v.ToClient)

@@ -60,3 +60,19 @@ func TestEveryDecisionIsASpanAndTheTraceGoesUpstream(t *testing.T) {
 		t.Errorf("upstream traceparent %q, want the gateway's span %s in trace %s", forwarded, spans[0].SpanContext.SpanID(), clientTrace)
 	}
 }
+
+// The gateway's requests, decisions and token checks are in the metrics it
+// shares with the validation server (GET /metrics).
+func TestDecisionsAreCountedInTheSharedMetrics(t *testing.T) {
+	up := echoServer(t, nil)
+	gw, _ := newGateway(t, openPolicy, up, gateway.Config{}, server.Config{})
+	rawPost(t, gw+"/mcp", initialize)
+	rawPost(t, gw+"/mcp", `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"rm","arguments":{}}}`)
+	status, _, body := send(t, "GET", gw+"/metrics", "")
+	for _, want := range []string{`aip_requests_total{endpoint="mcp"} 2`, `aip_decisions_total{decision="allow"} 1`, `aip_decisions_total{decision="block"} 1`,
+		`aip_responses_total{code="200",endpoint="mcp"} 2`} {
+		if status != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, body)
+		}
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/agentid/agentid/aip"
+	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
 )
 
@@ -120,3 +122,37 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (flushes and
+// write deadlines of event streams).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Instrument counts and times the requests of an endpoint mounted beside
+// the server's own (the gateway's MCP endpoint) in the server's metrics.
+func (s *Server) Instrument(endpoint string, h http.HandlerFunc) http.HandlerFunc {
+	return s.metrics.instrument(endpoint, h)
+}
+
+// Decided counts a decision made outside /v1/validate (a gateway's), from
+// the audit records of its verdict: aip_decisions_total by the decision
+// record, and aip_fail_open_requests_total.
+func (s *Server) Decided(records []audit.Record) {
+	m := s.metrics
+	for _, r := range records {
+		if r.Event == enforce.EventFailover {
+			m.failOpen.Inc()
+		}
+	}
+	if len(records) == 0 {
+		return
+	}
+	switch records[len(records)-1].Decision {
+	case aip.AuditAllow, aip.AuditAllowMonitor:
+		m.decisions.WithLabelValues("allow").Inc()
+	case aip.AuditBlock, aip.AuditRateLimited:
+		m.decisions.WithLabelValues("block").Inc()
+	}
+}
+
+// TokenChecked counts a token validation made outside /v1/validate.
+func (s *Server) TokenChecked(valid bool) { s.metrics.tokenValidation(valid) }
