@@ -29,6 +29,12 @@ type Call struct {
 	// server's listener off loopback), so a call without one is refused at
 	// step 0, before it spends a rate limit.
 	RequireToken bool
+	// ToolDefinition is the tool's entry in the server's tools/list as the
+	// caller saw it (a proxy deciding through this server), nil when it
+	// saw none. A rule that pins the tool's schema_hash is checked against
+	// it; without it, a pinned tool's schema is unknown and the call is
+	// refused.
+	ToolDefinition json.RawMessage
 }
 
 // Check is the core's decision on a Call: the same steps, in the same order
@@ -70,6 +76,7 @@ type Violation struct {
 // answered.
 type checkState struct {
 	requireToken bool
+	toolDef      json.RawMessage
 	code         int
 	data         map[string]any
 	dec          policy.Decision
@@ -80,7 +87,7 @@ type checkState struct {
 // Check decides call against the policy in force (see Check).
 func (c *Core) Check(ctx context.Context, call Call) Check {
 	st := c.state.Load()
-	v := Verdict{check: &checkState{requireToken: call.RequireToken}}
+	v := Verdict{check: &checkState{requireToken: call.RequireToken, toolDef: call.ToolDefinition}}
 	msg := &jsonrpc.Message{Kind: jsonrpc.KindRequest, Method: "tools/call"}
 	if dec := decideMethod(st, msg); dec.Action == policy.Block {
 		v.record(decisionRecord(dec, msg, nil, call.Tool))

@@ -477,9 +477,27 @@ func (c *Core) localDecision(ctx context.Context, st *snapshot, s *Session, msg 
 		Name:       call.Name,
 		Arguments:  call.Arguments,
 		Validated:  true, // by jsonrpc.Decode
-		SchemaHash: s.schemaHash(st.Engine, call.Name),
+		SchemaHash: c.schemaHash(st, s, call.Name, v),
 	})
 	return dec, tokenID, false
+}
+
+// schemaHash is the hash of the tool's definition for a rule that pins it:
+// from the server's tools/list as this session saw it, or, for Check, from
+// the definition the caller saw.
+func (c *Core) schemaHash(st *snapshot, s *Session, name string, v *Verdict) string {
+	if v.check == nil || v.check.toolDef == nil {
+		return s.schemaHash(st.Engine, name)
+	}
+	alg := st.Engine.SchemaHashAlg(name)
+	if alg == "" {
+		return ""
+	}
+	h, err := policy.ToolSchemaHash(v.check.toolDef, alg)
+	if err != nil {
+		return ""
+	}
+	return h
 }
 
 // scanCallSiblings applies request-side DLP to the params of a tools/call

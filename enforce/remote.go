@@ -43,7 +43,9 @@ func (c *Core) remoteDecision(ctx context.Context, st *snapshot, s *Session, msg
 			tokenID = claims.TokenID()
 		}
 	}
-	res, err := c.cfg.Remote.Check(ctx, Call{Tool: call.Name, Arguments: call.Arguments, Token: token})
+	// The server has no tools/list of its own: what this session saw of
+	// the tool is what its schema pin is checked against.
+	res, err := c.cfg.Remote.Check(ctx, Call{Tool: call.Name, Arguments: call.Arguments, Token: token, ToolDefinition: s.toolDefinition(call.Name)})
 	if err != nil {
 		c.cfg.Log.Error("validation server unavailable", "error", err)
 		if st.ServerFailover() == LocalPolicy {

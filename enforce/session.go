@@ -181,6 +181,14 @@ func (c *toolCatalog) hash(name, alg string) string {
 	return h
 }
 
+// toolDefinition is the server's definition of the tool with this raw
+// name, nil before its tools/list or for a tool it did not advertise.
+func (s *Session) toolDefinition(name string) json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tools.byRaw[name]
+}
+
 // schemaHash is the observed hash for a tool whose rule pins one.
 func (s *Session) schemaHash(e *policy.Engine, name string) string {
 	alg := e.SchemaHashAlg(name)

@@ -152,9 +152,10 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 		return enforce.Check{Decision: aip.DecisionBlock, Code: aip.CodeTokenInvalid, Reason: "Token invalid", TokenError: aip.TokenErrMalformed}, nil
 	}
 	status, raw, err := c.post(ctx, c.cfg.ValidatePath, struct {
-		Tool      string          `json:"tool"`
-		Arguments json.RawMessage `json:"arguments"`
-	}{call.Tool, nonNullObject(call.Arguments)}, call.Token)
+		Tool           string          `json:"tool"`
+		Arguments      json.RawMessage `json:"arguments"`
+		ToolDefinition json.RawMessage `json:"tool_definition,omitempty"`
+	}{call.Tool, nonNullObject(call.Arguments), call.ToolDefinition}, call.Token)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return tooLarge, nil

@@ -16,6 +16,9 @@ import (
 type validateRequest struct {
 	Tool      string
 	Arguments json.RawMessage
+	// ToolDefinition is agentid's addition: the tool's entry in the MCP
+	// server's tools/list as the asking proxy saw it, for schema pins.
+	ToolDefinition json.RawMessage
 }
 
 // decodeValidateRequest reads a validation request with the rules of an MCP
@@ -54,6 +57,11 @@ func decodeValidateRequest(body []byte) (validateRequest, error) {
 				return req, errors.New("arguments must be an object")
 			}
 			req.Arguments = body[val.Start:val.End]
+		case "tool_definition":
+			if val.Kind != strictjson.Object {
+				return req, errors.New("tool_definition must be an object")
+			}
+			req.ToolDefinition = body[val.Start:val.End]
 		}
 	}
 	if err := sc.Finish(); err != nil {
@@ -135,7 +143,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	// failover counted and audited), so the decision, bounded by the
 	// timeout, is made and recorded whether or not anyone reads it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), t.core.Policy().Server.Timeout)
-	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token, RequireToken: needToken})
+	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token, RequireToken: needToken, ToolDefinition: req.ToolDefinition})
 	cancel()
 	if needToken && check.Token == nil {
 		check = refuseUnauthenticated(check)
