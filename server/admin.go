@@ -52,8 +52,21 @@ func clientIdentities(r *http.Request) (uris []string, commonName string) {
 // name of a certificate the CA signs (or a CA that copies a DNS name into
 // it) could otherwise take the SPIFFE ID of the admin.
 func (s *Server) admin(r *http.Request) (string, bool) {
+	if id, ok := namedClient(r, s.cfg.AdminIdentities); ok {
+		return id, true
+	}
+	if tok, _, err := bearer(r); err == nil && tok != "" && sameSecret(tok, s.cfg.AdminToken) {
+		return "admin-token", true
+	}
+	return "", false
+}
+
+// namedClient returns the identity in ids that the request's verified
+// client certificate has: an absolute URI names a URI SAN, anything else
+// the subject's common name (see admin).
+func namedClient(r *http.Request, ids []string) (string, bool) {
 	uris, cn := clientIdentities(r)
-	for _, id := range s.cfg.AdminIdentities {
+	for _, id := range ids {
 		if u, err := url.Parse(id); err == nil && u.Scheme != "" {
 			if slices.Contains(uris, id) {
 				return id, true
@@ -62,10 +75,20 @@ func (s *Server) admin(r *http.Request) (string, bool) {
 			return id, true
 		}
 	}
-	if tok, _, err := bearer(r); err == nil && tok != "" && sameSecret(tok, s.cfg.AdminToken) {
-		return "admin-token", true
-	}
 	return "", false
+}
+
+// clientMayObtain reports whether a client known only by its verified
+// certificate may obtain tokens for tenant t: with TokenClients naming
+// clients for it, only those; with none named, any verified client of a
+// server with one policy, and none of a server with several (a Team A
+// certificate must not obtain Team B's tokens).
+func (s *Server) clientMayObtain(r *http.Request, t *tenant) bool {
+	if ids, ok := s.cfg.TokenClients[t.name]; ok {
+		_, named := namedClient(r, ids)
+		return named
+	}
+	return len(s.tenants.Load().list) == 1
 }
 
 // tokenCredential reports whether the request carries the token
@@ -231,6 +254,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	t, ok := s.tenants.Load().byName(req.Policy)
 	if !ok {
 		writeError(w, http.StatusNotFound, errNotFound, "no such policy")
+		return
+	}
+	if _, isAdmin := s.admin(r); !isAdmin && !s.tokenCredential(r) && !s.clientMayObtain(r, t) {
+		writeError(w, http.StatusForbidden, errForbidden, "this client certificate may not obtain tokens for this policy")
 		return
 	}
 	m := t.core.Identity()

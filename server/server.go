@@ -60,6 +60,12 @@ type Config struct {
 	// URI SAN such as a SPIFFE ID, or the subject's common name) that act
 	// as admin.
 	AdminIdentities []string
+	// TokenClients names, per policy (metadata.name), the verified
+	// client-certificate identities (URI SAN or common name, as
+	// AdminIdentities) that may obtain its tokens at /v1/token. A policy
+	// without an entry admits any verified client when it is the only one
+	// served, and none when there are several.
+	TokenClients map[string][]string
 	// RequireAuthentication refuses /v1/validate requests that carry
 	// neither a token nor a verified client certificate: every listener
 	// that is not loopback (DESIGN decision 13).

@@ -42,6 +42,7 @@ type serverFlags struct {
 	adminTokenFile  string
 	tokenCredFile   string
 	adminIdentities []string
+	tokenClients    []string
 	auditPath       string
 	auditBestEffort bool
 	keyFile         string
@@ -58,6 +59,7 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.adminTokenFile, "admin-token-file", "", "file holding the admin credential for /v1/revoke and /v1/token (mode 0600, at least 16 bytes)")
 	f.StringVar(&sf.tokenCredFile, "token-credential-file", "", "file holding a credential for /v1/token only, for agents and proxies without a client certificate, so that they need not hold the admin token (mode 0600, at least 16 bytes)")
 	f.StringArrayVar(&sf.adminIdentities, "admin-identity", nil, "client-certificate identity (URI SAN such as a SPIFFE ID, or subject CN) that acts as admin; repeatable")
+	f.StringArrayVar(&sf.tokenClients, "token-client", nil, "POLICY=IDENTITY: a client-certificate identity that may obtain tokens for the policy named POLICY (metadata.name); repeatable. With several policies, a certificate obtains tokens only for the policies that name it")
 	f.StringVar(&sf.auditPath, "audit", "", "audit log file (default $XDG_STATE_HOME/agentid/audit.jsonl)")
 	f.BoolVar(&sf.auditBestEffort, "audit-best-effort", false, "carry out decisions whose audit records cannot be written (default: refuse them)")
 	f.StringVar(&sf.keyFile, "key", "", "token signing key (PEM); replicas must share it (default: the policy's identity.keys)")
@@ -144,6 +146,16 @@ func (sf *serverFlags) build(log *slog.Logger) (*running, error) {
 		cfg.Ping = shared.Ping
 	} else {
 		log.Warn("the store is this process's memory: run a single replica, or give every replica the same --store (redis:// or postgres://), or a token can be replayed against another replica")
+	}
+	for _, tc := range sf.tokenClients {
+		name, id, ok := strings.Cut(tc, "=")
+		if !ok || name == "" || id == "" {
+			return nil, fmt.Errorf("--token-client %q: want POLICY=IDENTITY", tc)
+		}
+		if cfg.TokenClients == nil {
+			cfg.TokenClients = make(map[string][]string)
+		}
+		cfg.TokenClients[name] = append(cfg.TokenClients[name], id)
 	}
 	if sf.adminTokenFile != "" {
 		if cfg.AdminToken, err = server.ReadAdminToken(sf.adminTokenFile); err != nil {
