@@ -235,3 +235,24 @@ func TestAReplicaAnswersNotFoundForASessionItDidNotOpen(t *testing.T) {
 		t.Fatalf("another replica: %d %s (upstream reached: %v)", status, body, rec.count() != before)
 	}
 }
+
+// The protected-resource metadata (RFC 9728) tells a client that tokens go
+// in the Authorization header, where they come from and which keys verify
+// them; the 401 challenge points at it.
+func TestProtectedResourceMetadataNamesTheTokenEndpoint(t *testing.T) {
+	up := echoServer(t, nil)
+	gw, _ := newGateway(t, identityPolicy, up, gateway.Config{PublicURL: "https://mcp.example"}, server.Config{TokenCredential: []byte(credential)})
+	for _, path := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"} {
+		status, _, body := send(t, "GET", gw+path, "")
+		for _, want := range []string{`"resource":"https://mcp.example/mcp"`, `"bearer_methods_supported":["header"]`,
+			`"aip_token_endpoint":"https://mcp.example/v1/token"`, `"jwks_uri":"https://mcp.example/v1/jwks"`, `"aip_audience":"https://gateway.test"`} {
+			if status != 200 || !strings.Contains(body, want) {
+				t.Errorf("%s: %d %s lacks %s", path, status, body, want)
+			}
+		}
+	}
+	_, h, _ := rawPost(t, gw+"/mcp", initialize)
+	if got := h.Get("WWW-Authenticate"); got != `Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp"` {
+		t.Errorf("challenge %q", got)
+	}
+}
