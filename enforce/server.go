@@ -39,6 +39,7 @@ func (c *Core) FromServer(ctx context.Context, s *Session, line []byte) Verdict 
 		s.serverAsked(key)
 		v.ToClient = c.redactServerMessage(st, msg, msg.Raw, "params", msg.Params, &v)
 		v.undo = func() { s.clientAnswered(key) }
+		v.undeliver = v.undo
 	default:
 		if c.serverMethodDenied(st, msg, &v) {
 			break
@@ -127,6 +128,7 @@ func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v 
 	// client's request, with an error.
 	v.answerOnFailure, v.failureID = true, msg.ID
 	v.answers = msg.ID
+	v.undeliver = func() { s.reserve(key, method) }
 	line := msg.Raw
 	if method == "tools/list" && msg.Result != nil {
 		filtered, changed, err := c.filterToolsList(st, s, msg.Result)

@@ -47,6 +47,21 @@ type Verdict struct {
 	// answers is the id of the client request that ToClient answers, for
 	// a server message's verdict.
 	answers json.RawMessage
+	// undeliver forgets what the verdict recorded of a server message
+	// (see Undelivered).
+	undeliver func()
+}
+
+// Undelivered tells the core that ToClient of a server message's verdict
+// never reached the client (its event stream broke before the write): the
+// core forgets having seen the message, so that the same message replayed
+// on a resumed stream (Last-Event-ID) is decided and delivered then. A
+// response is again awaited, a server request no longer outstanding.
+func (v *Verdict) Undelivered() {
+	if v.undeliver != nil {
+		v.undeliver()
+		v.undeliver = nil
+	}
 }
 
 // Answers reports the id of the client request a server message's verdict

@@ -38,6 +38,62 @@ type session struct {
 	child    *child       // the stdio server of the session, nil for a remote upstream
 	lastUsed atomic.Int64 // unix nanoseconds
 	streams  atomic.Int32 // open GET streams
+	sent     sentEvents
+}
+
+// sentEvents remembers what the gateway sent the client for the upstream's
+// recent event ids. The transport cannot tell whether an event written to
+// a stream that then broke reached the client; when the client resumes
+// (Last-Event-ID) and the upstream replays the event, the client gets the
+// same message again, decided once, rather than a response the core would
+// now drop as answered.
+type sentEvents struct {
+	mu    sync.Mutex
+	byID  map[string][]byte
+	order []string
+	size  int
+}
+
+// Bounds of sentEvents per session: the replay a resumption can need is
+// the tail of one stream.
+const (
+	maxSentEvents = 256
+	maxSentBytes  = 1 << 20
+)
+
+func (s *sentEvents) remember(id string, msg []byte) {
+	if len(msg) > maxSentBytes {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byID == nil {
+		s.byID = make(map[string][]byte)
+	}
+	if _, dup := s.byID[id]; dup {
+		return
+	}
+	s.byID[id] = append([]byte(nil), msg...)
+	s.order = append(s.order, id)
+	s.size += len(msg)
+	for len(s.order) > maxSentEvents || s.size > maxSentBytes {
+		old := s.order[0]
+		s.order = s.order[1:]
+		s.size -= len(s.byID[old])
+		delete(s.byID, old)
+	}
+}
+
+func (s *sentEvents) has(id string) bool {
+	_, ok := s.lookup(id)
+	return ok
+}
+
+func (s *sentEvents) lookup(id string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msg, ok := s.byID[id]
+	return msg, ok
 }
 
 var errTooManySessions = errors.New("gateway: too many sessions")

@@ -29,6 +29,11 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 	var out []byte
 	for {
 		ev, err := rd.next()
+		if r.Context().Err() != nil {
+			// The client is gone: what the upstream sent meanwhile stays
+			// unread, for the stream the client resumes (Last-Event-ID).
+			return
+		}
 		var v enforce.Verdict
 		var tooLarge *errEventTooLarge
 		switch {
@@ -39,6 +44,13 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 				g.cfg.Log.Debug("upstream event stream ended", "error", err)
 			}
 			return
+		case ev.HasID && x.sess != nil && x.sess.sent.has(ev.ID):
+			// A replay of an event already decided and sent.
+			msg, _ := x.sess.sent.lookup(ev.ID)
+			if g.write(w, rc, appendEvent(out[:0], ev, msg)) != nil {
+				return
+			}
+			continue
 		case len(ev.Data) == 0:
 			// A priming event (an id to resume from) or a bare retry.
 			out = appendEvent(out[:0], ev, nil)
@@ -58,7 +70,13 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 		// client resumes after it rather than before.
 		out = appendEvent(out[:0], ev, v.ToClient)
 		if g.write(w, rc, out) != nil {
+			// The client never got it: a resumed stream replays it, and
+			// the core must take it then.
+			v.Undelivered()
 			return
+		}
+		if ev.HasID && x.sess != nil && v.ToClient != nil {
+			x.sess.sent.remember(ev.ID, v.ToClient)
 		}
 	}
 }
