@@ -295,6 +295,16 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 		v.reply(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.Path(), "reason": st.failure})
 		return
 	}
+	var round decided
+	if v.check == nil {
+		// A retry of a multi-round-trip call is bound to the decision on
+		// its first round (rounds.go).
+		round = decidedCall(st, call)
+		if !c.continuation(st, s, msg, call, round, auditArgs, v) {
+			return
+		}
+		defer restoreRound(s, v, c.cfg.Now())
+	}
 
 	var dec policy.Decision
 	var tokenID string
@@ -377,7 +387,7 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 		}
 	}
 
-	if dec.Action == policy.Ask {
+	if dec.Action == policy.Ask && (v.continues == nil || !v.continues.approved) {
 		if v.silent {
 			// Nobody could be told the outcome, and an approved call would
 			// have no request to answer: refused.
@@ -396,12 +406,15 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 			return
 		}
 		c.ask(st, s, msg, dec, call, line, auditArgs, tokenID, v)
+		trackCall(s, msg, round, v)
 		return
 	}
 	rec := decisionRecord(dec, msg, auditArgs, call.Name)
 	rec.TokenID = tokenID
+	continued(&rec, v)
 	v.record(rec)
 	c.forward(s, msg, dec.Method, line, v)
+	trackCall(s, msg, round, v)
 }
 
 // localDecision runs steps 0 to 2 of the tool pipeline in this process:
@@ -522,6 +535,9 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 // rateLimited counts the call against its tool's rate limit and answers
 // -32002 when it is over (enforced in monitor mode too).
 func (c *Core) rateLimited(ctx context.Context, st *snapshot, msg *jsonrpc.Message, tool string, auditArgs json.RawMessage, tokenID string, v *Verdict) bool {
+	if v.continues != nil {
+		return false // the call's first round spent its unit
+	}
 	rl, rule, ok := st.Engine.RateLimit(tool)
 	if !ok {
 		return false
@@ -683,6 +699,7 @@ func (c *Core) Resolve(a *Approval, answer approve.Answer) Verdict {
 	}
 	switch answer {
 	case approve.Approved:
+		a.session.approvedCall(key)
 		v.ToServer = a.line
 		v.undo = func() { a.session.release(key) }
 	case approve.TimedOut:

@@ -100,7 +100,7 @@ func (c *Core) ServerOversized(s *Session, head []byte) Verdict {
 
 func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
 	key := idKey(msg.ID)
-	method, ok := s.answered(key)
+	method, call, tracked, ok := s.answeredCall(key)
 	if !ok {
 		v.record(droppedRecord(EventUnsolicitedResponse, msg.ID, "response to no outstanding client request"))
 		return
@@ -123,6 +123,9 @@ func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v 
 	}
 	if msg.Result != nil {
 		v.ToClient = c.redactServerMessage(st, msg, line, "result", msg.Result, v)
+		if tracked {
+			c.awaitRetry(s, call, v.ToClient)
+		}
 	} else {
 		v.ToClient = c.redactServerMessage(st, msg, line, "error", msg.Error, v)
 	}

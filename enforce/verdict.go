@@ -38,6 +38,9 @@ type Verdict struct {
 	// check, set by Core.Check, collects the decision instead of a message
 	// to send.
 	check *checkState
+	// continues is set when the call is a retry bound to an earlier round
+	// of the same call (rounds.go).
+	continues *continuation
 }
 
 // decided records the tool decision for Check.
