@@ -127,13 +127,19 @@ func retryParams(params json.RawMessage) (state string, hasState, hasResponses b
 }
 
 // inputRequired reads an input_required result: whether it is one, and the
-// request state it carries.
+// request state it carries. A result without resultType that carries
+// inputRequests counts as one: a server that took the client for an earlier
+// protocol version leaves resultType out, and the Go SDK client (v1.8)
+// retries on inputRequests alone.
 func inputRequired(result json.RawMessage) (state string, hasState, ok bool) {
+	typed, requests := false, false
 	_ = eachMember(result, func(key, _, val []byte) error {
 		switch {
 		case strictjson.EqualFold(key, []byte("resultType")):
 			var t string
-			ok = json.Unmarshal(val, &t) == nil && t == "input_required"
+			typed, ok = true, json.Unmarshal(val, &t) == nil && t == "input_required"
+		case strictjson.EqualFold(key, []byte("inputRequests")):
+			requests = len(val) > 0 && val[0] == '{'
 		case strictjson.EqualFold(key, []byte("requestState")):
 			if len(val) > 0 && val[0] == '"' && json.Unmarshal(val, &state) == nil {
 				hasState = true
@@ -141,7 +147,7 @@ func inputRequired(result json.RawMessage) (state string, hasState, ok bool) {
 		}
 		return nil
 	})
-	return state, hasState, ok
+	return state, hasState, ok || !typed && requests
 }
 
 // continuation binds a tools/call that retries an earlier round to that
@@ -260,7 +266,7 @@ func (s *Session) answeredCall(key string) (method string, d decided, tracked, o
 // after DLP) is an input_required result, that its retry continues d. The
 // request state is taken as the client will echo it.
 func (c *Core) awaitRetry(s *Session, d decided, line []byte) {
-	if !bytes.Contains(line, []byte("input_required")) {
+	if !bytes.Contains(line, []byte("input_required")) && !bytes.Contains(line, []byte("inputRequests")) {
 		return // also when the marker is escaped: the retry is then a new call
 	}
 	msg, err := jsonrpc.Decode(line)

@@ -165,6 +165,11 @@ func TestTheRoundsOfOneCallShareItsFirstDecision(t *testing.T) {
 			{tool: "run", args: ls, params: retry("")},
 			{tool: "run", args: ls, want: aip.CodeRateLimited},
 		}},
+		{"a result without resultType that asks for input is a round (servers of the 2025 era)", "enforce", []round{
+			{tool: "run", args: ls, answer: `{"inputRequests":{"q":{"method":"roots/list"}},"requestState":"s1"}`},
+			{tool: "run", args: ls, params: retry("s1")},
+			{tool: "run", args: ls, want: aip.CodeRateLimited},
+		}},
 		{"a retry with only the request state (load shedding) continues the call", "enforce", []round{
 			{tool: "run", args: ls, answer: `{"resultType":"input_required","requestState":"busy"}`},
 			{tool: "run", args: ls, params: `"requestState":"busy"`},
@@ -215,6 +220,10 @@ func TestTheRoundsOfOneCallShareItsFirstDecision(t *testing.T) {
 		{"a call answered with an error leaves no round", "enforce", []round{
 			{tool: "run", args: ls, answer: `{"isError":true,"content":[{"type":"text","text":"input_required"}]}`},
 			{tool: "run", args: ls, params: retry(""), want: aip.CodeRateLimited},
+		}},
+		{"a complete result that carries inputRequests leaves no round", "enforce", []round{
+			{tool: "run", args: ls, answer: `{"resultType":"complete","inputRequests":{},"requestState":"s1"}`},
+			{tool: "run", args: ls, params: retry("s1"), want: aip.CodeRateLimited},
 		}},
 		{"a result that only mentions input_required leaves no round", "enforce", []round{
 			{tool: "run", args: ls, answer: `{"resultType":"complete","content":[{"type":"text","text":"input_required"}],"requestState":"s1"}`},
