@@ -207,23 +207,25 @@ func (c *Core) cancelPending(s *Session, msg *jsonrpc.Message, dec policy.Decisi
 }
 
 // forward records the request as in flight and sends line to the server.
-func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []byte, v *Verdict) {
+// It returns the id key it reserved, "" when none.
+func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []byte, v *Verdict) string {
 	if v.check != nil {
-		return // Check forwards nothing
+		return "" // Check forwards nothing
 	}
 	if v.silent {
 		v.ToServer = line // a notification expects no response
-		return
+		return ""
 	}
 	key := idKey(msg.ID)
 	if !s.reserve(key, method) {
 		// Another request with this id was reserved concurrently.
 		v.Audit = append(v.Audit[:0], hygieneRecord(aip.CodeInvalidRequest, "duplicate id of a request in flight", msg.ID, msg.Method))
 		v.reply(msg.ID, aip.CodeInvalidRequest, map[string]any{"reason": "duplicate request id"})
-		return
+		return ""
 	}
 	v.ToServer = line
 	v.undo = func() { s.release(key) }
+	return key
 }
 
 // issueToken answers TokenMethod with a fresh token of the session.
@@ -406,15 +408,18 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 			return
 		}
 		c.ask(st, s, msg, dec, call, line, auditArgs, tokenID, v)
-		trackCall(s, msg, round, v)
+		if v.Approval != nil {
+			trackCall(s, idKey(msg.ID), round, v)
+		}
 		return
 	}
 	rec := decisionRecord(dec, msg, auditArgs, call.Name)
 	rec.TokenID = tokenID
 	continued(&rec, v)
 	v.record(rec)
-	c.forward(s, msg, dec.Method, line, v)
-	trackCall(s, msg, round, v)
+	if key := c.forward(s, msg, dec.Method, line, v); key != "" {
+		trackCall(s, key, round, v)
+	}
 }
 
 // localDecision runs steps 0 to 2 of the tool pipeline in this process:

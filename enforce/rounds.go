@@ -110,20 +110,69 @@ func statelessKey(d decided) roundKey {
 // retryParams reads what makes a tools/call a retry: params.requestState (a
 // string) and params.inputResponses. Keys are matched as a client library
 // may match them (case-insensitively, as Go's encoding/json does), so that
-// no spelling a server reads as the request state escapes the binding.
+// no spelling a server reads as the request state escapes the binding. It
+// runs on every tools/call, so it walks the members without allocating.
 func retryParams(params json.RawMessage) (state string, hasState, hasResponses bool) {
-	_ = eachMember(params, func(key, _, val []byte) error {
+	if len(params) == 0 || params[0] != '{' {
+		return "", false, false
+	}
+	var buf [32]byte
+	for i := 1; ; {
+		lit, val, next, ok := strictjson.NextMember(params, i)
+		if !ok {
+			return state, hasState, hasResponses
+		}
+		i = next
+		if len(lit) < 2 {
+			continue
+		}
+		key := lit[1 : len(lit)-1]
+		if bytes.IndexByte(key, '\\') >= 0 {
+			key = strictjson.AppendUnquote(buf[:0], lit)
+		} else if len(key) != len("requestState") && len(key) != len("inputResponses") && isASCII(key) {
+			continue // cannot fold to either name
+		}
 		switch {
 		case strictjson.EqualFold(key, []byte("requestState")):
-			if len(val) > 0 && val[0] == '"' && json.Unmarshal(val, &state) == nil {
-				hasState = true
+			// Decoded into a variable of this branch: the named result,
+			// once its address is taken, would be allocated on every call.
+			var st string
+			if len(val) > 0 && val[0] == '"' && json.Unmarshal(val, &st) == nil {
+				state, hasState = st, true
 			}
 		case strictjson.EqualFold(key, []byte("inputResponses")):
 			hasResponses = true
 		}
-		return nil
-	})
-	return state, hasState, hasResponses
+	}
+}
+
+// contains reports whether word occurs in b, looking for its byte at (a
+// byte rare in text: '_', 'R') rather than its first: bytes.Contains
+// slows down on every 'i' of a long text, and every tools/call result,
+// some 4 KB of prose at least, passes here.
+func contains(b []byte, word string, at int) bool {
+	c := word[at]
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], c)
+		if j < 0 {
+			return false
+		}
+		p := i + j
+		if p >= at && bytes.HasPrefix(b[p-at:], []byte(word)) {
+			return true
+		}
+		i = p + 1
+	}
+	return false
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // inputRequired reads an input_required result: whether it is one, and the
@@ -205,14 +254,12 @@ func continued(rec *audit.Record, v *Verdict) {
 	rec.Extra = map[string]any{"round": v.continues.round + 1, "approved_earlier": v.continues.approved}
 }
 
-// trackCall remembers the decision on a tools/call the verdict forwards or
-// asks approval for, so that an input_required answer can bind its retry.
-// A continued round's decision carries over; the last round that
-// maxRoundsPerCall allows is not tracked, so that its retry is a new call.
-func trackCall(s *Session, msg *jsonrpc.Message, d decided, v *Verdict) {
-	if v.silent || v.check != nil || v.ToServer == nil && v.Approval == nil {
-		return
-	}
+// trackCall remembers the decision on the tools/call in flight under key
+// (forwarded, or waiting for approval), so that an input_required answer
+// can bind its retry. A continued round's decision carries over; the last
+// round that maxRoundsPerCall allows is not tracked, so that its retry is a
+// new call.
+func trackCall(s *Session, key string, d decided, v *Verdict) {
 	if k := v.continues; k != nil {
 		d.approved, d.round = k.approved, k.round+1
 	}
@@ -223,7 +270,7 @@ func trackCall(s *Session, msg *jsonrpc.Message, d decided, v *Verdict) {
 	if s.rounds.inflight == nil {
 		s.rounds.inflight = make(map[string]decided)
 	}
-	s.rounds.inflight[idKey(msg.ID)] = d
+	s.rounds.inflight[key] = d
 	s.mu.Unlock()
 }
 
@@ -266,7 +313,7 @@ func (s *Session) answeredCall(key string) (method string, d decided, tracked, o
 // after DLP) is an input_required result, that its retry continues d. The
 // request state is taken as the client will echo it.
 func (c *Core) awaitRetry(s *Session, d decided, line []byte) {
-	if !bytes.Contains(line, []byte("input_required")) && !bytes.Contains(line, []byte("inputRequests")) {
+	if !contains(line, "input_required", 5) && !contains(line, "inputRequests", 5) {
 		return // also when the marker is escaped: the retry is then a new call
 	}
 	msg, err := jsonrpc.Decode(line)
