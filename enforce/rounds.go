@@ -146,26 +146,6 @@ func retryParams(params json.RawMessage) (state string, hasState, hasResponses b
 	}
 }
 
-// contains reports whether word occurs in b, looking for its byte at (a
-// byte rare in text: '_', 'R') rather than its first: bytes.Contains
-// slows down on every 'i' of a long text, and every tools/call result,
-// some 4 KB of prose at least, passes here.
-func contains(b []byte, word string, at int) bool {
-	c := word[at]
-	for i := 0; i < len(b); {
-		j := bytes.IndexByte(b[i:], c)
-		if j < 0 {
-			return false
-		}
-		p := i + j
-		if p >= at && bytes.HasPrefix(b[p-at:], []byte(word)) {
-			return true
-		}
-		i = p + 1
-	}
-	return false
-}
-
 func isASCII(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x80 {
@@ -179,24 +159,40 @@ func isASCII(b []byte) bool {
 // request state it carries. A result without resultType that carries
 // inputRequests counts as one: a server that took the client for an earlier
 // protocol version leaves resultType out, and the Go SDK client (v1.8)
-// retries on inputRequests alone.
+// retries on inputRequests alone. Keys are matched as a client library may
+// match them.
 func inputRequired(result json.RawMessage) (state string, hasState, ok bool) {
 	typed, requests := false, false
-	_ = eachMember(result, func(key, _, val []byte) error {
+	walkTop(result, func(key, val []byte) bool {
 		switch {
 		case strictjson.EqualFold(key, []byte("resultType")):
-			var t string
-			typed, ok = true, json.Unmarshal(val, &t) == nil && t == "input_required"
+			typed, ok = true, isString(val, "input_required")
 		case strictjson.EqualFold(key, []byte("inputRequests")):
 			requests = len(val) > 0 && val[0] == '{'
 		case strictjson.EqualFold(key, []byte("requestState")):
-			if len(val) > 0 && val[0] == '"' && json.Unmarshal(val, &state) == nil {
-				hasState = true
+			// Decoded into a variable of this branch: the named result,
+			// once its address is taken, would be allocated on every call.
+			var st string
+			if len(val) > 0 && val[0] == '"' && json.Unmarshal(val, &st) == nil {
+				state, hasState = st, true
 			}
 		}
-		return nil
+		return true
 	})
 	return state, hasState, ok || !typed && requests
+}
+
+// isString reports whether the JSON value val is the string s, without
+// allocating when it is spelled without escapes.
+func isString(val []byte, s string) bool {
+	if len(val) < 2 || val[0] != '"' {
+		return false
+	}
+	if bytes.IndexByte(val, '\\') < 0 {
+		return string(val[1:len(val)-1]) == s
+	}
+	var d string
+	return json.Unmarshal(val, &d) == nil && d == s
 }
 
 // continuation binds a tools/call that retries an earlier round to that
@@ -309,18 +305,11 @@ func (s *Session) answeredCall(key string) (method string, d decided, tracked, o
 	return method, d, tracked, ok
 }
 
-// awaitRetry remembers, when line (the response as the client receives it,
-// after DLP) is an input_required result, that its retry continues d. The
-// request state is taken as the client will echo it.
-func (c *Core) awaitRetry(s *Session, d decided, line []byte) {
-	if !contains(line, "input_required", 5) && !contains(line, "inputRequests", 5) {
-		return // also when the marker is escaped: the retry is then a new call
-	}
-	msg, err := jsonrpc.Decode(line)
-	if err != nil || msg.Kind != jsonrpc.KindResponse || msg.Result == nil {
-		return
-	}
-	state, hasState, ok := inputRequired(msg.Result)
+// awaitRetry remembers, when result (as the client receives it, after DLP)
+// asks for input, that its retry continues d. The request state is taken as
+// the client will echo it.
+func (c *Core) awaitRetry(s *Session, d decided, result json.RawMessage) {
+	state, hasState, ok := inputRequired(result)
 	if !ok {
 		return
 	}

@@ -1,9 +1,14 @@
 package enforce
 
 import (
+	"bytes"
+	"encoding/json"
 	"strconv"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/agentid/agentid/internal/strictjson"
 )
 
 func TestRetryParamsReadTheMembersAServerReads(t *testing.T) {
@@ -59,26 +64,6 @@ func TestInputRequiredReadsTheResultAsAClientDoes(t *testing.T) {
 	}
 }
 
-func TestContainsFindsAWordByItsRareByte(t *testing.T) {
-	for _, tc := range []struct {
-		b, word string
-		at      int
-		want    bool
-	}{
-		{`input_required`, "input_required", 5, true},
-		{`{"resultType":"input_required"}`, "input_required", 5, true},
-		{`x_required _ input_require _input_required`, "input_required", 5, true},
-		{`_required input_requirex`, "input_required", 5, false},
-		{`inputRequest`, "inputRequests", 5, false},
-		{`RRRR{"inputRequests":{}}`, "inputRequests", 5, true},
-		{``, "inputRequests", 5, false},
-	} {
-		if got := contains([]byte(tc.b), tc.word, tc.at); got != tc.want {
-			t.Errorf("contains(%q, %q) = %v, want %v", tc.b, tc.word, got, tc.want)
-		}
-	}
-}
-
 func TestAtTheCapTheRoundThatExpiresFirstIsForgotten(t *testing.T) {
 	var r rounds
 	now := time.Date(2026, 7, 28, 9, 0, 0, 0, time.UTC)
@@ -101,4 +86,44 @@ func TestAtTheCapTheRoundThatExpiresFirstIsForgotten(t *testing.T) {
 	if len(r.waiting) != 1 {
 		t.Fatalf("%d rounds after all but one expired", len(r.waiting))
 	}
+}
+
+func TestTopMemberFindsTheMemberAClientReads(t *testing.T) {
+	for _, tc := range []struct{ obj, want string }{
+		{`{"inputRequests":{"a":1}}`, `{"a":1}`},
+		{` { "content" : [ {"text":"x\"}{"} ] , "InputRequests" : {"b":[1,{"c":"]"}]} } `, `{"b":[1,{"c":"]"}]}`},
+		{`{"a":"\\","inputRequests":[]}`, `[]`},
+		{`{"a":"\\\"","input\u0052equests":null}`, `null`},
+		{`{"n":12,"t":true,"inputRequests":false}`, `false`},
+		{`{"inputRequests":7}`, `7`},
+		{`{"nested":{"inputRequests":{}}}`, ``},
+		{`{"inputRequestsX":{}}`, ``},
+		{`[{"inputRequests":{}}]`, ``},
+	} {
+		if got := string(topMember([]byte(tc.obj), "inputRequests")); got != tc.want {
+			t.Errorf("topMember(%s) = %q, want %q", tc.obj, got, tc.want)
+		}
+	}
+}
+
+// FuzzTopMember checks topMember against the members eachMember splits.
+func FuzzTopMember(f *testing.F) {
+	for _, s := range []string{`{"inputRequests":{"a":1}}`, `{"a":"\\\"","InputRequests":[1,"]"]}`, `{"x":{"inputRequests":1},"y":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, obj []byte) {
+		if !json.Valid(obj) || !utf8.Valid(obj) {
+			return
+		}
+		var want []byte
+		_ = eachMember(bytes.TrimSpace(obj), func(key, _, val []byte) error {
+			if want == nil && strictjson.EqualFold(key, []byte("inputRequests")) {
+				want = val
+			}
+			return nil
+		})
+		if got := topMember(obj, "inputRequests"); !bytes.Equal(got, want) {
+			t.Fatalf("topMember(%s) = %q, eachMember found %q", obj, got, want)
+		}
+	})
 }

@@ -444,3 +444,66 @@ func TestMemoryForRoundsIsBounded(t *testing.T) {
 		}
 	})
 }
+
+func TestDeniedMethodsGovernWhatAServerAsksInInputRequests(t *testing.T) {
+	const policyYAML = `apiVersion: aip.io/v1alpha2
+kind: AgentPolicy
+metadata: {name: asks}
+spec:
+  mode: MODE
+  allowed_tools: [t]
+  allowed_methods: [tools/call, prompts/get, resources/read]
+  denied_methods: [sampling/createMessage, roots/list]
+`
+	sampling := `{"method":"sampling/createMessage","params":{"messages":[],"maxTokens":10}}`
+	elicit := `{"method":"elicitation/create","params":{"mode":"form","message":"?","requestedSchema":{"type":"object"}}}`
+	for _, tc := range []struct {
+		name, mode, method, result string
+		code                       int // 0: the result is delivered
+	}{
+		{"a denied method in a tools/call result is answered -32006", "enforce", "tools/call",
+			`{"resultType":"input_required","inputRequests":{"a":` + elicit + `,"b":` + sampling + `},"requestState":"s"}`, aip.CodeMethodNotAllowed},
+		{"in a prompts/get result", "enforce", "prompts/get",
+			`{"resultType":"input_required","inputRequests":{"r":{"method":"roots/list"}}}`, aip.CodeMethodNotAllowed},
+		{"in a resources/read result", "enforce", "resources/read",
+			`{"resultType":"input_required","inputRequests":{"b":` + sampling + `}}`, aip.CodeMethodNotAllowed},
+		{"spelled with escapes and case variants", "enforce", "tools/call",
+			`{"resultType":"input_required","InputRequests":{"b":{"Method":"sampling\/createMessage"}}}`, aip.CodeMethodNotAllowed},
+		{"in a result of a server of the 2025 era", "enforce", "tools/call",
+			`{"inputRequests":{"b":` + sampling + `}}`, aip.CodeMethodNotAllowed},
+		{"an allowed method is delivered", "enforce", "tools/call",
+			`{"resultType":"input_required","inputRequests":{"a":` + elicit + `}}`, 0},
+		{"monitor mode delivers a denied one", "monitor", "tools/call",
+			`{"resultType":"input_required","inputRequests":{"b":` + sampling + `}}`, 0},
+		{"a result that only mentions inputRequests is delivered", "enforce", "tools/call",
+			`{"content":[{"type":"text","text":"inputRequests sampling/createMessage"}]}`, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCore(t, strings.Replace(policyYAML, "MODE", tc.mode, 1))
+			s := enforce.NewSession()
+			params := `{"name":"t","arguments":{}}`
+			if tc.method == "resources/read" {
+				params = `{"uri":"file:///x"}`
+			}
+			if v := c.FromClient(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":1,"method":"`+tc.method+`","params":`+params+`}`)); v.ToServer == nil {
+				t.Fatalf("request not forwarded: %s", v.ToClient)
+			}
+			v := c.FromServer(context.Background(), s, []byte(`{"jsonrpc":"2.0","id":1,"result":`+tc.result+`}`))
+			if tc.code == 0 {
+				if strings.Contains(string(v.ToClient), `"error"`) {
+					t.Fatalf("not delivered: %s", v.ToClient)
+				}
+				if tc.mode == "monitor" && (len(v.Audit) == 0 || v.Audit[0].Decision != aip.AuditAllowMonitor) {
+					t.Fatalf("monitor mode did not audit the violation: %+v", v.Audit)
+				}
+				return
+			}
+			if errorCode(t, v.ToClient) != tc.code || strings.Contains(string(v.ToClient), "inputRequests") {
+				t.Fatalf("got %s, want code %d", v.ToClient, tc.code)
+			}
+			if len(v.Audit) != 1 || v.Audit[0].Direction != aip.Downstream || v.Audit[0].Event != enforce.EventMethodBlocked {
+				t.Fatalf("audit %+v", v.Audit)
+			}
+		})
+	}
+}

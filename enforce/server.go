@@ -122,9 +122,15 @@ func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v 
 		}
 	}
 	if msg.Result != nil {
+		// A result that asks for input (MCP 2026-07-28): what it asks is
+		// subject to denied_methods, and its retry continues the call.
+		asks := asksForInput(method, msg.Result)
+		if asks && c.inputRequestDenied(st, msg, v) {
+			return
+		}
 		v.ToClient = c.redactServerMessage(st, msg, line, "result", msg.Result, v)
-		if tracked {
-			c.awaitRetry(s, call, v.ToClient)
+		if asks && tracked {
+			c.awaitRetry(s, call, msg.Result)
 		}
 	} else {
 		v.ToClient = c.redactServerMessage(st, msg, line, "error", msg.Error, v)

@@ -164,3 +164,31 @@ func TestAdversarialFamily13OneApprovalPerLogicalCall(t *testing.T) {
 }
 
 func quoteJSON(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// Family 12 meets 13: in the 2026-07-28 era the server's requests travel
+// inside input_required results, and denied_methods still governs them.
+func TestAdversarialFamily13DeniedMethodsInsideInputRequests(t *testing.T) {
+	const denying = family13Policy + "  denied_methods: [sampling/createMessage]\n"
+	for _, result := range []string{
+		`{"resultType":"input_required","inputRequests":{"s":{"method":"sampling/createMessage","params":{"messages":[],"maxTokens":1}}}}`,
+		`{"resultType":"input_required","inputRequests":{"e":{"method":"elicitation/create","params":{}},"s":{"method":"sampling\/createMessage"}},"requestState":"x"}`,
+		`{"inputRequests":{"s":{"method":"sampling/createMessage"}}}`,
+		`{"resultType":"input_required","InputRequests":{"s":{"Method":"sampling/createMessage"}}}`,
+	} {
+		h := startHarness(t, Config{Core: mustCore(t, denying)}, func(string, json.RawMessage) string { return result })
+		h.send(family13Call("1", "run", `{}`, ""))
+		m := h.recv()
+		if errCode(m) != -32006 || strings.Contains(mustJSON(t, m), "inputRequests") {
+			t.Fatalf("result %s reached the client as %v", result, m)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

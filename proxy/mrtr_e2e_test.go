@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/agentid/agentid/aip"
@@ -134,28 +135,56 @@ func approvingWebhook(t *testing.T) (*httptest.Server, *atomic.Int32) {
 	return srv, &n
 }
 
+// eras are the two ways the Go SDK client meets the Go SDK server through
+// the proxy: with server/discover allowed it speaks 2026-07-28 (MRTR on the
+// wire); with the default methods it falls back to initialize and
+// 2025-11-25, where the server asks its first round itself (a server→client
+// elicitation) and returns only later ones.
+var eras = []struct{ name, methods string }{
+	{"2026-07-28", "  allowed_methods: [server/discover, initialize, notifications/initialized, ping, tools/list, tools/call, notifications/cancelled]\n"},
+	{"2025-11-25 fallback", ""},
+}
+
 func TestMultiRoundTripCallsThroughTheProxyWithTheGoSDK(t *testing.T) {
-	for _, era := range []struct {
-		name    string
-		methods string
-		// continued is how many rounds go over the wire as retries: in
-		// the 2025 era the server asks its first round itself (a
-		// server→client elicitation) and returns only later ones.
-		continued map[string]int
-	}{
-		{"2026-07-28: server/discover allowed, MRTR on the wire",
-			"  allowed_methods: [server/discover, initialize, notifications/initialized, ping, tools/list, tools/call, notifications/cancelled]\n",
-			map[string]int{"confirm_run": 1, "two_step": 2, "deploy": 1}},
-		{"2025-11-25: the default methods, the client falls back to initialize", "",
-			map[string]int{"confirm_run": 0, "two_step": 1, "deploy": 0}},
-	} {
+	// How many rounds go over the wire as retries, per era.
+	continued := []map[string]int{
+		{"confirm_run": 1, "two_step": 2, "deploy": 1},
+		{"confirm_run": 0, "two_step": 1, "deploy": 0},
+	}
+	for i, era := range eras {
 		t.Run(era.name, func(t *testing.T) {
-			testMultiRoundTripCalls(t, strings.Replace(mrtrPolicy, "METHODS", era.methods, 1), era.continued)
+			testMultiRoundTripCalls(t, strings.Replace(mrtrPolicy, "METHODS", era.methods, 1), continued[i])
 		})
 	}
 }
 
-func testMultiRoundTripCalls(t *testing.T, policyYAML string, wantContinued map[string]int) {
+func TestDeniedElicitationHoldsForMultiRoundTripCalls(t *testing.T) {
+	for _, era := range eras {
+		t.Run(era.name, func(t *testing.T) {
+			policyYAML := strings.Replace(mrtrPolicy, "METHODS", era.methods+"  denied_methods: [elicitation/create]\n", 1)
+			c := connectMRTR(t, policyYAML)
+			err := callErr(c.session, "confirm_run", map[string]any{"cmd": "ls"})
+			if err == nil || c.elicited.Load() != 0 {
+				t.Fatalf("a denied elicitation: call error %v, %d elicitations", err, c.elicited.Load())
+			}
+			var werr *jsonrpc.Error
+			if era.methods != "" && (!errors.As(err, &werr) || werr.Code != aip.CodeMethodNotAllowed) {
+				t.Fatalf("2026-07-28: got %v, want -32006", err)
+			}
+		})
+	}
+}
+
+// mrtrClient is a Go SDK client session through the proxy to the SDK MRTR
+// server, with the counts of what it was asked.
+type mrtrClient struct {
+	session             *mcp.ClientSession
+	audit               string
+	elicited, approvals *atomic.Int32
+}
+
+func connectMRTR(t *testing.T, policyYAML string) mrtrClient {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +199,7 @@ func testMultiRoundTripCalls(t *testing.T, policyYAML string, wantContinued map[
 	cmd := exec.Command(bin, "proxy", "--policy", policyPath, "--audit", auditPath, "--approval-webhook", hook.URL, "--", self)
 	cmd.Env = append(os.Environ(), mrtrServerEnv+"=sdk")
 	cmd.Stderr = testWriter{t}
-	var elicited atomic.Int32
+	elicited := new(atomic.Int32)
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-mrtr-client", Version: "v1"}, &mcp.ClientOptions{
 		ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			elicited.Add(1)
@@ -183,7 +212,13 @@ func testMultiRoundTripCalls(t *testing.T, policyYAML string, wantContinued map[
 	if err != nil {
 		t.Fatalf("connecting through the proxy: %v", err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return mrtrClient{session: s, audit: auditPath, elicited: elicited, approvals: approvals}
+}
+
+func testMultiRoundTripCalls(t *testing.T, policyYAML string, wantContinued map[string]int) {
+	c := connectMRTR(t, policyYAML)
+	s, elicited, approvals, auditPath := c.session, c.elicited, c.approvals, c.audit
 
 	for _, tc := range []struct {
 		tool      string
