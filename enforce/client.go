@@ -305,7 +305,9 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 		if !c.continuation(st, s, msg, call, round, auditArgs, v) {
 			return
 		}
-		defer restoreRound(s, v, c.cfg.Now())
+		if v.continues != nil {
+			defer restoreRound(s, v, c.cfg.Now())
+		}
 	}
 
 	var dec policy.Decision

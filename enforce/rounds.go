@@ -39,7 +39,7 @@ const (
 	roundTTL = 10 * time.Minute
 	// maxWaitingRounds caps the rounds a session remembers: a server that
 	// answers input_required and a client that never retries must not grow
-	// it without limit. The oldest is forgotten first.
+	// it without limit. The round that expires first is forgotten first.
 	maxWaitingRounds = 64
 	// maxRoundsPerCall caps the requests of one logical call that share
 	// its decision; a call still asking for input after that is decided
