@@ -263,23 +263,25 @@ func (c *Core) cancelPending(s *Session, msg *jsonrpc.Message, dec policy.Decisi
 }
 
 // forward records the request as in flight and sends line to the server.
-func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []byte, v *Verdict) {
+// It returns the id key it reserved, "" when none.
+func (c *Core) forward(s *Session, msg *jsonrpc.Message, method string, line []byte, v *Verdict) string {
 	if v.check != nil {
-		return // Check forwards nothing
+		return "" // Check forwards nothing
 	}
 	if v.silent {
 		v.ToServer = line // a notification expects no response
-		return
+		return ""
 	}
 	key := idKey(msg.ID)
 	if !s.reserve(key, method) {
 		// Another request with this id was reserved concurrently.
 		v.Audit = append(v.Audit[:0], hygieneRecord(aip.CodeInvalidRequest, "duplicate id of a request in flight", msg.ID, msg.Method))
 		v.reply(msg.ID, aip.CodeInvalidRequest, map[string]any{"reason": "duplicate request id"})
-		return
+		return ""
 	}
 	v.ToServer = line
 	v.undo = func() { s.release(key) }
+	return key
 }
 
 // issueToken answers TokenMethod with a fresh token of the session.
@@ -350,6 +352,18 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 			Method: msg.Method, Tool: call.Name, Args: auditArgs, ID: msg.ID, Validated: true, Code: aip.CodePolicySignatureInvalid, Reason: st.failure})
 		v.reply(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.Path(), "reason": st.failure})
 		return
+	}
+	var round decided
+	if v.check == nil {
+		// A retry of a multi-round-trip call is bound to the decision on
+		// its first round (rounds.go).
+		round = decidedCall(st, call)
+		if !c.continuation(st, s, msg, call, round, auditArgs, v) {
+			return
+		}
+		if v.continues != nil {
+			defer restoreRound(s, v, c.cfg.Now())
+		}
 	}
 
 	var dec policy.Decision
@@ -433,7 +447,7 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 		}
 	}
 
-	if dec.Action == policy.Ask {
+	if dec.Action == policy.Ask && (v.continues == nil || !v.continues.approved) {
 		if v.silent {
 			// Nobody could be told the outcome, and an approved call would
 			// have no request to answer: refused.
@@ -452,12 +466,18 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 			return
 		}
 		c.ask(st, s, msg, dec, call, line, auditArgs, tokenID, v)
+		if v.Approval != nil {
+			trackCall(s, idKey(msg.ID), round, v)
+		}
 		return
 	}
 	rec := decisionRecord(dec, msg, auditArgs, call.Name)
 	rec.TokenID = tokenID
+	continued(&rec, v)
 	v.record(rec)
-	c.forward(s, msg, dec.Method, line, v)
+	if key := c.forward(s, msg, dec.Method, line, v); key != "" {
+		trackCall(s, key, round, v)
+	}
 }
 
 // localDecision runs steps 0 to 2 of the tool pipeline in this process:
@@ -603,6 +623,9 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 // rateLimited counts the call against its tool's rate limit and answers
 // -32002 when it is over (enforced in monitor mode too).
 func (c *Core) rateLimited(ctx context.Context, st *snapshot, msg *jsonrpc.Message, tool string, auditArgs json.RawMessage, tokenID string, v *Verdict) bool {
+	if v.continues != nil {
+		return false // the call's first round spent its unit
+	}
 	rl, rule, ok := st.Engine.RateLimit(tool)
 	if !ok {
 		return false
@@ -764,6 +787,7 @@ func (c *Core) Resolve(a *Approval, answer approve.Answer) Verdict {
 	}
 	switch answer {
 	case approve.Approved:
+		a.session.approvedCall(key)
 		v.ToServer = a.line
 		v.undo = func() { a.session.release(key) }
 	case approve.TimedOut:

@@ -119,7 +119,7 @@ func (c *Core) ServerFailed(s *Session, id json.RawMessage, reason string) Verdi
 
 func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
 	key := idKey(msg.ID)
-	method, ok := s.answered(key)
+	method, call, tracked, ok := s.answeredCall(key)
 	if !ok {
 		v.record(droppedRecord(EventUnsolicitedResponse, msg.ID, "response to no outstanding client request"))
 		return
@@ -143,7 +143,16 @@ func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v 
 		}
 	}
 	if msg.Result != nil {
+		// A result that asks for input (MCP 2026-07-28): what it asks is
+		// subject to denied_methods, and its retry continues the call.
+		asks := asksForInput(method, msg.Result)
+		if asks && c.inputRequestDenied(st, msg, v) {
+			return
+		}
 		v.ToClient = c.redactServerMessage(st, msg, line, "result", msg.Result, v)
+		if asks && tracked {
+			c.awaitRetry(s, call, msg.Result)
+		}
 	} else {
 		v.ToClient = c.redactServerMessage(st, msg, line, "error", msg.Error, v)
 	}

@@ -26,6 +26,8 @@ type Session struct {
 	// asking holds the calls waiting for a human's answer, by id key, so
 	// that a client's notifications/cancelled can end them.
 	asking map[string]*Approval
+	// rounds binds the rounds of multi-round-trip calls (rounds.go).
+	rounds rounds
 }
 
 // NewSession returns the state of a new conversation.
@@ -55,6 +57,7 @@ func (s *Session) inFlight(key string) bool {
 func (s *Session) release(key string) {
 	s.mu.Lock()
 	delete(s.pendingClient, key)
+	delete(s.rounds.inflight, key)
 	s.mu.Unlock()
 }
 
@@ -64,6 +67,7 @@ func (s *Session) answered(key string) (method string, ok bool) {
 	defer s.mu.Unlock()
 	method, ok = s.pendingClient[key]
 	delete(s.pendingClient, key)
+	delete(s.rounds.inflight, key)
 	return method, ok
 }
 

@@ -50,6 +50,9 @@ type Verdict struct {
 	// undeliver forgets what the verdict recorded of a server message
 	// (see Undelivered).
 	undeliver func()
+	// continues is set when the call is a retry bound to an earlier round
+	// of the same call (rounds.go).
+	continues *continuation
 }
 
 // Undelivered tells the core that ToClient of a server message's verdict

@@ -30,6 +30,10 @@ func TestMain(m *testing.M) {
 		runSDKServer()
 		os.Exit(0)
 	}
+	if mode := os.Getenv(mrtrServerEnv); mode != "" {
+		runMRTRServer(mode)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 
