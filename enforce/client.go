@@ -379,7 +379,7 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 	}
 	dec.Method = methodDec.Method
 	if dec.Action != policy.Block {
-		dec = checkAdvertised(s, call.Name, dec)
+		dec = checkAdvertised(st, s, call.Name, dec)
 	}
 	v.decided(dec)
 	if dec.Action == policy.Block {
@@ -710,10 +710,12 @@ func (c *Core) storeUnavailable(st *snapshot, msg *jsonrpc.Message, tool, what s
 // tools. These checks guard the integrity of the decision and are enforced
 // in monitor mode too. Before the server's first tools/list the raw name is
 // forwarded as decided on its normalized form (see docs/decisions.md).
-func checkAdvertised(s *Session, name string, dec policy.Decision) policy.Decision {
+func checkAdvertised(st *snapshot, s *Session, name string, dec policy.Decision) policy.Decision {
 	seen, advertised, ambiguous := s.advertised(name)
 	var reason string
 	switch {
+	case !seen && s.exactNames && !st.Engine.NamesTool(name):
+		reason = "Tool name not as the policy spells it"
 	case seen && !advertised:
 		reason = "Tool not advertised by server"
 	case seen && ambiguous:

@@ -23,11 +23,26 @@ type Session struct {
 	// client's response; a client response with any other id is dropped.
 	pendingServer map[string]struct{}
 	tools         toolCatalog
+	// exactNames: see NewRequestSession.
+	exactNames bool
 	// asking holds the calls waiting for a human's answer, by id key, so
 	// that a client's notifications/cancelled can end them.
 	asking map[string]*Approval
 	// rounds binds the rounds of multi-round-trip calls (rounds.go).
 	rounds rounds
+}
+
+// NewRequestSession returns the state of a conversation of one request
+// (an HTTP request outside any MCP session, as every 2026-07-28 request
+// is). Its server's tools/list is never seen, so the check that a call's
+// raw name is exactly one the server advertised cannot apply; instead a
+// tools/call is forwarded only under a raw name the policy spells exactly
+// (an "ECHO" is not the "echo" the policy allowed, and may be another tool
+// of the server).
+func NewRequestSession() *Session {
+	s := NewSession()
+	s.exactNames = true
+	return s
 }
 
 // NewSession returns the state of a new conversation.

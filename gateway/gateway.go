@@ -26,6 +26,7 @@ import (
 const (
 	DefaultPath                 = "/mcp"
 	DefaultMaxSessions          = 10000
+	DefaultMaxSessionsPerClient = 64
 	DefaultSessionIdleTimeout   = 30 * time.Minute
 	DefaultMaxStreamsPerSession = 4
 	DefaultMaxStreamDuration    = time.Hour
@@ -75,6 +76,7 @@ type Config struct {
 	// streams and MaxStreamDuration how long any stream stays open (the
 	// client reconnects, resuming with Last-Event-ID).
 	MaxSessions          int
+	MaxSessionsPerClient int // per identity, or per address without one
 	SessionIdleTimeout   time.Duration
 	MaxStreamsPerSession int
 	MaxStreamDuration    time.Duration
@@ -132,6 +134,9 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
+	if cfg.MaxSessionsPerClient <= 0 {
+		cfg.MaxSessionsPerClient = DefaultMaxSessionsPerClient
+	}
 	if cfg.SessionIdleTimeout <= 0 {
 		cfg.SessionIdleTimeout = DefaultSessionIdleTimeout
 	}
@@ -151,7 +156,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg:      cfg,
 		core:     cfg.Server.Core(),
 		up:       up,
-		sessions: newSessions(cfg.MaxSessions, cfg.SessionIdleTimeout, cfg.Now),
+		sessions: newSessions(cfg.MaxSessions, cfg.MaxSessionsPerClient, cfg.SessionIdleTimeout, cfg.Now),
 		origins:  make(map[string]bool),
 	}
 	for _, o := range cfg.AllowedOrigins {
@@ -283,7 +288,7 @@ func readBody(r io.Reader, max int) (body []byte, over bool, err error) {
 		return nil, false, err
 	}
 	if len(b) > max {
-		return b[:headSize], true, nil
+		return b[:min(len(b), headSize)], true, nil
 	}
 	return b, false, nil
 }

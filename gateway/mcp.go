@@ -40,7 +40,7 @@ func (g *Gateway) resolve(w http.ResponseWriter, r *http.Request, who principal)
 	case 0:
 		// Outside a session (initialize, or a stateless upstream): the ids
 		// in flight and the advertised tools belong to this request alone.
-		x.conv = enforce.NewSession()
+		x.conv = enforce.NewRequestSession()
 		return x, true
 	case 1:
 	default:
@@ -65,6 +65,12 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotAcceptable, "Accept must list application/json and text/event-stream")
 		return
 	}
+	// Who sent it is known from the headers: an unauthenticated client
+	// gets its 401 before the gateway reads, let alone holds, its body.
+	caller, who, ok := g.authenticate(w, r, nil)
+	if !ok {
+		return
+	}
 	body, over, err := readBody(r.Body, g.cfg.MaxBodyBytes)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "request body could not be read")
@@ -72,16 +78,13 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	}
 	if over {
 		v := g.core.ClientOversized(body)
-		g.carryOut(r.Context(), &v, principal{}, nil)
+		g.carryOut(r.Context(), &v, who, nil)
 		writeMessage(w, http.StatusRequestEntityTooLarge, v.ToClient)
 		return
 	}
+	body = flatten(body)
 	if why := headerMismatch(r.Header, body); why != "" {
-		g.refuseMismatch(w, body, why, principal{})
-		return
-	}
-	caller, who, ok := g.authenticate(w, r, body)
-	if !ok {
+		g.refuseMismatch(w, body, why, who)
 		return
 	}
 	x, ok := g.resolve(w, r, who)
@@ -130,10 +133,13 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	defer resp.Body.Close()
 	if x.sess == nil && isRequest && policy.NormalizeName(method) == "initialize" && resp.StatusCode == http.StatusOK {
 		if sid := resp.Header.Get(sessionHeader); sid != "" {
-			sess, expired, err := g.sessions.add(sid, x.conv, who)
+			sess, expired, err := g.sessions.add(sid, x.conv, who, clientKey(who, r))
 			g.closeUpstream(r.Context(), expired)
 			if err != nil {
-				g.failed(w, r, &x, id, isRequest, http.StatusServiceUnavailable, "too many sessions")
+				// The upstream's session is ended: nobody will use it.
+				g.closeUpstream(r.Context(), []*session{{upstream: sid}})
+				status, why := sessionRefusal(err)
+				g.failed(w, r, &x, id, isRequest, status, why)
 				return
 			}
 			x.sess = sess
@@ -172,6 +178,14 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// sessionRefusal is the answer to an initialize the session table refused.
+func sessionRefusal(err error) (int, string) {
+	if errors.Is(err, errTooManySessionsForClient) {
+		return http.StatusTooManyRequests, "too many sessions for this client"
+	}
+	return http.StatusServiceUnavailable, "too many sessions"
+}
+
 // jsonResponse relays an upstream answer that is one JSON-RPC message.
 func (g *Gateway) jsonResponse(w http.ResponseWriter, r *http.Request, x *exchange, resp *http.Response, id []byte, isRequest bool) {
 	body, over, err := readBody(resp.Body, g.cfg.MaxBodyBytes)
@@ -183,7 +197,7 @@ func (g *Gateway) jsonResponse(w http.ResponseWriter, r *http.Request, x *exchan
 	if over {
 		v = g.core.ServerOversized(x.conv, body)
 	} else {
-		v = g.core.FromServer(r.Context(), x.conv, body)
+		v = g.core.FromServer(r.Context(), x.conv, flatten(body))
 	}
 	g.carryOut(r.Context(), &v, x.who, x.sess)
 	g.toUpstream(r.Context(), x, v.ToServer)

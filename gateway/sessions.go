@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +19,19 @@ type principal struct {
 	Session string // the token's AIP session id
 	TokenID string
 	Peer    string // the SPIFFE ID of a verified client certificate
+}
+
+// clientKey is what a client's sessions are counted under: its identity,
+// or, without one, its address.
+func clientKey(p principal, r *http.Request) string {
+	if p != (principal{}) {
+		return "id\x00" + p.Agent + "\x00" + p.Session + "\x00" + p.Peer
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	return "addr\x00" + host
 }
 
 // owns reports whether p may use a session that owner opened: the same
@@ -35,6 +50,7 @@ type session struct {
 	upstream string
 	conv     *enforce.Session
 	owner    principal
+	client   string       // the key the per-client bound counts it under
 	child    *child       // the stdio server of the session, nil for a remote upstream
 	lastUsed atomic.Int64 // unix nanoseconds
 	streams  atomic.Int32 // open GET streams
@@ -96,21 +112,28 @@ func (s *sentEvents) lookup(id string) ([]byte, bool) {
 	return msg, ok
 }
 
-var errTooManySessions = errors.New("gateway: too many sessions")
+var (
+	errTooManySessions          = errors.New("gateway: too many sessions")
+	errTooManySessionsForClient = errors.New("gateway: too many sessions for this client")
+)
 
 // sessions is the gateway's session table, bounded in size; sessions idle
 // for longer than idle are forgotten.
 type sessions struct {
-	mu    sync.Mutex
-	byID  map[string]*session
-	max   int
-	idle  time.Duration
-	now   func() time.Time
-	swept time.Time
+	mu   sync.Mutex
+	byID map[string]*session
+	max  int
+	// perClient bounds the sessions of one client (its identity, or its
+	// address when it has none), so that one cannot take them all.
+	perClient int
+	byClient  map[string]int
+	idle      time.Duration
+	now       func() time.Time
+	swept     time.Time
 }
 
-func newSessions(max int, idle time.Duration, now func() time.Time) *sessions {
-	return &sessions{byID: make(map[string]*session), max: max, idle: idle, now: now}
+func newSessions(max, perClient int, idle time.Duration, now func() time.Time) *sessions {
+	return &sessions{byID: make(map[string]*session), max: max, perClient: perClient, byClient: make(map[string]int), idle: idle, now: now}
 }
 
 // newSessionID is 128 random bits: a session id is a bearer secret in
@@ -123,8 +146,8 @@ func newSessionID() string {
 
 // add records a new session and returns it, with the sessions that idled
 // out to be closed upstream by the caller.
-func (t *sessions) add(upstream string, conv *enforce.Session, owner principal) (*session, []*session, error) {
-	s := &session{id: newSessionID(), upstream: upstream, conv: conv, owner: owner}
+func (t *sessions) add(upstream string, conv *enforce.Session, owner principal, client string) (*session, []*session, error) {
+	s := &session{id: newSessionID(), upstream: upstream, conv: conv, owner: owner, client: client}
 	now := t.now()
 	s.lastUsed.Store(now.UnixNano())
 	t.mu.Lock()
@@ -136,7 +159,11 @@ func (t *sessions) add(upstream string, conv *enforce.Session, owner principal) 
 	if len(t.byID) >= t.max {
 		return nil, expired, errTooManySessions
 	}
+	if t.byClient[client] >= t.perClient {
+		return nil, expired, errTooManySessionsForClient
+	}
 	t.byID[s.id] = s
+	t.byClient[client]++
 	return s, expired, nil
 }
 
@@ -145,7 +172,7 @@ func (t *sessions) sweepLocked(now time.Time) []*session {
 	var out []*session
 	for id, s := range t.byID {
 		if s.streams.Load() == 0 && now.Sub(time.Unix(0, s.lastUsed.Load())) > t.idle {
-			delete(t.byID, id)
+			t.forgetLocked(id, s)
 			out = append(out, s)
 		}
 	}
@@ -171,8 +198,15 @@ func (t *sessions) remove(s *session) bool {
 	if t.byID[s.id] != s {
 		return false
 	}
-	delete(t.byID, s.id)
+	t.forgetLocked(s.id, s)
 	return true
+}
+
+func (t *sessions) forgetLocked(id string, s *session) {
+	delete(t.byID, id)
+	if t.byClient[s.client]--; t.byClient[s.client] <= 0 {
+		delete(t.byClient, s.client)
+	}
 }
 
 // all returns every session, to close them.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 )
 
 // event is one event of a text/event-stream (the SSE format of the MCP
@@ -25,11 +26,15 @@ type errEventTooLarge struct{ head []byte }
 func (e *errEventTooLarge) Error() string { return "gateway: event exceeds the size limit" }
 
 // sseReader reads events from a stream, each bounded in size. Lines end
-// in "\n" or "\r\n"; a lone "\r" is not a line end here (no MCP server
-// sends one, and treating it as data is the safe reading for JSON).
+// in "\n", "\r\n" or a lone "\r", as the SSE standard says and as every
+// client reads them: a reader that took a lone "\r" for data would pass on
+// a field that its client splits into a data line of its own, a message
+// the core never saw.
 type sseReader struct {
 	r   *bufio.Reader
 	max int
+	// lines holds the rest of a line that lone CRs split.
+	lines [][]byte
 }
 
 func newSSEReader(r io.Reader, max int) *sseReader {
@@ -112,6 +117,23 @@ const maxFieldLine = 64 << 10
 // readLine returns the next line without its end. A data line may be as
 // long as the event limit; it is read in pieces.
 func (s *sseReader) readLine() ([]byte, error) {
+	if len(s.lines) > 0 {
+		line := s.lines[0]
+		s.lines = s.lines[1:]
+		return line, nil
+	}
+	line, err := s.readLF()
+	if err != nil || bytes.IndexByte(line, '\r') < 0 {
+		return line, err
+	}
+	parts := bytes.Split(line, []byte("\r"))
+	s.lines = parts[1:]
+	return parts[0], nil
+}
+
+// readLF reads up to the next "\n", without it and without a "\r" before
+// it.
+func (s *sseReader) readLF() ([]byte, error) {
 	var buf []byte
 	for {
 		chunk, err := s.r.ReadSlice('\n')
@@ -141,19 +163,32 @@ func (s *sseReader) readLine() ([]byte, error) {
 // A message with line breaks (pretty-printed JSON) becomes several data
 // lines, which a reader joins back with "\n".
 func appendEvent(b []byte, ev event, data []byte) []byte {
-	if ev.HasID {
-		b = append(append(append(b, "id: "...), ev.ID...), '\n')
+	// A field holding a line end would end the line there for the client:
+	// never written (the reader splits lines, so none arrives here).
+	field := func(name, v string) {
+		if v != "" && !strings.ContainsAny(v, "\r\n") {
+			b = append(append(append(append(b, name...), ": "...), v...), '\n')
+		}
 	}
-	if ev.Name != "" {
-		b = append(append(append(b, "event: "...), ev.Name...), '\n')
+	if ev.HasID && ev.ID == "" {
+		b = append(b, "id\n"...)
 	}
-	if ev.Retry != "" {
-		b = append(append(append(b, "retry: "...), ev.Retry...), '\n')
-	}
+	field("id", ev.ID)
+	field("event", ev.Name)
+	field("retry", ev.Retry)
 	if len(data) > 0 {
-		for _, line := range bytes.Split(data, []byte("\n")) {
-			line = bytes.TrimSuffix(line, []byte("\r"))
-			b = append(append(append(b, "data: "...), line...), '\n')
+		// Every line end a client would see ("\r\n", "\r", "\n") ends a
+		// data line; the client joins them back with "\n".
+		start := 0
+		for i := 0; i <= len(data); i++ {
+			if i < len(data) && data[i] != '\n' && data[i] != '\r' {
+				continue
+			}
+			b = append(append(append(b, "data: "...), data[start:i]...), '\n')
+			if i < len(data)-1 && data[i] == '\r' && data[i+1] == '\n' {
+				i++
+			}
+			start = i + 1
 		}
 	}
 	return append(b, '\n')

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -24,8 +25,11 @@ import (
 type Command struct {
 	Path string
 	Args []string
-	Env  []string // nil: the gateway's environment
-	Dir  string
+	// Env is the server's environment; nil is the gateway's without its
+	// own telemetry settings (OTEL_*: OTLP endpoints and the credential
+	// headers of its exporter are not the server's).
+	Env []string
+	Dir string
 	// Stderr receives the servers' stderr; nil discards it.
 	Stderr io.Writer
 	// ShutdownGrace bounds each step of ending a server: its stdin is
@@ -39,12 +43,18 @@ type Command struct {
 // any stream is open.
 const queueSize = 256
 
+// maxQueuedBytes bounds the bytes of one session's server messages waiting
+// for a stream, whatever their number: a server writing notifications
+// while no stream reads them must not grow the gateway's memory.
+const maxQueuedBytes = 16 << 20
+
 // waiter is a POST waiting for the response to its request, and the
 // stream that carries the server's other messages meanwhile.
 type waiter struct {
 	reply    chan []byte
 	events   chan []byte
-	progress string // the request's progress token, "" for none
+	progress string    // the request's progress token, "" for none
+	who      principal // who sent the request, for the records of its response
 }
 
 // child is the stdio MCP server of one session. A reader goroutine decides
@@ -71,6 +81,7 @@ type child struct {
 	done     chan struct{}      // closed when the server's output ended
 	exited   chan struct{}
 	session  atomic.Pointer[session] // set once the session exists
+	queued   atomic.Int64            // bytes waiting in pending and the streams' channels
 	stop     sync.Once
 }
 
@@ -90,6 +101,9 @@ func (g *Gateway) spawn(conv *enforce.Session, owner principal) (*child, error) 
 	}
 	cmd := exec.Command(c.Path, c.Args...)
 	cmd.Env, cmd.Dir = c.Env, c.Dir
+	if cmd.Env == nil {
+		cmd.Env = withoutPrefix(os.Environ(), "OTEL_")
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = serverIn, serverOut, c.Stderr
 	// Its own group, so that a stop reaches everything it starts; and it
 	// must not outlive the gateway.
@@ -133,7 +147,17 @@ func (ch *child) read(out *os.File, conv *enforce.Session, owner principal) {
 		default:
 			v = g.core.FromServer(ctx, conv, line)
 		}
-		g.carryOut(ctx, &v, owner, ch.session.Load())
+		// The records of a response name who sent its request, not who
+		// opened the session.
+		who := owner
+		if id, ok := v.Answers(); ok {
+			ch.mu.Lock()
+			if w := ch.waiters[enforce.IDKey(id)]; w != nil {
+				who = w.who
+			}
+			ch.mu.Unlock()
+		}
+		g.carryOut(ctx, &v, who, ch.session.Load())
 		if v.ToServer != nil {
 			ch.write(v.ToServer)
 		}
@@ -166,18 +190,39 @@ func (ch *child) route(msg, id []byte, isResponse bool) {
 	} else if len(ch.order) > 0 {
 		dest = ch.order[0].events
 	}
+	if ch.queued.Load()+int64(len(msg)) > maxQueuedBytes {
+		ch.g.cfg.Log.Warn("the server's messages wait for a stream beyond the limit; one dropped", "limit_bytes", maxQueuedBytes)
+		return
+	}
 	if dest == nil {
 		if len(ch.pending) >= queueSize {
 			ch.g.cfg.Log.Warn("no stream takes the server's messages; one dropped", "queued", queueSize)
 			return
 		}
 		ch.pending = append(ch.pending, msg)
+		ch.queued.Add(int64(len(msg)))
 		return
 	}
 	select {
 	case dest <- msg:
+		ch.queued.Add(int64(len(msg)))
 	default:
 		ch.g.cfg.Log.Warn("a stream does not keep up with the server's messages; one dropped", "queued", queueSize)
+	}
+}
+
+// taken accounts for a queued message a stream took.
+func (ch *child) taken(msg []byte) { ch.queued.Add(-int64(len(msg))) }
+
+// discard drops what is left in a stream's channel when it ends.
+func (ch *child) discard(events chan []byte) {
+	for {
+		select {
+		case m := <-events:
+			ch.taken(m)
+		default:
+			return
+		}
 	}
 }
 
@@ -236,9 +281,9 @@ func (ch *child) forgetLocked(key string, w *waiter) {
 // expect registers the POST waiting for the response to id, whose request
 // is body; cancel ends the wait. Messages queued before any stream was open
 // go to it first.
-func (ch *child) expect(id, body []byte) (w *waiter, cancel func()) {
+func (ch *child) expect(id, body []byte, who principal) (w *waiter, cancel func()) {
 	key := enforce.IDKey(id)
-	w = &waiter{reply: make(chan []byte, 1), events: make(chan []byte, queueSize), progress: requestProgressToken(body)}
+	w = &waiter{reply: make(chan []byte, 1), events: make(chan []byte, queueSize), progress: requestProgressToken(body), who: who}
 	ch.mu.Lock()
 	ch.waiters[key] = w
 	ch.order = append(ch.order, w)
@@ -256,6 +301,7 @@ func (ch *child) expect(id, body []byte) (w *waiter, cancel func()) {
 		ch.mu.Lock()
 		ch.forgetLocked(key, w)
 		ch.mu.Unlock()
+		ch.discard(w.events)
 	}
 }
 
@@ -279,15 +325,22 @@ func (ch *child) listen() (events chan []byte, stop func()) {
 			ch.listener = nil
 		}
 		ch.mu.Unlock()
+		ch.discard(events)
 	}
 }
 
 // write sends one message to the server.
+// A server that does not take a message within writeTimeout is not
+// reading: the request is answered with an error rather than left holding
+// the session's pipe.
+const writeTimeout = 30 * time.Second
+
 func (ch *child) write(msg []byte) error {
 	ch.writeMu.Lock()
 	defer ch.writeMu.Unlock()
 	b := make([]byte, 0, len(msg)+1)
 	b = append(append(b, msg...), '\n')
+	ch.stdin.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := ch.stdin.Write(b)
 	return err
 }
@@ -297,9 +350,9 @@ func (ch *child) write(msg []byte) error {
 // period; it returns once the server exited.
 func (ch *child) close() {
 	ch.stop.Do(func() {
-		ch.writeMu.Lock()
+		// Not under writeMu: a write blocked on a server that stopped
+		// reading must not keep it from being stopped (Close wakes it).
 		ch.stdin.Close()
-		ch.writeMu.Unlock()
 		for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGKILL} {
 			select {
 			case <-ch.exited:
@@ -316,6 +369,7 @@ func (ch *child) close() {
 // postStdio carries out an allowed client message in a stdio session.
 func (g *Gateway) postStdio(w http.ResponseWriter, r *http.Request, x *exchange, v *enforce.Verdict) {
 	id, method, isRequest := v.Request()
+	fresh := x.sess == nil
 	if x.sess == nil {
 		if !isRequest || method != "initialize" {
 			g.failed(w, r, x, id, isRequest, http.StatusBadRequest, "Mcp-Session-Id required")
@@ -327,11 +381,12 @@ func (g *Gateway) postStdio(w http.ResponseWriter, r *http.Request, x *exchange,
 			g.failed(w, r, x, id, isRequest, http.StatusBadGateway, "MCP server could not be started")
 			return
 		}
-		s, expired, err := g.sessions.add("", x.conv, x.who)
+		s, expired, err := g.sessions.add("", x.conv, x.who, clientKey(x.who, r))
 		g.closeUpstream(r.Context(), expired)
 		if err != nil {
 			go ch.close()
-			g.failed(w, r, x, id, isRequest, http.StatusServiceUnavailable, "too many sessions")
+			status, why := sessionRefusal(err)
+			g.failed(w, r, x, id, isRequest, status, why)
 			return
 		}
 		s.child = ch
@@ -354,22 +409,27 @@ func (g *Gateway) postStdio(w http.ResponseWriter, r *http.Request, x *exchange,
 		w.WriteHeader(http.StatusAccepted)
 		return
 	}
-	wt, cancel := ch.expect(id, v.ToServer)
+	wt, cancel := ch.expect(id, v.ToServer, x.who)
 	defer cancel()
 	if err := ch.write(v.ToServer); err != nil {
 		g.failed(w, r, x, id, isRequest, http.StatusBadGateway, "MCP server unavailable")
 		return
 	}
-	if method == "initialize" {
-		// Answered as one JSON message: the session starts with it.
+	if method == "initialize" && fresh {
+		// Answered as one JSON message: the session starts with it. A
+		// session whose id the client never received is ended at once,
+		// server and all: nobody could ever DELETE it.
 		select {
 		case msg := <-wt.reply:
 			writeMessage(w, http.StatusOK, msg)
+			return
 		case <-ch.done:
 			g.failed(w, r, x, id, isRequest, http.StatusBadGateway, "MCP server exited")
 		case <-r.Context().Done():
 			g.failedQuietly(r, x, id, isRequest, "client went away")
 		}
+		g.sessions.remove(x.sess)
+		go ch.close()
 		return
 	}
 	g.streamStdio(w, r, x, wt, id)
@@ -412,6 +472,7 @@ func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchang
 			for drained := false; !drained; {
 				select {
 				case m := <-events:
+					ch.taken(m)
 					if send(m) != nil {
 						return
 					}
@@ -422,6 +483,7 @@ func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchang
 			send(msg)
 			return
 		case msg := <-events:
+			ch.taken(msg)
 			if send(msg) != nil {
 				return
 			}
@@ -440,4 +502,15 @@ func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchang
 			return
 		}
 	}
+}
+
+// withoutPrefix is env without the variables whose names start with prefix.
+func withoutPrefix(env []string, prefix string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, prefix) {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -1,12 +1,14 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/agentid/agentid/dlp"
 	"github.com/agentid/agentid/enforce"
 )
 
@@ -29,6 +31,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 	var out []byte
 	for {
 		ev, err := rd.next()
+		ev = g.passable(ev)
 		if r.Context().Err() != nil {
 			// The client is gone: what the upstream sent meanwhile stays
 			// unread, for the stream the client resumes (Last-Event-ID).
@@ -59,7 +62,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 			}
 			continue
 		default:
-			v = g.core.FromServer(r.Context(), x.conv, ev.Data)
+			v = g.core.FromServer(r.Context(), x.conv, flatten(ev.Data))
 		}
 		g.carryOut(r.Context(), &v, x.who, x.sess)
 		g.toUpstream(r.Context(), x, v.ToServer)
@@ -79,6 +82,33 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 			x.sess.sent.remember(ev.ID, v.ToClient)
 		}
 	}
+}
+
+// maxEventIDSize bounds an event id passed on; a longer one is dropped.
+const maxEventIDSize = 256
+
+// passable is ev with only the fields that may reach the client: an
+// event type other than "message" (the only one MCP sends) is dropped, and
+// so is an id that is long or that the response DLP patterns match: the
+// client keeps an id and sends it back as Last-Event-ID, and nothing the
+// upstream writes reaches it unscanned.
+func (g *Gateway) passable(ev event) event {
+	if ev.Name != "message" {
+		ev.Name = ""
+	}
+	if !ev.HasID || ev.ID == "" {
+		return ev
+	}
+	keep := len(ev.ID) <= maxEventIDSize
+	if sc := g.core.Policy().DLP; keep && sc != nil && sc.ScansResponses() {
+		quoted, err := json.Marshal(ev.ID)
+		res, rerr := sc.RedactJSON(dlp.Response, quoted)
+		keep = err == nil && rerr == nil && !res.Changed
+	}
+	if !keep {
+		ev.ID, ev.HasID = "", false
+	}
+	return ev
 }
 
 // write sends b and flushes it, within WriteTimeout.

@@ -108,6 +108,8 @@ type Engine struct {
 	monitor  bool
 	allowAll bool
 	allowed  map[string]struct{}
+	// written holds the tool names exactly as the policy spells them.
+	written map[string]struct{}
 	// allowed2026 is the default list for 2026-07-28 clients; nil when the
 	// policy names its allowed_methods (one list for every era).
 	allowed2026   map[string]struct{}
@@ -161,6 +163,13 @@ func NewEngine(p *Policy, opts EngineOptions) (*Engine, error) {
 	var err error
 	if e.allowlist, err = engineNameSet(spec.AllowedTools, "spec.allowed_tools"); err != nil {
 		return nil, err
+	}
+	e.written = make(map[string]struct{}, len(spec.AllowedTools)+len(spec.ToolRules))
+	for _, n := range spec.AllowedTools {
+		e.written[n] = struct{}{}
+	}
+	for _, tr := range spec.ToolRules {
+		e.written[tr.Tool] = struct{}{}
 	}
 	if spec.AllowedMethods == nil {
 		e.allowed, _ = engineNameSet(engineDefaultMethods, "")
@@ -298,6 +307,13 @@ func (e *Engine) Policy() *Policy { return e.policy }
 // allowed_methods (or the default list when unset). In monitor mode a denial
 // is let through and marked Monitored (DESIGN decision 4).
 func (e *Engine) DecideMethod(method string) Decision { return e.DecideMethodIn(method, "") }
+
+// NamesTool reports whether the policy spells a tool name exactly as raw
+// (in allowed_tools or a rule), not merely one that normalizes alike.
+func (e *Engine) NamesTool(raw string) bool {
+	_, ok := e.written[raw]
+	return ok
+}
 
 // EraAware reports whether the methods allowed depend on the client's
 // protocol version: when the policy leaves allowed_methods to the default.
