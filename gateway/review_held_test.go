@@ -761,4 +761,125 @@ func TestHeldStreamsOutliveTheServersReadTimeout(t *testing.T) {
 	}
 }
 
+// A secret in what the upstream answers outside a normal result (an HTTP
+// error's body, a JSON-RPC error's message or data, a server request's
+// params on a stream) does not reach the client.
+func TestHeldResponseDLPCoversErrorsAndServerRequests(t *testing.T) {
+	const secret = "sk-abcdefgh"
+	cases := map[string]func(w http.ResponseWriter){
+		"an HTTP 500 with a text body": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(500)
+			io.WriteString(w, "boom "+secret)
+		},
+		"an HTTP 400 with a JSON-RPC error": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			io.WriteString(w, `{"jsonrpc":"2.0","id":7,"error":{"code":-32602,"message":"bad `+secret+`","data":{"k":"`+secret+`"}}}`)
+		},
+		"an HTTP 400 with JSON that is not JSON-RPC": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":"`+secret+`"}`)
+		},
+		"a JSON-RPC error in a 200": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"jsonrpc":"2.0","id":7,"error":{"code":1,"message":"`+secret+`"}}`)
+		},
+		"a server request and a notification on the stream": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, `data: {"jsonrpc":"2.0","id":"s1","method":"sampling/createMessage","params":{"messages":[{"role":"user","content":{"type":"text","text":"`+secret+`"}}],"maxTokens":1}}`+"\n\n")
+			io.WriteString(w, `data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"`+secret+`"}}`+"\n\n")
+			io.WriteString(w, `data: {"jsonrpc":"2.0","id":7,"result":{"content":[]}}`+"\n\n")
+		},
+		"a content type with parameters and odd case": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "Application/JSON; charset=utf-8")
+			io.WriteString(w, `{"jsonrpc":"2.0","id":7,"result":{"structuredContent":{"k":"`+secret+`"},"content":[]}}`)
+		},
+	}
+	for name, answer := range cases {
+		t.Run(name, func(t *testing.T) {
+			up, _ := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) { answer(w) })
+			gw, _ := newGateway(t, featurePolicy, up, gateway.Config{}, server.Config{})
+			status, _, body, err := post(gw+"/mcp", callEcho(7), 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(body, secret) {
+				t.Errorf("%d %s", status, body)
+			}
+			if !strings.Contains(body, `"id":7`) {
+				t.Errorf("the request was not answered: %d %s", status, body)
+			}
+		})
+	}
+}
+
+// Two concurrent requests with one id in a session: only one reaches the
+// upstream, so a response cannot be taken for the other's.
+func TestHeldConcurrentDuplicateIDsInASessionAreRefused(t *testing.T) {
+	release := make(chan struct{})
+	up, h := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) {
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":5,"result":{"tools":[{"name":"forbidden","inputSchema":{"type":"object"}}]}}`)
+	})
+	gw, _ := newGateway(t, openPolicy, up, gateway.Config{}, server.Config{})
+	_, hdr, _, err := post(gw+"/mcp", initialize, 10*time.Second)
+	sid := hdr.Get("Mcp-Session-Id")
+	if err != nil || sid == "" {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	bodies := make([]string, 2)
+	reqs := []string{`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{}}}`, `{"jsonrpc":"2.0","id":5,"method":"tools/list"}`}
+	for i := range reqs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, bodies[i], _ = post(gw+"/mcp", reqs[i], 10*time.Second, "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25")
+		}()
+		time.Sleep(200 * time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	n := 0
+	for _, b := range h.received() {
+		if strings.Contains(b, `"id":5`) {
+			n++
+		}
+	}
+	if n != 1 || !strings.Contains(bodies[1], "duplicate request id") {
+		t.Fatalf("%d requests with id 5 reached the upstream; answers %q", n, bodies)
+	}
+}
+
+// On a loopback listener, no Host but loopback names passes (DNS
+// rebinding), however it is spelled.
+func TestHeldLoopbackHostSpellingsOfOtherNamesAreRefused(t *testing.T) {
+	gw, _ := newGateway(t, openPolicy, echoServer(t, nil), gateway.Config{}, server.Config{})
+	for _, host := range []string{"127.0.0.1.nip.io", "localhost.evil.example", "0.0.0.0", "evil.example:80", "127.1", "[::ffff:7f00:1]x", "localhost@evil.example"} {
+		if status, _, body := send(t, "POST", gw+"/mcp", initialize, "Content-Type: application/json", "Accept: application/json, text/event-stream", "Host: "+host); status != 403 && status != 400 {
+			t.Errorf("Host %s: %d %s", host, status, body)
+		}
+	}
+}
+
 var _ = errors.New
+
+// A second message after the first in one POST does not pass.
+func TestHeldASecondMessageInOnePOSTIsRefused(t *testing.T) {
+	up, h := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":8,"result":{"content":[]}}`)
+	})
+	gw, _ := newGateway(t, openPolicy, up, gateway.Config{}, server.Config{})
+	for _, sep := range []string{"\n", "\r", " ", "", "\x00"} {
+		before := len(h.received())
+		two := callEcho(8) + sep + `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"rm","arguments":{}}}`
+		_, _, body, _ := post(gw+"/mcp", two, 10*time.Second)
+		if len(h.received()) != before || strings.Contains(body, `"result"`) {
+			t.Errorf("separator %q: two messages in one POST reached the upstream: %s", sep, body)
+		}
+	}
+}

@@ -7,9 +7,12 @@ package gateway_test
 // that held are in review_held_test.go.
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -306,5 +309,66 @@ func TestReviewFinding10_EventIDsAreRelayedUnscanned(t *testing.T) {
 	}
 	if strings.Contains(body, "sk-abcdefgh") || strings.Contains(body, "sk-12345678") {
 		t.Errorf("a secret in an event's id or name reached the client: %q", body)
+	}
+}
+
+// Finding 11: with require_token, a request without any Authorization
+// header is refused only after its whole body has been read and buffered
+// (up to MaxBodyBytes, 16 MiB by default, held for up to the server's
+// ReadTimeout): an unauthenticated client makes the gateway hold 16 MiB
+// per connection before it looks at the (absent) token. The 401 can be
+// decided from the headers alone.
+func TestReviewFinding11_UnauthenticatedBodiesAreBufferedBeforeTheTokenIsChecked(t *testing.T) {
+	up := echoServer(t, nil)
+	gw, _ := newGateway(t, identityPolicy, up, gateway.Config{}, server.Config{TokenCredential: []byte(credential)})
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n", 15<<20)
+	io.WriteString(c, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"`+strings.Repeat("a", 1024))
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.Contains(line, "401") {
+		t.Errorf("no 401 for a request without a token while its body is still coming: %q %v", line, err)
+	}
+}
+
+// Finding 12: a message with a line break between its tokens, or after it (pretty-printed
+// JSON, valid JSON-RPC, and allowed by the Streamable HTTP transport, which
+// forbids embedded newlines only on stdio) is refused with -32600 from a
+// client, and dropped from an upstream (the client gets -32603 instead of
+// the response): the strict decoder's stdio rule applies to HTTP bodies.
+// An interoperability failure, not a bypass; appendEvent's comment expects
+// such messages to pass.
+func TestReviewFinding12_PrettyPrintedMessagesAreRefused(t *testing.T) {
+	up, _ := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 7,\n  \"result\": {\"content\": []}\n}\n")
+	})
+	gw, _ := newGateway(t, openPolicy, up, gateway.Config{}, server.Config{})
+	_, _, body, err := post(gw+"/mcp", "{\n  \"jsonrpc\": \"2.0\",\n  \"id\": 1,\n  \"method\": \"ping\"\n}\n", 10*time.Second)
+	if err != nil || strings.Contains(body, "-32600") {
+		t.Errorf("a pretty-printed client request: %s %v", body, err)
+	}
+	_, _, body, err = post(gw+"/mcp", callEcho(7), 10*time.Second)
+	if err != nil || !strings.Contains(body, `"result"`) {
+		t.Errorf("a pretty-printed upstream response: %s %v", body, err)
+	}
+	// Even one trailing newline, as Go's json.Encoder writes after every
+	// value, is refused both ways.
+	_, _, body, err = post(gw+"/mcp", `{"jsonrpc":"2.0","id":2,"method":"ping"}`+"\n", 10*time.Second)
+	if err != nil || strings.Contains(body, "-32600") {
+		t.Errorf("a compact client request ending in a newline: %s %v", body, err)
+	}
+	up2, _ := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": 7, "result": map[string]any{"content": []any{}}})
+	})
+	gw2, _ := newGateway(t, openPolicy, up2, gateway.Config{}, server.Config{})
+	_, _, body, err = post(gw2+"/mcp", callEcho(7), 10*time.Second)
+	if err != nil || !strings.Contains(body, `"result"`) {
+		t.Errorf("an upstream response written by json.Encoder: %s %v", body, err)
 	}
 }
