@@ -792,6 +792,10 @@ func TestHeldResponseDLPCoversErrorsAndServerRequests(t *testing.T) {
 			io.WriteString(w, `data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"`+secret+`"}}`+"\n\n")
 			io.WriteString(w, `data: {"jsonrpc":"2.0","id":7,"result":{"content":[]}}`+"\n\n")
 		},
+		"a secret as an object key, escaped, and in _meta": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/json")
+			io.WriteString(w, `{"jsonrpc":"2.0","id":7,"result":{"structuredContent":{"`+secret+`":1},"content":[{"type":"text","text":"sk-\u0061bcdefgh"}],"_meta":{"x":"`+secret+`"}}}`)
+		},
 		"a content type with parameters and odd case": func(w http.ResponseWriter) {
 			w.Header().Set("Content-Type", "Application/JSON; charset=utf-8")
 			io.WriteString(w, `{"jsonrpc":"2.0","id":7,"result":{"structuredContent":{"k":"`+secret+`"},"content":[]}}`)
@@ -805,7 +809,7 @@ func TestHeldResponseDLPCoversErrorsAndServerRequests(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if strings.Contains(body, secret) {
+			if strings.Contains(body, secret) || strings.Contains(body, `sk-\u0061`) {
 				t.Errorf("%d %s", status, body)
 			}
 			if !strings.Contains(body, `"id":7`) {

