@@ -23,6 +23,9 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/gateway"
 	"github.com/agentid/agentid/server"
@@ -408,5 +411,36 @@ func TestReviewFinding13_TokenTransportSendsTokensAcrossRedirects(t *testing.T) 
 		}
 	case <-time.After(5 * time.Second):
 		t.Log("the redirect was not followed")
+	}
+}
+
+// Finding 14: the gateway's session id is the only credential of an
+// anonymous session (no identity in the policy, no client certificate:
+// "guarded by its id alone"), yet every span carries it verbatim
+// (mcp.session.id) to the trace backend: whoever reads the traces can use
+// the session. (The audit log's mcp_session_id is the same value.)
+func TestReviewFinding14_SpansExportTheSessionBearerSecret(t *testing.T) {
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	defer tp.Shutdown(t.Context())
+	up := echoServer(t, nil)
+	gw, _ := newGateway(t, openPolicy, up, gateway.Config{Tracer: tp.Tracer("agentid")}, server.Config{})
+	status, h, body := rawPost(t, gw+"/mcp", initialize)
+	sid := h.Get("Mcp-Session-Id")
+	if status != 200 || sid == "" {
+		t.Fatalf("initialize: %d %s", status, body)
+	}
+	rawPost(t, gw+"/mcp", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25")
+	var exported string
+	for _, s := range exp.GetSpans() {
+		for _, a := range s.Attributes {
+			if a.Value.Emit() == sid {
+				exported = string(a.Key)
+			}
+		}
+	}
+	if exported != "" {
+		status, _, _ := rawPost(t, gw+"/mcp", `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`, "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25")
+		t.Errorf("span attribute %s holds the session's id, which alone opens the session (tools/list with it: %d)", exported, status)
 	}
 }
