@@ -869,6 +869,29 @@ func TestHeldLoopbackHostSpellingsOfOtherNamesAreRefused(t *testing.T) {
 	}
 }
 
+// The Origin allowlist applies to GET and DELETE as to POST.
+func TestHeldOriginIsCheckedOnGETAndDELETE(t *testing.T) {
+	rec := &recorder{}
+	gw, g := newGateway(t, openPolicy, echoServer(t, rec), gateway.Config{AllowedOrigins: []string{"https://app.example"}}, server.Config{})
+	status, h, body := rawPost(t, gw+"/mcp", initialize)
+	sid := h.Get("Mcp-Session-Id")
+	if status != 200 || sid == "" {
+		t.Fatalf("initialize: %d %s", status, body)
+	}
+	before := rec.count()
+	for _, o := range []string{"https://evil.example", "null", "https://app.example.evil.example"} {
+		if status, _, _ := send(t, "GET", gw+"/mcp", "", "Accept: text/event-stream", "Mcp-Session-Id: "+sid, "Origin: "+o); status != 403 {
+			t.Errorf("GET from %s: %d", o, status)
+		}
+		if status, _, _ := send(t, "DELETE", gw+"/mcp", "", "Mcp-Session-Id: "+sid, "Origin: "+o); status != 403 {
+			t.Errorf("DELETE from %s: %d", o, status)
+		}
+	}
+	if rec.count() != before || g.Sessions() != 1 {
+		t.Errorf("the upstream was reached or the session ended")
+	}
+}
+
 var _ = errors.New
 
 // A second message after the first in one POST does not pass.

@@ -344,8 +344,11 @@ func TestReviewFinding11_UnauthenticatedBodiesAreBufferedBeforeTheTokenIsChecked
 // forbids embedded newlines only on stdio) is refused with -32600 from a
 // client, and dropped from an upstream (the client gets -32603 instead of
 // the response): the strict decoder's stdio rule applies to HTTP bodies.
-// An interoperability failure, not a bypass; appendEvent's comment expects
-// such messages to pass.
+// An interoperability failure, not a bypass, but a wide one: Go's
+// json.Encoder ends every value with a newline, and servers that write
+// their JSON responses with it (mark3labs/mcp-go's streamable HTTP server
+// does, in handlePost) get every JSON response withheld. appendEvent's
+// comment expects multi-line messages to pass.
 func TestReviewFinding12_PrettyPrintedMessagesAreRefused(t *testing.T) {
 	up, _ := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) {
 		w.Header().Set("Content-Type", "application/json")
@@ -442,5 +445,42 @@ func TestReviewFinding14_SpansExportTheSessionBearerSecret(t *testing.T) {
 	if exported != "" {
 		status, _, _ := rawPost(t, gw+"/mcp", `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`, "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25")
 		t.Errorf("span attribute %s holds the session's id, which alone opens the session (tools/list with it: %d)", exported, status)
+	}
+}
+
+// Finding 15: the Mcp-Method/Mcp-Name check skips client responses, and
+// the headers are forwarded as sent: a response to a server request
+// reaches the upstream labelled "Mcp-Method: tools/call", "Mcp-Name: rm",
+// which an intermediary that routes or authorizes on the headers (their
+// purpose in 2026-07-28) takes for a call of rm. The transport requires a
+// mismatch to be refused with 400/-32020; a response has no method.
+func TestReviewFinding15_HeadersOnAClientResponseAreNotChecked(t *testing.T) {
+	up, h := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) {
+		if method == "" {
+			w.WriteHeader(http.StatusAccepted) // the client's response
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"jsonrpc":"2.0","id":"s1","method":"roots/list"}`+"\n\n")
+		io.WriteString(w, `data: {"jsonrpc":"2.0","id":7,"result":{"content":[]}}`+"\n\n")
+	})
+	gw, _ := newGateway(t, featurePolicy, up, gateway.Config{}, server.Config{})
+	_, hdr, _, err := post(gw+"/mcp", initialize, 10*time.Second)
+	sid := hdr.Get("Mcp-Session-Id")
+	if err != nil || sid == "" {
+		t.Fatal(err)
+	}
+	if _, _, body, _ := post(gw+"/mcp", callEcho(7), 10*time.Second, "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25"); !strings.Contains(body, `"s1"`) {
+		t.Fatalf("no server request: %s", body)
+	}
+	status, _, body, _ := post(gw+"/mcp", `{"jsonrpc":"2.0","id":"s1","result":{"roots":[]}}`, 10*time.Second,
+		"Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2026-07-28", "Mcp-Method: tools/call", "Mcp-Name: rm")
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, b := range h.bodies {
+		if strings.Contains(b, `"id":"s1"`) && h.headers[i].Get("Mcp-Method") != "" {
+			t.Errorf("a response reached the upstream as Mcp-Method %q, Mcp-Name %q (gateway answered %d %s)",
+				h.headers[i].Get("Mcp-Method"), h.headers[i].Get("Mcp-Name"), status, body)
+		}
 	}
 }
