@@ -843,8 +843,13 @@ func TestHeldConcurrentDuplicateIDsInASessionAreRefused(t *testing.T) {
 			defer wg.Done()
 			_, _, bodies[i], _ = post(gw+"/mcp", reqs[i], 10*time.Second, "Mcp-Session-Id: "+sid, "Mcp-Protocol-Version: 2025-11-25")
 		}()
-		time.Sleep(200 * time.Millisecond)
+		if i == 0 {
+			// The first is in flight upstream before the second is sent.
+			for end := time.Now().Add(5 * time.Second); time.Now().Before(end) && len(h.received()) < 2; time.Sleep(10 * time.Millisecond) {
+			}
+		}
 	}
+	time.Sleep(200 * time.Millisecond)
 	close(release)
 	wg.Wait()
 	n := 0
