@@ -29,6 +29,14 @@ func (t *TokenTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if t.Tokens == nil {
 		return nil, errors.New("gateway: TokenTransport without a token source")
 	}
+	if r.Response != nil {
+		// A request a redirect made: a fresh token would go to whatever
+		// host the redirect names, which could spend it first.
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, errors.New("gateway: TokenTransport does not follow redirects")
+	}
 	tok, err := t.Tokens.Token(r.Context())
 	if err != nil {
 		if r.Body != nil {

@@ -27,6 +27,7 @@ const (
 	DefaultPath                 = "/mcp"
 	DefaultMaxSessions          = 10000
 	DefaultMaxSessionsPerClient = 64
+	DefaultMaxStdioSessions     = 256
 	DefaultSessionIdleTimeout   = 30 * time.Minute
 	DefaultMaxStreamsPerSession = 4
 	DefaultMaxStreamDuration    = time.Hour
@@ -133,6 +134,10 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = DefaultMaxSessions
+		if cfg.Command != nil {
+			// Each stdio session is a process.
+			cfg.MaxSessions = DefaultMaxStdioSessions
+		}
 	}
 	if cfg.MaxSessionsPerClient <= 0 {
 		cfg.MaxSessionsPerClient = DefaultMaxSessionsPerClient

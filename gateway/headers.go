@@ -41,7 +41,15 @@ func headerMismatch(h http.Header, body []byte) string {
 		return ""
 	}
 	msg, err := jsonrpc.Decode(body)
-	if err != nil || msg.Kind == jsonrpc.KindResponse {
+	if err != nil {
+		return ""
+	}
+	if msg.Kind == jsonrpc.KindResponse {
+		// A response has no method: headers that name one would be taken
+		// by an intermediary for a call.
+		if len(methods) > 0 || len(names) > 0 {
+			return "Mcp-Method or Mcp-Name header on a response"
+		}
 		return ""
 	}
 	switch {

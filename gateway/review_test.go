@@ -1,10 +1,9 @@
-//go:build gwreview
-
 package gateway_test
 
-// Adversarial review of the gateway: the findings. Every test here FAILS
-// while the gateway is vulnerable (run with -tags gwreview); the attacks
-// that held are in review_held_test.go.
+// Adversarial review of the gateway: the findings, each a test that failed
+// while the gateway was vulnerable and guards the fix since (the rules are
+// in docs/decisions.md, "Gateway"). The attacks that held from the start
+// are in review_held_test.go.
 
 import (
 	"bufio"
@@ -221,7 +220,7 @@ func TestReviewFinding6_StdioResponseRecordsNameTheInitializeToken(t *testing.T)
 // those sessions is a server process (10,000 by default).
 func TestReviewFinding7_OneIdentityCanTakeEverySession(t *testing.T) {
 	up := echoServer(t, nil)
-	gw, _ := newGateway(t, identityPolicy, up, gateway.Config{MaxSessions: 4}, server.Config{TokenCredential: []byte(credential)})
+	gw, _ := newGateway(t, identityPolicy, up, gateway.Config{MaxSessions: 4, MaxSessionsPerClient: 3}, server.Config{TokenCredential: []byte(credential)})
 	alice, mallory := tokenClient(t, gw), tokenClient(t, gw)
 	bearer := func(c *server.Client) string {
 		tok, err := c.Token(context.Background())
@@ -230,10 +229,13 @@ func TestReviewFinding7_OneIdentityCanTakeEverySession(t *testing.T) {
 		}
 		return "Authorization: Bearer " + tok.Token
 	}
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 3; i++ {
 		if status, _, body := rawPost(t, gw+"/mcp", initialize, bearer(mallory)); status != 200 {
 			t.Fatalf("mallory's session %d: %d %s", i, status, body)
 		}
+	}
+	if status, _, body := rawPost(t, gw+"/mcp", initialize, bearer(mallory)); status != http.StatusTooManyRequests {
+		t.Errorf("mallory's session over the per-client bound: %d %s", status, body)
 	}
 	if status, _, body := rawPost(t, gw+"/mcp", initialize, bearer(alice)); status != 200 {
 		t.Errorf("alice cannot open a session once mallory holds them all: %d %s", status, body)

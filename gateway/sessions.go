@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -55,6 +57,22 @@ type session struct {
 	lastUsed atomic.Int64 // unix nanoseconds
 	streams  atomic.Int32 // open GET streams
 	sent     sentEvents
+}
+
+// traceKey keys the session ids shown in traces; per process, since a
+// session lives in one replica.
+var traceKey = func() []byte {
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
+}()
+
+// traceID names the session in traces: a keyed hash of its id, which
+// correlates the spans of one session without revealing the id.
+func (s *session) traceID() string {
+	m := hmac.New(sha256.New, traceKey)
+	m.Write([]byte(s.id))
+	return hex.EncodeToString(m.Sum(nil)[:12])
 }
 
 // sentEvents remembers what the gateway sent the client for the upstream's

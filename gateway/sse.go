@@ -142,7 +142,8 @@ func (s *sseReader) readLF() ([]byte, error) {
 			break
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
-			if len(buf) > s.max+maxFieldLine {
+			// Only a data line may be long.
+			if len(buf) > s.max+maxFieldLine || len(buf) > maxFieldLine && !bytes.HasPrefix(buf, []byte("data")) {
 				return nil, errors.New("gateway: event stream line exceeds the size limit")
 			}
 			continue

@@ -56,7 +56,9 @@ func describe(span trace.Span, v *enforce.Verdict, who principal, sess *session)
 		span.SetAttributes(attrMethod.String(method))
 	}
 	if sess != nil {
-		span.SetAttributes(attrSession.String(sess.id))
+		// Not the id itself: without identity it is the session's only
+		// credential, and traces leave the gateway.
+		span.SetAttributes(attrSession.String(sess.traceID()))
 	}
 	if who.Agent != "" {
 		span.SetAttributes(attrAgent.String(who.Agent), attrAIPSession.String(who.Session))
