@@ -43,6 +43,9 @@ const (
 	ReasonValidationFailed = "argument_validation_failed"
 	ReasonInvalidJSON      = "invalid_json"
 	ReasonScanFailed       = "scan_failed"
+	// ReasonTooLarge: the arguments exceed max_scan_size, so they were not
+	// scanned in full, and a budget that runs out refuses (fail closed).
+	ReasonTooLarge = "exceeds_max_scan_size"
 	// ReasonDuplicateKey: redacting the keys would have given an object two
 	// keys that read the same (see ErrDuplicateKey).
 	ReasonDuplicateKey = "duplicate_key"
@@ -103,6 +106,13 @@ func (s *Scanner) ScanRequestRedacted(args json.RawMessage, res Result, err erro
 		return out
 	}
 	out.Truncated = res.Truncated
+	if res.Truncated {
+		// What lies past max_scan_size was never looked at: it is not
+		// forwarded, whatever on_request_match says about what was seen.
+		out.Findings = res.Findings
+		out.Action, out.Event, out.Reason = BlockRequest, EventRequestMatch, ReasonTooLarge
+		return out
+	}
 	if len(res.Findings) == 0 {
 		return out
 	}

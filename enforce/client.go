@@ -202,6 +202,14 @@ func (c *Core) clientRequest(ctx context.Context, st *snapshot, s *Session, msg 
 	c.forward(s, msg, dec.Method, line, v)
 }
 
+// dlpBlockReason is the reason a request DLP block gives the client.
+func dlpBlockReason(out dlp.RequestOutcome, what string) string {
+	if out.Reason == dlp.ReasonTooLarge {
+		return "Request exceeds dlp.max_scan_size"
+	}
+	return "Sensitive data in " + what
+}
+
 // scanParams applies request-side DLP to the params of a method other than
 // tools/call (completion/complete, prompts/get, resources/read, ...): what
 // a client sends there reaches the server as surely as tool arguments. It
@@ -230,7 +238,7 @@ func (c *Core) scanParams(st *snapshot, msg *jsonrpc.Message, dec policy.Decisio
 	}
 	switch out.Action {
 	case dlp.BlockRequest:
-		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"method": msg.Method, "reason": "Sensitive data in params"})
+		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"method": msg.Method, "reason": dlpBlockReason(out, "params")})
 		return nil, false
 	case dlp.RejectRequest:
 		v.reply(msg.ID, aip.CodeDLPRedactionFailed, map[string]any{"method": msg.Method, "reason": "Redaction failed", "dlp_rule": out.Rule})
@@ -414,7 +422,7 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 		}
 		switch out.Action {
 		case dlp.BlockRequest:
-			v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": "Sensitive data in arguments"})
+			v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": dlpBlockReason(out, "arguments")})
 			return
 		case dlp.RejectRequest:
 			v.reply(msg.ID, aip.CodeDLPRedactionFailed, map[string]any{
@@ -550,7 +558,7 @@ func (c *Core) scanCallSiblings(st *snapshot, msg *jsonrpc.Message, dec policy.D
 	}
 	switch out.Action {
 	case dlp.BlockRequest:
-		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": tool, "reason": "Sensitive data in params"})
+		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": tool, "reason": dlpBlockReason(out, "params")})
 		return nil, false
 	case dlp.RejectRequest:
 		v.reply(msg.ID, aip.CodeDLPRedactionFailed, map[string]any{

@@ -121,6 +121,10 @@ func redactForAudit(s *dlp.Scanner, args json.RawMessage) auditRedaction {
 	if err != nil {
 		return auditRedaction{args: json.RawMessage(strconv.Quote("[unscannable arguments withheld]")), scanned: true, err: err}
 	}
+	if res.Truncated {
+		// Not scanned in full: not written to the log either.
+		return auditRedaction{args: json.RawMessage(strconv.Quote("[arguments over dlp.max_scan_size withheld]")), scanned: true, res: res}
+	}
 	return auditRedaction{args: res.Data, scanned: true, res: res}
 }
 

@@ -177,7 +177,16 @@ func (c *Core) redactServerMessage(st *snapshot, msg *jsonrpc.Message, line []by
 		return nil
 	}
 	if res.Truncated {
-		c.cfg.Log.Warn("content exceeds dlp.max_scan_size; only the beginning was scanned", "limit", "max_scan_size")
+		// §3.6.3 lets a scanner look at the first max_scan_size bytes only;
+		// what it did not look at is not forwarded (a budget that runs out
+		// fails closed). A response becomes an error that says why.
+		c.cfg.Log.Warn("server message exceeds dlp.max_scan_size; withheld", "bytes", len(raw))
+		v.record(droppedRecord(EventDLPScanFailed, msg.ID, "exceeds dlp.max_scan_size"))
+		if msg.Kind == jsonrpc.KindResponse {
+			return errorLine(msg.ID, aip.CodeInternalError, aip.Message(aip.CodeInternalError),
+				map[string]any{"reason": "response exceeds dlp.max_scan_size and was not scanned in full"})
+		}
+		return nil
 	}
 	for _, f := range res.Findings {
 		v.record(audit.Record{Direction: aip.Downstream, Decision: aip.AuditAllow, Violation: true, Event: EventDLPTriggered,
