@@ -1,8 +1,11 @@
 package gateway
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/agentid/agentid/jsonrpc"
 )
 
 // The head of a body over the limit is at most what was read, whatever
@@ -15,4 +18,42 @@ func TestReadBodyKeepsTheHeadOfAnOversizedBody(t *testing.T) {
 			t.Fatalf("max %d: %d bytes, over %v, %v", max, len(b), over, err)
 		}
 	}
+}
+
+// FuzzRequestTarget: the name of a tools/call that the header check reads
+// without parsing the params again is the one encoding/json reads from them,
+// and the check fails for the same bodies.
+func FuzzRequestTarget(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"\u0065cho","arguments":{"a":1}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"r\u00e9sum\u00e9 \ud83d\ude00","arguments":null}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":[1]}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","_meta":"x"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"echo"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","name":"b"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":[]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"greet"}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msg, err := jsonrpc.Decode(body)
+		if err != nil || msg.Kind != jsonrpc.KindRequest {
+			return
+		}
+		member, named := namedMethods[msg.Method]
+		if !named {
+			return
+		}
+		got, ok := requestTarget(msg, member)
+		var params map[string]json.RawMessage
+		var want string
+		wantOK := json.Unmarshal(msg.Params, &params) == nil && json.Unmarshal(params[member], &want) == nil
+		if ok != wantOK || got != want {
+			t.Fatalf("%s: read %q %v, encoding/json reads %q %v", body, got, ok, want, wantOK)
+		}
+	})
 }

@@ -76,15 +76,33 @@ func headerMismatch(h http.Header, body []byte) string {
 		}
 		return ""
 	}
-	var params map[string]json.RawMessage
-	var target string
-	if json.Unmarshal(msg.Params, &params) != nil || json.Unmarshal(params[member], &target) != nil {
+	target, ok := requestTarget(msg, member)
+	if !ok {
 		return "Mcp-Name header without a name in the body"
 	}
 	if headerValue(names[0]) != target {
 		return "Mcp-Name header does not match the body's " + member
 	}
 	return ""
+}
+
+// requestTarget is the string member of msg's params that Mcp-Name repeats.
+// A tools/call's name is the one the core decides on (Message.ToolCall,
+// read while Decode validated the message, so the params are not parsed
+// again); the others are parsed here. Decode has refused duplicate keys,
+// lone surrogates and invalid UTF-8, so both readings agree.
+func requestTarget(msg *jsonrpc.Message, member string) (string, bool) {
+	if msg.Method == "tools/call" {
+		if tc, err := msg.ToolCall(); err == nil {
+			return tc.Name, true
+		}
+	}
+	var params map[string]json.RawMessage
+	var target string
+	if json.Unmarshal(msg.Params, &params) != nil || json.Unmarshal(params[member], &target) != nil {
+		return "", false
+	}
+	return target, true
 }
 
 // headerValue decodes the "=?base64?…?=" form that MCP uses for header
