@@ -1,7 +1,10 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -56,4 +59,32 @@ func FuzzRequestTarget(f *testing.F) {
 			t.Fatalf("%s: read %q %v, encoding/json reads %q %v", body, got, ok, want, wantOK)
 		}
 	})
+}
+
+// An upstream answer is read the same whether or not its length is
+// announced.
+func TestReadResponseAgreesWithReadBody(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		max  int
+	}{
+		{"", 100},
+		{`{"jsonrpc":"2.0","id":1,"result":{}}`, 100},
+		{strings.Repeat("x", 100), 100},
+		{strings.Repeat("x", 101), 100},
+		{strings.Repeat("y", 3*headSize), 2 * headSize},
+	} {
+		for _, length := range []int64{int64(len(tc.body)), -1} {
+			resp := &http.Response{Body: io.NopCloser(strings.NewReader(tc.body)), ContentLength: length}
+			got, gotOver, err := readResponse(resp, tc.max)
+			want, wantOver, _ := readBody(strings.NewReader(tc.body), tc.max)
+			if err != nil || gotOver != wantOver || !bytes.Equal(got, want) {
+				t.Fatalf("%d bytes (Content-Length %d, max %d): %d bytes over=%v err=%v; readBody: %d bytes over=%v",
+					len(tc.body), length, tc.max, len(got), gotOver, err, len(want), wantOver)
+			}
+			if length > 0 && cap(got) != len(tc.body)+1 && !gotOver {
+				t.Fatalf("%d bytes read into a buffer of %d", len(got), cap(got))
+			}
+		}
+	}
 }

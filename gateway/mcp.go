@@ -188,7 +188,7 @@ func sessionRefusal(err error) (int, string) {
 
 // jsonResponse relays an upstream answer that is one JSON-RPC message.
 func (g *Gateway) jsonResponse(w http.ResponseWriter, r *http.Request, x *exchange, resp *http.Response, id []byte, isRequest bool) {
-	body, over, err := readBody(resp.Body, g.cfg.MaxBodyBytes)
+	body, over, err := readResponse(resp, g.cfg.MaxBodyBytes)
 	if err != nil {
 		g.failed(w, r, x, id, isRequest, http.StatusBadGateway, "upstream response could not be read")
 		return
