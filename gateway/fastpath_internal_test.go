@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -86,5 +87,31 @@ func TestReadResponseAgreesWithReadBody(t *testing.T) {
 				t.Fatalf("%d bytes read into a buffer of %d", len(got), cap(got))
 			}
 		}
+	}
+}
+
+// A stream's reader, once released, leaves nothing of its stream to the
+// next one that gets its buffer, and the events it returned stay intact.
+func TestSSEReaderBufferReuse(t *testing.T) {
+	a := newSSEReader(strings.NewReader("data: first\n\ndata: left"), 1<<10)
+	ev, err := a.next()
+	if err != nil || string(ev.Data) != "first" {
+		t.Fatalf("first stream: %q %v", ev.Data, err)
+	}
+	a.release()
+	a.release() // twice is harmless
+	for i := 0; i < 10; i++ {
+		b := newSSEReader(strings.NewReader("id: 2\ndata: second\n\n"), 1<<10)
+		got, err := b.next()
+		if err != nil || string(got.Data) != "second" || got.ID != "2" {
+			t.Fatalf("second stream: %+v %v", got, err)
+		}
+		if _, err := b.next(); !errors.Is(err, io.EOF) {
+			t.Fatalf("second stream after its event: %v", err)
+		}
+		b.release()
+	}
+	if string(ev.Data) != "first" {
+		t.Fatalf("an event of the first stream became %q", ev.Data)
 	}
 }

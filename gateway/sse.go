@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 )
 
 // event is one event of a text/event-stream (the SSE format of the MCP
@@ -38,7 +39,23 @@ type sseReader struct {
 }
 
 func newSSEReader(r io.Reader, max int) *sseReader {
-	return &sseReader{r: bufio.NewReaderSize(r, 64<<10), max: max}
+	br := sseBuffers.Get().(*bufio.Reader)
+	br.Reset(r)
+	return &sseReader{r: br, max: max}
+}
+
+// sseBuffers are the readers' buffers: a stream answering one POST would
+// otherwise allocate (and clear) 64 KB for an event of a few hundred bytes.
+var sseBuffers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
+// release returns the reader's buffer to the pool; the reader must not be
+// used again. The events it returned do not refer to the buffer.
+func (s *sseReader) release() {
+	if s.r != nil {
+		s.r.Reset(nil)
+		sseBuffers.Put(s.r)
+		s.r = nil
+	}
 }
 
 // headSize is how much of an oversized event's data is kept, enough to

@@ -28,6 +28,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 		return
 	}
 	rd := newSSEReader(resp.Body, g.cfg.MaxBodyBytes)
+	defer rd.release()
 	var out []byte
 	for {
 		ev, err := rd.next()
