@@ -2,7 +2,7 @@
 // Streamable HTTP tools/call round trip, against the floor of any Go
 // gateway measured in the same run, on loopback:
 //
-//	go run ./tools/gatewaybench [-clients 1,32] [-requests 5000] [-rounds 5] [-profile DIR]
+//	go run ./tools/gatewaybench [-clients 1,32] [-requests 5000] [-rounds 5] [-profile DIR] [-baseline BIN]
 //
 // Three variants answer the same POST, each in every cell:
 //
@@ -46,6 +46,11 @@
 // swing from day to day on these VMs; the 32-client cells measure the
 // proxies' own cost.
 //
+// With -baseline BIN (this program built from other code, e.g. before a
+// change to package gateway), BIN's gateway runs as a fourth variant in the
+// same rounds, and a second table compares the two: before/after figures
+// that saw the same machine.
+//
 // With -profile DIR, the gateway and the floor are then profiled (CPU,
 // runtime/pprof, in their own processes) under the 32-client 4 KB JSON cell;
 // read them with `go tool pprof -top DIR/gateway.pprof`.
@@ -54,11 +59,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -88,6 +97,8 @@ import (
 func main() {
 	upstream := flag.Bool("upstream", false, "act as the upstream MCP server (internal)")
 	floor := flag.String("floor", "", "act as the floor, a bare reverse proxy in front of this upstream URL (internal)")
+	floorKey := flag.String("floor-pubkey", "", "the floor verifies each request's ES256 token with this public key first (internal)")
+	es256Floor := flag.Bool("es256-floor", true, "also measure the floor verifying each request's ES256 token (floor+es256)")
 	gw := flag.String("gateway", "", "act as the gateway in front of this upstream URL (internal)")
 	policyPath := flag.String("policy", "", "the gateway's policy (internal)")
 	auditPath := flag.String("audit", "", "the gateway's audit log (internal)")
@@ -97,17 +108,18 @@ func main() {
 	rounds := flag.Int("rounds", 5, "rounds; the variants of every cell alternate within a round")
 	profile := flag.String("profile", "", "directory: then profile the gateway and the floor under the 32-client 4 KB JSON cell")
 	profileRequests := flag.Int("profile-requests", 40000, "requests of each profile")
+	baseline := flag.String("baseline", "", "another gatewaybench binary, built from other code, whose gateway runs as a fourth variant (before/after)")
 	flag.Parse()
 	var err error
 	switch {
 	case *upstream:
 		err = serveUpstream()
 	case *floor != "":
-		err = child(*cpuProfile, func() (http.Handler, error) { return floorHandler(*floor) })
+		err = child(*cpuProfile, func() (http.Handler, error) { return floorHandler(*floor, *floorKey) })
 	case *gw != "":
 		err = serveGateway(*gw, *policyPath, *auditPath, *cpuProfile)
 	default:
-		err = run(*clients, *requests, *rounds, *profile, *profileRequests)
+		err = run(*clients, *requests, *rounds, *profile, *profileRequests, *baseline, *es256Floor)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gatewaybench:", err)
@@ -135,11 +147,14 @@ type cell struct {
 }
 
 func (c cell) String() string {
-	kind := "json"
+	return fmt.Sprintf("%d×%s×%s", c.clients, sizeName(c.size), c.kind())
+}
+
+func (c cell) kind() string {
 	if c.sse {
-		kind = "sse"
+		return "sse"
 	}
-	return fmt.Sprintf("%d×%s×%s", c.clients, sizeName(c.size), kind)
+	return "json"
 }
 
 func sizeName(n int) string {
@@ -151,6 +166,36 @@ func sizeName(n int) string {
 
 // sizes are the result texts' sizes: 64 B and the 4,000-byte benchdata.Text.
 var sizes = []int{64, len(benchdata.Text)}
+
+// key names the measurements of a variant in a cell, one per round.
+type key struct {
+	variant string
+	cell    cell
+}
+
+// compare prints a table of the gateway against variant base: their
+// latencies, the gateway's added p50 over base's (both over direct), and
+// throughput and CPU per call.
+func compare(results map[key][]stats, cells []cell, base string) {
+	fmt.Printf("| clients | size | upstream | %[1]s p50 / p99 | gateway p50 / p99 | %[1]s added p50 | gateway added p50 | gateway÷%[1]s added p50 | req/s %[1]s / gateway | gateway÷%[1]s req/s | cpu/call %[1]s / gateway |\n", base)
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, c := range cells {
+		d, b, g := results[key{"direct", c}], results[key{base, c}], results[key{"gateway", c}]
+		var ba, ga, ratio, rps []float64
+		for i := range d {
+			ba = append(ba, float64(b[i].p50-d[i].p50))
+			ga = append(ga, float64(g[i].p50-d[i].p50))
+			if ba[i] > 0 {
+				ratio = append(ratio, ga[i]/ba[i])
+			}
+			rps = append(rps, g[i].rps/b[i].rps)
+		}
+		mb, mg := median(b), median(g)
+		fmt.Printf("| %d | %s | %s | %s / %s | %s / %s | %s | %s | %s | %.0f / %.0f | %s | %s / %s |\n", c.clients, sizeName(c.size), c.kind(),
+			us(mb.p50), us(mb.p99), us(mg.p50), us(mg.p99), us(time.Duration(med(ba))), us(time.Duration(med(ga))),
+			ratioSummary(ratio), mb.rps, mg.rps, ratioSummary(rps), us(mb.cpu), us(mg.cpu))
+	}
+}
 
 // variant is one way of reaching the upstream.
 type variant struct {
@@ -167,7 +212,7 @@ type stats struct {
 	cpu      time.Duration // per call, of the variant's own process
 }
 
-func run(clientList string, requests, rounds int, profileDir string, profileRequests int) error {
+func run(clientList string, requests, rounds int, profileDir string, profileRequests int, baseline string, es256Floor bool) error {
 	var counts []int
 	for _, s := range strings.Split(clientList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -188,9 +233,12 @@ func run(clientList string, requests, rounds int, profileDir string, profileRequ
 	if err != nil {
 		return err
 	}
-	keyPath := filepath.Join(dir, "key.pem")
+	keyPath, pubPath := filepath.Join(dir, "key.pem"), filepath.Join(dir, "pub.pem")
 	policyPath := filepath.Join(dir, "policy.yaml")
 	if err := os.WriteFile(keyPath, keys.PrivatePEM, 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(pubPath, keys.PublicPEM, 0o600); err != nil {
 		return err
 	}
 	if err := os.WriteFile(policyPath, []byte(strings.Replace(benchPolicy, "KEY", keyPath, 1)), 0o600); err != nil {
@@ -222,6 +270,24 @@ func run(clientList string, requests, rounds int, profileDir string, profileRequ
 	defer stop(gw)
 	gw.token = true
 	variants := []*variant{up, fl, gw}
+	if es256Floor {
+		fe, err := start("floor+es256", exec.Command(self, "-floor", up.url, "-floor-pubkey", pubPath))
+		if err != nil {
+			return err
+		}
+		defer stop(fe)
+		fe.token = true
+		variants = append(variants, fe)
+	}
+	if baseline != "" {
+		old, err := start("baseline", exec.Command(baseline, "-gateway", up.url, "-policy", policyPath, "-audit", filepath.Join(dir, "baseline-audit.jsonl")))
+		if err != nil {
+			return err
+		}
+		defer stop(old)
+		old.token = true
+		variants = append(variants, old)
+	}
 
 	var cells []cell
 	for _, c := range counts {
@@ -237,17 +303,16 @@ func run(clientList string, requests, rounds int, profileDir string, profileRequ
 	if err != nil {
 		return err
 	}
-	type key struct {
-		variant string
-		cell    cell
-	}
 	results := map[key][]stats{}
 	for r := 0; r < rounds; r++ {
 		fmt.Fprintf(os.Stderr, "round %d/%d\n", r+1, rounds)
 		for _, c := range cells {
 			order := variants
 			if r%2 == 1 {
-				order = []*variant{gw, fl, up}
+				order = make([]*variant, len(variants))
+				for i, v := range variants {
+					order[len(variants)-1-i] = v
+				}
 			}
 			for _, v := range order {
 				warm, toks := 2*c.clients, make([]string, requests+2*c.clients)
@@ -302,17 +367,21 @@ func run(clientList string, requests, rounds int, profileDir string, profileRequ
 			tput = fmt.Sprintf("%.0f / %.0f", mf.rps, mg.rps)
 			tputRatio = ratioSummary(rps)
 		}
-		kind := "json"
-		if c.sse {
-			kind = "sse"
-		}
 		fmt.Printf("| %d | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s | %s | %s | %s | %s | %s / %s |\n",
-			c.clients, sizeName(c.size), kind,
+			c.clients, sizeName(c.size), c.kind(),
 			us(md.p50), us(md.p99), us(mf.p50), us(mf.p99), us(mg.p50), us(mg.p99),
 			us(time.Duration(med(fa50))), us(time.Duration(med(fa99))), us(time.Duration(med(ga50))), us(time.Duration(med(ga99))),
 			ratioSummary(r50), ratioSummary(r99), tput, tputRatio, us(mf.cpu), us(mg.cpu))
 	}
 
+	if es256Floor {
+		fmt.Printf("\nthe gateway against floor+es256, the floor that also verifies each request's ES256 token and records its jti (per round, median [min–max])\n\n")
+		compare(results, cells, "floor+es256")
+	}
+	if baseline != "" {
+		fmt.Printf("\nthe gateway (this build) against the baseline build's gateway, same rounds (per round, median [min–max])\n\n")
+		compare(results, cells, "baseline")
+	}
 	if profileDir != "" {
 		return profileCell(self, up.url, policyPath, filepath.Join(dir, "profile-audit.jsonl"), profileDir, profileRequests, minter, spare[0])
 	}
@@ -483,13 +552,9 @@ func (mi *minter) mint(n int) ([]string, error) {
 // callBody is request i of a cell: a stateless (2026-07-28) tools/call
 // whose path names the response the upstream is to give.
 func callBody(i int, c cell) []byte {
-	kind := "json"
-	if c.sse {
-		kind = "sse"
-	}
 	return fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"read_file","arguments":{"path":"/data/%s/%d/report-%d.txt"},`+
 		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"gatewaybench","version":"1"}}}}`,
-		i, kind, c.size, i%100)
+		i, c.kind(), c.size, i%100)
 }
 
 func newClient(clients int) *http.Client {
@@ -700,11 +765,20 @@ func jsonID(body []byte) ([]byte, bool) {
 	return rest[:j], true
 }
 
-// floorHandler is the floor: Go's reverse proxy, streaming both ways.
-func floorHandler(upstreamURL string) (http.Handler, error) {
+// floorHandler is the floor: Go's reverse proxy, streaming both ways. With
+// a public key it first verifies the request's ES256 token with the
+// standard library and records its jti once, as tools/serverbench's floor
+// does: the least a gateway with per-request identity must add.
+func floorHandler(upstreamURL, pubPath string) (http.Handler, error) {
 	u, err := url.Parse(upstreamURL)
 	if err != nil {
 		return nil, err
+	}
+	var verify func(*http.Request) bool
+	if pubPath != "" {
+		if verify, err = tokenVerifier(pubPath); err != nil {
+			return nil, err
+		}
 	}
 	rp := &httputil.ReverseProxy{
 		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.Out.URL.Path = u.Path },
@@ -713,9 +787,59 @@ func floorHandler(upstreamURL string) (http.Handler, error) {
 			IdleConnTimeout: 90 * time.Second, DisableCompression: true},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if verify != nil && !verify(r) {
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		}
 		http.NewResponseController(w).EnableFullDuplex()
 		rp.ServeHTTP(w, r)
 	}), nil
+}
+
+// tokenVerifier accepts a request whose Bearer token is an ES256 JWT
+// signed with the key in pubPath, unexpired, whose jti it has not seen.
+func tokenVerifier(pubPath string) (func(*http.Request) bool, error) {
+	pemBytes, err := os.ReadFile(pubPath)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := identity.ParsePublicKeyPEM(pemBytes)
+	if err != nil {
+		return nil, err
+	}
+	ec, ok := pub.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, errors.New("not an ECDSA key")
+	}
+	var seen sync.Map
+	return func(r *http.Request) bool {
+		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		parts := strings.Split(tok, ".")
+		if !ok || len(parts) != 3 {
+			return false
+		}
+		sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+		if err != nil || len(sig) != 64 {
+			return false
+		}
+		digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+		if !ecdsa.Verify(ec, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
+			return false
+		}
+		payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			return false
+		}
+		var c struct {
+			Jti string `json:"jti"`
+			Exp int64  `json:"exp"`
+		}
+		if json.Unmarshal(payload, &c) != nil || c.Jti == "" || c.Exp < time.Now().Unix() {
+			return false
+		}
+		_, dup := seen.LoadOrStore(c.Jti, struct{}{})
+		return !dup
+	}, nil
 }
 
 // child serves the handler mk makes until interrupted, with the GC setting
