@@ -4,7 +4,7 @@
 //
 //	go run ./tools/gatewaybench [-clients 1,32] [-requests 5000] [-rounds 5] [-profile DIR] [-baseline BIN]
 //
-// Three variants answer the same POST, each in every cell:
+// These variants answer the same POST, each in every cell:
 //
 //   - direct: the upstream reached directly;
 //   - floor: a bare Go reverse proxy in front of it (httputil.ReverseProxy,
@@ -16,7 +16,11 @@
 //     (require_token), allows read_file with an argument pattern and has 10
 //     DLP patterns that never match, so that every byte of every message is
 //     scanned and nothing is redacted. Every request carries a fresh
-//     single-use ES256 token minted before the timed phase and sent once.
+//     single-use ES256 token minted before the timed phase and sent once;
+//   - floor+es256 (unless -es256-floor=false): the floor verifying each
+//     request's token with crypto/ecdsa and recording its jti once before
+//     forwarding, as tools/serverbench's floor does: the least a gateway
+//     with per-request identity adds, reported in a table of its own.
 //
 // The cells are -clients concurrent closed-loop clients (each sends its
 // next request when the previous answer has arrived) × the size of the
@@ -47,9 +51,9 @@
 // proxies' own cost.
 //
 // With -baseline BIN (this program built from other code, e.g. before a
-// change to package gateway), BIN's gateway runs as a fourth variant in the
-// same rounds, and a second table compares the two: before/after figures
-// that saw the same machine.
+// change to package gateway), BIN's gateway runs as one more variant in the
+// same rounds, and a table of its own compares the two: before/after
+// figures that saw the same machine.
 //
 // With -profile DIR, the gateway and the floor are then profiled (CPU,
 // runtime/pprof, in their own processes) under the 32-client 4 KB JSON cell;
