@@ -170,7 +170,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		}
 		g.failed(w, r, &x, id, isRequest, status, "upstream answered HTTP "+http.StatusText(resp.StatusCode))
 	case mediaType(resp.Header.Get("Content-Type")) == "text/event-stream":
-		g.stream(w, r, &x, resp)
+		g.stream(w, r, &x, resp, false)
 	case mediaType(resp.Header.Get("Content-Type")) == "application/json":
 		g.jsonResponse(w, r, &x, resp, id, isRequest)
 	default:
@@ -282,7 +282,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadGateway, "upstream answered with an unknown content type")
 	default:
 		w.Header().Set(sessionHeader, x.sess.id)
-		g.stream(w, r.WithContext(ctx), &x, resp)
+		g.stream(w, r.WithContext(ctx), &x, resp, true)
 	}
 }
 

@@ -457,8 +457,8 @@ func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchang
 	h.Set("Cache-Control", "no-cache")
 	rc := http.NewResponseController(w)
 	w.WriteHeader(http.StatusOK)
-	if g.flush(rc) != nil {
-		return
+	if wt == nil && g.flush(rc) != nil {
+		return // a GET stream opens at once; a POST's with its first event
 	}
 	var out []byte
 	send := func(msg []byte) error {

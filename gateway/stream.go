@@ -17,15 +17,21 @@ import (
 // ends the stream, the client goes away, a write to the client does not
 // finish within WriteTimeout (a reader that stopped reading), or when the
 // request's context ends (a GET stream's MaxStreamDuration).
-func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, resp *http.Response) {
+//
+// A GET stream's headers are sent at once (the client waits for the stream
+// to open); a POST's go with its first event, saving a write and a client
+// wake-up per request.
+func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, resp *http.Response, openNow bool) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
 	h.Set("X-Accel-Buffering", "no")
 	rc := http.NewResponseController(w)
 	w.WriteHeader(http.StatusOK)
-	if err := g.flush(rc); err != nil {
-		return
+	if openNow {
+		if err := g.flush(rc); err != nil {
+			return
+		}
 	}
 	rd := newSSEReader(resp.Body, g.cfg.MaxBodyBytes)
 	defer rd.release()
