@@ -74,3 +74,21 @@ func BenchmarkToolCall(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkToolCall2026 is a tools/call as an MCP 2026-07-28 client sends
+// it: params._meta on every request (protocol version, client info and
+// capabilities), no token in it.
+func BenchmarkToolCall2026(b *testing.B) {
+	const policy = "apiVersion: aip.io/v1alpha2\nkind: AgentPolicy\nmetadata: {name: bench}\nspec:\n  allowed_tools: [echo]\n"
+	c := newCore(&testing.T{}, policy)
+	line := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		s := enforce.NewRequestSession()
+		v := c.FromClient(ctx, s, line)
+		if v.ToServer == nil {
+			b.Fatalf("refused: %s", v.ToClient)
+		}
+	}
+}

@@ -144,16 +144,11 @@ func protocolVersion(params json.RawMessage) string {
 	if !bytes.Contains(params, []byte("protocolVersion")) {
 		return ""
 	}
-	p, err := rawObject(params)
-	if err != nil {
-		return ""
-	}
-	meta, err := rawObject(p["_meta"])
-	if err != nil {
-		return ""
-	}
+	// Found as a server's JSON library would find them (params are
+	// strictly decoded: no two keys fold alike), without maps.
+	raw := topMember(topMember(params, "_meta"), protocolVersionKey)
 	var v string
-	if json.Unmarshal(meta[protocolVersionKey], &v) != nil {
+	if raw == nil || json.Unmarshal(raw, &v) != nil {
 		return ""
 	}
 	return v
