@@ -31,9 +31,9 @@ const (
 	DefaultSessionIdleTimeout   = 30 * time.Minute
 	DefaultMaxStreamsPerSession = 4
 	DefaultMaxStreamDuration    = time.Hour
-	// WriteTimeout bounds one write to a client: an event stream whose
-	// reader stops reading is closed after it.
-	WriteTimeout = 30 * time.Second
+	// DefaultStreamWriteTimeout bounds one write to a client: an event
+	// stream whose reader stops reading is closed after it.
+	DefaultStreamWriteTimeout = 30 * time.Second
 )
 
 // Config configures a Gateway.
@@ -81,6 +81,10 @@ type Config struct {
 	SessionIdleTimeout   time.Duration
 	MaxStreamsPerSession int
 	MaxStreamDuration    time.Duration
+	// StreamWriteTimeout bounds each write to a client's event stream; a
+	// client that stops reading is cut off after it, rather than holding
+	// the upstream stream. DefaultStreamWriteTimeout when 0.
+	StreamWriteTimeout time.Duration
 	// Tracer records a span for every client message decided (allowed
 	// and denied), with its method, tool, decision, AIP code and identity;
 	// its trace context is propagated upstream. nil records none, and the
@@ -150,6 +154,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.MaxStreamDuration <= 0 {
 		cfg.MaxStreamDuration = DefaultMaxStreamDuration
+	}
+	if cfg.StreamWriteTimeout <= 0 {
+		cfg.StreamWriteTimeout = DefaultStreamWriteTimeout
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

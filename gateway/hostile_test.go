@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -214,5 +215,47 @@ func TestMatchingMcpHeadersPass(t *testing.T) {
 		if got := rec.last().Get("Mcp-Name"); got != name {
 			t.Fatalf("Mcp-Name %s reached the upstream as %q", name, got)
 		}
+	}
+}
+
+// A client that opens an event stream and stops reading it is cut off
+// after StreamWriteTimeout: it does not hold the upstream's stream (or the
+// gateway's memory) for as long as the upstream keeps writing.
+func TestASlowStreamReaderIsCutOff(t *testing.T) {
+	upstreamDone := make(chan struct{})
+	up, _ := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) {
+		if r.Method != http.MethodGet {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		defer close(upstreamDone)
+		w.Header().Set("Content-Type", "text/event-stream")
+		event := []byte(`data: {"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"` + strings.Repeat("x", 60<<10) + `"}}` + "\n\n")
+		for i := 0; i < 4096; i++ { // 240 MB at most: far more than any socket buffers
+			if _, err := w.Write(event); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+		t.Error("the upstream wrote 240 MB to a client that reads nothing")
+	})
+	gw, _ := newGateway(t, openPolicy+"  allowed_methods: [initialize, notifications/initialized, notifications/message]\n", up,
+		gateway.Config{StreamWriteTimeout: 300 * time.Millisecond}, server.Config{})
+	status, h, body := rawPost(t, gw+"/mcp", initialize)
+	sid := h.Get("Mcp-Session-Id")
+	if status != 200 || sid == "" {
+		t.Fatalf("initialize: %d %s", status, body)
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(gw, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: 2025-11-25\r\n\r\n", sid)
+	// The client reads nothing.
+	select {
+	case <-upstreamDone:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the stream of a client that stopped reading was never cut off")
 	}
 }

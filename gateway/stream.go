@@ -15,7 +15,7 @@ import (
 // stream relays an upstream event stream to the client, each event's
 // message through the core's response path. It ends when the upstream
 // ends the stream, the client goes away, a write to the client does not
-// finish within WriteTimeout (a reader that stopped reading), or when the
+// finish within StreamWriteTimeout (a reader that stopped reading), or when the
 // request's context ends (a GET stream's MaxStreamDuration).
 //
 // A GET stream's headers are sent at once (the client waits for the stream
@@ -118,9 +118,9 @@ func (g *Gateway) passable(ev event) event {
 	return ev
 }
 
-// write sends b and flushes it, within WriteTimeout.
+// write sends b and flushes it, within StreamWriteTimeout.
 func (g *Gateway) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
-	rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	rc.SetWriteDeadline(time.Now().Add(g.cfg.StreamWriteTimeout))
 	if _, err := w.Write(b); err != nil {
 		return errStreamClosed
 	}
@@ -128,7 +128,7 @@ func (g *Gateway) write(w http.ResponseWriter, rc *http.ResponseController, b []
 }
 
 func (g *Gateway) flush(rc *http.ResponseController) error {
-	rc.SetWriteDeadline(time.Now().Add(WriteTimeout))
+	rc.SetWriteDeadline(time.Now().Add(g.cfg.StreamWriteTimeout))
 	if err := rc.Flush(); err != nil {
 		return errStreamClosed
 	}
