@@ -198,20 +198,46 @@ ensure_postgres() {
 	echo "binaries in $dir"
 }
 
-# Later components get their own ensure_* here, in the same shape:
-# ensure_envtest_assets (etcd and kube-apiserver built from the Go module proxy
-# into $CACHE, exported as KUBEBUILDER_ASSETS).
-
 # ensure_spire builds spire-server and spire-agent once per machine into
-# $CACHE (scripts/ensure-spire.sh; ~15 min cold on 2 cores) and exports
-# SPIRE_BIN_DIR for agentcard's integration test.
+# $CACHE (scripts/ensure-spire.sh; ~15 min cold on 2 cores) and writes their
+# directory, SPIRE_BIN_DIR for agentcard's integration test, to file $1.
 ensure_spire() {
-	log "SPIRE"
+	AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-spire.sh" >"$1"
+}
+
+# ensure_envtest builds etcd and kube-apiserver once per machine into $CACHE
+# (scripts/ensure-envtest.sh; ~15 min cold on 2 cores) and writes their
+# directory, KUBEBUILDER_ASSETS for the operator's envtest suites, to file $1.
+ensure_envtest() {
+	AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-envtest.sh" >"$1"
+}
+
+# ensure_builds runs ensure_spire and ensure_envtest side by side: on a cold
+# machine each is a long go build that leaves a core idle much of the time
+# (downloads, links), so together they take little more than the longer one.
+# Each one's progress is prefixed with its name. A failure of either stops
+# the run, after both have ended. Warm, both only check their binaries.
+ensure_builds() {
+	log "SPIRE and envtest assets (etcd, kube-apiserver)"
 	local began=$SECONDS
-	SPIRE_BIN_DIR="$(AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-spire.sh")" ||
-		die "building SPIRE with scripts/ensure-spire.sh failed"
-	export SPIRE_BIN_DIR
-	echo "SPIRE_BIN_DIR=$SPIRE_BIN_DIR ($((SECONDS - began))s)"
+	local spire_dir="$WORK/spire.dir" envtest_dir="$WORK/envtest.dir"
+	ensure_spire "$spire_dir" 2> >(sed -u 's/^/[spire] /' >&2) &
+	local spire_pid=$!
+	ensure_envtest "$envtest_dir" 2> >(sed -u 's/^/[envtest] /' >&2) &
+	local envtest_pid=$!
+	local spire_rc=0 envtest_rc=0
+	wait "$spire_pid" || spire_rc=$?
+	wait "$envtest_pid" || envtest_rc=$?
+	((spire_rc == 0)) || printf '\ntest.sh: building SPIRE with scripts/ensure-spire.sh FAILED (exit %d)\n' "$spire_rc" >&2
+	((envtest_rc == 0)) || printf '\ntest.sh: building etcd and kube-apiserver with scripts/ensure-envtest.sh FAILED (exit %d)\n' "$envtest_rc" >&2
+	((spire_rc == 0 && envtest_rc == 0)) || die "a component build failed (see above)"
+	SPIRE_BIN_DIR="$(cat "$spire_dir")"
+	KUBEBUILDER_ASSETS="$(cat "$envtest_dir")"
+	[[ -n "$SPIRE_BIN_DIR" && -n "$KUBEBUILDER_ASSETS" ]] || die "a component build printed no directory"
+	export SPIRE_BIN_DIR KUBEBUILDER_ASSETS
+	echo "SPIRE_BIN_DIR=$SPIRE_BIN_DIR"
+	echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+	echo "($((SECONDS - began))s)"
 }
 
 # ---- checks ----
@@ -357,7 +383,7 @@ main() {
 	ensure_npm test/mcp-servers # real MCP servers for the proxy's end-to-end tests
 	ensure_npm test/interop     # npm jose for the identity and agentcard interop tests
 	ensure_npm test/sdk-client  # the official MCP TypeScript SDK client (AIP codes as it sees them)
-	ensure_spire
+	ensure_builds   # SPIRE, etcd and kube-apiserver, built in parallel when missing
 	ensure_redis    # private servers for store/redis's tests
 	ensure_postgres # private clusters for store/postgres's tests
 
