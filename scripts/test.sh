@@ -14,6 +14,8 @@
 # Steps, each timed; a failing one does not stop the others:
 #   gofmt        gofmt -l . lists no file
 #   tidy         go mod tidy -diff shows no change
+#   generated    the files of scripts/generate.sh (deepcopy, CRD) are
+#                the committed ones
 #   vet          go vet ./...
 #   test         go test ./... (all packages, -count=1)
 #   race         the same under the race detector
@@ -265,6 +267,23 @@ tidy_check() {
 	echo "go.mod and go.sum are tidy"
 }
 
+# generated fails when a file that scripts/generate.sh writes (deepcopy,
+# CRD) differs from the committed one.
+generated_check() {
+	cd "$ROOT"
+	local out="$WORK/generated"
+	bash scripts/generate.sh "$out"
+	local rc=0 f
+	for f in api/v1alpha1/zz_generated.deepcopy.go deploy/crd; do
+		diff -ru "$f" "$out/$f" || rc=1
+	done
+	if ((rc != 0)); then
+		printf '\n!!! generated files are out of date: run scripts/generate.sh and commit !!!\n' >&2
+		return 1
+	fi
+	echo "generated files are up to date"
+}
+
 go_vet() {
 	cd "$ROOT"
 	go vet ./...
@@ -389,6 +408,7 @@ main() {
 
 	run_step gofmt gofmt_check
 	run_step tidy tidy_check
+	run_step generated generated_check
 	run_step vet go_vet
 	run_step test go_test
 	if [[ "${AGENTID_SKIP_RACE:-0}" == 1 ]]; then
