@@ -14,7 +14,7 @@
 # Steps, each timed; a failing one does not stop the others:
 #   gofmt        gofmt -l . lists no file
 #   tidy         go mod tidy -diff shows no change
-#   generated    the files of scripts/generate.sh (deepcopy, CRD) are
+#   generated    the files of scripts/generate.sh (deepcopy, CRD, RBAC) are
 #                the committed ones
 #   vet          go vet ./...
 #   test         go test ./... (all packages, -count=1)
@@ -268,13 +268,13 @@ tidy_check() {
 }
 
 # generated fails when a file that scripts/generate.sh writes (deepcopy,
-# CRD) differs from the committed one.
+# CRD, RBAC) differs from the committed one.
 generated_check() {
 	cd "$ROOT"
 	local out="$WORK/generated"
 	bash scripts/generate.sh "$out"
 	local rc=0 f
-	for f in api/v1alpha1/zz_generated.deepcopy.go deploy/crd; do
+	for f in api/v1alpha1/zz_generated.deepcopy.go deploy/crd deploy/rbac; do
 		diff -ru "$f" "$out/$f" || rc=1
 	done
 	if ((rc != 0)); then
