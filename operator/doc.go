@@ -6,10 +6,11 @@
 //   - cardcontroller: fetches each AgentCard's card from its workload,
 //     verifies and binds it with package agentcard, writes the status and
 //     labels the workload;
-//   - trustbundle: the SPIFFE trust bundle, read from a ConfigMap.
+//   - trustbundle: the SPIFFE trust bundle, read from a ConfigMap;
+//   - manager: the controller-runtime manager that holds them, with probes,
+//     metrics and leader election.
 //
-// cmd/agentid-operator only parses flags and wires these into a
-// controller-runtime manager; cmd/agentid never imports them, so that the
+// cmd/agentid-operator only parses flags into a manager.Config; cmd/agentid never imports them, so that the
 // command-line tool does not carry the Kubernetes client.
 //
 // The RBAC markers of the manager itself (leader election) are here; the

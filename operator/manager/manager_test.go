@@ -1,0 +1,239 @@
+package manager
+
+import (
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+
+	"github.com/agentid/agentid/api/v1alpha1"
+	"github.com/agentid/agentid/internal/testenv"
+	"github.com/agentid/agentid/operator/internal/cardtest"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// TestOperatorVerifiesAgainstTheWatchedBundle runs the whole operator, as
+// cmd/agentid-operator builds it, against a real API server: the trust
+// bundle comes from a ConfigMap, a card signed by its CA is verified and
+// labelled, a rotation to another CA makes the same card unverified through
+// the ConfigMap watch alone, and the probes answer.
+func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
+	assets := testenv.EnvtestAssets(t)
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDDirectoryPaths:     []string{filepath.Join(testenv.Root(t), "deploy", "crd")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Errorf("stopping envtest: %v", err)
+		}
+	})
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	create := func(o client.Object) {
+		t.Helper()
+		if err := c.Create(ctx, o); err != nil {
+			t.Fatalf("creating %s: %v", o.GetName(), err)
+		}
+	}
+
+	ca := cardtest.NewCA(t, "example.org")
+	const ns, bundleNS = "agents", "spire-system"
+	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bundleNS}})
+	bundle := &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Namespace: bundleNS, Name: "spire-bundle"},
+		Data:       map[string]string{"bundle.spiffe": string(ca.SPIFFEBundle(t))},
+	}
+	create(bundle)
+
+	one := int32(1)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "weather", Labels: map[string]string{
+			v1alpha1.LabelAgentType: v1alpha1.AgentTypeAgent, v1alpha1.LabelProtocolPrefix + "a2a": "",
+		}},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "weather"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "weather"}},
+				Spec:       corev1.PodSpec{ServiceAccountName: "weather-sa", Containers: []corev1.Container{{Name: "a", Image: "x"}}},
+			},
+		},
+	}
+	create(d)
+	d.Status = appsv1.DeploymentStatus{Replicas: 1, Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "Test"}}}
+	if err := c.Status().Update(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	create(&corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "weather"},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "weather"}, Ports: []corev1.ServicePort{{Port: 8000}}},
+	})
+	svid := ca.SVID(t, "spiffe://example.org/ns/agents/sa/weather-sa")
+	agent := cardtest.NewServer(t, cardtest.Sign(t, cardtest.Card("weather"), svid))
+
+	probes := freeAddr(t)
+	mgr, err := New(ctx, cfg, Config{
+		RequireSignature: true,
+		TrustDomain:      spiffeid.RequireTrustDomainFromString("example.org"),
+		Bundle:           types.NamespacedName{Namespace: bundleNS, Name: "spire-bundle"},
+		MetricsAddr:      "0",
+		ProbeAddr:        probes,
+		ServiceURL:       func(*corev1.Service, corev1.ServicePort) string { return agent.URL },
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+
+	card := &v1alpha1.AgentCard{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "weather-card"},
+		Spec: v1alpha1.AgentCardSpec{
+			TargetRef:       v1alpha1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "weather"},
+			IdentityBinding: &v1alpha1.IdentityBinding{Strict: true},
+		},
+	}
+	began := time.Now()
+	create(card)
+	waitCondition(t, c, card, v1alpha1.ConditionVerified, metav1.ConditionTrue)
+	t.Logf("verified %v after the AgentCard was created", time.Since(began).Round(time.Millisecond))
+	waitLabel(t, c, d, true)
+
+	for _, path := range []string{"/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + probes + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s = %d, want 200", path, resp.StatusCode)
+		}
+	}
+
+	// Rotate to a CA that did not sign the card: the bundle watch, not a
+	// timer (the card's sync period is 30s), brings the change.
+	other := cardtest.NewCA(t, "example.org")
+	bundle.Data["bundle.spiffe"] = string(other.SPIFFEBundle(t))
+	began = time.Now()
+	if err := c.Update(ctx, bundle); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, c, card, v1alpha1.ConditionVerified, metav1.ConditionFalse)
+	t.Logf("unverified %v after the bundle rotated", time.Since(began).Round(time.Millisecond))
+	waitLabel(t, c, d, false)
+
+	// Restored, then deleted: a missing bundle is reported, and the label
+	// is left alone.
+	bundle.Data["bundle.spiffe"] = string(ca.SPIFFEBundle(t))
+	if err := c.Update(ctx, bundle); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition(t, c, card, v1alpha1.ConditionVerified, metav1.ConditionTrue)
+	waitLabel(t, c, d, true)
+	if err := c.Delete(ctx, bundle); err != nil {
+		t.Fatal(err)
+	}
+	got := waitCondition(t, c, card, v1alpha1.ConditionSynced, metav1.ConditionFalse)
+	if s := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionSynced); s.Reason != v1alpha1.ReasonTrustBundleUnavailable {
+		t.Errorf("Synced = %s/%s, want TrustBundleUnavailable", s.Status, s.Reason)
+	}
+	waitLabel(t, c, d, true)
+}
+
+func waitCondition(t *testing.T, c client.Client, card *v1alpha1.AgentCard, typ string, status metav1.ConditionStatus) *v1alpha1.AgentCard {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got v1alpha1.AgentCard
+		if err := c.Get(t.Context(), client.ObjectKeyFromObject(card), &got); err != nil {
+			t.Fatal(err)
+		}
+		if cond := meta.FindStatusCondition(got.Status.Conditions, typ); cond != nil && cond.Status == status {
+			return &got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s=%s; conditions: %+v", typ, status, got.Status.Conditions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitLabel(t *testing.T, c client.Client, d *appsv1.Deployment, want bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got appsv1.Deployment
+		if err := c.Get(t.Context(), client.ObjectKeyFromObject(d), &got); err != nil {
+			t.Fatal(err)
+		}
+		_, has := got.Spec.Template.Labels[v1alpha1.LabelSignatureVerified]
+		if has == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for the label to be %v", want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	td := spiffeid.RequireTrustDomainFromString("example.org")
+	b := types.NamespacedName{Namespace: "spire-system", Name: "spire-bundle"}
+	for _, tt := range []struct {
+		name string
+		c    Config
+		ok   bool
+	}{
+		{"without signature verification nothing is required", Config{}, true},
+		{"verification with a trust domain and a bundle is valid", Config{RequireSignature: true, TrustDomain: td, Bundle: b}, true},
+		{"verification without a trust domain is refused", Config{RequireSignature: true, Bundle: b}, false},
+		{"verification without a bundle is refused", Config{RequireSignature: true, TrustDomain: td}, false},
+	} {
+		if err := tt.c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%s: Validate() = %v", tt.name, err)
+		}
+	}
+}
