@@ -126,3 +126,50 @@ func TestEnvtestDirMatchesTheScript(t *testing.T) {
 		}
 	}
 }
+
+func TestFindSPIRE(t *testing.T) {
+	good := strings.TrimPrefix(SPIREVersion, "v") + "-dev-unk"
+	tests := []struct {
+		name    string
+		server  string // spire-server --version output; "" = no binaries
+		agent   bool
+		wantErr string
+	}{
+		{"both binaries of the pinned version are found", good, true, ""},
+		{"a missing spire-agent is an error naming the script", good, false, "ensure-spire.sh"},
+		{"a spire-server of another version is an error", "1.9.0", true, "want " + strings.TrimPrefix(SPIREVersion, "v")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fakeAsset(t, dir, "spire-server", tt.server)
+			if tt.agent {
+				fakeAsset(t, dir, "spire-agent", "")
+			}
+			got, err := findSPIRE(dir, "")
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("findSPIRE = %q, %v; want an error containing %q", got, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != dir {
+				t.Fatalf("findSPIRE = %q, %v; want %q", got, err, dir)
+			}
+		})
+	}
+	cache := t.TempDir()
+	d := filepath.Join(cache, "spire-"+SPIREVersion, "bin")
+	fakeAsset(t, d, "spire-server", good)
+	fakeAsset(t, d, "spire-agent", "")
+	if got, err := findSPIRE("", cache); err != nil || got != d {
+		t.Errorf("without SPIRE_BIN_DIR: findSPIRE = %q, %v; want the cache %q", got, err, d)
+	}
+	script, err := os.ReadFile(filepath.Join(Root(t), "scripts", "ensure-spire.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(script), `SPIRE_VERSION="${SPIRE_VERSION:-`+SPIREVersion+`}"`) {
+		t.Errorf("scripts/ensure-spire.sh does not pin %s", SPIREVersion)
+	}
+}

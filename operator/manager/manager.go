@@ -17,6 +17,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -57,6 +58,10 @@ type Config struct {
 	// Logger is where the manager and controllers log; nil means
 	// slog.Default().
 	Logger *slog.Logger
+
+	// testing allows several managers in one process (controller-runtime
+	// refuses two controllers of one name process-wide otherwise).
+	testing bool
 }
 
 // LeaderElectionID is the Lease that replicas of the operator share.
@@ -115,6 +120,7 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		LeaderElectionID:              LeaderElectionID,
 		LeaderElectionNamespace:       c.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: &c.testing},
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
 			&corev1.ConfigMap{}: {
 				Namespaces: map[string]cache.Config{cmNamespace: {}},

@@ -36,12 +36,21 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// TestOperatorVerifiesAgainstTheWatchedBundle runs the whole operator, as
-// cmd/agentid-operator builds it, against a real API server: the trust
-// bundle comes from a ConfigMap, a card signed by its CA is verified and
-// labelled, a rotation to another CA makes the same card unverified through
-// the ConfigMap watch alone, and the probes answer.
-func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
+// world is one API server (envtest) with an agent Deployment, its Service
+// and the server that serves its card, and the operator as
+// cmd/agentid-operator builds it, watching a trust bundle ConfigMap.
+type world struct {
+	c      client.Client
+	bundle *corev1.ConfigMap
+	d      *appsv1.Deployment
+	agent  *cardtest.Server
+	probes string
+}
+
+const ns, bundleNS = "agents", "spire-system"
+
+func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
+	t.Helper()
 	assets := testenv.EnvtestAssets(t)
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
@@ -68,26 +77,17 @@ func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	create := func(o client.Object) {
-		t.Helper()
-		if err := c.Create(ctx, o); err != nil {
-			t.Fatalf("creating %s: %v", o.GetName(), err)
-		}
-	}
-
-	ca := cardtest.NewCA(t, "example.org")
-	const ns, bundleNS = "agents", "spire-system"
-	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
-	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bundleNS}})
-	bundle := &corev1.ConfigMap{
+	w := &world{c: c}
+	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bundleNS}})
+	w.bundle = &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: bundleNS, Name: "spire-bundle"},
-		Data:       map[string]string{"bundle.spiffe": string(ca.SPIFFEBundle(t))},
+		Data:       map[string]string{"bundle.spiffe": string(bundleData)},
 	}
-	create(bundle)
+	w.create(t, w.bundle)
 
 	one := int32(1)
-	d := &appsv1.Deployment{
+	w.d = &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "weather", Labels: map[string]string{
 			v1alpha1.LabelAgentType: v1alpha1.AgentTypeAgent, v1alpha1.LabelProtocolPrefix + "a2a": "",
 		}},
@@ -100,34 +100,52 @@ func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
 			},
 		},
 	}
-	create(d)
-	d.Status = appsv1.DeploymentStatus{Replicas: 1, Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "Test"}}}
-	if err := c.Status().Update(ctx, d); err != nil {
+	w.create(t, w.d)
+	w.d.Status = appsv1.DeploymentStatus{Replicas: 1, Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "Test"}}}
+	if err := c.Status().Update(t.Context(), w.d); err != nil {
 		t.Fatal(err)
 	}
-	create(&corev1.Service{
+	w.create(t, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "weather"},
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "weather"}, Ports: []corev1.ServicePort{{Port: 8000}}},
 	})
-	svid := ca.SVID(t, "spiffe://example.org/ns/agents/sa/weather-sa")
-	agent := cardtest.NewServer(t, cardtest.Sign(t, cardtest.Card("weather"), svid))
+	w.agent = cardtest.NewServer(t, card)
 
-	probes := freeAddr(t)
-	mgr, err := New(ctx, cfg, Config{
+	w.probes = freeAddr(t)
+	mgr, err := New(t.Context(), cfg, Config{
 		RequireSignature: true,
 		TrustDomain:      spiffeid.RequireTrustDomainFromString("example.org"),
 		Bundle:           types.NamespacedName{Namespace: bundleNS, Name: "spire-bundle"},
 		MetricsAddr:      "0",
-		ProbeAddr:        probes,
-		ServiceURL:       func(*corev1.Service, corev1.ServicePort) string { return agent.URL },
+		ProbeAddr:        w.probes,
+		ServiceURL:       func(*corev1.Service, corev1.ServicePort) string { return w.agent.URL },
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		testing:          true,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	go func() { done <- mgr.Start(t.Context()) }()
+	t.Cleanup(func() {
+		// t.Context is cancelled before cleanups run.
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+	return w
+}
 
+func (w *world) create(t *testing.T, o client.Object) {
+	t.Helper()
+	if err := w.c.Create(t.Context(), o); err != nil {
+		t.Fatalf("creating %s: %v", o.GetName(), err)
+	}
+}
+
+// card creates the AgentCard of the agent, with strict binding.
+func (w *world) card(t *testing.T) *v1alpha1.AgentCard {
+	t.Helper()
 	card := &v1alpha1.AgentCard{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "weather-card"},
 		Spec: v1alpha1.AgentCardSpec{
@@ -135,14 +153,37 @@ func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
 			IdentityBinding: &v1alpha1.IdentityBinding{Strict: true},
 		},
 	}
+	w.create(t, card)
+	return card
+}
+
+func (w *world) setBundle(t *testing.T, data []byte) {
+	t.Helper()
+	w.bundle.Data["bundle.spiffe"] = string(data)
+	if err := w.c.Update(t.Context(), w.bundle); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestOperatorVerifiesAgainstTheWatchedBundle runs the whole operator
+// against a real API server: the trust bundle comes from a ConfigMap, a
+// card signed by its CA is verified and labelled, a rotation to another CA
+// makes the same card unverified through the ConfigMap watch alone, and the
+// probes answer.
+func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
+	ca := cardtest.NewCA(t, "example.org")
+	svid := ca.SVID(t, "spiffe://example.org/ns/agents/sa/weather-sa")
+	w := newWorld(t, ca.SPIFFEBundle(t), cardtest.Sign(t, cardtest.Card("weather"), svid))
+	c := w.c
+
 	began := time.Now()
-	create(card)
+	card := w.card(t)
 	waitCondition(t, c, card, v1alpha1.ConditionVerified, metav1.ConditionTrue)
 	t.Logf("verified %v after the AgentCard was created", time.Since(began).Round(time.Millisecond))
-	waitLabel(t, c, d, true)
+	waitLabel(t, c, w.d, true)
 
 	for _, path := range []string{"/healthz", "/readyz"} {
-		resp, err := http.Get("http://" + probes + path)
+		resp, err := http.Get("http://" + w.probes + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,31 +196,59 @@ func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
 	// Rotate to a CA that did not sign the card: the bundle watch, not a
 	// timer (the card's sync period is 30s), brings the change.
 	other := cardtest.NewCA(t, "example.org")
-	bundle.Data["bundle.spiffe"] = string(other.SPIFFEBundle(t))
 	began = time.Now()
-	if err := c.Update(ctx, bundle); err != nil {
-		t.Fatal(err)
-	}
+	w.setBundle(t, other.SPIFFEBundle(t))
 	waitCondition(t, c, card, v1alpha1.ConditionVerified, metav1.ConditionFalse)
 	t.Logf("unverified %v after the bundle rotated", time.Since(began).Round(time.Millisecond))
-	waitLabel(t, c, d, false)
+	waitLabel(t, c, w.d, false)
 
 	// Restored, then deleted: a missing bundle is reported, and the label
 	// is left alone.
-	bundle.Data["bundle.spiffe"] = string(ca.SPIFFEBundle(t))
-	if err := c.Update(ctx, bundle); err != nil {
-		t.Fatal(err)
-	}
+	w.setBundle(t, ca.SPIFFEBundle(t))
 	waitCondition(t, c, card, v1alpha1.ConditionVerified, metav1.ConditionTrue)
-	waitLabel(t, c, d, true)
-	if err := c.Delete(ctx, bundle); err != nil {
+	waitLabel(t, c, w.d, true)
+	if err := c.Delete(t.Context(), w.bundle); err != nil {
 		t.Fatal(err)
 	}
 	got := waitCondition(t, c, card, v1alpha1.ConditionSynced, metav1.ConditionFalse)
 	if s := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionSynced); s.Reason != v1alpha1.ReasonTrustBundleUnavailable {
 		t.Errorf("Synced = %s/%s, want TrustBundleUnavailable", s.Status, s.Reason)
 	}
-	waitLabel(t, c, d, true)
+	waitLabel(t, c, w.d, true)
+}
+
+// TestOperatorVerifiesSPIREMintedCards uses the real SPIRE: the bundle in
+// the ConfigMap is what spire-server prints, and the cards are signed by
+// the agentcard signer with SVIDs that spire-server minted.
+func TestOperatorVerifiesSPIREMintedCards(t *testing.T) {
+	spire := cardtest.StartSPIREServer(t, "example.org")
+	own := spire.Mint(t, "spiffe://example.org/ns/agents/sa/weather-sa", time.Hour)
+	w := newWorld(t, spire.Bundle(t), cardtest.Sign(t, cardtest.Card("weather"), own))
+
+	card := w.card(t)
+	got := waitCondition(t, w.c, card, v1alpha1.ConditionVerified, metav1.ConditionTrue)
+	if got.Status.SignatureSpiffeID != "spiffe://example.org/ns/agents/sa/weather-sa" || !got.Status.BindingStatus.Bound {
+		t.Errorf("signatureSpiffeId %q, bindingStatus %+v", got.Status.SignatureSpiffeID, got.Status.BindingStatus)
+	}
+	waitLabel(t, w.c, w.d, true)
+
+	// The agent starts serving another agent's card, also minted by the
+	// same SPIRE: signature fine, identity not the workload's.
+	billing := spire.Mint(t, "spiffe://example.org/ns/agents/sa/billing-sa", time.Hour)
+	w.agent.SetCard(cardtest.Sign(t, cardtest.Card("weather"), billing))
+	// Nudge a reconcile now rather than in 30s: any change of the card's
+	// spec (here a sync period) is one.
+	patch := client.MergeFrom(got.DeepCopy())
+	got.Spec.SyncPeriod = &metav1.Duration{Duration: 20 * time.Second}
+	if err := w.c.Patch(t.Context(), got, patch); err != nil {
+		t.Fatal(err)
+	}
+	got = waitCondition(t, w.c, card, v1alpha1.ConditionBound, metav1.ConditionFalse)
+	if c := meta.FindStatusCondition(got.Status.Conditions, v1alpha1.ConditionSignatureVerified); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("SignatureVerified = %+v, want True for a SPIRE-minted SVID", c)
+	}
+	waitCondition(t, w.c, card, v1alpha1.ConditionVerified, metav1.ConditionFalse)
+	waitLabel(t, w.c, w.d, false)
 }
 
 func waitCondition(t *testing.T, c client.Client, card *v1alpha1.AgentCard, typ string, status metav1.ConditionStatus) *v1alpha1.AgentCard {
