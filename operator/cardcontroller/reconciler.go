@@ -67,6 +67,8 @@ type Options struct {
 	ServiceURL func(*corev1.Service, corev1.ServicePort) string
 	// Now is the clock of the status times; nil means time.Now.
 	Now func() time.Time
+	// Metrics, when set, count the verifications.
+	Metrics *Metrics
 }
 
 // Reconciler reconciles AgentCards. It is safe for concurrent use by the
@@ -217,7 +219,9 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 		return outcome{workload: w, requeue: retryBundle}
 	}
 
+	began := time.Now()
 	res, bindingNote := r.verify(card, w, bundle, raw)
+	r.opts.Metrics.observe(res, r.opts.AuditMode, time.Since(began))
 	sigOK := res.Verified
 	ib := card.Spec.IdentityBinding
 	bound := res.Binding != nil && res.Binding.Bound

@@ -15,6 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/internal/cardtest"
 )
@@ -418,4 +421,66 @@ func condition(card *v1alpha1.AgentCard, typ string) *metav1.Condition {
 		}
 	}
 	return nil
+}
+
+func TestMetricsCountVerificationsByResultAndAuditMode(t *testing.T) {
+	cas := newCAs(t)
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(audit bool, binding *v1alpha1.IdentityBinding, card func(*fixture) []byte) {
+		t.Helper()
+		f := newFixture(t, newFakeClient(t), cas)
+		f.opts.Metrics, f.opts.AuditMode = m, audit
+		f.serve(card(f))
+		f.run(f.card(binding))
+	}
+	run(false, nil, validCard)
+	run(false, nil, func(f *fixture) []byte { return tamper(t, validCard(f)) })
+	run(true, nil, func(f *fixture) []byte { return tamper(t, validCard(f)) })
+	run(false, &v1alpha1.IdentityBinding{TrustDomain: "partner.example"}, validCard)
+
+	for _, tt := range []struct {
+		result, audit string
+		want          float64
+	}{{"success", "false", 2}, {"failed", "false", 1}, {"failed", "true", 1}} {
+		if got := testutil.ToFloat64(m.verifications.WithLabelValues("x5c", tt.result, tt.audit)); got != tt.want {
+			t.Errorf("a2a_signature_verification_total{result=%s,audit_mode=%s} = %v, want %v", tt.result, tt.audit, got, tt.want)
+		}
+	}
+	if got := testutil.ToFloat64(m.tdMismatch); got != 1 {
+		t.Errorf("kagenti_x5c_binding_trust_domain_mismatch_total = %v, want 1", got)
+	}
+	if n := testutil.CollectAndCount(m.duration); n != 1 {
+		t.Errorf("duration series = %d, want 1", n)
+	}
+	if _, err := NewMetrics(reg); err == nil {
+		t.Error("registering the metrics twice was accepted")
+	}
+}
+
+func TestEventsReportTransitions(t *testing.T) {
+	f := newFixture(t, newFakeClient(t), newCAs(t))
+	f.serve(validCard(f))
+	card := f.card(&v1alpha1.IdentityBinding{Strict: true})
+	f.run(card)
+	for _, reason := range []string{"SignatureEvaluated", "BindingEvaluated", "LabelApplied"} {
+		if !f.recorder.has(reason) {
+			t.Errorf("no %s event; events: %v", reason, f.recorder.events)
+		}
+	}
+	n := len(f.recorder.events)
+	f.run(card)
+	if len(f.recorder.events) != n {
+		t.Errorf("an unchanged reconcile emitted events: %v", f.recorder.events[n:])
+	}
+	f.serve(tamper(t, validCard(f)))
+	f.run(card)
+	for _, reason := range []string{"SignatureFailed", "BindingFailed", "LabelRemoved"} {
+		if !f.recorder.has(reason) {
+			t.Errorf("no %s event; events: %v", reason, f.recorder.events)
+		}
+	}
 }

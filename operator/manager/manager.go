@@ -19,9 +19,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentid/agentid/api/v1alpha1"
@@ -58,6 +60,9 @@ type Config struct {
 	// Logger is where the manager and controllers log; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Registerer takes the operator's metrics; nil means the manager's
+	// registry, which its metrics endpoint serves.
+	Registerer prometheus.Registerer
 
 	// testing allows several managers in one process (controller-runtime
 	// refuses two controllers of one name process-wide otherwise).
@@ -132,9 +137,21 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		return nil, fmt.Errorf("manager: %w", err)
 	}
 
+	reg := c.Registerer
+	if reg == nil {
+		reg = crmetrics.Registry
+	}
+	cardMetrics, err := cardcontroller.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("manager: %w", err)
+	}
 	var bundles cardcontroller.BundleSource
 	if c.Bundle.Name != "" {
-		cm, err := trustbundle.NewConfigMap(mgr.GetClient(), c.Bundle, c.BundleKey, c.TrustDomain)
+		bundleMetrics, err := trustbundle.NewMetrics(reg)
+		if err != nil {
+			return nil, fmt.Errorf("manager: %w", err)
+		}
+		cm, err := trustbundle.NewConfigMap(mgr.GetClient(), c.Bundle, c.BundleKey, c.TrustDomain, trustbundle.WithMetrics(bundleMetrics))
 		if err != nil {
 			return nil, fmt.Errorf("manager: %w", err)
 		}
@@ -145,6 +162,7 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		TrustDomain:      c.TrustDomain,
 		AuditMode:        c.AuditMode,
 		ServiceURL:       c.ServiceURL,
+		Metrics:          cardMetrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentid/agentid/api/v1alpha1"
@@ -40,11 +41,12 @@ func freeAddr(t *testing.T) string {
 // and the server that serves its card, and the operator as
 // cmd/agentid-operator builds it, watching a trust bundle ConfigMap.
 type world struct {
-	c      client.Client
-	bundle *corev1.ConfigMap
-	d      *appsv1.Deployment
-	agent  *cardtest.Server
-	probes string
+	c       client.Client
+	bundle  *corev1.ConfigMap
+	d       *appsv1.Deployment
+	agent   *cardtest.Server
+	probes  string
+	metrics *prometheus.Registry
 }
 
 const ns, bundleNS = "agents", "spire-system"
@@ -77,7 +79,7 @@ func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{c: c}
+	w := &world{c: c, metrics: prometheus.NewRegistry()}
 	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bundleNS}})
 	w.bundle = &corev1.ConfigMap{
@@ -120,6 +122,7 @@ func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
 		ProbeAddr:        w.probes,
 		ServiceURL:       func(*corev1.Service, corev1.ServicePort) string { return w.agent.URL },
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registerer:       w.metrics,
 		testing:          true,
 	})
 	if err != nil {
@@ -215,6 +218,45 @@ func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
 		t.Errorf("Synced = %s/%s, want TrustBundleUnavailable", s.Status, s.Reason)
 	}
 	waitLabel(t, c, w.d, true)
+
+	// The rotation and the deletion show in the metrics too.
+	want := map[string]bool{
+		"a2a_signature_verification_total":           false,
+		"kagenti_x5c_trust_bundle_load_errors_total": false,
+		"agentid_trust_bundle_authorities":           false,
+	}
+	families, err := w.metrics.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if _, ok := want[f.GetName()]; ok {
+			want[f.GetName()] = true
+		}
+		switch f.GetName() {
+		case "agentid_trust_bundle_authorities":
+			if v := f.GetMetric()[0].GetGauge().GetValue(); v != 0 {
+				t.Errorf("agentid_trust_bundle_authorities = %v after the bundle was deleted, want 0", v)
+			}
+		case "a2a_signature_verification_total":
+			results := map[string]float64{}
+			for _, m := range f.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "result" {
+						results[l.GetValue()] += m.GetCounter().GetValue()
+					}
+				}
+			}
+			if results["success"] < 2 || results["failed"] < 1 {
+				t.Errorf("verifications by result = %v, want at least 2 successes and 1 failure", results)
+			}
+		}
+	}
+	for name, seen := range want {
+		if !seen {
+			t.Errorf("metric %s not registered", name)
+		}
+	}
 }
 
 // TestOperatorVerifiesSPIREMintedCards uses the real SPIRE: the bundle in

@@ -21,6 +21,17 @@ import (
 // the name SPIRE's Kubernetes bundle notifier writes.
 const DefaultKey = "bundle.spiffe"
 
+// Errors of Bundle, to test with errors.Is; the metric reason of each is in
+// brackets.
+var (
+	// ErrNotFound: the ConfigMap does not exist [configmap_not_found].
+	ErrNotFound = errors.New("trustbundle: ConfigMap not found")
+	// ErrEmpty: the key is missing or empty [empty_bundle].
+	ErrEmpty = errors.New("trustbundle: bundle key not found or empty")
+	// ErrInvalid: the bundle does not parse or holds no CA [invalid_bundle].
+	ErrInvalid = errors.New("trustbundle: invalid bundle")
+)
+
 // ConfigMap is the trust bundle of one trust domain, read from a key of a
 // ConfigMap. It is safe for concurrent use.
 type ConfigMap struct {
@@ -29,6 +40,8 @@ type ConfigMap struct {
 	key         string
 	trustDomain spiffeid.TrustDomain
 
+	metrics *Metrics
+
 	mu     sync.Mutex
 	uid    types.UID
 	rv     string
@@ -36,9 +49,15 @@ type ConfigMap struct {
 	err    error
 }
 
+// Option configures a ConfigMap.
+type Option func(*ConfigMap)
+
+// WithMetrics records bundle loads in m.
+func WithMetrics(m *Metrics) Option { return func(c *ConfigMap) { c.metrics = m } }
+
 // NewConfigMap returns the bundle of trust domain td held under key (""
 // means DefaultKey) in ConfigMap name, read with reader.
-func NewConfigMap(reader client.Reader, name types.NamespacedName, key string, td spiffeid.TrustDomain) (*ConfigMap, error) {
+func NewConfigMap(reader client.Reader, name types.NamespacedName, key string, td spiffeid.TrustDomain, opts ...Option) (*ConfigMap, error) {
 	if reader == nil {
 		return nil, errors.New("trustbundle: no client")
 	}
@@ -51,7 +70,11 @@ func NewConfigMap(reader client.Reader, name types.NamespacedName, key string, t
 	if key == "" {
 		key = DefaultKey
 	}
-	return &ConfigMap{reader: reader, name: name, key: key, trustDomain: td}, nil
+	c := &ConfigMap{reader: reader, name: name, key: key, trustDomain: td}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
 }
 
 // Name returns the ConfigMap's namespace and name.
@@ -66,9 +89,15 @@ func (c *ConfigMap) Bundle(ctx context.Context) (*x509bundle.Bundle, error) {
 	var cm corev1.ConfigMap
 	if err := c.reader.Get(ctx, c.name, &cm); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, fmt.Errorf("trustbundle: ConfigMap %s not found", c.name)
+			err = fmt.Errorf("%w: %s", ErrNotFound, c.name)
+		} else {
+			err = fmt.Errorf("trustbundle: reading ConfigMap %s: %w", c.name, err)
 		}
-		return nil, fmt.Errorf("trustbundle: reading ConfigMap %s: %w", c.name, err)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.uid, c.rv, c.bundle, c.err = "", "", nil, err
+		c.metrics.loaded(nil, err)
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -77,6 +106,7 @@ func (c *ConfigMap) Bundle(ctx context.Context) (*x509bundle.Bundle, error) {
 	}
 	c.uid, c.rv = cm.UID, cm.ResourceVersion
 	c.bundle, c.err = c.parse(&cm)
+	c.metrics.loaded(c.bundle, c.err)
 	return c.bundle, c.err
 }
 
@@ -88,11 +118,11 @@ func (c *ConfigMap) parse(cm *corev1.ConfigMap) (*x509bundle.Bundle, error) {
 		}
 	}
 	if data == "" {
-		return nil, fmt.Errorf("trustbundle: ConfigMap %s: key %q not found or empty", c.name, c.key)
+		return nil, fmt.Errorf("%w: ConfigMap %s, key %q", ErrEmpty, c.name, c.key)
 	}
 	b, err := agentcard.ParseBundle(c.trustDomain, []byte(data))
 	if err != nil {
-		return nil, fmt.Errorf("trustbundle: ConfigMap %s key %q: %w", c.name, c.key, err)
+		return nil, fmt.Errorf("%w: ConfigMap %s, key %q: %w", ErrInvalid, c.name, c.key, err)
 	}
 	return b, nil
 }

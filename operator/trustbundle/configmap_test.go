@@ -2,6 +2,8 @@ package trustbundle
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -14,6 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/agentid/agentid/operator/internal/cardtest"
@@ -47,14 +51,19 @@ func TestBundleFormatsAndErrors(t *testing.T) {
 	}{
 		{"a SPIFFE JSON bundle under the default key loads", []client.Object{configMap(map[string]string{DefaultKey: string(ca.SPIFFEBundle(t))})}, "", ""},
 		{"a PEM bundle under a configured key loads", []client.Object{configMap(map[string]string{"bundle.crt": string(ca.PEM())})}, "bundle.crt", ""},
-		{"a missing ConfigMap says so", nil, "", "ConfigMap spire-system/spire-bundle not found"},
-		{"a missing key says which", []client.Object{configMap(map[string]string{"other": "x"})}, "", `key "bundle.spiffe" not found or empty`},
+		{"a missing ConfigMap says which", nil, "", "ConfigMap not found: spire-system/spire-bundle"},
+		{"a missing key says which", []client.Object{configMap(map[string]string{"other": "x"})}, "", `key "bundle.spiffe"`},
 		{"a bundle that does not parse says so", []client.Object{configMap(map[string]string{DefaultKey: `{"keys": [}`})}, "", "failed to parse SPIFFE bundle JSON"},
 		{"a bundle without authorities says so", []client.Object{configMap(map[string]string{DefaultKey: `{"keys": []}`})}, "", "no certificates"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cm, err := NewConfigMap(newClient(t, tt.objs...), cmName, tt.key, td)
+			reg := prometheus.NewRegistry()
+			m, err := NewMetrics(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cm, err := NewConfigMap(newClient(t, tt.objs...), cmName, tt.key, td, WithMetrics(m))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -63,10 +72,16 @@ func TestBundleFormatsAndErrors(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Bundle = %v, %v; want an error containing %q", b, err, tt.wantErr)
 				}
+				if n := testutil.CollectAndCount(m.loadErrors); n != 1 || testutil.ToFloat64(m.authorities) != 0 {
+					t.Errorf("load error series = %d, authorities = %v; want one error and 0", n, testutil.ToFloat64(m.authorities))
+				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			if testutil.ToFloat64(m.authorities) != 1 {
+				t.Errorf("agentid_trust_bundle_authorities = %v, want 1", testutil.ToFloat64(m.authorities))
 			}
 			if b.TrustDomain() != td || len(b.X509Authorities()) != 1 || !b.X509Authorities()[0].Equal(ca.Cert) {
 				t.Errorf("bundle = %v, want the CA of %s", b, td)
@@ -144,6 +159,28 @@ func TestNewConfigMapRefusesAnIncompleteSetup(t *testing.T) {
 	} {
 		if err := f(); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestLoadErrorsAreCountedByReason(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		err    error
+		reason string
+	}{
+		{ErrNotFound, "configmap_not_found"},
+		{ErrEmpty, "empty_bundle"},
+		{ErrInvalid, "invalid_bundle"},
+		{errors.New("forbidden"), "read_failed"},
+	} {
+		m.loaded(nil, fmt.Errorf("wrapped: %w", tt.err))
+		if got := testutil.ToFloat64(m.loadErrors.WithLabelValues(tt.reason)); got != 1 {
+			t.Errorf("%v: %s = %v, want 1", tt.err, tt.reason, got)
 		}
 	}
 }
