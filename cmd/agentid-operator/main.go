@@ -94,6 +94,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.BoolVar(&cfg.AuditMode, "signature-audit-mode", false, "record verification failures without removing labels or withholding cards")
 	fs.BoolVar(&enforceNetPolicies, "enforce-network-policies", false, "create NetworkPolicies that follow verification (not implemented yet: refused)")
 	fs.DurationVar(&gracePeriod, "svid-expiry-grace-period", 30*time.Minute, "restart a verified workload this long before its SVID expires (not implemented yet: ignored, with a warning)")
+	fs.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "AgentCards reconciled at once")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", ":8080", `address of the metrics endpoint ("0" turns it off)`)
 	fs.StringVar(&cfg.ProbeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")
 	fs.BoolVar(&cfg.LeaderElection, "leader-elect", false, "elect a leader among replicas, so that one reconciles at a time")
@@ -110,6 +111,9 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	}
 	if enforceNetPolicies {
 		return options{}, errors.New("--enforce-network-policies is not implemented yet; refusing to start rather than leave workloads unrestricted")
+	}
+	if cfg.MaxConcurrentReconciles < 1 {
+		return options{}, errors.New("--max-concurrent-reconciles must be at least 1")
 	}
 	if refresh <= 0 || gracePeriod <= 0 {
 		return options{}, errors.New("--spire-trust-bundle-refresh-interval and --svid-expiry-grace-period must be positive")

@@ -13,10 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -160,19 +160,14 @@ func TestCRDValidationOfRawSyncPeriods(t *testing.T) {
 	}
 }
 
-// TestManagerReconcilesOnWatch runs the controller in a real manager: the
-// card is verified as soon as the Deployment turns ready, through the
-// watch, without calling Reconcile by hand.
-func TestManagerReconcilesOnWatch(t *testing.T) {
-	cfg := apiServer(t)
-	c := apiClient(t)
-	f := newFixture(t, c, newCAs(t))
-	f.setDeploymentReadyByName(f.name, false)
-	f.serve(validCard(f))
-
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:  newScheme(t),
-		Metrics: metricsserver.Options{BindAddress: "0"},
+// startManager runs the controller in a real manager on the shared API
+// server until the test ends.
+func startManager(t *testing.T, f *fixture) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(apiServer(t), ctrl.Options{
+		Scheme:     newScheme(t),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptrTrue()},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -181,12 +176,29 @@ func TestManagerReconcilesOnWatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := t.Context()
-	if err := r.Setup(ctx, mgr, types.NamespacedName{}); err != nil {
+	if err := r.Setup(t.Context(), mgr, SetupOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
+	go func() { done <- mgr.Start(t.Context()) }()
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+func ptrTrue() *bool { b := true; return &b }
+
+// TestManagerReconcilesOnWatch runs the controller in a real manager: the
+// card is verified as soon as the Deployment turns ready, through the
+// watch, without calling Reconcile by hand.
+func TestManagerReconcilesOnWatch(t *testing.T) {
+	c := apiClient(t)
+	f := newFixture(t, c, newCAs(t))
+	f.setDeploymentReadyByName(f.name, false)
+	f.serve(validCard(f))
+	startManager(t, f)
 
 	card := f.card(&v1alpha1.IdentityBinding{Strict: true})
 	waitFor(t, f, card, func(ac *v1alpha1.AgentCard) bool {
@@ -199,11 +211,44 @@ func TestManagerReconcilesOnWatch(t *testing.T) {
 		return meta.IsStatusConditionTrue(ac.Status.Conditions, v1alpha1.ConditionVerified)
 	})
 	t.Logf("verified %v after the Deployment turned ready", time.Since(began).Round(time.Millisecond))
-	// The label follows the status write.
+	waitLabelOn(t, f)
+}
+
+// TestManagerWakesACardWaitingForItsService: a card whose workload has no
+// Service yet is reconciled when the Service appears, not 30s later.
+func TestManagerWakesACardWaitingForItsService(t *testing.T) {
+	c := apiClient(t)
+	f := newFixture(t, c, newCAs(t))
+	if err := c.Delete(t.Context(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.name}}); err != nil {
+		t.Fatal(err)
+	}
+	f.serve(validCard(f))
+	startManager(t, f)
+	card := f.card(nil)
+	waitFor(t, f, card, func(ac *v1alpha1.AgentCard) bool {
+		c := meta.FindStatusCondition(ac.Status.Conditions, v1alpha1.ConditionSynced)
+		return c != nil && c.Reason == v1alpha1.ReasonServiceNotFound
+	})
+	began := time.Now()
+	f.create(&corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.name},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": f.name}, Ports: []corev1.ServicePort{{Port: 8000}}},
+	})
+	waitFor(t, f, card, func(ac *v1alpha1.AgentCard) bool {
+		return meta.IsStatusConditionTrue(ac.Status.Conditions, v1alpha1.ConditionVerified)
+	})
+	if d := time.Since(began); d > 10*time.Second {
+		t.Errorf("verified %v after the Service appeared: the requeue, not the watch, did it", d)
+	}
+}
+
+// waitLabelOn waits for the verified label, which follows the status write.
+func waitLabelOn(t *testing.T, f *fixture) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if v, ok := f.label(f.name); ok && v == "true" {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the pod template was not labelled verified")

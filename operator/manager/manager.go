@@ -44,6 +44,8 @@ type Config struct {
 	BundleKey string
 	// AuditMode: --signature-audit-mode.
 	AuditMode bool
+	// MaxConcurrentReconciles: --max-concurrent-reconciles; 0 means 4.
+	MaxConcurrentReconciles int
 
 	// MetricsAddr and ProbeAddr are the listen addresses of the metrics
 	// and health endpoints; "0" turns one off.
@@ -167,11 +169,7 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
 	}
-	bundleWatch := types.NamespacedName{}
-	if c.Bundle.Name != "" {
-		bundleWatch = c.Bundle
-	}
-	if err := r.Setup(ctx, mgr, bundleWatch); err != nil {
+	if err := r.Setup(ctx, mgr, cardcontroller.SetupOptions{Bundle: c.Bundle, MaxConcurrentReconciles: c.MaxConcurrentReconciles}); err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
 	}
 

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -47,11 +48,12 @@ type world struct {
 	agent   *cardtest.Server
 	probes  string
 	metrics *prometheus.Registry
+	cfg     *rest.Config
 }
 
 const ns, bundleNS = "agents", "spire-system"
 
-func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
+func newWorld(t *testing.T, bundleData []byte) *world {
 	t.Helper()
 	assets := testenv.EnvtestAssets(t)
 	env := &envtest.Environment{
@@ -79,15 +81,22 @@ func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{c: c, metrics: prometheus.NewRegistry()}
-	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
+	w := &world{c: c, cfg: cfg, metrics: prometheus.NewRegistry()}
 	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bundleNS}})
 	w.bundle = &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: bundleNS, Name: "spire-bundle"},
 		Data:       map[string]string{"bundle.spiffe": string(bundleData)},
 	}
 	w.create(t, w.bundle)
+	return w
+}
 
+// addWeather creates the weather agent in namespace agents: a ready
+// Deployment whose pods run as weather-sa, its Service, and a server that
+// serves card.
+func (w *world) addWeather(t *testing.T, card []byte) {
+	t.Helper()
+	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	one := int32(1)
 	w.d = &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "weather", Labels: map[string]string{
@@ -104,7 +113,7 @@ func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
 	}
 	w.create(t, w.d)
 	w.d.Status = appsv1.DeploymentStatus{Replicas: 1, Conditions: []appsv1.DeploymentCondition{{Type: appsv1.DeploymentAvailable, Status: corev1.ConditionTrue, Reason: "Test"}}}
-	if err := c.Status().Update(t.Context(), w.d); err != nil {
+	if err := w.c.Status().Update(t.Context(), w.d); err != nil {
 		t.Fatal(err)
 	}
 	w.create(t, &corev1.Service{
@@ -112,9 +121,12 @@ func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
 		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "weather"}, Ports: []corev1.ServicePort{{Port: 8000}}},
 	})
 	w.agent = cardtest.NewServer(t, card)
+}
 
+// config is the operator's configuration for the weather agent.
+func (w *world) config(t *testing.T) Config {
 	w.probes = freeAddr(t)
-	mgr, err := New(t.Context(), cfg, Config{
+	return Config{
 		RequireSignature: true,
 		TrustDomain:      spiffeid.RequireTrustDomainFromString("example.org"),
 		Bundle:           types.NamespacedName{Namespace: bundleNS, Name: "spire-bundle"},
@@ -124,7 +136,13 @@ func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
 		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registerer:       w.metrics,
 		testing:          true,
-	})
+	}
+}
+
+// start runs the operator until the test ends.
+func (w *world) start(t *testing.T, c Config) {
+	t.Helper()
+	mgr, err := New(t.Context(), w.cfg, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +154,6 @@ func newWorld(t *testing.T, bundleData []byte, card []byte) *world {
 			t.Errorf("manager: %v", err)
 		}
 	})
-	return w
 }
 
 func (w *world) create(t *testing.T, o client.Object) {
@@ -176,7 +193,9 @@ func (w *world) setBundle(t *testing.T, data []byte) {
 func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
 	ca := cardtest.NewCA(t, "example.org")
 	svid := ca.SVID(t, "spiffe://example.org/ns/agents/sa/weather-sa")
-	w := newWorld(t, ca.SPIFFEBundle(t), cardtest.Sign(t, cardtest.Card("weather"), svid))
+	w := newWorld(t, ca.SPIFFEBundle(t))
+	w.addWeather(t, cardtest.Sign(t, cardtest.Card("weather"), svid))
+	w.start(t, w.config(t))
 	c := w.c
 
 	began := time.Now()
@@ -265,7 +284,9 @@ func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
 func TestOperatorVerifiesSPIREMintedCards(t *testing.T) {
 	spire := cardtest.StartSPIREServer(t, "example.org")
 	own := spire.Mint(t, "spiffe://example.org/ns/agents/sa/weather-sa", time.Hour)
-	w := newWorld(t, spire.Bundle(t), cardtest.Sign(t, cardtest.Card("weather"), own))
+	w := newWorld(t, spire.Bundle(t))
+	w.addWeather(t, cardtest.Sign(t, cardtest.Card("weather"), own))
+	w.start(t, w.config(t))
 
 	card := w.card(t)
 	got := waitCondition(t, w.c, card, v1alpha1.ConditionVerified, metav1.ConditionTrue)
