@@ -49,8 +49,12 @@ func newScheme(t testing.TB) *runtime.Scheme {
 // newFakeClient is the controller-runtime fake client with the status
 // subresources the controller uses.
 func newFakeClient(t testing.TB) client.Client {
+	return newFakeClientWith(newScheme(t))
+}
+
+func newFakeClientWith(s *runtime.Scheme) client.Client {
 	return fake.NewClientBuilder().
-		WithScheme(newScheme(t)).
+		WithScheme(s).
 		WithStatusSubresource(&v1alpha1.AgentCard{}, &appsv1.Deployment{}, &appsv1.StatefulSet{}).
 		Build()
 }
@@ -121,10 +125,16 @@ var nsCounter atomic.Int64
 // until the test calls serve.
 func newFixture(t *testing.T, c client.Client, cas *CAs) *fixture {
 	t.Helper()
+	return newFixtureIn(t, c, cas, fmt.Sprintf("agents-%d-%d", time.Now().UnixNano()%100000, nsCounter.Add(1)))
+}
+
+// newFixtureIn is newFixture in namespace ns.
+func newFixtureIn(t *testing.T, c client.Client, cas *CAs, ns string) *fixture {
+	t.Helper()
 	ctx := t.Context()
 	f := &fixture{
 		t: t, ctx: ctx, c: c,
-		ns:       fmt.Sprintf("agents-%d-%d", time.Now().UnixNano()%100000, nsCounter.Add(1)),
+		ns:       ns,
 		name:     "weather",
 		ca:       cas,
 		recorder: &eventLog{},
