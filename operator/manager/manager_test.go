@@ -1,11 +1,13 @@
 package manager
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,18 +144,25 @@ func (w *world) config(t *testing.T) Config {
 // start runs the operator until the test ends.
 func (w *world) start(t *testing.T, c Config) {
 	t.Helper()
-	mgr, err := New(t.Context(), w.cfg, c)
+	stop := w.startUntil(t, t.Context(), c)
+	t.Cleanup(stop)
+}
+
+// startUntil runs the operator until ctx ends; the returned function waits
+// for it to stop.
+func (w *world) startUntil(t *testing.T, ctx context.Context, c Config) func() {
+	t.Helper()
+	mgr, err := New(ctx, w.cfg, c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- mgr.Start(t.Context()) }()
-	t.Cleanup(func() {
-		// t.Context is cancelled before cleanups run.
+	go func() { done <- mgr.Start(ctx) }()
+	return func() {
 		if err := <-done; err != nil {
 			t.Errorf("manager: %v", err)
 		}
-	})
+	}
 }
 
 func (w *world) create(t *testing.T, o client.Object) {
@@ -311,6 +320,42 @@ func TestOperatorVerifiesSPIREMintedCards(t *testing.T) {
 		t.Errorf("SignatureVerified = %+v, want True for a SPIRE-minted SVID", c)
 	}
 	waitCondition(t, w.c, card, v1alpha1.ConditionVerified, metav1.ConditionFalse)
+	waitLabel(t, w.c, w.d, false)
+}
+
+// TestOperatorRestartPicksUpWhatChangedMeanwhile stops the operator after
+// a card verified, lets the agent serve a tampered card while no operator
+// runs, and starts a new one (with leader election, as in a cluster): it
+// must refuse the card and remove the label on its first pass, from the
+// state the API server holds, not from memory.
+func TestOperatorRestartPicksUpWhatChangedMeanwhile(t *testing.T) {
+	ca := cardtest.NewCA(t, "example.org")
+	signed := cardtest.Sign(t, cardtest.Card("weather"), ca.SVID(t, "spiffe://example.org/ns/agents/sa/weather-sa"))
+	w := newWorld(t, ca.SPIFFEBundle(t))
+	w.addWeather(t, signed)
+	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "agentid-system"}})
+
+	cfg := w.config(t)
+	cfg.LeaderElection, cfg.LeaderElectionNamespace = true, "agentid-system"
+	ctx, cancel := context.WithCancel(t.Context())
+	wait := w.startUntil(t, ctx, cfg)
+	card := w.card(t)
+	waitCondition(t, w.c, card, v1alpha1.ConditionVerified, metav1.ConditionTrue)
+	waitLabel(t, w.c, w.d, true)
+	cancel()
+	wait()
+
+	w.agent.SetCard([]byte(strings.Replace(string(signed), "test agent", "evil agent", 1)))
+	cfg2 := w.config(t)
+	cfg2.LeaderElection, cfg2.LeaderElectionNamespace = true, "agentid-system"
+	cfg2.Registerer = prometheus.NewRegistry()
+	began := time.Now()
+	w.start(t, cfg2)
+	got := waitCondition(t, w.c, card, v1alpha1.ConditionVerified, metav1.ConditionFalse)
+	t.Logf("the restarted operator refused the tampered card %v after it started", time.Since(began).Round(time.Millisecond))
+	if got.Status.Card != nil {
+		t.Error("the restarted operator kept publishing the card it now rejects")
+	}
 	waitLabel(t, w.c, w.d, false)
 }
 
