@@ -30,6 +30,9 @@ const (
 	// so no card can be verified (not a Kagenti reason: Kagenti reports
 	// every card as unverified instead).
 	ReasonTrustBundleUnavailable = "TrustBundleUnavailable"
+	// ReasonDuplicateTarget: an older AgentCard targets the same workload
+	// and owns its label (Kagenti's webhook refuses such a card).
+	ReasonDuplicateTarget = "DuplicateTarget"
 
 	ReasonSignatureValid        = "SignatureValid"
 	ReasonSignatureInvalid      = "SignatureInvalid"

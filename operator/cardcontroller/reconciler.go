@@ -166,9 +166,26 @@ type outcome struct {
 // evaluate computes the card's new status in place.
 func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) outcome {
 	st := &card.Status
+	dup, err := r.duplicateOf(ctx, card)
+	if err != nil {
+		return outcome{err: err}
+	}
+	if dup != "" {
+		ref := card.Spec.TargetRef
+		return r.syncFailed(card, &syncError{
+			reason:  v1alpha1.ReasonDuplicateTarget,
+			message: fmt.Sprintf("an AgentCard already targets %s %s in namespace %s: %s", ref.Kind, ref.Name, card.Namespace, dup),
+			requeue: requeueSlow,
+		}, nil)
+	}
 	w, err := r.resolve(ctx, card)
 	if err != nil {
-		return r.syncFailed(card, err, w)
+		out := r.syncFailed(card, err, w)
+		if w != nil && r.opts.RequireSignature && !r.opts.AuditMode {
+			// No longer an agent: nothing vouches for it any more.
+			out.label = labelRemove
+		}
+		return out
 	}
 	st.TargetRef = objectRef(card)
 	if !w.ready {
@@ -493,16 +510,21 @@ func (r *Reconciler) finalize(ctx context.Context, card *v1alpha1.AgentCard) err
 	if !controllerutil.ContainsFinalizer(card, Finalizer) {
 		return nil
 	}
+	// A duplicate never owned the label: leave it to the card that does.
+	dup, err := r.duplicateOf(ctx, card)
+	if err != nil {
+		return err
+	}
 	w, err := r.resolve(ctx, card)
 	var se *syncError
 	switch {
-	case err == nil:
+	case dup != "":
+	case err == nil || errors.As(err, &se) && w != nil:
 		if err := r.applyLabel(ctx, card, w, false); err != nil {
 			return err
 		}
-	case errors.As(err, &se) && w == nil && se.reason != v1alpha1.ReasonNotAgentWorkload:
-		// The workload is gone or of a kind we never label.
 	case errors.As(err, &se):
+		// The workload is gone or of a kind that is never labelled.
 	default:
 		return err
 	}

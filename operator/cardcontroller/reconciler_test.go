@@ -484,3 +484,52 @@ func TestEventsReportTransitions(t *testing.T) {
 		}
 	}
 }
+
+func TestASecondCardForTheSameWorkloadIsRefusedAndNeverTouchesTheLabel(t *testing.T) {
+	f := newFixture(t, newFakeClient(t), newCAs(t))
+	f.serve(validCard(f))
+	first := f.card(&v1alpha1.IdentityBinding{Strict: true})
+	f.run(first)
+	if v, _ := f.label(f.name); v != "true" {
+		t.Fatal("setup: not labelled")
+	}
+	second := &v1alpha1.AgentCard{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "zz-second-card"},
+		Spec:       first.Spec,
+	}
+	f.create(second)
+	_, got := f.run(second)
+	wantCondition(t, got, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonDuplicateTarget)
+	if c := condition(got, v1alpha1.ConditionSynced); !strings.Contains(c.Message, first.Name) {
+		t.Errorf("Synced message %q does not name the card that owns the workload", c.Message)
+	}
+	if f.server.Fetches() != 1 {
+		t.Errorf("the duplicate fetched the card (%d fetches)", f.server.Fetches())
+	}
+
+	// Deleting the duplicate leaves the owner's label.
+	if err := f.c.Delete(f.ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reconciler().Reconcile(f.ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(second)}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := f.label(f.name); !ok || v != "true" {
+		t.Error("deleting the duplicate card removed the owner's label")
+	}
+	_, owner := f.run(first)
+	wantCondition(t, owner, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonSignatureVerified)
+}
+
+func TestAWorkloadThatIsNoLongerAnAgentLosesTheLabel(t *testing.T) {
+	f := newFixture(t, newFakeClient(t), newCAs(t))
+	f.serve(validCard(f))
+	card := f.card(nil)
+	f.run(card)
+	f.patchDeploymentLabels(map[string]*string{v1alpha1.LabelAgentType: nil})
+	_, got := f.run(card)
+	wantCondition(t, got, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonNotAgentWorkload)
+	if _, ok := f.label(f.name); ok {
+		t.Error("a workload that is no longer an agent kept the verified label")
+	}
+}

@@ -60,7 +60,7 @@ const (
 
 // resolve reads the card's target workload. Errors are *syncError except
 // for API failures, which are returned as they are (and retried with
-// backoff).
+// backoff). A workload that is not an agent is returned with its error.
 func (r *Reconciler) resolve(ctx context.Context, card *v1alpha1.AgentCard) (*workload, error) {
 	ref := card.Spec.TargetRef
 	key := types.NamespacedName{Namespace: card.Namespace, Name: ref.Name}
@@ -86,7 +86,7 @@ func (r *Reconciler) resolve(ctx context.Context, card *v1alpha1.AgentCard) (*wo
 		}
 	}
 	if w.obj.GetLabels()[v1alpha1.LabelAgentType] != v1alpha1.AgentTypeAgent {
-		return nil, &syncError{
+		return w, &syncError{
 			reason:  v1alpha1.ReasonNotAgentWorkload,
 			message: fmt.Sprintf("%s %s does not carry the label %s=%s", ref.Kind, ref.Name, v1alpha1.LabelAgentType, v1alpha1.AgentTypeAgent),
 			requeue: requeueSlow,
@@ -219,4 +219,28 @@ func podTemplateLabel(w *workload) (string, bool) {
 func objectRef(card *v1alpha1.AgentCard) *v1alpha1.TargetRef {
 	ref := card.Spec.TargetRef
 	return &ref
+}
+
+// duplicateOf returns the name of an older AgentCard that targets the same
+// workload, or "" when card is the oldest (creation time, then name) and so
+// the one that owns the workload's label. Two cards writing one label would
+// undo each other.
+func (r *Reconciler) duplicateOf(ctx context.Context, card *v1alpha1.AgentCard) (string, error) {
+	var list v1alpha1.AgentCardList
+	// The cards are only read: no copy out of the cache.
+	if err := r.client.List(ctx, &list, client.InNamespace(card.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+		return "", fmt.Errorf("cardcontroller: listing AgentCards: %w", err)
+	}
+	ref := card.Spec.TargetRef
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.Name == card.Name || o.Spec.TargetRef != ref || !o.DeletionTimestamp.IsZero() {
+			continue
+		}
+		ot, ct := o.CreationTimestamp, card.CreationTimestamp
+		if ot.Before(&ct) || ot.Equal(&ct) && o.Name < card.Name {
+			return o.Name, nil
+		}
+	}
+	return "", nil
 }
