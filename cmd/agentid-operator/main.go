@@ -94,6 +94,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.BoolVar(&cfg.AuditMode, "signature-audit-mode", false, "record verification failures without removing labels or withholding cards")
 	fs.BoolVar(&enforceNetPolicies, "enforce-network-policies", false, "create NetworkPolicies that follow verification (not implemented yet: refused)")
 	fs.DurationVar(&gracePeriod, "svid-expiry-grace-period", 30*time.Minute, "restart a verified workload this long before its SVID expires (not implemented yet: ignored, with a warning)")
+	fs.StringVar(&cfg.WorkloadAPIAddr, "spiffe-endpoint-socket", "", "SPIFFE Workload API address (unix:///...): fetch cards over SPIFFE mTLS and require the agent's server to be the card's signer")
 	fs.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "AgentCards reconciled at once")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", ":8080", `address of the metrics endpoint ("0" turns it off)`)
 	fs.StringVar(&cfg.ProbeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")

@@ -19,11 +19,11 @@ func TestParseFlags(t *testing.T) {
 		check   func(t *testing.T, o options)
 	}{{
 		name: "the Kagenti flags fill the configuration",
-		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--spire-trust-bundle-configmap-key", "bundle.crt", "--signature-audit-mode", "--leader-elect"}, bundle...),
+		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--spire-trust-bundle-configmap-key", "bundle.crt", "--signature-audit-mode", "--leader-elect", "--spiffe-endpoint-socket", "unix:///run/spire/agent.sock"}, bundle...),
 		check: func(t *testing.T, o options) {
 			c := o.config
 			if !c.RequireSignature || c.TrustDomain.Name() != "example.org" || c.Bundle.String() != "spire-system/spire-bundle" ||
-				c.BundleKey != "bundle.crt" || !c.AuditMode || !c.LeaderElection {
+				c.BundleKey != "bundle.crt" || !c.AuditMode || !c.LeaderElection || c.WorkloadAPIAddr != "unix:///run/spire/agent.sock" {
 				t.Errorf("config = %+v", c)
 			}
 			if len(o.warnings) != 0 {
@@ -73,6 +73,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "--require-a2a-signature without the bundle ConfigMap is refused", args: []string{"--require-a2a-signature", "--spire-trust-domain", "example.org"}, wantErr: "--spire-trust-bundle-configmap"},
 		{name: "an invalid trust domain is refused", args: []string{"--spire-trust-domain", "Example.ORG"}, wantErr: "--spire-trust-domain"},
 		{name: "--enforce-network-policies is refused until it is implemented", args: []string{"--enforce-network-policies"}, wantErr: "not implemented"},
+		{name: "--spiffe-endpoint-socket without --require-a2a-signature is refused", args: []string{"--spiffe-endpoint-socket", "unix:///run/spire/agent.sock"}, wantErr: "--spiffe-endpoint-socket"},
 		{name: "an unknown log format is refused", args: []string{"--log-format", "xml"}, wantErr: "--log-format"},
 		{name: "stray arguments are refused", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "a non-positive refresh interval is refused", args: []string{"--spire-trust-bundle-refresh-interval", "0s"}, wantErr: "must be positive"},

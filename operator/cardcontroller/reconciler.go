@@ -22,6 +22,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
 
 	"github.com/agentid/agentid/agentcard"
 	"github.com/agentid/agentid/api/v1alpha1"
@@ -69,6 +70,12 @@ type Options struct {
 	Now func() time.Time
 	// Metrics, when set, count the verifications.
 	Metrics *Metrics
+	// SVIDs, when set, make every card fetch SPIFFE mTLS over https: the
+	// operator presents its own SVID, the agent's server must present an
+	// SVID of the trust bundle, and that SVID must be the card's signer
+	// (not merely a member of the trust domain), so that a verified card
+	// cannot be served by another workload. It needs RequireSignature.
+	SVIDs x509svid.Source
 }
 
 // Reconciler reconciles AgentCards. It is safe for concurrent use by the
@@ -91,6 +98,9 @@ func New(c client.Client, bundles BundleSource, recorder events.EventRecorder, o
 	}
 	if opts.RequireSignature && bundles == nil {
 		return nil, errors.New("cardcontroller: verifying signatures needs a trust bundle")
+	}
+	if opts.SVIDs != nil && !opts.RequireSignature {
+		return nil, errors.New("cardcontroller: SPIFFE mTLS fetching needs signature verification (its peer is checked against the card's signer)")
 	}
 	if opts.ServiceURL == nil {
 		opts.ServiceURL = ClusterServiceURL
@@ -212,7 +222,28 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 		return r.syncFailed(card, err, w)
 	}
 	url := r.opts.ServiceURL(svc, servicePort(svc))
-	fetched, err := agentcard.FetchCard(ctx, url, agentcard.FetchOptions{Timeout: r.opts.FetchTimeout})
+
+	// The bundle comes first: an mTLS fetch checks the server against it.
+	var bundle *x509bundle.Bundle
+	if r.opts.RequireSignature {
+		bundle, err = r.bundles.Bundle(ctx)
+		if err != nil {
+			msg := clip(err.Error())
+			r.setSynced(card, false, v1alpha1.ReasonTrustBundleUnavailable, msg)
+			r.setCondition(card, v1alpha1.ConditionSignatureVerified, metav1.ConditionUnknown, v1alpha1.ReasonTrustBundleUnavailable, msg)
+			r.setCondition(card, v1alpha1.ConditionVerified, metav1.ConditionUnknown, v1alpha1.ReasonTrustBundleUnavailable, msg)
+			r.setReady(card)
+			return outcome{workload: w, requeue: retryBundle}
+		}
+	}
+	fo := agentcard.FetchOptions{Timeout: r.opts.FetchTimeout}
+	if r.opts.SVIDs != nil {
+		fo.SVIDs, fo.Bundles = r.opts.SVIDs, bundle
+		if rest, ok := strings.CutPrefix(url, "http://"); ok {
+			url = "https://" + rest
+		}
+	}
+	fetched, err := agentcard.FetchCard(ctx, url, fo)
 	if err != nil {
 		return r.syncFailed(card, &syncError{reason: v1alpha1.ReasonFetchFailed, message: err.Error(), requeue: requeueSlow}, w)
 	}
@@ -226,23 +257,21 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 		return outcome{workload: w, requeue: syncPeriod(card)}
 	}
 
-	bundle, err := r.bundles.Bundle(ctx)
-	if err != nil {
-		msg := clip(err.Error())
-		r.setSynced(card, false, v1alpha1.ReasonTrustBundleUnavailable, msg)
-		r.setCondition(card, v1alpha1.ConditionSignatureVerified, metav1.ConditionUnknown, v1alpha1.ReasonTrustBundleUnavailable, msg)
-		r.setCondition(card, v1alpha1.ConditionVerified, metav1.ConditionUnknown, v1alpha1.ReasonTrustBundleUnavailable, msg)
-		r.setReady(card)
-		return outcome{workload: w, requeue: retryBundle}
-	}
-
 	began := time.Now()
 	res, bindingNote := r.verify(card, w, bundle, raw)
 	r.opts.Metrics.observe(res, r.opts.AuditMode, time.Since(began))
+	st.AttestedAgentSpiffeID = ""
+	var servedBy error // the server is not the card's signer
+	if !fetched.PeerID.IsZero() {
+		st.AttestedAgentSpiffeID = fetched.PeerID.String()
+		if res.Verified {
+			servedBy = fetched.CheckSigner(res)
+		}
+	}
 	sigOK := res.Verified
 	ib := card.Spec.IdentityBinding
 	bound := res.Binding != nil && res.Binding.Bound
-	verified := sigOK && (ib == nil || bound || !ib.Strict)
+	verified := sigOK && (ib == nil || bound || !ib.Strict) && servedBy == nil
 	enforce := !r.opts.AuditMode
 
 	st.ValidSignature = &sigOK
@@ -283,8 +312,12 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 		r.setCondition(card, v1alpha1.ConditionSignatureVerified, metav1.ConditionFalse, v1alpha1.ReasonSignatureInvalidAudit, clip(st.SignatureVerificationDetails+" (audit mode: allowed)"))
 	}
 	switch {
+	case verified && !fetched.PeerID.IsZero():
+		r.setCondition(card, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonMTLSVerified, verifiedMessage(res, ib, bound)+"; served over SPIFFE mTLS by its signer")
 	case verified:
 		r.setCondition(card, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonSignatureVerified, verifiedMessage(res, ib, bound))
+	case servedBy != nil:
+		r.setCondition(card, v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonNotVerified, clip(servedBy.Error()))
 	case !sigOK:
 		r.setCondition(card, v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonSignatureInvalid, st.SignatureVerificationDetails)
 	default:

@@ -412,6 +412,10 @@ func TestNewRefusesAnIncompleteSetup(t *testing.T) {
 	if _, err := New(c, nil, &eventLog{}, Options{RequireSignature: true}); err == nil {
 		t.Error("New accepted --require-a2a-signature without a trust bundle")
 	}
+	cas := newCAs(t)
+	if _, err := New(c, nil, &eventLog{}, Options{SVIDs: cas.Ours.SVID(t, "spiffe://example.org/op")}); err == nil {
+		t.Error("New accepted mTLS fetching without signature verification")
+	}
 }
 
 func condition(card *v1alpha1.AgentCard, typ string) *metav1.Condition {
@@ -531,5 +535,61 @@ func TestAWorkloadThatIsNoLongerAnAgentLosesTheLabel(t *testing.T) {
 	wantCondition(t, got, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonNotAgentWorkload)
 	if _, ok := f.label(f.name); ok {
 		t.Error("a workload that is no longer an agent kept the verified label")
+	}
+}
+
+func TestSPIFFEMTLSFetchRequiresTheServerToBeTheCardsSigner(t *testing.T) {
+	cas := newCAs(t)
+	tests := []struct {
+		name       string
+		serverSA   string // the service account of the SVID the server presents
+		wantStatus metav1.ConditionStatus
+		wantReason string
+	}{
+		{"a card served by its signer over mTLS is mTLSVerified", testSA, metav1.ConditionTrue, v1alpha1.ReasonMTLSVerified},
+		{"a valid card served by another workload of the trust domain is not verified", "billing-sa", metav1.ConditionFalse, v1alpha1.ReasonNotVerified},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, newFakeClient(t), cas)
+			f.opts.SVIDs = cas.Ours.SVID(t, "spiffe://"+testTD+"/ns/agentid-system/sa/agentid-operator")
+			serverSVID := cas.Ours.SVID(t, f.id(testTD, tt.serverSA))
+			srv := cardtest.NewMTLSServer(t, validCard(f), serverSVID, f.bundle.bundle)
+			// The Service URL is http as in a cluster; the reconciler
+			// switches it to https for mTLS.
+			f.servers[f.name] = "http://" + strings.TrimPrefix(srv.URL, "https://")
+			card := f.card(&v1alpha1.IdentityBinding{Strict: true})
+			_, got := f.run(card)
+			wantCondition(t, got, v1alpha1.ConditionVerified, tt.wantStatus, tt.wantReason)
+			if got.Status.AttestedAgentSpiffeID != f.id(testTD, tt.serverSA) {
+				t.Errorf("attestedAgentSpiffeId = %q, want the server's %q", got.Status.AttestedAgentSpiffeID, f.id(testTD, tt.serverSA))
+			}
+			_, labelled := f.label(f.name)
+			if labelled != (tt.wantStatus == metav1.ConditionTrue) {
+				t.Errorf("labelled = %v, want %v", labelled, tt.wantStatus == metav1.ConditionTrue)
+			}
+			if tt.wantStatus == metav1.ConditionFalse {
+				if c := condition(got, v1alpha1.ConditionVerified); !strings.Contains(c.Message, "served by") {
+					t.Errorf("Verified message %q does not say who served the card", c.Message)
+				}
+				if got.Status.Card != nil {
+					t.Error("a card served by another workload was published")
+				}
+			}
+		})
+	}
+}
+
+func TestSPIFFEMTLSFetchRefusesAServerOutsideTheBundle(t *testing.T) {
+	cas := newCAs(t)
+	f := newFixture(t, newFakeClient(t), cas)
+	f.opts.SVIDs = cas.Ours.SVID(t, "spiffe://"+testTD+"/ns/agentid-system/sa/agentid-operator")
+	rogue := cardtest.NewCA(t, testTD) // same trust domain name, another CA
+	srv := cardtest.NewMTLSServer(t, validCard(f), rogue.SVID(t, f.id(testTD, testSA)), f.bundle.bundle)
+	f.servers[f.name] = srv.URL
+	_, got := f.run(f.card(nil))
+	wantCondition(t, got, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonFetchFailed)
+	if f.server.Fetches() != 0 || srv.Fetches() != 0 {
+		t.Error("the card was served to the operator over a connection to a server outside the bundle")
 	}
 }

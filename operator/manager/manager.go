@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -25,6 +26,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+	"github.com/spiffe/go-spiffe/v2/workloadapi"
 
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/cardcontroller"
@@ -46,6 +49,10 @@ type Config struct {
 	AuditMode bool
 	// MaxConcurrentReconciles: --max-concurrent-reconciles; 0 means 4.
 	MaxConcurrentReconciles int
+	// WorkloadAPIAddr (--spiffe-endpoint-socket), when set, fetches every
+	// card over SPIFFE mTLS with the operator's SVID from this Workload
+	// API, and requires the agent's server to be the card's signer.
+	WorkloadAPIAddr string
 
 	// MetricsAddr and ProbeAddr are the listen addresses of the metrics
 	// and health endpoints; "0" turns one off.
@@ -79,6 +86,9 @@ const LeaderElectionID = "agentid-operator.agent.kagenti.dev"
 // bundle's ConfigMap.
 func (c *Config) Validate() error {
 	if !c.RequireSignature {
+		if c.WorkloadAPIAddr != "" {
+			return errors.New("--spiffe-endpoint-socket needs --require-a2a-signature")
+		}
 		return nil
 	}
 	var errs []error
@@ -159,12 +169,28 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		}
 		bundles = cm
 	}
+	var svids x509svid.Source
+	if c.WorkloadAPIAddr != "" {
+		src, err := openWorkloadAPI(ctx, c.WorkloadAPIAddr)
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(ctrlRunnable(func(ctx context.Context) error {
+			<-ctx.Done()
+			return src.Close()
+		})); err != nil {
+			src.Close()
+			return nil, fmt.Errorf("manager: %w", err)
+		}
+		svids = src
+	}
 	r, err := cardcontroller.New(mgr.GetClient(), bundles, mgr.GetEventRecorder("agentid-operator"), cardcontroller.Options{
 		RequireSignature: c.RequireSignature,
 		TrustDomain:      c.TrustDomain,
 		AuditMode:        c.AuditMode,
 		ServiceURL:       c.ServiceURL,
 		Metrics:          cardMetrics,
+		SVIDs:            svids,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
@@ -184,6 +210,25 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		return nil, fmt.Errorf("manager: %w", err)
 	}
 	return mgr, nil
+}
+
+// workloadAPIWait bounds the wait for the operator's first SVID.
+const workloadAPIWait = 30 * time.Second
+
+// openWorkloadAPI connects to the SPIFFE Workload API at addr and waits for
+// the operator's first X509-SVID. Failing is an error: the operator never
+// falls back to plain HTTP when mTLS was asked for.
+func openWorkloadAPI(ctx context.Context, addr string) (*workloadapi.X509Source, error) {
+	if err := workloadapi.ValidateAddress(addr); err != nil {
+		return nil, fmt.Errorf("manager: --spiffe-endpoint-socket: %w", err)
+	}
+	wait, cancel := context.WithTimeout(ctx, workloadAPIWait)
+	defer cancel()
+	src, err := workloadapi.NewX509Source(wait, workloadapi.WithClientOptions(workloadapi.WithAddr(addr)))
+	if err != nil {
+		return nil, fmt.Errorf("manager: no X509-SVID from the Workload API at %s: %w", addr, err)
+	}
+	return src, nil
 }
 
 // cacheSynced is a readiness check that passes once the manager's caches

@@ -408,9 +408,23 @@ func TestValidate(t *testing.T) {
 		{"verification with a trust domain and a bundle is valid", Config{RequireSignature: true, TrustDomain: td, Bundle: b}, true},
 		{"verification without a trust domain is refused", Config{RequireSignature: true, Bundle: b}, false},
 		{"verification without a bundle is refused", Config{RequireSignature: true, TrustDomain: td}, false},
+		{"mTLS fetching with verification is valid", Config{RequireSignature: true, TrustDomain: td, Bundle: b, WorkloadAPIAddr: "unix:///run/spire/agent.sock"}, true},
+		{"mTLS fetching without verification is refused", Config{WorkloadAPIAddr: "unix:///run/spire/agent.sock"}, false},
 	} {
 		if err := tt.c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate() = %v", tt.name, err)
 		}
+	}
+}
+
+func TestAnUnreachableWorkloadAPIFailsTheStart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	sock := filepath.Join(t.TempDir(), "none.sock")
+	if _, err := openWorkloadAPI(ctx, "unix://"+sock); err == nil || !strings.Contains(err.Error(), "no X509-SVID") {
+		t.Fatalf("openWorkloadAPI = %v, want an error: the operator must not fall back to plain HTTP", err)
+	}
+	if _, err := openWorkloadAPI(ctx, "http://example.org"); err == nil {
+		t.Fatal("openWorkloadAPI accepted an address that is no Workload API address")
 	}
 }

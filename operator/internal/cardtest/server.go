@@ -25,7 +25,14 @@ type Server struct {
 func NewServer(t testing.TB, card []byte) *Server {
 	t.Helper()
 	s := &Server{card: card}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewServer(s.handler())
+	t.Cleanup(ts.Close)
+	s.URL = ts.URL
+	return s
+}
+
+func (s *Server) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != agentcard.WellKnownPath {
 			http.NotFound(w, r)
 			return
@@ -36,10 +43,7 @@ func NewServer(t testing.TB, card []byte) *Server {
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
-	}))
-	t.Cleanup(ts.Close)
-	s.URL = ts.URL
-	return s
+	})
 }
 
 // SetCard replaces the card that the server serves.
