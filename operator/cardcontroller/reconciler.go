@@ -529,9 +529,10 @@ func (r *Reconciler) applyLabel(ctx context.Context, card *v1alpha1.AgentCard, w
 	if err := r.client.Patch(ctx, w.obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return fmt.Errorf("cardcontroller: labelling %s %s: %w", w.kind, w.obj.GetName(), err)
 	}
-	if set {
-		r.recorder.Eventf(card, w.obj, corev1.EventTypeNormal, "LabelApplied", "Label", "%s=true set on the pod template of %s %s", v1alpha1.LabelSignatureVerified, w.kind, w.obj.GetName())
-	} else {
+	// Only the removal is an event: setting the label follows the
+	// SignatureEvaluated and BindingEvaluated events, and every event is
+	// one more write to the API server.
+	if !set {
 		r.recorder.Eventf(card, w.obj, corev1.EventTypeWarning, "LabelRemoved", "Label", "%s removed from the pod template of %s %s", v1alpha1.LabelSignatureVerified, w.kind, w.obj.GetName())
 	}
 	return nil

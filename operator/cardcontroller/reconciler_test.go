@@ -470,7 +470,7 @@ func TestEventsReportTransitions(t *testing.T) {
 	f.serve(validCard(f))
 	card := f.card(&v1alpha1.IdentityBinding{Strict: true})
 	f.run(card)
-	for _, reason := range []string{"SignatureEvaluated", "BindingEvaluated", "LabelApplied"} {
+	for _, reason := range []string{"SignatureEvaluated", "BindingEvaluated"} {
 		if !f.recorder.has(reason) {
 			t.Errorf("no %s event; events: %v", reason, f.recorder.events)
 		}
