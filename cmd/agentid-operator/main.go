@@ -93,7 +93,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.DurationVar(&refresh, "spire-trust-bundle-refresh-interval", 5*time.Minute, "accepted for compatibility: the bundle ConfigMap is watched, so a change applies at once")
 	fs.BoolVar(&cfg.AuditMode, "signature-audit-mode", false, "record verification failures without removing labels or withholding cards")
 	fs.BoolVar(&enforceNetPolicies, "enforce-network-policies", false, "create NetworkPolicies that follow verification (not implemented yet: refused)")
-	fs.DurationVar(&gracePeriod, "svid-expiry-grace-period", 30*time.Minute, "restart a verified workload this long before its SVID expires (not implemented yet: ignored, with a warning)")
+	fs.DurationVar(&gracePeriod, "svid-expiry-grace-period", 30*time.Minute, "restart a verified workload this long before its SVID expires, or when its signing CA left the bundle, so that it signs its card again (0 turns it off)")
 	fs.StringVar(&cfg.WorkloadAPIAddr, "spiffe-endpoint-socket", "", "SPIFFE Workload API address (unix:///...): fetch cards over SPIFFE mTLS and require the agent's server to be the card's signer")
 	fs.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "AgentCards reconciled at once")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", ":8080", `address of the metrics endpoint ("0" turns it off)`)
@@ -116,9 +116,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	if cfg.MaxConcurrentReconciles < 1 {
 		return options{}, errors.New("--max-concurrent-reconciles must be at least 1")
 	}
-	if refresh <= 0 || gracePeriod <= 0 {
-		return options{}, errors.New("--spire-trust-bundle-refresh-interval and --svid-expiry-grace-period must be positive")
+	if refresh <= 0 {
+		return options{}, errors.New("--spire-trust-bundle-refresh-interval must be positive")
 	}
+	if gracePeriod < 0 {
+		return options{}, errors.New("--svid-expiry-grace-period must not be negative")
+	}
+	cfg.SVIDExpiryGracePeriod = gracePeriod
 	if trustDomain == "" {
 		trustDomain = getenv(EnvTrustDomain)
 	}
@@ -137,11 +141,6 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	if !cfg.RequireSignature {
 		out.warnings = append(out.warnings, "--require-a2a-signature is off: cards are fetched but not verified, and identity binding is never evaluated")
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "svid-expiry-grace-period" {
-			out.warnings = append(out.warnings, "--svid-expiry-grace-period is accepted but proactive re-signing is not implemented yet: workloads are not restarted before their SVIDs expire")
-		}
-	})
 	return out, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agentid/agentid/internal/testenv"
 )
@@ -53,7 +54,7 @@ func TestParseFlags(t *testing.T) {
 		args: nil,
 		check: func(t *testing.T, o options) {
 			c := o.config
-			if c.BundleKey != "bundle.spiffe" || c.MetricsAddr != ":8080" || c.ProbeAddr != ":8081" || c.LeaderElection || o.logFormat != "json" {
+			if c.BundleKey != "bundle.spiffe" || c.MetricsAddr != ":8080" || c.ProbeAddr != ":8081" || c.LeaderElection || o.logFormat != "json" || c.SVIDExpiryGracePeriod != 30*time.Minute {
 				t.Errorf("config = %+v, log format %q", c, o.logFormat)
 			}
 			if len(o.warnings) != 1 || !strings.Contains(o.warnings[0], "--require-a2a-signature is off") {
@@ -61,11 +62,11 @@ func TestParseFlags(t *testing.T) {
 			}
 		},
 	}, {
-		name: "setting --svid-expiry-grace-period warns that re-signing is not implemented",
+		name: "--svid-expiry-grace-period sets the re-signing grace period (default 30m, 0 off)",
 		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--svid-expiry-grace-period", "10m"}, bundle...),
 		check: func(t *testing.T, o options) {
-			if len(o.warnings) != 1 || !strings.Contains(o.warnings[0], "not implemented") {
-				t.Errorf("warnings = %v", o.warnings)
+			if o.config.SVIDExpiryGracePeriod != 10*time.Minute || len(o.warnings) != 0 {
+				t.Errorf("grace period %v, warnings %v", o.config.SVIDExpiryGracePeriod, o.warnings)
 			}
 		},
 	},
@@ -77,6 +78,7 @@ func TestParseFlags(t *testing.T) {
 		{name: "an unknown log format is refused", args: []string{"--log-format", "xml"}, wantErr: "--log-format"},
 		{name: "stray arguments are refused", args: []string{"extra"}, wantErr: "unexpected arguments"},
 		{name: "a non-positive refresh interval is refused", args: []string{"--spire-trust-bundle-refresh-interval", "0s"}, wantErr: "must be positive"},
+		{name: "a negative grace period is refused", args: []string{"--svid-expiry-grace-period", "-1m"}, wantErr: "must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

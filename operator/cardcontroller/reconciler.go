@@ -70,6 +70,12 @@ type Options struct {
 	Now func() time.Time
 	// Metrics, when set, count the verifications.
 	Metrics *Metrics
+	// ResignGracePeriod (--svid-expiry-grace-period), when positive,
+	// restarts a verified workload this long before its SVID or signature
+	// expires, and a workload whose card stopped verifying because its
+	// signing CA left the bundle, so that it signs its card again; at most
+	// once per grace period.
+	ResignGracePeriod time.Duration
 	// SVIDs, when set, make every card fetch SPIFFE mTLS over https: the
 	// operator presents its own SVID, the agent's server must present an
 	// SVID of the trust bundle, and that SVID must be the card's signer
@@ -153,6 +159,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
+	if s.workload != nil && s.resign != "" {
+		if err := r.resign(ctx, &card, s.workload, s.resign); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
 	return reconcile.Result{RequeueAfter: s.requeue}, nil
 }
 
@@ -169,6 +180,7 @@ const (
 type outcome struct {
 	workload *workload
 	label    labelIntent
+	resign   string // why the workload must sign again; "" if not
 	requeue  time.Duration
 	err      error // an API failure: retried with backoff, status untouched
 }
@@ -257,6 +269,7 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 		return outcome{workload: w, requeue: syncPeriod(card)}
 	}
 
+	prev := st.DeepCopy()
 	began := time.Now()
 	res, bindingNote := r.verify(card, w, bundle, raw)
 	r.opts.Metrics.observe(res, r.opts.AuditMode, time.Since(began))
@@ -325,7 +338,7 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 	}
 	r.setReady(card)
 
-	out := outcome{workload: w, requeue: syncPeriod(card)}
+	out := outcome{workload: w, requeue: syncPeriod(card), resign: r.resignReason(prev, res)}
 	switch {
 	case verified:
 		out.label = labelSet

@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
 
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/internal/cardtest"
@@ -592,4 +593,90 @@ func TestSPIFFEMTLSFetchRefusesAServerOutsideTheBundle(t *testing.T) {
 	if f.server.Fetches() != 0 || srv.Fetches() != 0 {
 		t.Error("the card was served to the operator over a connection to a server outside the bundle")
 	}
+}
+
+func (f *fixture) resignTrigger() string {
+	f.t.Helper()
+	var d appsv1.Deployment
+	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: f.name}, &d); err != nil {
+		f.t.Fatal(err)
+	}
+	return d.Spec.Template.Annotations[AnnotationResignTrigger]
+}
+
+func TestProactiveResigning(t *testing.T) {
+	cas := newCAs(t)
+	t.Run("a workload whose SVID expires within the grace period is restarted once per grace period", func(t *testing.T) {
+		f := newFixture(t, newFakeClient(t), cas)
+		f.opts.ResignGracePeriod = 30 * time.Minute
+		now := time.Now()
+		svid := f.ca.Ours.SVID(t, f.id(testTD, testSA), cardtest.Validity(now.Add(-time.Minute), now.Add(10*time.Minute)))
+		f.serve(cardtest.Sign(t, cardtest.Card(f.name), svid))
+		card := f.card(nil)
+		f.run(card)
+		first := f.resignTrigger()
+		if _, err := time.Parse(time.RFC3339, first); err != nil {
+			t.Fatalf("resign-trigger = %q, want an RFC 3339 time", first)
+		}
+		if !f.recorder.has("ResignTriggered") {
+			t.Errorf("no ResignTriggered event; events: %v", f.recorder.events)
+		}
+		f.opts.Now = func() time.Time { return now.Add(5 * time.Minute) }
+		f.reconcile = nil
+		f.run(card)
+		if got := f.resignTrigger(); got != first {
+			t.Errorf("restarted again within the grace period: %q -> %q", first, got)
+		}
+	})
+	t.Run("a healthy SVID restarts nothing", func(t *testing.T) {
+		f := newFixture(t, newFakeClient(t), cas)
+		f.opts.ResignGracePeriod = 30 * time.Minute
+		f.serve(validCard(f)) // an hour left
+		f.run(f.card(nil))
+		if got := f.resignTrigger(); got != "" {
+			t.Errorf("resign-trigger = %q, want none", got)
+		}
+	})
+	t.Run("a card whose signing CA left the bundle is re-signed; an unrelated bundle change restarts nothing", func(t *testing.T) {
+		f := newFixture(t, newFakeClient(t), cas)
+		f.opts.ResignGracePeriod = 30 * time.Minute
+		f.serve(validCard(f))
+		card := f.card(nil)
+		f.run(card)
+
+		// The bundle gains a second CA: nothing to re-sign.
+		extra := cardtest.NewCA(t, testTD)
+		both, err := x509bundle.Parse(cas.Ours.TrustDomain, append(cas.Ours.PEM(), extra.PEM()...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.bundle.bundle = both
+		_, got := f.run(card)
+		wantCondition(t, got, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonSignatureVerified)
+		if tr := f.resignTrigger(); tr != "" {
+			t.Fatalf("an unrelated bundle change restarted the workload (%q)", tr)
+		}
+
+		// The signing CA is rotated out.
+		only, err := x509bundle.Parse(cas.Ours.TrustDomain, extra.PEM())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.bundle.bundle = only
+		_, got = f.run(card)
+		wantCondition(t, got, v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonSignatureInvalid)
+		if tr := f.resignTrigger(); tr == "" {
+			t.Error("the workload was not restarted after its signing CA left the bundle")
+		}
+	})
+	t.Run("without a grace period nothing is restarted", func(t *testing.T) {
+		f := newFixture(t, newFakeClient(t), cas)
+		now := time.Now()
+		svid := f.ca.Ours.SVID(t, f.id(testTD, testSA), cardtest.Validity(now.Add(-time.Minute), now.Add(10*time.Minute)))
+		f.serve(cardtest.Sign(t, cardtest.Card(f.name), svid))
+		f.run(f.card(nil))
+		if got := f.resignTrigger(); got != "" {
+			t.Errorf("resign-trigger = %q with no grace period", got)
+		}
+	})
 }

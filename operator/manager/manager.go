@@ -47,6 +47,9 @@ type Config struct {
 	BundleKey string
 	// AuditMode: --signature-audit-mode.
 	AuditMode bool
+	// SVIDExpiryGracePeriod: --svid-expiry-grace-period; 0 turns proactive
+	// re-signing off.
+	SVIDExpiryGracePeriod time.Duration
 	// MaxConcurrentReconciles: --max-concurrent-reconciles; 0 means 4.
 	MaxConcurrentReconciles int
 	// WorkloadAPIAddr (--spiffe-endpoint-socket), when set, fetches every
@@ -185,12 +188,13 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		svids = src
 	}
 	r, err := cardcontroller.New(mgr.GetClient(), bundles, mgr.GetEventRecorder("agentid-operator"), cardcontroller.Options{
-		RequireSignature: c.RequireSignature,
-		TrustDomain:      c.TrustDomain,
-		AuditMode:        c.AuditMode,
-		ServiceURL:       c.ServiceURL,
-		Metrics:          cardMetrics,
-		SVIDs:            svids,
+		RequireSignature:  c.RequireSignature,
+		TrustDomain:       c.TrustDomain,
+		AuditMode:         c.AuditMode,
+		ServiceURL:        c.ServiceURL,
+		Metrics:           cardMetrics,
+		SVIDs:             svids,
+		ResignGracePeriod: c.SVIDExpiryGracePeriod,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
