@@ -14,6 +14,8 @@
 # Steps, each timed; a failing one does not stop the others:
 #   gofmt        gofmt -l . lists no file
 #   tidy         go mod tidy -diff shows no change
+#   generated    the files of scripts/generate.sh (deepcopy, CRD, RBAC) are
+#                the committed ones
 #   vet          go vet ./...
 #   test         go test ./... (all packages, -count=1)
 #   race         the same under the race detector
@@ -198,20 +200,46 @@ ensure_postgres() {
 	echo "binaries in $dir"
 }
 
-# Later components get their own ensure_* here, in the same shape:
-# ensure_envtest_assets (etcd and kube-apiserver built from the Go module proxy
-# into $CACHE, exported as KUBEBUILDER_ASSETS).
-
 # ensure_spire builds spire-server and spire-agent once per machine into
-# $CACHE (scripts/ensure-spire.sh; ~15 min cold on 2 cores) and exports
-# SPIRE_BIN_DIR for agentcard's integration test.
+# $CACHE (scripts/ensure-spire.sh; ~15 min cold on 2 cores) and writes their
+# directory, SPIRE_BIN_DIR for agentcard's integration test, to file $1.
 ensure_spire() {
-	log "SPIRE"
+	AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-spire.sh" >"$1"
+}
+
+# ensure_envtest builds etcd and kube-apiserver once per machine into $CACHE
+# (scripts/ensure-envtest.sh; ~15 min cold on 2 cores) and writes their
+# directory, KUBEBUILDER_ASSETS for the operator's envtest suites, to file $1.
+ensure_envtest() {
+	AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-envtest.sh" >"$1"
+}
+
+# ensure_builds runs ensure_spire and ensure_envtest side by side: on a cold
+# machine each is a long go build that leaves a core idle much of the time
+# (downloads, links), so together they take little more than the longer one.
+# Each one's progress is prefixed with its name. A failure of either stops
+# the run, after both have ended. Warm, both only check their binaries.
+ensure_builds() {
+	log "SPIRE and envtest assets (etcd, kube-apiserver)"
 	local began=$SECONDS
-	SPIRE_BIN_DIR="$(AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-spire.sh")" ||
-		die "building SPIRE with scripts/ensure-spire.sh failed"
-	export SPIRE_BIN_DIR
-	echo "SPIRE_BIN_DIR=$SPIRE_BIN_DIR ($((SECONDS - began))s)"
+	local spire_dir="$WORK/spire.dir" envtest_dir="$WORK/envtest.dir"
+	ensure_spire "$spire_dir" 2> >(sed -u 's/^/[spire] /' >&2) &
+	local spire_pid=$!
+	ensure_envtest "$envtest_dir" 2> >(sed -u 's/^/[envtest] /' >&2) &
+	local envtest_pid=$!
+	local spire_rc=0 envtest_rc=0
+	wait "$spire_pid" || spire_rc=$?
+	wait "$envtest_pid" || envtest_rc=$?
+	((spire_rc == 0)) || printf '\ntest.sh: building SPIRE with scripts/ensure-spire.sh FAILED (exit %d)\n' "$spire_rc" >&2
+	((envtest_rc == 0)) || printf '\ntest.sh: building etcd and kube-apiserver with scripts/ensure-envtest.sh FAILED (exit %d)\n' "$envtest_rc" >&2
+	((spire_rc == 0 && envtest_rc == 0)) || die "a component build failed (see above)"
+	SPIRE_BIN_DIR="$(cat "$spire_dir")"
+	KUBEBUILDER_ASSETS="$(cat "$envtest_dir")"
+	[[ -n "$SPIRE_BIN_DIR" && -n "$KUBEBUILDER_ASSETS" ]] || die "a component build printed no directory"
+	export SPIRE_BIN_DIR KUBEBUILDER_ASSETS
+	echo "SPIRE_BIN_DIR=$SPIRE_BIN_DIR"
+	echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+	echo "($((SECONDS - began))s)"
 }
 
 # ---- checks ----
@@ -237,6 +265,25 @@ tidy_check() {
 		return 1
 	fi
 	echo "go.mod and go.sum are tidy"
+}
+
+# generated fails when a file that scripts/generate.sh writes (deepcopy,
+# CRD, RBAC) differs from the committed one.
+generated_check() {
+	cd "$ROOT"
+	local out="$WORK/generated"
+	bash scripts/generate.sh "$out"
+	local rc=0 f
+	for f in api/v1alpha1/zz_generated.deepcopy.go deploy/crd deploy/rbac; do
+		# kustomization.yaml and role_binding.yaml beside the output are
+		# written by hand.
+		diff -ru -x kustomization.yaml -x role_binding.yaml "$f" "$out/$f" || rc=1
+	done
+	if ((rc != 0)); then
+		printf '\n!!! generated files are out of date: run scripts/generate.sh and commit !!!\n' >&2
+		return 1
+	fi
+	echo "generated files are up to date"
 }
 
 go_vet() {
@@ -357,12 +404,13 @@ main() {
 	ensure_npm test/mcp-servers # real MCP servers for the proxy's end-to-end tests
 	ensure_npm test/interop     # npm jose for the identity and agentcard interop tests
 	ensure_npm test/sdk-client  # the official MCP TypeScript SDK client (AIP codes as it sees them)
-	ensure_spire
+	ensure_builds   # SPIRE, etcd and kube-apiserver, built in parallel when missing
 	ensure_redis    # private servers for store/redis's tests
 	ensure_postgres # private clusters for store/postgres's tests
 
 	run_step gofmt gofmt_check
 	run_step tidy tidy_check
+	run_step generated generated_check
 	run_step vet go_vet
 	run_step test go_test
 	if [[ "${AGENTID_SKIP_RACE:-0}" == 1 ]]; then

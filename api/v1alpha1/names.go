@@ -1,0 +1,72 @@
+package v1alpha1
+
+// Condition types of an AgentCard.
+const (
+	// ConditionSynced: the workload was resolved and its card fetched (and,
+	// when the operator enforces, accepted).
+	ConditionSynced = "Synced"
+	// ConditionSignatureVerified: a signature of the card verified.
+	ConditionSignatureVerified = "SignatureVerified"
+	// ConditionBound: the signer is the expected identity.
+	ConditionBound = "Bound"
+	// ConditionVerified: signature verified and, when identityBinding is
+	// strict, bound. It is what the label and network policies follow.
+	ConditionVerified = "Verified"
+	// ConditionReady: Synced, and Verified or not evaluated.
+	ConditionReady = "Ready"
+)
+
+// Condition reasons, with the Kagenti operator's names.
+const (
+	ReasonSyncSucceeded    = "SyncSucceeded"
+	ReasonWorkloadNotFound = "WorkloadNotFound"
+	ReasonNotAgentWorkload = "NotAgentWorkload"
+	ReasonWorkloadError    = "WorkloadError"
+	ReasonWorkloadNotReady = "WorkloadNotReady"
+	ReasonNoProtocol       = "NoProtocol"
+	ReasonServiceNotFound  = "ServiceNotFound"
+	ReasonFetchFailed      = "FetchFailed"
+	// ReasonTrustBundleUnavailable: the trust bundle could not be loaded,
+	// so no card can be verified (not a Kagenti reason: Kagenti reports
+	// every card as unverified instead).
+	ReasonTrustBundleUnavailable = "TrustBundleUnavailable"
+	// ReasonDuplicateTarget: an older AgentCard targets the same workload
+	// and owns its label (Kagenti's webhook refuses such a card).
+	ReasonDuplicateTarget = "DuplicateTarget"
+
+	ReasonSignatureValid        = "SignatureValid"
+	ReasonSignatureInvalid      = "SignatureInvalid"
+	ReasonSignatureInvalidAudit = "SignatureInvalidAudit"
+
+	ReasonBound         = "Bound"
+	ReasonNotBound      = "NotBound"
+	ReasonAgentNotFound = "AgentNotFound"
+
+	ReasonSignatureVerified = "SignatureVerified"
+	ReasonNotVerified       = "NotVerified"
+	ReasonMTLSVerified      = "mTLSVerified"
+
+	ReasonReadyToServe = "ReadyToServe"
+	ReasonNotSynced    = "NotSynced"
+)
+
+// Labels that the operator reads on workloads and writes on their pod
+// templates.
+const (
+	// LabelSignatureVerified is set to "true" on a workload's pod template
+	// while its card is verified.
+	LabelSignatureVerified = "agent.kagenti.dev/signature-verified"
+	// LabelAgentType marks agent workloads: kagenti.io/type=agent.
+	LabelAgentType = "kagenti.io/type"
+	// AgentTypeAgent is LabelAgentType's value on agent workloads.
+	AgentTypeAgent = "agent"
+	// LabelProtocolPrefix prefixes a workload's protocol labels:
+	// protocol.kagenti.io/a2a.
+	LabelProtocolPrefix = "protocol.kagenti.io/"
+	// LabelProtocolDeprecated and LabelAgentProtocolDeprecated name the
+	// protocol in their value; still read, as by Kagenti.
+	LabelProtocolDeprecated      = "kagenti.io/protocol"
+	LabelAgentProtocolDeprecated = "kagenti.io/agent-protocol"
+	// ProtocolA2A is the only protocol whose card is fetched.
+	ProtocolA2A = "a2a"
+)

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agentid/agentid/internal/testenv"
+)
+
+func TestParseFlags(t *testing.T) {
+	bundle := []string{"--spire-trust-bundle-configmap", "spire-bundle", "--spire-trust-bundle-configmap-namespace", "spire-system"}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, o options)
+	}{{
+		name: "the Kagenti flags fill the configuration",
+		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--spire-trust-bundle-configmap-key", "bundle.crt", "--signature-audit-mode", "--leader-elect", "--spiffe-endpoint-socket", "unix:///run/spire/agent.sock"}, bundle...),
+		check: func(t *testing.T, o options) {
+			c := o.config
+			if !c.RequireSignature || c.TrustDomain.Name() != "example.org" || c.Bundle.String() != "spire-system/spire-bundle" ||
+				c.BundleKey != "bundle.crt" || !c.AuditMode || !c.LeaderElection || c.WorkloadAPIAddr != "unix:///run/spire/agent.sock" {
+				t.Errorf("config = %+v", c)
+			}
+			if len(o.warnings) != 0 {
+				t.Errorf("warnings = %v, want none", o.warnings)
+			}
+		},
+	}, {
+		name: "the trust domain comes from KAGENTI_SPIRE_TRUST_DOMAIN when the flag is not given",
+		args: append([]string{"--require-a2a-signature"}, bundle...),
+		env:  map[string]string{EnvTrustDomain: "env.example"},
+		check: func(t *testing.T, o options) {
+			if o.config.TrustDomain.Name() != "env.example" {
+				t.Errorf("trust domain = %q", o.config.TrustDomain.Name())
+			}
+		},
+	}, {
+		name: "the flag wins over the environment",
+		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "flag.example"}, bundle...),
+		env:  map[string]string{EnvTrustDomain: "env.example"},
+		check: func(t *testing.T, o options) {
+			if o.config.TrustDomain.Name() != "flag.example" {
+				t.Errorf("trust domain = %q", o.config.TrustDomain.Name())
+			}
+		},
+	}, {
+		name: "defaults: bundle key bundle.spiffe, metrics :8080, probes :8081, a warning that nothing is verified",
+		args: nil,
+		check: func(t *testing.T, o options) {
+			c := o.config
+			if c.BundleKey != "bundle.spiffe" || c.MetricsAddr != ":8080" || c.ProbeAddr != ":8081" || c.LeaderElection || o.logFormat != "json" || c.SVIDExpiryGracePeriod != 30*time.Minute {
+				t.Errorf("config = %+v, log format %q", c, o.logFormat)
+			}
+			if len(o.warnings) != 1 || !strings.Contains(o.warnings[0], "--require-a2a-signature is off") {
+				t.Errorf("warnings = %v", o.warnings)
+			}
+		},
+	}, {
+		name: "--svid-expiry-grace-period sets the re-signing grace period (default 30m, 0 off)",
+		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--svid-expiry-grace-period", "10m"}, bundle...),
+		check: func(t *testing.T, o options) {
+			if o.config.SVIDExpiryGracePeriod != 10*time.Minute || len(o.warnings) != 0 {
+				t.Errorf("grace period %v, warnings %v", o.config.SVIDExpiryGracePeriod, o.warnings)
+			}
+		},
+	},
+		{name: "--require-a2a-signature without a trust domain is refused", args: append([]string{"--require-a2a-signature"}, bundle...), wantErr: "--spire-trust-domain"},
+		{name: "--require-a2a-signature without the bundle ConfigMap is refused", args: []string{"--require-a2a-signature", "--spire-trust-domain", "example.org"}, wantErr: "--spire-trust-bundle-configmap"},
+		{name: "an invalid trust domain is refused", args: []string{"--spire-trust-domain", "Example.ORG"}, wantErr: "--spire-trust-domain"},
+		{name: "--enforce-network-policies is refused until it is implemented", args: []string{"--enforce-network-policies"}, wantErr: "not implemented"},
+		{name: "--spiffe-endpoint-socket without --require-a2a-signature is refused", args: []string{"--spiffe-endpoint-socket", "unix:///run/spire/agent.sock"}, wantErr: "--spiffe-endpoint-socket"},
+		{name: "an unknown log format is refused", args: []string{"--log-format", "xml"}, wantErr: "--log-format"},
+		{name: "stray arguments are refused", args: []string{"extra"}, wantErr: "unexpected arguments"},
+		{name: "a non-positive refresh interval is refused", args: []string{"--spire-trust-bundle-refresh-interval", "0s"}, wantErr: "must be positive"},
+		{name: "a negative grace period is refused", args: []string{"--svid-expiry-grace-period", "-1m"}, wantErr: "must not be negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, o)
+		})
+	}
+}
+
+// TestTheCLIDoesNotCarryKubernetes keeps client-go and controller-runtime
+// out of cmd/agentid, which laptops run (DESIGN.md: two binaries).
+func TestTheCLIDoesNotCarryKubernetes(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go is not on PATH")
+	}
+	cmd := exec.Command(gobin, "list", "-deps", "./cmd/agentid")
+	cmd.Dir = testenv.Root(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "k8s.io/") || strings.HasPrefix(pkg, "sigs.k8s.io/controller-runtime") ||
+			strings.HasPrefix(pkg, "github.com/agentid/agentid/operator") || strings.HasPrefix(pkg, "github.com/agentid/agentid/api/") {
+			t.Errorf("cmd/agentid depends on %s", pkg)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/agentid/agentid/internal/testenv"
+)
+
+// kustomizeResources lists the files that the kustomization in dir names,
+// following directory resources into their own kustomization.yaml. The
+// base uses resources only (no patches or generators), so the files are
+// what kustomize renders.
+func kustomizeResources(t *testing.T, dir string) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "kustomization.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var k struct {
+		Resources []string `json:"resources"`
+	}
+	if err := sigsyaml.UnmarshalStrict(withoutKustomizeHeader(data), &k); err != nil {
+		t.Fatalf("%s/kustomization.yaml: %v", dir, err)
+	}
+	var out []string
+	for _, r := range k.Resources {
+		p := filepath.Join(dir, r)
+		if st, err := os.Stat(p); err != nil {
+			t.Fatalf("%s/kustomization.yaml: %v", dir, err)
+		} else if st.IsDir() {
+			out = append(out, kustomizeResources(t, p)...)
+		} else {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// withoutKustomizeHeader drops apiVersion and kind, which the struct above
+// does not model.
+func withoutKustomizeHeader(data []byte) []byte {
+	var lines []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "apiVersion:") || strings.HasPrefix(l, "kind:") {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	return []byte(strings.Join(lines, "\n"))
+}
+
+// TestKustomizeBaseInstalls applies every object of deploy/base to a real
+// API server without anything preinstalled, and checks that the
+// Deployment's arguments are flags this binary accepts.
+func TestKustomizeBaseInstalls(t *testing.T) {
+	assets := testenv.EnvtestAssets(t)
+	root := testenv.Root(t)
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Stop() })
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+
+	kinds := map[string]int{}
+	for _, file := range kustomizeResources(t, filepath.Join(root, "deploy", "base")) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			var u unstructured.Unstructured
+			if err := dec.Decode(&u.Object); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v", file, err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			if err := c.Create(ctx, &u); err != nil {
+				t.Fatalf("%s: creating %s %s: %v", filepath.Base(file), u.GetKind(), u.GetName(), err)
+			}
+			kinds[u.GetKind()]++
+			if u.GetKind() == "Deployment" {
+				checkDeploymentArgs(t, &u)
+			}
+			if u.GetKind() == "CustomResourceDefinition" {
+				waitEstablished(t, c, u.GetName())
+			}
+		}
+	}
+	for _, k := range []string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Deployment"} {
+		if kinds[k] != 1 {
+			t.Errorf("deploy/base has %d %s, want 1", kinds[k], k)
+		}
+	}
+}
+
+func checkDeploymentArgs(t *testing.T, u *unstructured.Unstructured) {
+	t.Helper()
+	containers, _, _ := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "containers")
+	if len(containers) != 1 {
+		t.Fatalf("the Deployment has %d containers, want 1", len(containers))
+	}
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	o, err := parseFlags(args, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatalf("the Deployment's args %v: %v", args, err)
+	}
+	if !o.config.RequireSignature || !o.config.LeaderElection {
+		t.Errorf("the Deployment's args do not verify signatures with leader election: %+v", o.config)
+	}
+}
+
+func waitEstablished(t *testing.T, c client.Client, name string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var crd apiextensionsv1.CustomResourceDefinition
+		if err := c.Get(t.Context(), client.ObjectKey{Name: name}, &crd); err == nil {
+			for _, cond := range crd.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
+					return
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CRD %s not established", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

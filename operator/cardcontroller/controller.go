@@ -1,0 +1,112 @@
+package cardcontroller
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/agentid/agentid/api/v1alpha1"
+)
+
+// targetIndex indexes AgentCards by "<kind>/<name>" of their target, so that
+// a change of a workload reaches the cards that target it.
+const targetIndex = "spec.targetRef.kindName"
+
+func targetKey(kind, name string) string { return kind + "/" + name }
+
+// waitingIndex indexes AgentCards waiting for a Service (Synced is False
+// with reason ServiceNotFound) by namespace, so that a new Service wakes
+// those cards only, not every card of its namespace.
+const waitingIndex = "status.waitingForService"
+
+// SetupOptions tune the controller.
+type SetupOptions struct {
+	// Bundle, when not empty, is the trust bundle ConfigMap, whose changes
+	// re-verify every card (the manager's cache should be limited to it;
+	// see package manager).
+	Bundle types.NamespacedName
+	// MaxConcurrentReconciles is how many cards are reconciled at once;
+	// 0 means 4.
+	MaxConcurrentReconciles int
+}
+
+// Setup registers the controller with mgr.
+func (r *Reconciler) Setup(ctx context.Context, mgr ctrl.Manager, o SetupOptions) error {
+	err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AgentCard{}, targetIndex, func(o client.Object) []string {
+		ref := o.(*v1alpha1.AgentCard).Spec.TargetRef
+		return []string{targetKey(ref.Kind, ref.Name)}
+	})
+	if err != nil {
+		return fmt.Errorf("cardcontroller: indexing AgentCards: %w", err)
+	}
+	err = mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AgentCard{}, waitingIndex, func(o client.Object) []string {
+		c := meta.FindStatusCondition(o.(*v1alpha1.AgentCard).Status.Conditions, v1alpha1.ConditionSynced)
+		if c != nil && c.Reason == v1alpha1.ReasonServiceNotFound {
+			return []string{o.GetNamespace()}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cardcontroller: indexing AgentCards: %w", err)
+	}
+	workers := o.MaxConcurrentReconciles
+	if workers <= 0 {
+		workers = 4
+	}
+	bundle := o.Bundle
+	b := ctrl.NewControllerManagedBy(mgr).
+		Named("agentcard").
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		For(&v1alpha1.AgentCard{}, builder.WithPredicates(cardChanged)).
+		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("Deployment")), builder.WithPredicates(workloadChanged)).
+		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("StatefulSet")), builder.WithPredicates(workloadChanged)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.cardsWaitingForService))
+	if bundle.Name != "" {
+		b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.allCards),
+			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+				return o.GetNamespace() == bundle.Namespace && o.GetName() == bundle.Name
+			})))
+	}
+	if err := b.Complete(r); err != nil {
+		return fmt.Errorf("cardcontroller: %w", err)
+	}
+	return nil
+}
+
+func (r *Reconciler) cardsTargeting(kind string) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		return r.requests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: targetKey(kind, o.GetName())})
+	}
+}
+
+func (r *Reconciler) cardsWaitingForService(ctx context.Context, o client.Object) []reconcile.Request {
+	return r.requests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{waitingIndex: o.GetNamespace()})
+}
+
+func (r *Reconciler) allCards(ctx context.Context, _ client.Object) []reconcile.Request {
+	return r.requests(ctx)
+}
+
+func (r *Reconciler) requests(ctx context.Context, opts ...client.ListOption) []reconcile.Request {
+	var list v1alpha1.AgentCardList
+	if err := r.client.List(ctx, &list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing AgentCards")
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, c := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+	}
+	return out
+}

@@ -1,0 +1,344 @@
+package cardcontroller
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/yaml"
+
+	"github.com/agentid/agentid/api/v1alpha1"
+	"github.com/agentid/agentid/internal/testenv"
+)
+
+// The envtest suites run against a real kube-apiserver and etcd (built by
+// scripts/ensure-envtest.sh), shared by the tests of this package: started
+// by the first test that needs it, stopped by TestMain.
+
+var shared struct {
+	once sync.Once
+	env  *envtest.Environment
+	cfg  *rest.Config
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.env != nil {
+		if err := shared.env.Stop(); err != nil {
+			os.Stderr.WriteString("stopping envtest: " + err.Error() + "\n")
+		}
+	}
+	os.Exit(code)
+}
+
+// apiServer returns the config of the shared API server, with the AgentCard
+// CRD of deploy/crd installed.
+func apiServer(t *testing.T) *rest.Config {
+	t.Helper()
+	assets := testenv.EnvtestAssets(t)
+	root := testenv.Root(t)
+	shared.once.Do(func() {
+		began := time.Now()
+		shared.env = &envtest.Environment{
+			BinaryAssetsDirectory: assets,
+			CRDDirectoryPaths:     []string{filepath.Join(root, "deploy", "crd")},
+			ErrorIfCRDPathMissing: true,
+		}
+		shared.cfg, shared.err = shared.env.Start()
+		if shared.err != nil {
+			shared.env = nil
+		}
+		t.Logf("envtest started in %v", time.Since(began).Round(time.Millisecond))
+	})
+	if shared.err != nil {
+		t.Fatalf("starting envtest: %v", shared.err)
+	}
+	return shared.cfg
+}
+
+// apiClient is a direct (uncached) client of the shared API server.
+func apiClient(t *testing.T) client.Client {
+	t.Helper()
+	c, err := client.New(apiServer(t), client.Options{Scheme: newScheme(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestScenariosEnvtest(t *testing.T) {
+	c := apiClient(t)
+	runScenarios(t, func(t *testing.T) client.Client { return c })
+}
+
+// TestCRDValidation checks the schema and CEL rules of deploy/crd on the
+// real API server.
+func TestCRDValidation(t *testing.T) {
+	c := apiClient(t)
+	ctx := t.Context()
+	ns := "crd-validation"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	target := v1alpha1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "weather"}
+	tests := []struct {
+		name    string
+		spec    v1alpha1.AgentCardSpec
+		wantErr string // "" means accepted
+	}{
+		{"a card with a target and nothing else is accepted", v1alpha1.AgentCardSpec{TargetRef: target}, ""},
+		{"a target without a name is refused", v1alpha1.AgentCardSpec{TargetRef: v1alpha1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment"}}, "spec.targetRef.name"},
+		{"a sync period under a second is refused", v1alpha1.AgentCardSpec{TargetRef: target, SyncPeriod: &metav1.Duration{Duration: 10 * time.Millisecond}}, "syncPeriod must be between 1s and 24h"},
+		{"a sync period over a day is refused", v1alpha1.AgentCardSpec{TargetRef: target, SyncPeriod: &metav1.Duration{Duration: 25 * time.Hour}}, "syncPeriod must be between 1s and 24h"},
+		{"an upper-case trust domain is refused (SPIFFE trust domains are lower case)", v1alpha1.AgentCardSpec{TargetRef: target, IdentityBinding: &v1alpha1.IdentityBinding{TrustDomain: "Example.org"}}, "spec.identityBinding.trustDomain"},
+		{"an expected ID outside the card's trust domain is refused", v1alpha1.AgentCardSpec{TargetRef: target, IdentityBinding: &v1alpha1.IdentityBinding{TrustDomain: "example.org", ExpectedSpiffeID: "spiffe://other.org/ns/a/sa/b"}}, "expectedSpiffeID must be in trustDomain"},
+		{"an expected ID in the card's trust domain is accepted", v1alpha1.AgentCardSpec{TargetRef: target, IdentityBinding: &v1alpha1.IdentityBinding{TrustDomain: "example.org", ExpectedSpiffeID: "spiffe://example.org/ns/a/sa/*"}}, ""},
+		{"an expected ID that is not a SPIFFE ID is refused", v1alpha1.AgentCardSpec{TargetRef: target, IdentityBinding: &v1alpha1.IdentityBinding{ExpectedSpiffeID: "https://example.org/a"}}, "spec.identityBinding.expectedSpiffeID"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			card := &v1alpha1.AgentCard{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "card-" + string(rune('a'+i))},
+				Spec:       tt.spec,
+			}
+			err := c.Create(ctx, card)
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.wantErr != "" && err == nil:
+				t.Fatalf("accepted, want an error about %s", tt.wantErr)
+			case tt.wantErr != "" && !strings.Contains(err.Error(), tt.wantErr):
+				t.Fatalf("error %v, want one about %s", err, tt.wantErr)
+			}
+			if err == nil && tt.spec.SyncPeriod == nil {
+				if card.Spec.SyncPeriod == nil || card.Spec.SyncPeriod.Duration != DefaultSyncPeriod {
+					t.Errorf("syncPeriod = %v, want the default 30s", card.Spec.SyncPeriod)
+				}
+			}
+		})
+	}
+}
+
+// TestCRDValidationOfRawSyncPeriods sends sync periods that are no Go
+// duration at all, which the typed API cannot express.
+func TestCRDValidationOfRawSyncPeriods(t *testing.T) {
+	c := apiClient(t)
+	ctx := t.Context()
+	ns := "crd-validation-raw"
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, period := range []string{"soon", "30", "-5s", "1d"} {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "agent.kagenti.dev/v1alpha1",
+			"kind":       "AgentCard",
+			"metadata":   map[string]any{"name": "raw", "namespace": ns},
+			"spec": map[string]any{
+				"targetRef":  map[string]any{"apiVersion": "apps/v1", "kind": "Deployment", "name": "w"},
+				"syncPeriod": period,
+			},
+		}}
+		if err := c.Create(ctx, u); err == nil || !strings.Contains(err.Error(), "spec.syncPeriod") {
+			t.Errorf("syncPeriod %q: %v, want a refusal naming spec.syncPeriod", period, err)
+		}
+	}
+}
+
+// startManager runs the controller in a real manager on the shared API
+// server until the test ends.
+func startManager(t *testing.T, f *fixture) {
+	t.Helper()
+	mgr, err := ctrl.NewManager(apiServer(t), ctrl.Options{
+		Scheme:     newScheme(t),
+		Metrics:    metricsserver.Options{BindAddress: "0"},
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptrTrue()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := New(mgr.GetClient(), f.bundle, f.recorder, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Setup(t.Context(), mgr, SetupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(t.Context()) }()
+	t.Cleanup(func() {
+		if err := <-done; err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	})
+}
+
+func ptrTrue() *bool { b := true; return &b }
+
+// TestManagerReconcilesOnWatch runs the controller in a real manager: the
+// card is verified as soon as the Deployment turns ready, through the
+// watch, without calling Reconcile by hand.
+func TestManagerReconcilesOnWatch(t *testing.T) {
+	c := apiClient(t)
+	f := newFixture(t, c, newCAs(t))
+	f.setDeploymentReadyByName(f.name, false)
+	f.serve(validCard(f))
+	startManager(t, f)
+
+	card := f.card(&v1alpha1.IdentityBinding{Strict: true})
+	waitFor(t, f, card, func(ac *v1alpha1.AgentCard) bool {
+		c := meta.FindStatusCondition(ac.Status.Conditions, v1alpha1.ConditionSynced)
+		return c != nil && c.Reason == v1alpha1.ReasonWorkloadNotReady
+	})
+	began := time.Now()
+	f.setDeploymentReadyByName(f.name, true)
+	waitFor(t, f, card, func(ac *v1alpha1.AgentCard) bool {
+		return meta.IsStatusConditionTrue(ac.Status.Conditions, v1alpha1.ConditionVerified)
+	})
+	t.Logf("verified %v after the Deployment turned ready", time.Since(began).Round(time.Millisecond))
+	waitLabelOn(t, f)
+}
+
+// TestManagerWakesACardWaitingForItsService: a card whose workload has no
+// Service yet is reconciled when the Service appears, not 30s later.
+func TestManagerWakesACardWaitingForItsService(t *testing.T) {
+	c := apiClient(t)
+	f := newFixture(t, c, newCAs(t))
+	if err := c.Delete(t.Context(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.name}}); err != nil {
+		t.Fatal(err)
+	}
+	f.serve(validCard(f))
+	startManager(t, f)
+	card := f.card(nil)
+	waitFor(t, f, card, func(ac *v1alpha1.AgentCard) bool {
+		c := meta.FindStatusCondition(ac.Status.Conditions, v1alpha1.ConditionSynced)
+		return c != nil && c.Reason == v1alpha1.ReasonServiceNotFound
+	})
+	began := time.Now()
+	f.create(&corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.name},
+		Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": f.name}, Ports: []corev1.ServicePort{{Port: 8000}}},
+	})
+	waitFor(t, f, card, func(ac *v1alpha1.AgentCard) bool {
+		return meta.IsStatusConditionTrue(ac.Status.Conditions, v1alpha1.ConditionVerified)
+	})
+	if d := time.Since(began); d > 10*time.Second {
+		t.Errorf("verified %v after the Service appeared: the requeue, not the watch, did it", d)
+	}
+}
+
+// waitLabelOn waits for the verified label, which follows the status write.
+func waitLabelOn(t *testing.T, f *fixture) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if v, ok := f.label(f.name); ok && v == "true" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the pod template was not labelled verified")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func waitFor(t *testing.T, f *fixture, card *v1alpha1.AgentCard, ok func(*v1alpha1.AgentCard) bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := f.get(card)
+		if ok(got) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out; status: %+v", got.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestGeneratedRBACIsEnoughToReconcile runs the reconciler as a user that
+// holds only deploy/rbac/role.yaml: the permissions the markers generate
+// must cover everything it does, from the finalizer to the label.
+func TestGeneratedRBACIsEnoughToReconcile(t *testing.T) {
+	cfg := apiServer(t)
+	admin := apiClient(t)
+	ctx := t.Context()
+
+	data, err := os.ReadFile(filepath.Join(testenv.Root(t), "deploy", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var role rbacv1.ClusterRole
+	if err := yaml.UnmarshalStrict(data[strings.Index(string(data), "apiVersion"):], &role); err != nil {
+		t.Fatal(err)
+	}
+	role.Name = "agentid-operator-rbac-test"
+	if err := admin.Create(ctx, &role); err != nil {
+		t.Fatal(err)
+	}
+	const user = "system:serviceaccount:agentid-system:agentid-operator"
+	if err := admin.Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := shared.env.ControlPlane.AddUser(envtest.User{Name: user}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator, err := client.New(u.Config(), client.Options{Scheme: newScheme(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Without the role this user may not even read AgentCards; check that
+	// the binding, not a permissive server, is what lets it through.
+	stranger, err := shared.env.ControlPlane.AddUser(envtest.User{Name: "stranger"}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := client.New(stranger.Config(), client.Options{Scheme: newScheme(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list v1alpha1.AgentCardList
+	if err := sc.List(ctx, &list); err == nil {
+		t.Fatal("a user without the role listed AgentCards: the API server does not enforce RBAC")
+	}
+
+	f := newFixture(t, admin, newCAs(t))
+	f.serve(validCard(f))
+	card := f.card(&v1alpha1.IdentityBinding{Strict: true})
+	f.c = operator // the reconciler acts as the operator from here on
+	_, got := f.run(card)
+	wantCondition(t, got, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonSignatureVerified)
+	if v, ok := f.label(f.name); !ok || v != "true" {
+		t.Errorf("pod template label = %q, %v; want true", v, ok)
+	}
+	if err := admin.Delete(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.reconciler().Reconcile(ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(card)}); err != nil {
+		t.Fatalf("finalizing as the operator: %v", err)
+	}
+	if _, ok := f.label(f.name); ok {
+		t.Error("the label outlived the card")
+	}
+}

@@ -1,0 +1,372 @@
+package cardcontroller
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	gosync "sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/spiffe/go-spiffe/v2/bundle/x509bundle"
+
+	"github.com/agentid/agentid/api/v1alpha1"
+	"github.com/agentid/agentid/operator/internal/cardtest"
+)
+
+const (
+	testTD = "example.org"
+	testSA = "weather-sa"
+)
+
+func newScheme(t testing.TB) *runtime.Scheme {
+	t.Helper()
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newFakeClient is the controller-runtime fake client with the status
+// subresources the controller uses.
+func newFakeClient(t testing.TB) client.Client {
+	return newFakeClientWith(newScheme(t))
+}
+
+func newFakeClientWith(s *runtime.Scheme) client.Client {
+	return fake.NewClientBuilder().
+		WithScheme(s).
+		WithStatusSubresource(&v1alpha1.AgentCard{}, &appsv1.Deployment{}, &appsv1.StatefulSet{}).
+		Build()
+}
+
+// eventLog is an events.EventRecorder that keeps "<type> <reason>: <note>"
+// lines.
+type eventLog struct {
+	mu     gosync.Mutex
+	events []string
+}
+
+func (l *eventLog) Eventf(_, _ runtime.Object, eventtype, reason, _, note string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, eventtype+" "+reason+": "+fmt.Sprintf(note, args...))
+}
+
+// has reports whether an event of that reason was recorded.
+func (l *eventLog) has(reason string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.events {
+		if _, r, _ := strings.Cut(e, " "); strings.HasPrefix(r, reason+":") {
+			return true
+		}
+	}
+	return false
+}
+
+var _ events.EventRecorder = (*eventLog)(nil)
+
+// staticBundle is a BundleSource with a fixed answer.
+type staticBundle struct {
+	bundle *x509bundle.Bundle
+	err    error
+}
+
+func (s *staticBundle) Bundle(context.Context) (*x509bundle.Bundle, error) { return s.bundle, s.err }
+
+// fixture is one agent in its own namespace: a ready Deployment labelled as
+// an a2a agent, a Service selecting its pods, and an HTTP server serving
+// its card, which the reconciler reaches through Options.ServiceURL.
+type fixture struct {
+	t         *testing.T
+	ctx       context.Context
+	c         client.Client
+	ns        string
+	name      string
+	ca        *CAs
+	server    *cardtest.Server
+	bundle    *staticBundle
+	recorder  *eventLog
+	opts      Options
+	servers   map[string]string // Service name -> base URL
+	reconcile *Reconciler
+}
+
+// CAs are the test's trust domains: ours, and a foreign one whose bundle
+// the operator does not hold.
+type CAs struct {
+	Ours    *cardtest.CA
+	Foreign *cardtest.CA
+}
+
+var nsCounter atomic.Int64
+
+// newFixture creates the agent's objects through c. The card is not served
+// until the test calls serve.
+func newFixture(t *testing.T, c client.Client, cas *CAs) *fixture {
+	t.Helper()
+	return newFixtureIn(t, c, cas, fmt.Sprintf("agents-%d-%d", time.Now().UnixNano()%100000, nsCounter.Add(1)))
+}
+
+// newFixtureIn is newFixture in namespace ns.
+func newFixtureIn(t *testing.T, c client.Client, cas *CAs, ns string) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	f := &fixture{
+		t: t, ctx: ctx, c: c,
+		ns:       ns,
+		name:     "weather",
+		ca:       cas,
+		recorder: &eventLog{},
+		servers:  map[string]string{},
+	}
+	bundle, err := x509bundle.Parse(cas.Ours.TrustDomain, cas.Ours.PEM())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.bundle = &staticBundle{bundle: bundle}
+	f.server = cardtest.NewServer(t, []byte(`{}`))
+	f.servers[f.name] = f.server.URL
+	f.opts = Options{
+		RequireSignature: true,
+		TrustDomain:      cas.Ours.TrustDomain,
+		FetchTimeout:     5 * time.Second,
+		ServiceURL: func(s *corev1.Service, p corev1.ServicePort) string {
+			if u, ok := f.servers[s.Name]; ok {
+				return u
+			}
+			return ClusterServiceURL(s, p)
+		},
+	}
+	f.create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: f.ns}})
+	f.createDeployment(f.name, true)
+	f.create(&corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.name},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": f.name},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 8000}},
+		},
+	})
+	return f
+}
+
+func (f *fixture) create(o client.Object) {
+	f.t.Helper()
+	if err := f.c.Create(f.ctx, o); err != nil {
+		f.t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+	}
+}
+
+// createDeployment creates an agent Deployment whose pods run as testSA,
+// with its status Available when ready.
+func (f *fixture) createDeployment(name string, ready bool) *appsv1.Deployment {
+	f.t.Helper()
+	one := int32(1)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: map[string]string{
+			v1alpha1.LabelAgentType:                             v1alpha1.AgentTypeAgent,
+			v1alpha1.LabelProtocolPrefix + v1alpha1.ProtocolA2A: "",
+		}},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: &one,
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+				Spec: corev1.PodSpec{
+					ServiceAccountName: testSA,
+					Containers:         []corev1.Container{{Name: "agent", Image: "example.invalid/agent:1"}},
+				},
+			},
+		},
+	}
+	f.create(d)
+	f.setDeploymentReady(d, ready)
+	return d
+}
+
+// setDeploymentReady writes the status a Deployment controller would.
+func (f *fixture) setDeploymentReady(d *appsv1.Deployment, ready bool) {
+	f.t.Helper()
+	status := corev1.ConditionFalse
+	if ready {
+		status = corev1.ConditionTrue
+	}
+	d.Status = appsv1.DeploymentStatus{
+		ObservedGeneration: d.Generation,
+		Replicas:           1,
+		ReadyReplicas:      map[bool]int32{true: 1}[ready],
+		AvailableReplicas:  map[bool]int32{true: 1}[ready],
+		Conditions: []appsv1.DeploymentCondition{{
+			Type: appsv1.DeploymentAvailable, Status: status, Reason: "Test",
+			LastUpdateTime: metav1.Now(), LastTransitionTime: metav1.Now(),
+		}},
+	}
+	if err := f.c.Status().Update(f.ctx, d); err != nil {
+		f.t.Fatalf("updating the Deployment status: %v", err)
+	}
+}
+
+// patchDeploymentLabels sets (or, for nil, removes) labels of the
+// fixture's Deployment object.
+func (f *fixture) patchDeploymentLabels(set map[string]*string) {
+	f.t.Helper()
+	var d appsv1.Deployment
+	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: f.name}, &d); err != nil {
+		f.t.Fatal(err)
+	}
+	patch := client.MergeFrom(d.DeepCopy())
+	for k, v := range set {
+		if v == nil {
+			delete(d.Labels, k)
+		} else {
+			d.Labels[k] = *v
+		}
+	}
+	if err := f.c.Patch(f.ctx, &d, patch); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// setDeploymentReadyByName reads Deployment name and sets its readiness.
+func (f *fixture) setDeploymentReadyByName(name string, ready bool) {
+	f.t.Helper()
+	var d appsv1.Deployment
+	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: name}, &d); err != nil {
+		f.t.Fatal(err)
+	}
+	f.setDeploymentReady(&d, ready)
+}
+
+// id is the SPIFFE ID of the fixture's workload in trust domain td.
+func (f *fixture) id(td, sa string) string {
+	return "spiffe://" + td + "/ns/" + f.ns + "/sa/" + sa
+}
+
+// signedCard is the agent's card signed with an SVID of id by ca.
+func (f *fixture) signedCard(ca *cardtest.CA, id string, opts ...cardtest.SVIDOption) []byte {
+	f.t.Helper()
+	return cardtest.Sign(f.t, cardtest.Card(f.name), ca.SVID(f.t, id, opts...))
+}
+
+// serve makes the agent serve card.
+func (f *fixture) serve(card []byte) { f.server.SetCard(card) }
+
+// card creates the AgentCard for the fixture's Deployment.
+func (f *fixture) card(binding *v1alpha1.IdentityBinding) *v1alpha1.AgentCard {
+	f.t.Helper()
+	c := &v1alpha1.AgentCard{
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.name + "-card"},
+		Spec: v1alpha1.AgentCardSpec{
+			TargetRef:       v1alpha1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: f.name},
+			IdentityBinding: binding,
+		},
+	}
+	f.create(c)
+	return c
+}
+
+// reconciler returns the fixture's reconciler, made on first use from
+// f.opts.
+func (f *fixture) reconciler() *Reconciler {
+	f.t.Helper()
+	if f.reconcile == nil {
+		r, err := New(f.c, f.bundle, f.recorder, f.opts)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		f.reconcile = r
+	}
+	return f.reconcile
+}
+
+// run reconciles card once and returns the result and the card as stored.
+func (f *fixture) run(card *v1alpha1.AgentCard) (reconcile.Result, *v1alpha1.AgentCard) {
+	f.t.Helper()
+	res, err := f.reconciler().Reconcile(f.ctx, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(card)})
+	if err != nil {
+		f.t.Fatalf("Reconcile: %v", err)
+	}
+	return res, f.get(card)
+}
+
+func (f *fixture) get(card *v1alpha1.AgentCard) *v1alpha1.AgentCard {
+	f.t.Helper()
+	var got v1alpha1.AgentCard
+	if err := f.c.Get(f.ctx, client.ObjectKeyFromObject(card), &got); err != nil {
+		f.t.Fatal(err)
+	}
+	return &got
+}
+
+// label returns the verified label of the Deployment's pod template.
+func (f *fixture) label(name string) (string, bool) {
+	f.t.Helper()
+	var d appsv1.Deployment
+	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: name}, &d); err != nil {
+		f.t.Fatal(err)
+	}
+	v, ok := d.Spec.Template.Labels[v1alpha1.LabelSignatureVerified]
+	return v, ok
+}
+
+// wantCondition checks one condition's status and reason.
+func wantCondition(t *testing.T, card *v1alpha1.AgentCard, typ string, status metav1.ConditionStatus, reason string) {
+	t.Helper()
+	c := meta.FindStatusCondition(card.Status.Conditions, typ)
+	if c == nil {
+		t.Errorf("condition %s missing; conditions: %+v", typ, card.Status.Conditions)
+		return
+	}
+	if c.Status != status || c.Reason != reason {
+		t.Errorf("condition %s = %s/%s (%q), want %s/%s", typ, c.Status, c.Reason, c.Message, status, reason)
+	}
+}
+
+func wantBool(t *testing.T, name string, got *bool, want bool) {
+	t.Helper()
+	if got == nil || *got != want {
+		t.Errorf("%s = %v, want %v", name, fmtBool(got), want)
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "nil"
+	}
+	return strconv.FormatBool(*b)
+}
+
+func newCAs(t testing.TB) *CAs {
+	return &CAs{Ours: cardtest.NewCA(t, testTD), Foreign: cardtest.NewCA(t, "partner.example")}
+}
+
+// tamper changes the card's description after signing, keeping the
+// signature.
+func tamper(t testing.TB, signed []byte) []byte {
+	t.Helper()
+	out := bytes.Replace(signed, []byte(`"description": "test agent`), []byte(`"description": "evil agent`), 1)
+	if bytes.Equal(out, signed) {
+		t.Fatal("tamper: description not found")
+	}
+	return out
+}

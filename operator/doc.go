@@ -1,0 +1,22 @@
+// Package operator is the home of agentid-operator, the Kubernetes operator
+// that verifies the A2A AgentCards of agent workloads (api/v1alpha1) and
+// enforces the result. Each controller lives in a package of its own below
+// this one, with its tests beside it:
+//
+//   - cardcontroller: fetches each AgentCard's card from its workload,
+//     verifies and binds it with package agentcard, writes the status and
+//     labels the workload;
+//   - trustbundle: the SPIFFE trust bundle, read from a ConfigMap;
+//   - manager: the controller-runtime manager that holds them, with probes,
+//     metrics and leader election.
+//
+// cmd/agentid-operator only parses flags into a manager.Config; cmd/agentid never imports them, so that the
+// command-line tool does not carry the Kubernetes client.
+//
+// The RBAC markers of the manager itself (leader election) are here; the
+// controllers carry their own. scripts/generate.sh turns them into
+// deploy/rbac/role.yaml.
+//
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+package operator

@@ -1,0 +1,12 @@
+// Package trustbundle reads the SPIFFE trust bundle that agentid-operator
+// verifies AgentCards against from a ConfigMap, as the Kagenti operator's
+// --spire-trust-bundle-configmap flags name it.
+//
+// The ConfigMap is read through the manager's cache, so that its changes
+// arrive by watch rather than by polling, and is parsed again only when its
+// resourceVersion changes. The bundle is SPIFFE JSON (SPIRE's bundle
+// publisher) or PEM certificates (bundle.crt), detected as Kagenti does.
+// A missing ConfigMap, key or authority is an error that the caller must
+// surface: a bundle that cannot be loaded never makes workloads silently
+// unverified.
+package trustbundle
