@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -62,17 +63,11 @@ var forwardedHeaders = []string{
 
 // do sends one request upstream for the session known upstream as sid.
 func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from http.Header) (*http.Response, error) {
-	var rd *bytes.Reader
+	var rd io.Reader // nil, not a nil *bytes.Reader, for GET and DELETE
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	var req *http.Request
-	var err error
-	if rd != nil {
-		req, err = http.NewRequestWithContext(ctx, method, u.url, rd)
-	} else {
-		req, err = http.NewRequestWithContext(ctx, method, u.url, nil)
-	}
+	req, err := http.NewRequestWithContext(ctx, method, u.url, rd)
 	if err != nil {
 		return nil, err
 	}
