@@ -26,8 +26,11 @@ type metrics struct {
 	tokens      *prometheus.CounterVec   // result
 	revocations *prometheus.CounterVec   // type
 	failOpen    prometheus.Counter
-	policyHash  *prometheus.GaugeVec // policy, hash
-	srv         *Server
+	// refusedConns counts connections closed on accept because their
+	// client address held its share of the listener's connections.
+	refusedConns prometheus.Counter
+	policyHash   *prometheus.GaugeVec // policy, hash
+	srv          *Server
 }
 
 func newMetrics(s *Server) *metrics {
@@ -41,10 +44,11 @@ func newMetrics(s *Server) *metrics {
 	m.tokens = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aip_token_validations_total", Help: "Token validations, by result (valid, invalid)."}, []string{"result"})
 	m.revocations = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aip_revocations_total", Help: "Revocations, by type (session, token)."}, []string{"type"})
 	m.failOpen = prometheus.NewCounter(prometheus.CounterOpts{Name: "aip_fail_open_requests_total", Help: "Requests let through by failover_mode fail_open while a store was unavailable."})
+	m.refusedConns = prometheus.NewCounter(prometheus.CounterOpts{Name: "aip_connections_refused_total", Help: "Connections closed on accept because their client address already held its share of the listener's connections."})
 	m.policyHash = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aip_policy_hash", Help: "The policy in force (1), by policy name and hash."}, []string{"policy", "hash"})
 	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aip_active_sessions", Help: "Sessions with an unexpired token issued or accepted by this replica."},
 		func() float64 { return float64(s.sessions.count(s.cfg.Now())) })
-	m.reg.MustRegister(m.requests, m.responses, m.duration, m.decisions, m.violations, m.tokens, m.revocations, m.failOpen, m.policyHash, active)
+	m.reg.MustRegister(m.requests, m.responses, m.duration, m.decisions, m.violations, m.tokens, m.revocations, m.failOpen, m.refusedConns, m.policyHash, active)
 	// Counters with a known label set start at zero, so that a dashboard
 	// sees them before the first event.
 	for _, e := range []string{"validate", "token", "revoke", "jwks", "health"} {

@@ -13,6 +13,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Listener is how Serve listens: the address, TLS, limits and timeouts.
@@ -31,6 +33,11 @@ type Listener struct {
 	RequireClientCert bool
 	// MaxConns bounds open connections; DefaultMaxConns when 0.
 	MaxConns int
+	// MaxConnsPerIP bounds the open connections of one client address, so
+	// that one client cannot hold every slot of MaxConns; a quarter of
+	// MaxConns when 0 (a load balancer in front pools its connections
+	// well within that).
+	MaxConnsPerIP int
 	// DrainDelay is how long /health reports unhealthy before the
 	// listener closes, so that load balancers stop sending first.
 	DrainDelay time.Duration
@@ -120,11 +127,15 @@ func Serve(ctx context.Context, s *Server, l Listener) error {
 	if !loopback {
 		s.requireAuth.Store(true)
 	}
-	max := l.MaxConns
-	if max <= 0 {
-		max = DefaultMaxConns
+	maxConns := l.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
 	}
-	ln = &limitListener{Listener: ln, slots: make(chan struct{}, max)}
+	perIP := l.MaxConnsPerIP
+	if perIP <= 0 {
+		perIP = max(1, maxConns/4)
+	}
+	ln = &limitListener{Listener: ln, slots: make(chan struct{}, maxConns), perIP: perIP, byIP: make(map[string]int), refused: s.metrics.refusedConns}
 	if hs.TLSConfig != nil {
 		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
@@ -271,20 +282,66 @@ func (f *certFiles) loadLocked() error {
 }
 
 // limitListener holds at most cap(slots) connections open; further ones
-// wait in the kernel's backlog.
+// wait in the kernel's backlog. A client address past perIP open
+// connections has its new ones closed at once: waiting would stall the
+// accept loop for every other client.
 type limitListener struct {
 	net.Listener
-	slots chan struct{}
+	slots   chan struct{}
+	perIP   int
+	refused prometheus.Counter
+
+	mu   sync.Mutex
+	byIP map[string]int
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	l.slots <- struct{}{}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
+	for {
+		l.slots <- struct{}{}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		ip := remoteIP(c)
+		if !l.take(ip) {
+			c.Close()
+			<-l.slots
+			l.refused.Inc()
+			continue
+		}
+		return &limitConn{Conn: c, release: func() { l.give(ip); <-l.slots }}, nil
 	}
-	return &limitConn{Conn: c, release: func() { <-l.slots }}, nil
+}
+
+func (l *limitListener) take(ip string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byIP[ip] >= l.perIP {
+		return false
+	}
+	l.byIP[ip]++
+	return true
+}
+
+func (l *limitListener) give(ip string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.byIP[ip] <= 1 {
+		delete(l.byIP, ip)
+		return
+	}
+	l.byIP[ip]--
+}
+
+// remoteIP is the connection's peer address without its port: the unit a
+// client cannot multiply by opening connections from new ports.
+func remoteIP(c net.Conn) string {
+	addr := c.RemoteAddr().String()
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return addr
 }
 
 type limitConn struct {

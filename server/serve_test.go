@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -285,7 +286,7 @@ func TestSlowAndAbandonedConnectionsDoNotStopTheServer(t *testing.T) {
 		t.Fatal("a connection with unfinished headers was kept open")
 	}
 	// Ten thousand connections opened and dropped, more than MaxConns at
-	// once would hold.
+	// once would hold; another client is served right after.
 	for i := 0; i < 10000; i++ {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
@@ -293,7 +294,7 @@ func TestSlowAndAbandonedConnectionsDoNotStopTheServer(t *testing.T) {
 		}
 		c.Close()
 	}
-	resp, err := http.Post("http://"+addr+"/v1/validate", "application/json", strings.NewReader(`{"tool":"read_file","arguments":{}}`))
+	resp, err := clientFrom("127.0.0.2").Post("http://"+addr+"/v1/validate", "application/json", strings.NewReader(`{"tool":"read_file","arguments":{}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,4 +323,93 @@ func TestHeaderInjectionIsRefusedByTheTransport(t *testing.T) {
 	if !strings.Contains(line, " 400 ") {
 		t.Fatalf("a header with a bare CR was accepted: %q", line)
 	}
+}
+
+func TestOneClientAddressCannotHoldEveryConnection(t *testing.T) {
+	addr, _ := serve(t, server.Config{}, server.Listener{MaxConns: 64, MaxConnsPerIP: 4}, basePolicy)
+	// keepAlive opens a connection from local and completes one request on
+	// it, so that the server holds it open as an idle keep-alive.
+	keepAlive := func(local string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		io.WriteString(c, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return c, nil
+	}
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 4; i++ {
+		c, err := keepAlive("127.0.0.1")
+		if err != nil {
+			t.Fatalf("connection %d within the share: %v", i, err)
+		}
+		held = append(held, c)
+	}
+	if c, err := keepAlive("127.0.0.1"); err == nil {
+		c.Close()
+		t.Fatal("a fifth connection from the same address was served")
+	}
+	other, err := keepAlive("127.0.0.2")
+	if err != nil {
+		t.Fatalf("another client address was refused: %v", err)
+	}
+	other.Close()
+
+	// A slot given back is usable again.
+	held[0].Close()
+	held = held[1:]
+	var again net.Conn
+	refused := 1
+	for i := 0; again == nil; i++ {
+		// The server notices the close asynchronously.
+		if again, err = keepAlive("127.0.0.1"); err != nil {
+			if i > 100 {
+				t.Fatalf("a released share was not given back: %v", err)
+			}
+			refused++
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	held = append(held, again)
+
+	resp, err := clientFrom("127.0.0.3").Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), fmt.Sprintf("aip_connections_refused_total %d\n", refused)) {
+		t.Fatalf("the refusal is not counted:\n%s", grepLines(string(b), "aip_connections_refused"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// clientFrom is an HTTP client whose connections come from the loopback
+// address local, another client address than the 127.0.0.1 of the rest.
+func clientFrom(local string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+	return &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 }
