@@ -35,6 +35,12 @@ type Call struct {
 	// it; without it, a pinned tool's schema is unknown and the call is
 	// refused.
 	ToolDefinition json.RawMessage
+	// Round is the round ticket of an earlier Check of this call
+	// (Check.Round), presented with a retry of a multi-round-trip call
+	// (MCP 2026-07-28's input_required): a valid one binds the retry to
+	// the call's first round, which spent its rate-limit unit. "" for a
+	// new call.
+	Round string
 }
 
 // Check is the core's decision on a Call: the same steps, in the same order
@@ -63,6 +69,10 @@ type Check struct {
 	// Audit holds the records of the decision, for the caller to write
 	// before it answers.
 	Audit []audit.Record
+	// Round is the ticket a retry of this call presents as Call.Round,
+	// set when the call is allowed or must be approved; "" once the call
+	// has had every round it may share.
+	Round string
 }
 
 // Violation is one entry of the violations array of spec §6.2.2.
@@ -82,12 +92,14 @@ type checkState struct {
 	dec          policy.Decision
 	hasDec       bool
 	claims       *identity.Claims
+	round        string  // the ticket presented (Call.Round)
+	decided      decided // the call, as round tickets bind it
 }
 
 // Check decides call against the policy in force (see Check).
 func (c *Core) Check(ctx context.Context, call Call) Check {
 	st := c.state.Load()
-	v := Verdict{check: &checkState{requireToken: call.RequireToken, toolDef: call.ToolDefinition}}
+	v := Verdict{check: &checkState{requireToken: call.RequireToken, toolDef: call.ToolDefinition, round: call.Round}}
 	msg := &jsonrpc.Message{Kind: jsonrpc.KindRequest, Method: "tools/call"}
 	if dec := decideMethod(st, msg); dec.Action == policy.Block {
 		v.record(decisionRecord(dec, msg, nil, call.Tool))
@@ -96,7 +108,11 @@ func (c *Core) Check(ctx context.Context, call Call) Check {
 		c.decideCall(ctx, st, &Session{}, msg, dec, jsonrpc.ToolCall{Name: call.Tool, Arguments: call.Arguments}, nil, call.Token, &v)
 	}
 	c.finish(st, &v)
-	return v.check.result(v.Audit)
+	r := v.check.result(v.Audit)
+	if r.Decision != aip.DecisionBlock && v.check.hasDec {
+		r.Round = c.nextTicket(&v)
+	}
+	return r
 }
 
 func (cs *checkState) result(records []audit.Record) Check {

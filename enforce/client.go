@@ -356,11 +356,12 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 		v.reply(msg.ID, aip.CodePolicySignatureInvalid, map[string]any{"policy": st.Path(), "reason": st.failure})
 		return
 	}
-	var round decided
-	if v.check == nil {
-		// A retry of a multi-round-trip call is bound to the decision on
-		// its first round (rounds.go).
-		round = decidedCall(st, call)
+	// A retry of a multi-round-trip call is bound to the decision on its
+	// first round (rounds.go; through a validation server, roundticket.go).
+	round := decidedCall(st, call)
+	if v.check != nil {
+		v.check.decided = round
+	} else {
 		if !c.continuation(st, s, msg, call, round, auditArgs, v) {
 			return
 		}
@@ -626,6 +627,9 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 // rateLimited counts the call against its tool's rate limit and answers
 // -32002 when it is over (enforced in monitor mode too).
 func (c *Core) rateLimited(ctx context.Context, st *snapshot, msg *jsonrpc.Message, tool string, auditArgs json.RawMessage, tokenID string, v *Verdict) bool {
+	if !c.redeem(ctx, st, msg, tool, v) {
+		return true
+	}
 	if v.continues != nil {
 		return false // the call's first round spent its unit
 	}

@@ -43,6 +43,11 @@ type Config struct {
 	ApprovalTimeout time.Duration
 	// ShowBlockedTools disables filtering of tools/list responses.
 	ShowBlockedTools bool
+	// RoundKey keys the round tickets that Check issues for multi-round-trip
+	// calls (Check.Round). Replicas behind one load balancer must share it
+	// (and their nonce store), or a retry that reaches another replica is a
+	// new call; nil means a random key of this process. At least 32 bytes.
+	RoundKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Log receives diagnostics (never protocol traffic); nil discards.
@@ -80,6 +85,8 @@ type Core struct {
 	outage outage
 	// digestKey keys the approval digests of this process (approve.Digest).
 	digestKey []byte
+	tickets   roundTickets
+	ownNonces store.NonceStore // the tickets' store when Identity has none
 }
 
 // New returns a core for cfg. When the policy enables identity it starts
@@ -97,7 +104,18 @@ func New(cfg Config) (*Core, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RoundKey == nil {
+		cfg.RoundKey = NewRoundKey()
+	}
+	if len(cfg.RoundKey) < 32 {
+		return nil, errors.New("enforce: Config.RoundKey must have at least 32 bytes")
+	}
 	c := &Core{cfg: cfg, limits: cfg.RateLimits, local: memory.NewRateLimiter(), digestKey: approve.NewDigestKey()}
+	c.tickets = roundTickets{key: cfg.RoundKey, nonces: cfg.Identity.Nonces}
+	if c.tickets.nonces == nil {
+		c.ownNonces = memory.NewNonceStore(memory.Options{Now: cfg.Now})
+		c.tickets.nonces = c.ownNonces
+	}
 	if c.limits == nil {
 		c.limits, c.ownLimits = memory.NewRateLimiter(), true
 	}
@@ -115,6 +133,9 @@ func (c *Core) Close() error {
 	c.writing.Lock()
 	defer c.writing.Unlock()
 	c.local.Close()
+	if c.ownNonces != nil {
+		c.ownNonces.Close()
+	}
 	if c.ownLimits {
 		c.limits.Close()
 	}

@@ -45,7 +45,12 @@ func (c *Core) remoteDecision(ctx context.Context, st *snapshot, s *Session, msg
 	}
 	// The server has no tools/list of its own: what this session saw of
 	// the tool is what its schema pin is checked against.
-	res, err := c.cfg.Remote.Check(ctx, Call{Tool: call.Name, Arguments: call.Arguments, Token: token, ToolDefinition: s.toolDefinition(call.Name)})
+	req := Call{Tool: call.Name, Arguments: call.Arguments, Token: token, ToolDefinition: s.toolDefinition(call.Name)}
+	if v.continues != nil {
+		// The server spent the call's rate-limit unit on its first round.
+		req.Round = v.continues.ticket
+	}
+	res, err := c.cfg.Remote.Check(ctx, req)
 	if err != nil {
 		c.cfg.Log.Error("validation server unavailable", "error", err)
 		if st.ServerFailover() == LocalPolicy {
@@ -61,6 +66,7 @@ func (c *Core) remoteDecision(ctx context.Context, st *snapshot, s *Session, msg
 		return policy.Decision{Action: policy.Allow, Tool: policy.NormalizeName(call.Name)}, tokenID, false
 	}
 	c.outage.recovered()
+	v.ticket = res.Round
 	if res.Decision != aip.DecisionBlock {
 		// Protected paths are the agent's host's: the server cannot expand
 		// "~" or follow symlinks there, so the proxy checks them itself.

@@ -54,6 +54,9 @@ type decided struct {
 	policy     string            // hash of the policy it was decided under
 	approved   bool              // a human approved it
 	round      int               // 1 for the first request of the call
+	// ticket is the validation server's round ticket for the retry of this
+	// call (Check.Round), when a server decided it.
+	ticket string
 }
 
 // roundKey names the retry a server's input_required result waits for: its
@@ -258,6 +261,9 @@ func continued(rec *audit.Record, v *Verdict) {
 func trackCall(s *Session, key string, d decided, v *Verdict) {
 	if k := v.continues; k != nil {
 		d.approved, d.round = k.approved, k.round+1
+	}
+	if v.ticket != "" {
+		d.ticket = v.ticket
 	}
 	if d.round >= maxRoundsPerCall {
 		return

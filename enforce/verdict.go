@@ -53,6 +53,9 @@ type Verdict struct {
 	// continues is set when the call is a retry bound to an earlier round
 	// of the same call (rounds.go).
 	continues *continuation
+	// ticket is the round ticket a validation server issued for this call
+	// (Check.Round), kept with the call in flight.
+	ticket string
 }
 
 // Undelivered tells the core that ToClient of a server message's verdict

@@ -155,7 +155,8 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 		Tool           string          `json:"tool"`
 		Arguments      json.RawMessage `json:"arguments"`
 		ToolDefinition json.RawMessage `json:"tool_definition,omitempty"`
-	}{call.Tool, nonNullObject(call.Arguments), call.ToolDefinition}, call.Token)
+		RoundTicket    string          `json:"round_ticket,omitempty"`
+	}{call.Tool, nonNullObject(call.Arguments), call.ToolDefinition, call.Round}, call.Token)
 	switch {
 	case errors.Is(err, errTooLarge):
 		return tooLarge, nil
@@ -179,7 +180,7 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 	res := enforce.Check{Decision: body.Decision, Reason: body.Reason, Violations: body.Violations, Code: body.Code, TokenError: body.TokenError}
 	switch {
 	case status == http.StatusOK && (body.Decision == aip.DecisionAllow || body.Decision == aip.DecisionAsk):
-		res.Code = 0
+		res.Code, res.Round = 0, body.RoundTicket
 		return res, nil
 	case status == http.StatusOK && body.Decision == aip.DecisionBlock:
 		if res.Code == 0 {

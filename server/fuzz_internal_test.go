@@ -25,6 +25,8 @@ func FuzzDecodeValidateRequest(f *testing.F) {
 		"{\"tool\":\"a\xff\",\"arguments\":{}}",
 		`{"tool":"a","arguments":{}} trailing`,
 		`{"tool":"a","arguments":{"n":1e999}}`,
+		`{"tool":"a","arguments":{},"round_ticket":"r1.AAAA.BBBB"}`,
+		`{"tool":"a","arguments":{},"round_ticket":7}`,
 	} {
 		f.Add([]byte(s))
 	}

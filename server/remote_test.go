@@ -168,3 +168,29 @@ func TestAProxyWithAServerStillProtectsItsHostsPaths(t *testing.T) {
 		t.Fatalf("a path the proxy's policy protects: code %d (%v), want %d", code, data, aip.CodeProtectedPath)
 	}
 }
+
+func TestThroughTheServerTheRoundsOfOneCallSpendOneRateLimitUnit(t *testing.T) {
+	ts := newTestServer(t, server.Config{AdminToken: []byte(adminToken)}, basePolicy)
+	core := remoteProxy(t, ts.url, "apiVersion: aip.io/v1alpha2\nkind: AgentPolicy\nmetadata: {name: local}\nspec:\n  allowed_tools: [limited]\n")
+	s := enforce.NewSession()
+	ctx := context.Background()
+	// answer forwards the call and answers it with result.
+	answer := func(id int, params, result string) {
+		t.Helper()
+		line := `{"jsonrpc":"2.0","id":` + itoa(id) + `,"method":"tools/call","params":{"name":"limited","arguments":{}` + params + `}}`
+		v := core.FromClient(ctx, s, []byte(line))
+		if v.ToServer == nil {
+			t.Fatalf("call %d not forwarded: %s", id, v.ToClient)
+		}
+		if core.FromServer(ctx, s, []byte(`{"jsonrpc":"2.0","id":`+itoa(id)+`,"result":`+result+`}`)).ToClient == nil {
+			t.Fatalf("call %d: the answer did not reach the client", id)
+		}
+	}
+	asks := `{"resultType":"input_required","inputRequests":{"q":{"method":"elicitation/create","params":{"mode":"form","message":"Sure?","requestedSchema":{"type":"object","properties":{}}}}},"requestState":"s1"}`
+	answer(1, "", asks)
+	answer(2, `,"inputResponses":{"q":{"action":"accept","content":{}}},"requestState":"s1"`, `{"content":[]}`)
+	// The server counted one call of the minute's one.
+	if code, data := outcome(t, core, s, toolCall(3, "limited", `{}`, "")); code != aip.CodeRateLimited {
+		t.Fatalf("a new call after the two rounds: %d %v", code, data)
+	}
+}

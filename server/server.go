@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,6 +34,12 @@ type Config struct {
 	// when nil and a policy enables identity, a key set is generated for
 	// this process alone.
 	Keys *identity.KeySet
+	// RoundKey keys the round tickets of multi-round-trip calls
+	// (enforce.Config.RoundKey), which replicas must share. nil derives it
+	// from Keys when they were loaded (key_source file, shared by the
+	// replicas), else a random key of this process: a retry that then
+	// reaches another replica is a new call and spends a rate-limit unit.
+	RoundKey []byte
 	// Nonces, Revocations and RateLimits hold the state replicas share;
 	// each is in this process's memory when nil.
 	Nonces      store.NonceStore
@@ -145,6 +153,13 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.cfg.Keys = ks
 	}
+	if s.cfg.RoundKey == nil && s.cfg.Keys != nil && !s.cfg.Keys.Generated() {
+		k, err := roundKeyFrom(s.cfg.Keys)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.cfg.RoundKey = k
+	}
 	ts, err := s.newTenants(cfg.Policies)
 	if err != nil {
 		s.Close()
@@ -254,4 +269,15 @@ func endpointsOf(p *enforce.Policy) endpoints {
 	sc := p.Server
 	e := sc.Endpoints
 	return endpoints{validate: e.Validate, revoke: e.Revoke, jwks: e.JWKS, health: e.Health, metrics: e.Metrics, token: TokenPath}
+}
+
+// roundKeyFrom derives the round-ticket key from the signing key that the
+// replicas share, under a label of its own so that neither use can stand in
+// for the other.
+func roundKeyFrom(ks *identity.KeySet) ([]byte, error) {
+	secret, err := ks.PrivateKeyPEM()
+	if err != nil {
+		return nil, err
+	}
+	return hkdf.Key(sha256.New, secret, nil, "agentid round tickets v1", 32)
 }

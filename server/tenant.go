@@ -48,6 +48,7 @@ func (s *Server) newTenants(ps []*enforce.Policy) (*tenantSet, error) {
 			},
 			Events:     s.event,
 			RateLimits: s.cfg.RateLimits,
+			RoundKey:   s.cfg.RoundKey,
 			OnFailOpen: s.cfg.OnFailOpen,
 			Now:        s.cfg.Now,
 			Log:        s.cfg.Log,

@@ -19,6 +19,9 @@ type validateRequest struct {
 	// ToolDefinition is agentid's addition: the tool's entry in the MCP
 	// server's tools/list as the asking proxy saw it, for schema pins.
 	ToolDefinition json.RawMessage
+	// RoundTicket is agentid's addition: the ticket of the earlier round a
+	// retry of a multi-round-trip call continues (enforce.Call.Round).
+	RoundTicket string
 }
 
 // decodeValidateRequest reads a validation request with the rules of an MCP
@@ -62,6 +65,11 @@ func decodeValidateRequest(body []byte) (validateRequest, error) {
 				return req, errors.New("tool_definition must be an object")
 			}
 			req.ToolDefinition = body[val.Start:val.End]
+		case "round_ticket":
+			if val.Kind != strictjson.String {
+				return req, errors.New("round_ticket must be a string")
+			}
+			req.RoundTicket = string(sc.Text(val))
 		}
 	}
 	if err := sc.Finish(); err != nil {
@@ -86,6 +94,9 @@ type validateResponse struct {
 	// so that a proxy deciding through the server answers its client with
 	// the code it would have answered locally.
 	Code int `json:"code,omitempty"`
+	// RoundTicket (agentid's addition) is what a retry of this call
+	// presents should the MCP server answer it with input_required.
+	RoundTicket string `json:"round_ticket,omitempty"`
 }
 
 type tokenStatus struct {
@@ -143,7 +154,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	// failover counted and audited), so the decision, bounded by the
 	// timeout, is made and recorded whether or not anyone reads it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), t.core.Policy().Server.Timeout)
-	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token, RequireToken: needToken, ToolDefinition: req.ToolDefinition})
+	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token, RequireToken: needToken, ToolDefinition: req.ToolDefinition, Round: req.RoundTicket})
 	cancel()
 	if needToken && check.Token == nil {
 		check = refuseUnauthenticated(check)
@@ -206,7 +217,7 @@ func (s *Server) checkResponse(c enforce.Check, presented bool) (int, any) {
 			return http.StatusServiceUnavailable, errorBody{Error: errValidationUnavailable}
 		}
 	}
-	resp := validateResponse{Decision: c.Decision, Reason: c.Reason, Violations: c.Violations, Code: c.Code}
+	resp := validateResponse{Decision: c.Decision, Reason: c.Reason, Violations: c.Violations, Code: c.Code, RoundTicket: c.Round}
 	if presented {
 		resp.TokenStatus = &tokenStatus{Valid: c.Token != nil, ExpiresIn: c.ExpiresIn(s.cfg.Now())}
 	}
