@@ -30,6 +30,14 @@ func (g *Gateway) authenticate(w http.ResponseWriter, r *http.Request, body []by
 			break
 		}
 	}
+	if _, named := g.cfg.Server.ClientMayCall(r, g.core.Policy().Policy.Metadata.Name); !named {
+		// Clients are named for this policy (--token-client), and this
+		// one is not: refused before its token is spent or its body read.
+		g.cfg.Log.Warn("client certificate not named for the policy", "client_spiffe_id", who.Peer, "remote", r.RemoteAddr)
+		answer(w, http.StatusForbidden, body, aip.CodeForbidden,
+			map[string]any{"reason": "Client certificate not named for this policy"})
+		return caller, who, false
+	}
 	token, present, err := server.Bearer(r)
 	if err != nil {
 		g.unauthorized(w, r, body, &identity.ValidationError{Code: aip.CodeTokenInvalid, TokenError: aip.TokenErrMalformed, Reason: err.Error()})

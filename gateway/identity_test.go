@@ -2,9 +2,12 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -254,5 +257,55 @@ func TestProtectedResourceMetadataNamesTheTokenEndpoint(t *testing.T) {
 	_, h, _ := rawPost(t, gw+"/mcp", initialize)
 	if got := h.Get("WWW-Authenticate"); got != `Bearer resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp"` {
 		t.Errorf("challenge %q", got)
+	}
+}
+
+// With clients named for the policy (--token-client), only their verified
+// certificates may call through the gateway; the token is still required
+// (require_token applies) and a refused client does not spend it.
+func TestOnlyTheClientCertificatesNamedForThePolicyMayCall(t *testing.T) {
+	up := echoServer(t, nil)
+	const agent = "spiffe://example.org/ns/a/sa/agent"
+	gw, g := newGateway(t, identityPolicy, up, gateway.Config{}, server.Config{TokenCredential: []byte(credential),
+		TokenClients: map[string][]string{"gateway-id": {agent}}})
+	tokens := tokenClient(t, gw)
+	fresh := func() string {
+		tok, err := tokens.Token(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Token
+	}
+	post := func(client, token string) (int, string) {
+		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(initialize))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Accept", "application/json, text/event-stream")
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		if client != "" {
+			u, _ := url.Parse(client)
+			r.TLS = &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{{URIs: []*url.URL{u}}}}}
+		}
+		w := httptest.NewRecorder()
+		g.Handler().ServeHTTP(w, r)
+		return w.Code, w.Body.String()
+	}
+	tok := fresh()
+	for _, tc := range []struct {
+		name, client string
+	}{
+		{"another workload's certificate", "spiffe://example.org/ns/b/sa/other"},
+		{"no certificate", ""},
+	} {
+		if status, body := post(tc.client, tok); status != 403 || !strings.Contains(body, "-32001") || !strings.Contains(body, "not named") {
+			t.Errorf("%s: %d %s", tc.name, status, body)
+		}
+	}
+	if status, body := post(agent, tok); status != 200 {
+		t.Fatalf("the named certificate with the token the refusals did not spend: %d %s", status, body)
+	}
+	if status, body := post(agent, ""); status != 401 {
+		t.Fatalf("the named certificate without a token: %d %s", status, body)
 	}
 }

@@ -91,6 +91,18 @@ func (s *Server) clientMayObtain(r *http.Request, t *tenant) bool {
 	return len(s.tenants.Load().list) == 1
 }
 
+// ClientMayCall reports whether the request's client certificate lets it
+// act under the policy named policy (metadata.name): with TokenClients
+// naming clients for that policy, only a verified certificate they name
+// may, and id is the name it matched; with none named, any request may.
+func (s *Server) ClientMayCall(r *http.Request, policy string) (id string, ok bool) {
+	ids, restricted := s.cfg.TokenClients[policy]
+	if !restricted {
+		return "", true
+	}
+	return namedClient(r, ids)
+}
+
 // tokenCredential reports whether the request carries the token
 // credential (Config.TokenCredential) as its Bearer credential.
 func (s *Server) tokenCredential(r *http.Request) bool {

@@ -70,9 +70,10 @@ type Config struct {
 	AdminIdentities []string
 	// TokenClients names, per policy (metadata.name), the verified
 	// client-certificate identities (URI SAN or common name, as
-	// AdminIdentities) that may obtain its tokens at /v1/token. A policy
-	// without an entry admits any verified client when it is the only one
-	// served, and none when there are several.
+	// AdminIdentities) that may obtain its tokens at /v1/token, and that
+	// alone may call under it through the gateway (ClientMayCall). A
+	// policy without an entry admits any verified client to /v1/token
+	// when it is the only one served, and none when there are several.
 	TokenClients map[string][]string
 	// RequireAuthentication refuses /v1/validate requests that carry
 	// neither a token nor a verified client certificate: every listener

@@ -59,7 +59,7 @@ func (sf *serverFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&sf.adminTokenFile, "admin-token-file", "", "file holding the admin credential for /v1/revoke and /v1/token (mode 0600, at least 16 bytes)")
 	f.StringVar(&sf.tokenCredFile, "token-credential-file", "", "file holding a credential for /v1/token only, for agents and proxies without a client certificate, so that they need not hold the admin token (mode 0600, at least 16 bytes)")
 	f.StringArrayVar(&sf.adminIdentities, "admin-identity", nil, "client-certificate identity (URI SAN such as a SPIFFE ID, or subject CN) that acts as admin; repeatable")
-	f.StringArrayVar(&sf.tokenClients, "token-client", nil, "POLICY=IDENTITY: a client-certificate identity that may obtain tokens for the policy named POLICY (metadata.name); repeatable. With several policies, a certificate obtains tokens only for the policies that name it")
+	f.StringArrayVar(&sf.tokenClients, "token-client", nil, "POLICY=IDENTITY: a client-certificate identity (SPIFFE ID or common name) that may obtain tokens for the policy named POLICY (metadata.name) and, through the gateway, call under it; repeatable. With several policies, a certificate obtains tokens only for the policies that name it; once a policy names one, the gateway refuses every other client")
 	f.StringVar(&sf.auditPath, "audit", "", "audit log file (default $XDG_STATE_HOME/agentid/audit.jsonl)")
 	f.BoolVar(&sf.auditBestEffort, "audit-best-effort", false, "carry out decisions whose audit records cannot be written (default: refuse them)")
 	f.StringVar(&sf.keyFile, "key", "", "token signing key (PEM); replicas must share it (default: the policy's identity.keys)")
