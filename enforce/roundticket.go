@@ -106,7 +106,8 @@ func (rt *roundTickets) parse(s, policyHash, sessionID string, now time.Time) (t
 	if !ok {
 		return t, errNoTicket
 	}
-	enc := base64.RawURLEncoding
+	// Strict: one ticket has one spelling (no stray trailing bits).
+	enc := base64.RawURLEncoding.Strict()
 	payload, err := enc.DecodeString(p64)
 	if err != nil || len(payload) != ticketPayloadLen {
 		return t, errNoTicket

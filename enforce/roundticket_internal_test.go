@@ -28,3 +28,24 @@ func TestARoundTicketIsBoundToItsSessionAndPolicy(t *testing.T) {
 		t.Error("another key: honoured")
 	}
 }
+
+// FuzzRoundTicket: a validation server parses whatever a caller sends as
+// round_ticket. Nothing but a ticket this key issued for this policy and
+// session parses, and parsing never panics.
+func FuzzRoundTicket(f *testing.F) {
+	rt := roundTickets{key: make([]byte, 32)}
+	now := time.Unix(1_800_000_000, 0)
+	d := decided{tool: sha256.Sum256([]byte("run")), args: sha256.Sum256([]byte(`{}`)), policy: "p"}
+	good := rt.issue(d, 1, "s", now)
+	f.Add(good)
+	f.Add("r1.")
+	f.Add("r1..")
+	f.Add("r1.AAAA.BBBB")
+	f.Add(good[:len(good)-1])
+	f.Fuzz(func(t *testing.T, s string) {
+		// One ticket has one spelling: only the issued string parses.
+		if _, err := rt.parse(s, "p", "s", now); err == nil && s != good {
+			t.Fatalf("a ticket it never issued parsed: %q", s)
+		}
+	})
+}

@@ -93,11 +93,9 @@ func TestARoundTicketIsHonouredOnceForTheSameCall(t *testing.T) {
 		change  func(*testing.T, *enforce.Core, *clock)
 	}{
 		{name: "a ticket used once already", ticket: same, useOnce: true},
-		{name: "a forged MAC", ticket: flipLast},
-		{name: "a forged payload", ticket: func(s string) string {
-			i := strings.IndexByte(s, '.') + 3
-			return s[:i] + string(s[i]^1) + s[i+1:]
-		}},
+		{name: "a forged MAC", ticket: func(s string) string { return flip(s, len(s)-10) }},
+		{name: "the MAC's trailing bits changed", ticket: func(s string) string { return s[:len(s)-1] + string(s[len(s)-1]^1) }},
+		{name: "a forged payload", ticket: func(s string) string { return flip(s, strings.IndexByte(s, '.')+20) }},
 		{name: "no ticket at all", ticket: func(string) string { return "r1.garbage" }},
 		{name: "another version", ticket: func(s string) string { return "r2." + strings.TrimPrefix(s, "r1.") }},
 		{name: "an expired ticket", ticket: same, change: func(_ *testing.T, _ *enforce.Core, clk *clock) {
@@ -196,12 +194,11 @@ func hasEvent(r enforce.Check, event string) bool {
 	return false
 }
 
-func flipLast(s string) string {
-	b := []byte(s)
-	if b[len(b)-1] == 'A' {
-		b[len(b)-1] = 'B'
-	} else {
-		b[len(b)-1] = 'A'
+// flip changes the base64url character at i to another one.
+func flip(s string, i int) string {
+	c := byte('A')
+	if s[i] == 'A' {
+		c = 'B'
 	}
-	return string(b)
+	return s[:i] + string(c) + s[i+1:]
 }
