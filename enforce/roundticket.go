@@ -71,6 +71,11 @@ func (rt *roundTickets) issue(d decided, round int, sessionID string, now time.T
 	rand.Read(t.id[:])
 	copy(t.tool[:], d.tool[:])
 	copy(t.args[:], d.args[:])
+	return rt.encode(t, d.policy, sessionID)
+}
+
+// encode spells t, for the policy and session it binds.
+func (rt *roundTickets) encode(t ticket, policyHash, sessionID string) string {
 	payload := make([]byte, 0, ticketPayloadLen)
 	payload = binary.BigEndian.AppendUint64(payload, uint64(t.expires.Unix()))
 	payload = append(payload, byte(t.round))
@@ -78,7 +83,7 @@ func (rt *roundTickets) issue(d decided, round int, sessionID string, now time.T
 	payload = append(payload, t.tool[:]...)
 	payload = append(payload, t.args[:]...)
 	enc := base64.RawURLEncoding
-	return ticketVersion + enc.EncodeToString(payload) + "." + enc.EncodeToString(rt.mac(payload, d.policy, sessionID))
+	return ticketVersion + enc.EncodeToString(payload) + "." + enc.EncodeToString(rt.mac(payload, policyHash, sessionID))
 }
 
 func (rt *roundTickets) mac(payload []byte, policyHash, sessionID string) []byte {
