@@ -9,7 +9,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"hash"
+	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agentid/agentid/aip"
@@ -52,6 +55,7 @@ const ticketPayloadLen = 8 + 1 + 16 + 16 + 16
 type roundTickets struct {
 	key    []byte
 	nonces store.NonceStore
+	macs   sync.Pool // of hash.Hash: HMAC-SHA256 under key
 }
 
 // NewRoundKey returns a random key for Config.RoundKey.
@@ -76,24 +80,38 @@ func (rt *roundTickets) issue(d decided, round int, sessionID string, now time.T
 
 // encode spells t, for the policy and session it binds.
 func (rt *roundTickets) encode(t ticket, policyHash, sessionID string) string {
-	payload := make([]byte, 0, ticketPayloadLen)
-	payload = binary.BigEndian.AppendUint64(payload, uint64(t.expires.Unix()))
-	payload = append(payload, byte(t.round))
-	payload = append(payload, t.id[:]...)
-	payload = append(payload, t.tool[:]...)
-	payload = append(payload, t.args[:]...)
+	var payload [ticketPayloadLen]byte
+	binary.BigEndian.PutUint64(payload[:8], uint64(t.expires.Unix()))
+	payload[8] = byte(t.round)
+	copy(payload[9:25], t.id[:])
+	copy(payload[25:41], t.tool[:])
+	copy(payload[41:57], t.args[:])
+	var mac [sha256.Size]byte
+	rt.mac(mac[:0], payload[:], policyHash, sessionID)
 	enc := base64.RawURLEncoding
-	return ticketVersion + enc.EncodeToString(payload) + "." + enc.EncodeToString(rt.mac(payload, policyHash, sessionID))
+	out := make([]byte, 0, len(ticketVersion)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(len(mac)))
+	out = append(out, ticketVersion...)
+	out = enc.AppendEncode(out, payload[:])
+	out = append(out, '.')
+	out = enc.AppendEncode(out, mac[:])
+	return string(out)
 }
 
-func (rt *roundTickets) mac(payload []byte, policyHash, sessionID string) []byte {
-	m := hmac.New(sha256.New, rt.key)
+// mac appends to dst the HMAC of payload for the policy and session. The
+// HMAC states are pooled: every allowed Check issues a ticket.
+func (rt *roundTickets) mac(dst, payload []byte, policyHash, sessionID string) []byte {
+	m, _ := rt.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, rt.key)
+	}
+	defer rt.macs.Put(m)
+	m.Reset()
 	m.Write([]byte(ticketLabel))
 	m.Write(payload)
-	m.Write([]byte(policyHash))
+	io.WriteString(m, policyHash)
 	m.Write([]byte{0})
-	m.Write([]byte(sessionID))
-	return m.Sum(nil)
+	io.WriteString(m, sessionID)
+	return m.Sum(dst)
 }
 
 // errNoTicket: what was presented is no ticket of this call's policy and
@@ -118,7 +136,8 @@ func (rt *roundTickets) parse(s, policyHash, sessionID string, now time.Time) (t
 		return t, errNoTicket
 	}
 	mac, err := enc.DecodeString(m64)
-	if err != nil || !hmac.Equal(mac, rt.mac(payload, policyHash, sessionID)) {
+	var want [sha256.Size]byte
+	if err != nil || !hmac.Equal(mac, rt.mac(want[:0], payload, policyHash, sessionID)) {
 		return t, errNoTicket
 	}
 	t.expires = time.Unix(int64(binary.BigEndian.Uint64(payload[:8])), 0)
