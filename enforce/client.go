@@ -359,9 +359,18 @@ func (c *Core) decideCall(ctx context.Context, st *snapshot, s *Session, msg *js
 	// A retry of a multi-round-trip call is bound to the decision on its
 	// first round (rounds.go; through a validation server, roundticket.go).
 	round := decidedCall(st, call)
-	if v.check != nil {
+	round.session = callerSession(v)
+	switch {
+	case v.check != nil:
 		v.check.decided = round
-	} else {
+	case s.exactNames:
+		// A conversation of one request: the binding travels in the
+		// request state (sealedstate.go).
+		var ok bool
+		if line, ok = c.openRound(ctx, st, msg, call, round, line, auditArgs, v); !ok {
+			return
+		}
+	default:
 		if !c.continuation(st, s, msg, call, round, auditArgs, v) {
 			return
 		}

@@ -57,6 +57,9 @@ type decided struct {
 	// ticket is the validation server's round ticket for the retry of this
 	// call (Check.Round), when a server decided it.
 	ticket string
+	// session is the AIP session of the sender the transport authenticated
+	// (Caller), which a sealed request state is bound to.
+	session string
 }
 
 // roundKey names the retry a server's input_required result waits for: its

@@ -87,7 +87,7 @@ func (rt *roundTickets) encode(t ticket, policyHash, sessionID string) string {
 	copy(payload[25:41], t.tool[:])
 	copy(payload[41:57], t.args[:])
 	var mac [sha256.Size]byte
-	rt.mac(mac[:0], payload[:], policyHash, sessionID)
+	rt.mac(mac[:0], ticketLabel, payload[:], policyHash, sessionID)
 	enc := base64.RawURLEncoding
 	out := make([]byte, 0, len(ticketVersion)+enc.EncodedLen(len(payload))+1+enc.EncodedLen(len(mac)))
 	out = append(out, ticketVersion...)
@@ -99,14 +99,14 @@ func (rt *roundTickets) encode(t ticket, policyHash, sessionID string) string {
 
 // mac appends to dst the HMAC of payload for the policy and session. The
 // HMAC states are pooled: every allowed Check issues a ticket.
-func (rt *roundTickets) mac(dst, payload []byte, policyHash, sessionID string) []byte {
+func (rt *roundTickets) mac(dst []byte, label string, payload []byte, policyHash, sessionID string) []byte {
 	m, _ := rt.macs.Get().(hash.Hash)
 	if m == nil {
 		m = hmac.New(sha256.New, rt.key)
 	}
 	defer rt.macs.Put(m)
 	m.Reset()
-	m.Write([]byte(ticketLabel))
+	io.WriteString(m, label)
 	m.Write(payload)
 	io.WriteString(m, policyHash)
 	m.Write([]byte{0})
@@ -137,7 +137,7 @@ func (rt *roundTickets) parse(s, policyHash, sessionID string, now time.Time) (t
 	}
 	mac, err := enc.DecodeString(m64)
 	var want [sha256.Size]byte
-	if err != nil || !hmac.Equal(mac, rt.mac(want[:0], payload, policyHash, sessionID)) {
+	if err != nil || !hmac.Equal(mac, rt.mac(want[:0], ticketLabel, payload, policyHash, sessionID)) {
 		return t, errNoTicket
 	}
 	t.expires = time.Unix(int64(binary.BigEndian.Uint64(payload[:8])), 0)

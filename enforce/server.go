@@ -150,7 +150,11 @@ func (c *Core) serverResponse(st *snapshot, s *Session, msg *jsonrpc.Message, v 
 			return
 		}
 		v.ToClient = c.redactServerMessage(st, msg, line, "result", msg.Result, v)
-		if asks && tracked {
+		switch {
+		case !asks || !tracked || v.withheld:
+		case s.exactNames:
+			c.sealRound(msg, call, v)
+		default:
 			c.awaitRetry(s, call, msg.Result)
 		}
 	} else {
@@ -169,6 +173,7 @@ func (c *Core) redactServerMessage(st *snapshot, msg *jsonrpc.Message, line []by
 		// Content that cannot be scanned does not leave the core: a
 		// response becomes an error for its id, anything else is dropped.
 		c.cfg.Log.Warn("server message could not be scanned; withheld", "error", err)
+		v.withheld = true
 		v.record(droppedRecord(EventDLPScanFailed, msg.ID, err.Error()))
 		if msg.Kind == jsonrpc.KindResponse {
 			return errorLine(msg.ID, aip.CodeInternalError, aip.Message(aip.CodeInternalError),
@@ -181,6 +186,7 @@ func (c *Core) redactServerMessage(st *snapshot, msg *jsonrpc.Message, line []by
 		// what it did not look at is not forwarded (a budget that runs out
 		// fails closed). A response becomes an error that says why.
 		c.cfg.Log.Warn("server message exceeds dlp.max_scan_size; withheld", "bytes", len(raw))
+		v.withheld = true
 		v.record(droppedRecord(EventDLPScanFailed, msg.ID, "exceeds dlp.max_scan_size"))
 		if msg.Kind == jsonrpc.KindResponse {
 			return errorLine(msg.ID, aip.CodeInternalError, aip.Message(aip.CodeInternalError),

@@ -56,6 +56,9 @@ type Verdict struct {
 	// ticket is the round ticket a validation server issued for this call
 	// (Check.Round), kept with the call in flight.
 	ticket string
+	// withheld: response DLP could not scan the server's message, which
+	// was not delivered as it came.
+	withheld bool
 }
 
 // Undelivered tells the core that ToClient of a server message's verdict

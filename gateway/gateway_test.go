@@ -50,6 +50,18 @@ func upstream(t *testing.T) string {
 	return hs.URL
 }
 
+// statelessUpstream serves upstreamServer as the Go SDK serves 2026-07-28
+// clients: its handler answers 2026-07-28 requests only when stateless (a
+// stateful one refuses them with -32022, and the client falls back to
+// 2025-11-25 sessions).
+func statelessUpstream(t *testing.T) string {
+	t.Helper()
+	s := upstreamServer()
+	hs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, &mcp.StreamableHTTPOptions{Stateless: true}))
+	t.Cleanup(hs.Close)
+	return hs.URL
+}
+
 // upstreamServer is the server of upstream, to serve over any transport.
 func upstreamServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1.0.0"}, nil)
@@ -85,29 +97,53 @@ func upstreamServer() *mcp.Server {
 			req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: in.Text})
 			return textResult("logged"), nil, nil
 		})
+	// sample, elicit and roots ask the client in input_required results
+	// (MCP 2026-07-28 multi-round-trip requests): on the wire for a
+	// 2026-07-28 client, and for a 2025-11-25 one the SDK's server asks it
+	// itself with server→client requests. Either way the client answers.
+	ask := func(req *mcp.CallToolRequest, ir mcp.InputRequest) (mcp.InputResponse, *mcp.CallToolResult) {
+		if r, ok := req.Params.InputResponses["q"]; ok {
+			return r, nil
+		}
+		return nil, &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"q": ir}}
+	}
 	mcp.AddTool(s, &mcp.Tool{Name: "sample", Description: "asks the client's model"},
 		func(ctx context.Context, req *mcp.CallToolRequest, in text) (*mcp.CallToolResult, any, error) {
-			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+			r, first := ask(req, &mcp.CreateMessageParams{
 				MaxTokens: 10, Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: in.Text}}}})
-			if err != nil {
-				return nil, nil, err
+			if first != nil {
+				return first, nil, nil
 			}
-			return textResult("model said: " + res.Content.(*mcp.TextContent).Text), nil, nil
+			switch r := r.(type) {
+			case *mcp.CreateMessageWithToolsResult:
+				return textResult("model said: " + r.Content[0].(*mcp.TextContent).Text), nil, nil
+			case *mcp.CreateMessageResult:
+				return textResult("model said: " + r.Content.(*mcp.TextContent).Text), nil, nil
+			}
+			return nil, nil, fmt.Errorf("sampling answered with %T", r)
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "elicit", Description: "asks the user"},
 		func(ctx context.Context, req *mcp.CallToolRequest, in text) (*mcp.CallToolResult, any, error) {
-			res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: in.Text,
+			r, first := ask(req, &mcp.ElicitParams{Message: in.Text,
 				RequestedSchema: map[string]any{"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}}}})
-			if err != nil {
-				return nil, nil, err
+			if first != nil {
+				return first, nil, nil
+			}
+			res, ok := r.(*mcp.ElicitResult)
+			if !ok {
+				return nil, nil, fmt.Errorf("elicitation answered with %T", r)
 			}
 			return textResult(fmt.Sprintf("user: %s %v", res.Action, res.Content["name"])), nil, nil
 		})
 	mcp.AddTool(s, &mcp.Tool{Name: "roots", Description: "lists the client's roots"},
 		func(ctx context.Context, req *mcp.CallToolRequest, in text) (*mcp.CallToolResult, any, error) {
-			res, err := req.Session.ListRoots(ctx, nil)
-			if err != nil {
-				return nil, nil, err
+			r, first := ask(req, &mcp.ListRootsParams{})
+			if first != nil {
+				return first, nil, nil
+			}
+			res, ok := r.(*mcp.ListRootsResult)
+			if !ok {
+				return nil, nil, fmt.Errorf("roots/list answered with %T", r)
 			}
 			var uris []string
 			for _, r := range res.Roots {
@@ -262,10 +298,16 @@ func exercise(t *testing.T, endpoint string, version string, httpClient *http.Cl
 	if got := call("progress", "", p); got != "done" {
 		t.Errorf("progress: %s", got)
 	}
-	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
-		t.Errorf("logging/setLevel: %v", err)
+	logParams := &mcp.CallToolParams{}
+	if version < "2026-07-28" {
+		if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+			t.Errorf("logging/setLevel: %v", err)
+		}
+	} else {
+		// No logging/setLevel in 2026-07-28: each request names its level.
+		logParams.Meta = mcp.Meta{"io.modelcontextprotocol/logLevel": "debug"}
 	}
-	if got := call("log", "a log line", nil); got != "logged" {
+	if got := call("log", "a log line", logParams); got != "logged" {
 		t.Errorf("log: %s", got)
 	}
 	select {
@@ -309,20 +351,27 @@ func TestFeaturesBehaveAsDirectlyExceptWhatThePolicyDenies(t *testing.T) {
 	}
 	defer al.Close()
 	gw, _ := newGateway(t, featurePolicy, up, gateway.Config{Audit: al}, server.Config{Audit: al})
+	up2026 := statelessUpstream(t)
+	gw2026, _ := newGateway(t, featurePolicy, up2026, gateway.Config{Audit: al}, server.Config{Audit: al})
 
-	for _, era := range []string{"2025-11-25", "2026-07-28"} {
-		t.Run(era, func(t *testing.T) {
-			direct := exercise(t, up, era, nil)
-			through := exercise(t, gw+"/mcp", era, nil)
-			compareFeatures(t, direct, through)
-		})
-	}
+	t.Run("2025-11-25", func(t *testing.T) {
+		compareFeatures(t, exercise(t, up, "2025-11-25", nil), exercise(t, gw+"/mcp", "2025-11-25", nil))
+	})
 	b, _ := os.ReadFile(logPath)
 	if !strings.Contains(string(b), `"tool":"forbidden"`) || !strings.Contains(string(b), `"mcp_session_id"`) {
 		t.Errorf("audit log lacks the denial or the session:\n%s", b)
 	}
-	if !strings.Contains(string(b), `"method":"server/discover"`) {
-		t.Errorf("the 2026-07-28 client did not discover the server statelessly:\n%s", b)
+	before := len(b)
+	t.Run("2026-07-28", func(t *testing.T) {
+		compareFeatures(t, exercise(t, up2026, "2026-07-28", nil), exercise(t, gw2026+"/mcp", "2026-07-28", nil))
+	})
+	b, _ = os.ReadFile(logPath)
+	stateless := string(b[before:])
+	// Spoken statelessly: discovered, no MCP session, and the rounds of
+	// sample, elicit and roots bound through their sealed request state.
+	if !strings.Contains(stateless, `"method":"server/discover"`) || strings.Contains(stateless, `"mcp_session_id"`) ||
+		strings.Count(stateless, `"event":"ROUND_CONTINUED"`) != 3 {
+		t.Errorf("the 2026-07-28 client did not speak to the server statelessly:\n%s", stateless)
 	}
 }
 
@@ -339,7 +388,8 @@ func compareFeatures(t *testing.T, direct, through observed) {
 	want.Forbidden = "error -32001"
 	want.Leak = "the key is [REDACTED:Test Secret]"
 	want.Read = "hello [REDACTED:Test Secret]"
-	if direct.Forbidden != "ran" || direct.Leak != "the key is sk-abcdefgh" {
+	if direct.Forbidden != "ran" || direct.Leak != "the key is sk-abcdefgh" || direct.Sample != "model said: hi" ||
+		direct.Elicit != "user: accept ada" || direct.Roots != "roots: file:///work" || len(direct.Logged) == 0 || len(direct.Progress) == 0 {
 		t.Fatalf("direct: the upstream does not behave as the test expects: %+v", direct)
 	}
 	t.Logf("direct:  %+v\nthrough: %+v", direct, through)
