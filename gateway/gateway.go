@@ -103,6 +103,7 @@ type Gateway struct {
 	core     *enforce.Core
 	up       *upstream
 	sessions *sessions
+	shared   sharedServers
 	mux      *http.ServeMux
 	origins  map[string]bool
 }

@@ -260,7 +260,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	if x.sess.child != nil {
 		w.Header().Set(sessionHeader, x.sess.id)
-		g.streamStdio(w, r.WithContext(ctx), &x, nil, nil)
+		g.streamStdio(w, r.WithContext(ctx), &x, x.sess.child, nil, nil)
 		return
 	}
 	resp, err := g.up.do(ctx, http.MethodGet, x.upstreamID(), nil, r.Header)

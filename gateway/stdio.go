@@ -55,6 +55,11 @@ type waiter struct {
 	events   chan []byte
 	progress string    // the request's progress token, "" for none
 	who      principal // who sent the request, for the records of its response
+	// For a request outside any session to a shared server (shared.go):
+	// its own conversation, and the id the client gave it (the server
+	// knows it by one of the gateway's).
+	conv     *enforce.Session
+	clientID []byte
 }
 
 // child is the stdio MCP server of one session. A reader goroutine decides
@@ -81,8 +86,11 @@ type child struct {
 	done     chan struct{}      // closed when the server's output ended
 	exited   chan struct{}
 	session  atomic.Pointer[session] // set once the session exists
-	queued   atomic.Int64            // bytes waiting in pending and the streams' channels
-	stop     sync.Once
+	// shared: the server of a client's requests outside any session
+	// (shared.go).
+	shared atomic.Bool
+	queued atomic.Int64 // bytes waiting in pending and the streams' channels
+	stop   sync.Once
 }
 
 // spawn starts the server for a new session; conv is the session's
@@ -145,6 +153,17 @@ func (ch *child) read(out *os.File, conv *enforce.Session, owner principal) {
 		case err != nil:
 			return
 		default:
+			if w, own := ch.sharedWaiter(line); w != nil {
+				// The answer to a request outside any session: decided in
+				// that request's conversation, under the client's id.
+				v = g.core.FromServer(ctx, w.conv, withID(line, w.clientID))
+				if _, ok := v.Answers(); ok {
+					g.carryOut(ctx, &v, w.who, nil)
+					ch.deliver(own, w, v.ToClient)
+					continue
+				}
+				break
+			}
 			v = g.core.FromServer(ctx, conv, line)
 		}
 		// The records of a response name who sent its request, not who
@@ -282,8 +301,15 @@ func (ch *child) forgetLocked(key string, w *waiter) {
 // is body; cancel ends the wait. Messages queued before any stream was open
 // go to it first.
 func (ch *child) expect(id, body []byte, who principal) (w *waiter, cancel func()) {
+	return ch.expectAs(id, body, who, nil, nil)
+}
+
+// expectAs is expect for a request outside any session (shared.go): conv
+// is its conversation, clientID the id its client gave it.
+func (ch *child) expectAs(id, body []byte, who principal, conv *enforce.Session, clientID []byte) (w *waiter, cancel func()) {
 	key := enforce.IDKey(id)
-	w = &waiter{reply: make(chan []byte, 1), events: make(chan []byte, queueSize), progress: requestProgressToken(body), who: who}
+	w = &waiter{reply: make(chan []byte, 1), events: make(chan []byte, queueSize), progress: requestProgressToken(body), who: who,
+		conv: conv, clientID: clientID}
 	ch.mu.Lock()
 	ch.waiters[key] = w
 	ch.order = append(ch.order, w)
@@ -372,7 +398,9 @@ func (g *Gateway) postStdio(w http.ResponseWriter, r *http.Request, x *exchange,
 	fresh := x.sess == nil
 	if x.sess == nil {
 		if !isRequest || method != "initialize" {
-			g.failed(w, r, x, id, isRequest, http.StatusBadRequest, "Mcp-Session-Id required")
+			// Outside any session (MCP 2026-07-28): the client's server,
+			// shared by its requests.
+			g.postShared(w, r, x, v)
 			return
 		}
 		ch, err := g.spawn(x.conv, x.who)
@@ -432,14 +460,13 @@ func (g *Gateway) postStdio(w http.ResponseWriter, r *http.Request, x *exchange,
 		go ch.close()
 		return
 	}
-	g.streamStdio(w, r, x, wt, id)
+	g.streamStdio(w, r, x, x.sess.child, wt, id)
 }
 
 // streamStdio answers a request with an event stream: the server's other
 // messages while it runs (progress, its own requests), then the response
 // to id. wt nil is a GET stream, which carries only the other messages.
-func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchange, wt *waiter, id []byte) {
-	ch := x.sess.child
+func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchange, ch *child, wt *waiter, id []byte) {
 	var reply, events <-chan []byte
 	if wt != nil {
 		reply, events = wt.reply, wt.events
