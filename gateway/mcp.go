@@ -124,7 +124,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		g.postStdio(w, r, &x, &v)
 		return
 	}
-	resp, err := g.up.do(r.Context(), http.MethodPost, x.upstreamID(), v.ToServer, r.Header)
+	resp, err := g.up.do(r.Context(), http.MethodPost, x.upstreamID(), v.ToServer, g.paramHeaders(r.Header))
 	if err != nil {
 		g.cfg.Log.Warn("upstream unreachable", "error", err)
 		g.failed(w, r, &x, id, isRequest, http.StatusBadGateway, "upstream unavailable")

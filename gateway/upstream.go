@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -75,6 +76,15 @@ func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from
 	for _, k := range forwardedHeaders {
 		if v := from.Values(k); len(v) > 0 {
 			h[k] = v
+		}
+	}
+	if method == http.MethodPost {
+		// Mirrored tool parameters (paramHeaders has put them through
+		// request DLP).
+		for k, v := range from {
+			if strings.HasPrefix(k, paramHeaderPrefix) {
+				h[k] = v
+			}
 		}
 	}
 	switch method {
