@@ -195,6 +195,9 @@ func TestHelmChartInstalls(t *testing.T) {
 			if !cfg.LeaderElection || cfg.LeaderElectionNamespace != "agentid-system" {
 				t.Errorf("leader election %v in %q, want on in the release's namespace", cfg.LeaderElection, cfg.LeaderElectionNamespace)
 			}
+			if !cfg.Discovery {
+				t.Error("discovery is off by default, unlike Kagenti's")
+			}
 			if cfg.MetricsAddr != ":8080" || cfg.ProbeAddr != ":8081" || cfg.MaxConcurrentReconciles != 4 || o.logFormat != "json" {
 				t.Errorf("metrics %q, probes %q, workers %d, logs %s; want :8080, :8081, 4, json", cfg.MetricsAddr, cfg.ProbeAddr, cfg.MaxConcurrentReconciles, o.logFormat)
 			}
@@ -222,6 +225,9 @@ func TestHelmChartInstalls(t *testing.T) {
 			}
 			if cfg.Bundle.Namespace != "spire-system" || cfg.Bundle.Name != "trust-bundle" || cfg.BundleKey != "bundle.crt" {
 				t.Errorf("spireTrustBundle: %v key %q, want spire-system/trust-bundle key bundle.crt", cfg.Bundle, cfg.BundleKey)
+			}
+			if cfg.Discovery {
+				t.Error("discovery.enabled=false left discovery on")
 			}
 			if cfg.SVIDExpiryGracePeriod != 45*time.Minute {
 				t.Errorf("svidExpiryGracePeriod: %v, want 45m", cfg.SVIDExpiryGracePeriod)

@@ -71,6 +71,7 @@ work, and so does the chart, at render time.
 {{- else if or $sv.auditMode $sv.enforceNetworkPolicies $sv.spiffeEndpointSocket }}
 {{- fail "signatureVerification.auditMode, enforceNetworkPolicies and spiffeEndpointSocket need signatureVerification.enabled" }}
 {{- end }}
+- --agentcard-discovery={{ .Values.discovery.enabled }}
 {{- if .Values.leaderElection.enabled }}
 - --leader-elect
 - --leader-election-namespace={{ .Release.Namespace }}
