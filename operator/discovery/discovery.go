@@ -104,7 +104,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 // it, and the others.
 func (r *Reconciler) cardsOf(ctx context.Context, w client.Object) (ours, others []*v1alpha1.AgentCard, err error) {
 	var list v1alpha1.AgentCardList
-	if err := r.client.List(ctx, &list, client.InNamespace(w.GetNamespace())); err != nil {
+	// The cards are only read (and deleted by name): no copy out of the
+	// cache, which a namespace of many agents would pay per workload.
+	if err := r.client.List(ctx, &list, client.InNamespace(w.GetNamespace()), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, nil, fmt.Errorf("discovery: listing AgentCards: %w", err)
 	}
 	target := r.target(w)
