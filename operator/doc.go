@@ -6,6 +6,8 @@
 //   - cardcontroller: fetches each AgentCard's card from its workload,
 //     verifies and binds it with package agentcard, writes the status and
 //     labels the workload;
+//   - discovery: creates the AgentCard of each agent workload that has
+//     none;
 //   - trustbundle: the SPIFFE trust bundle, read from a ConfigMap;
 //   - manager: the controller-runtime manager that holds them, with probes,
 //     metrics and leader election.

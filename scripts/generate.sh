@@ -5,6 +5,11 @@
 #   api/v1alpha1/zz_generated.deepcopy.go   deepcopy functions
 #   deploy/crd/                             the AgentCard CRD
 #   deploy/rbac/role.yaml                   the operator's ClusterRole
+#   deploy/helm/agentid-operator/crds/      copies of the CRD and of the
+#   deploy/helm/agentid-operator/files/     ClusterRole, so that the Helm
+#                                           chart installs the same CRD and
+#                                           templates its ClusterRole from
+#                                           the same rules
 # Run it after changing a type, a marker or an RBAC marker, and commit the
 # result; scripts/test.sh (step generated) fails when the committed files
 # differ from what this script writes.
@@ -36,3 +41,12 @@ go tool controller-gen \
 	rbac:roleName=agentid-operator \
 	paths=./operator/... \
 	output:rbac:dir="$OUT/deploy/rbac"
+
+# The chart carries copies rather than templates of its own: Helm installs
+# crds/ verbatim, and templates/clusterrole.yaml reads the rules out of
+# files/role.yaml.
+chart="$OUT/deploy/helm/agentid-operator"
+mkdir -p "$chart/crds" "$chart/files"
+rm -f "$chart/crds/"*.yaml
+cp "$OUT/deploy/crd/"agent.kagenti.dev_*.yaml "$chart/crds/"
+cp "$OUT/deploy/rbac/role.yaml" "$chart/files/role.yaml"

@@ -14,8 +14,8 @@
 # Steps, each timed; a failing one does not stop the others:
 #   gofmt        gofmt -l . lists no file
 #   tidy         go mod tidy -diff shows no change
-#   generated    the files of scripts/generate.sh (deepcopy, CRD, RBAC) are
-#                the committed ones
+#   generated    the files of scripts/generate.sh (deepcopy, CRD, RBAC, the
+#                Helm chart's copies of both) are the committed ones
 #   vet          go vet ./...
 #   test         go test ./... (all packages, -count=1)
 #   race         the same under the race detector
@@ -214,31 +214,46 @@ ensure_envtest() {
 	AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-envtest.sh" >"$1"
 }
 
-# ensure_builds runs ensure_spire and ensure_envtest side by side: on a cold
-# machine each is a long go build that leaves a core idle much of the time
-# (downloads, links), so together they take little more than the longer one.
-# Each one's progress is prefixed with its name. A failure of either stops
-# the run, after both have ended. Warm, both only check their binaries.
+# ensure_helm builds the helm CLI once per machine into $CACHE
+# (scripts/ensure-helm.sh; 18 min measured cold beside the other two
+# builds) and writes its directory, HELM_BIN_DIR for the chart's render
+# test, to file $1.
+ensure_helm() {
+	AGENTID_CACHE="$CACHE" "$ROOT/scripts/ensure-helm.sh" >"$1"
+}
+
+# ensure_builds runs ensure_spire, ensure_envtest and ensure_helm side by
+# side: on a cold machine each is a long go build that leaves a core idle
+# much of the time (downloads, links), so together they take little more
+# than the longest. Each one's progress is prefixed with its name. A failure
+# of any stops the run, after all have ended. Warm, each only checks its
+# binaries.
 ensure_builds() {
-	log "SPIRE and envtest assets (etcd, kube-apiserver)"
+	log "SPIRE, envtest assets (etcd, kube-apiserver) and helm"
 	local began=$SECONDS
-	local spire_dir="$WORK/spire.dir" envtest_dir="$WORK/envtest.dir"
+	local spire_dir="$WORK/spire.dir" envtest_dir="$WORK/envtest.dir" helm_dir="$WORK/helm.dir"
 	ensure_spire "$spire_dir" 2> >(sed -u 's/^/[spire] /' >&2) &
 	local spire_pid=$!
 	ensure_envtest "$envtest_dir" 2> >(sed -u 's/^/[envtest] /' >&2) &
 	local envtest_pid=$!
-	local spire_rc=0 envtest_rc=0
+	ensure_helm "$helm_dir" 2> >(sed -u 's/^/[helm] /' >&2) &
+	local helm_pid=$!
+	local spire_rc=0 envtest_rc=0 helm_rc=0
 	wait "$spire_pid" || spire_rc=$?
 	wait "$envtest_pid" || envtest_rc=$?
+	wait "$helm_pid" || helm_rc=$?
 	((spire_rc == 0)) || printf '\ntest.sh: building SPIRE with scripts/ensure-spire.sh FAILED (exit %d)\n' "$spire_rc" >&2
 	((envtest_rc == 0)) || printf '\ntest.sh: building etcd and kube-apiserver with scripts/ensure-envtest.sh FAILED (exit %d)\n' "$envtest_rc" >&2
-	((spire_rc == 0 && envtest_rc == 0)) || die "a component build failed (see above)"
+	((helm_rc == 0)) || printf '\ntest.sh: building helm with scripts/ensure-helm.sh FAILED (exit %d)\n' "$helm_rc" >&2
+	((spire_rc == 0 && envtest_rc == 0 && helm_rc == 0)) || die "a component build failed (see above)"
 	SPIRE_BIN_DIR="$(cat "$spire_dir")"
 	KUBEBUILDER_ASSETS="$(cat "$envtest_dir")"
-	[[ -n "$SPIRE_BIN_DIR" && -n "$KUBEBUILDER_ASSETS" ]] || die "a component build printed no directory"
-	export SPIRE_BIN_DIR KUBEBUILDER_ASSETS
+	HELM_BIN_DIR="$(cat "$helm_dir")"
+	[[ -n "$SPIRE_BIN_DIR" && -n "$KUBEBUILDER_ASSETS" && -n "$HELM_BIN_DIR" ]] || die "a component build printed no directory"
+	export SPIRE_BIN_DIR KUBEBUILDER_ASSETS HELM_BIN_DIR
 	echo "SPIRE_BIN_DIR=$SPIRE_BIN_DIR"
 	echo "KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
+	echo "HELM_BIN_DIR=$HELM_BIN_DIR"
 	echo "($((SECONDS - began))s)"
 }
 
@@ -268,13 +283,15 @@ tidy_check() {
 }
 
 # generated fails when a file that scripts/generate.sh writes (deepcopy,
-# CRD, RBAC) differs from the committed one.
+# CRD, RBAC, and their copies in the Helm chart) differs from the committed
+# one.
 generated_check() {
 	cd "$ROOT"
 	local out="$WORK/generated"
 	bash scripts/generate.sh "$out"
 	local rc=0 f
-	for f in api/v1alpha1/zz_generated.deepcopy.go deploy/crd deploy/rbac; do
+	for f in api/v1alpha1/zz_generated.deepcopy.go deploy/crd deploy/rbac \
+		deploy/helm/agentid-operator/crds deploy/helm/agentid-operator/files; do
 		# kustomization.yaml and role_binding.yaml beside the output are
 		# written by hand.
 		diff -ru -x kustomization.yaml -x role_binding.yaml "$f" "$out/$f" || rc=1
@@ -404,7 +421,7 @@ main() {
 	ensure_npm test/mcp-servers # real MCP servers for the proxy's end-to-end tests
 	ensure_npm test/interop     # npm jose for the identity and agentcard interop tests
 	ensure_npm test/sdk-client  # the official MCP TypeScript SDK client (AIP codes as it sees them)
-	ensure_builds   # SPIRE, etcd and kube-apiserver, built in parallel when missing
+	ensure_builds   # SPIRE, etcd, kube-apiserver and helm, built in parallel when missing
 	ensure_redis    # private servers for store/redis's tests
 	ensure_postgres # private clusters for store/postgres's tests
 

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 )
@@ -197,4 +199,21 @@ type BindingStatus struct {
 	// LastEvaluationTime is when bound, reason or message last changed.
 	// +optional
 	LastEvaluationTime *metav1.Time `json:"lastEvaluationTime,omitempty"`
+}
+
+// Group is the API group of the target's apiVersion ("" for the core
+// group): apps for apps/v1.
+func (r TargetRef) Group() string {
+	group, _, found := strings.Cut(r.APIVersion, "/")
+	if !found {
+		return ""
+	}
+	return group
+}
+
+// SameWorkload reports whether r and o name the same workload of a
+// namespace: the same API group, kind and name. The version does not
+// count: apps/v1 and apps/v1beta2 name one Deployment.
+func (r TargetRef) SameWorkload(o TargetRef) bool {
+	return r.Group() == o.Group() && r.Kind == o.Kind && r.Name == o.Name
 }

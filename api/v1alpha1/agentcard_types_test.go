@@ -56,3 +56,32 @@ func TestDeepCopyIsIndependent(t *testing.T) {
 		t.Fatalf("changing the copy changed the original: %+v", in)
 	}
 }
+
+func TestSameWorkloadComparesGroupKindAndName(t *testing.T) {
+	deploy := TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "weather"}
+	tests := []struct {
+		name  string
+		other TargetRef
+		want  bool
+	}{
+		{"the same reference", deploy, true},
+		{"another version of the same group", TargetRef{APIVersion: "apps/v1beta2", Kind: "Deployment", Name: "weather"}, true},
+		{"another group", TargetRef{APIVersion: "example.org/v1", Kind: "Deployment", Name: "weather"}, false},
+		{"the core group is a group of its own", TargetRef{APIVersion: "v1", Kind: "Deployment", Name: "weather"}, false},
+		{"another kind", TargetRef{APIVersion: "apps/v1", Kind: "StatefulSet", Name: "weather"}, false},
+		{"another name", TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: "news"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := deploy.SameWorkload(tt.other); got != tt.want {
+				t.Errorf("SameWorkload(%+v) = %v, want %v", tt.other, got, tt.want)
+			}
+			if got := tt.other.SameWorkload(deploy); got != tt.want {
+				t.Errorf("SameWorkload is not symmetric for %+v", tt.other)
+			}
+		})
+	}
+	if g := (TargetRef{APIVersion: "v1"}).Group(); g != "" {
+		t.Errorf("Group of v1 = %q, want the core group", g)
+	}
+}

@@ -69,4 +69,9 @@ const (
 	LabelAgentProtocolDeprecated = "kagenti.io/agent-protocol"
 	// ProtocolA2A is the only protocol whose card is fetched.
 	ProtocolA2A = "a2a"
+	// LabelDiscovery set to DiscoveryDisabled on a workload keeps the
+	// operator from creating an AgentCard for it (and deletes the one it
+	// created). Not a Kagenti label: Kagenti has no opt-out.
+	LabelDiscovery    = "agent.kagenti.dev/discovery"
+	DiscoveryDisabled = "disabled"
 )

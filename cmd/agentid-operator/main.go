@@ -20,6 +20,7 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/manager"
 	"github.com/agentid/agentid/operator/trustbundle"
 )
@@ -95,6 +96,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.BoolVar(&enforceNetPolicies, "enforce-network-policies", false, "create NetworkPolicies that follow verification (not implemented yet: refused)")
 	fs.DurationVar(&gracePeriod, "svid-expiry-grace-period", 30*time.Minute, "restart a verified workload this long before its SVID expires, or when its signing CA left the bundle, so that it signs its card again (0 turns it off)")
 	fs.StringVar(&cfg.WorkloadAPIAddr, "spiffe-endpoint-socket", "", "SPIFFE Workload API address (unix:///...): fetch cards over SPIFFE mTLS and require the agent's server to be the card's signer")
+	fs.BoolVar(&cfg.Discovery, "agentcard-discovery", true, "create an AgentCard for every Deployment and StatefulSet labelled "+v1alpha1.LabelAgentType+"="+v1alpha1.AgentTypeAgent+" with a protocol label that has none (a workload labelled "+v1alpha1.LabelDiscovery+"="+v1alpha1.DiscoveryDisabled+" opts out)")
 	fs.IntVar(&cfg.MaxConcurrentReconciles, "max-concurrent-reconciles", 4, "AgentCards reconciled at once")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", ":8080", `address of the metrics endpoint ("0" turns it off)`)
 	fs.StringVar(&cfg.ProbeAddr, "health-probe-bind-address", ":8081", "address of the /healthz and /readyz endpoints")

@@ -69,6 +69,18 @@ func TestParseFlags(t *testing.T) {
 				t.Errorf("grace period %v, warnings %v", o.config.SVIDExpiryGracePeriod, o.warnings)
 			}
 		},
+	}, {
+		name: "discovery is on by default, as Kagenti's AgentCardSync, and --agentcard-discovery=false turns it off",
+		args: []string{"--agentcard-discovery=false"},
+		check: func(t *testing.T, o options) {
+			if o.config.Discovery {
+				t.Error("--agentcard-discovery=false left discovery on")
+			}
+			d, err := parseFlags(nil, func(string) string { return "" }, io.Discard)
+			if err != nil || !d.config.Discovery {
+				t.Errorf("by default discovery is %v (%v), want on", d.config.Discovery, err)
+			}
+		},
 	},
 		{name: "--require-a2a-signature without a trust domain is refused", args: append([]string{"--require-a2a-signature"}, bundle...), wantErr: "--spire-trust-domain"},
 		{name: "--require-a2a-signature without the bundle ConfigMap is refused", args: []string{"--require-a2a-signature", "--spire-trust-domain", "example.org"}, wantErr: "--spire-trust-bundle-configmap"},

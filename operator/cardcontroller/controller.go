@@ -69,6 +69,7 @@ func (r *Reconciler) Setup(ctx context.Context, mgr ctrl.Manager, o SetupOptions
 		Named("agentcard").
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		For(&v1alpha1.AgentCard{}, builder.WithPredicates(cardChanged)).
+		Watches(&v1alpha1.AgentCard{}, handler.EnqueueRequestsFromMapFunc(r.siblings), builder.WithPredicates(ownershipChanged)).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("Deployment")), builder.WithPredicates(workloadChanged)).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("StatefulSet")), builder.WithPredicates(workloadChanged)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.cardsWaitingForService))
@@ -88,6 +89,30 @@ func (r *Reconciler) cardsTargeting(kind string) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		return r.requests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{targetIndex: targetKey(kind, o.GetName())})
 	}
+}
+
+// siblings maps an AgentCard to the other cards of its workload, which a
+// change of this one may make or unmake the workload's owner (see
+// duplicateOf). For an update it is called with the old and the new card,
+// so a card that moves to another workload wakes both workloads' cards.
+func (r *Reconciler) siblings(ctx context.Context, o client.Object) []reconcile.Request {
+	card, ok := o.(*v1alpha1.AgentCard)
+	if !ok {
+		return nil
+	}
+	ref := card.Spec.TargetRef
+	var list v1alpha1.AgentCardList
+	if err := r.client.List(ctx, &list, client.InNamespace(card.Namespace), client.MatchingFields{targetIndex: targetKey(ref.Kind, ref.Name)}); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing AgentCards")
+		return nil
+	}
+	var out []reconcile.Request
+	for _, c := range list.Items {
+		if c.Name != card.Name && c.Spec.TargetRef.SameWorkload(ref) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: c.Namespace, Name: c.Name}})
+		}
+	}
+	return out
 }
 
 func (r *Reconciler) cardsWaitingForService(ctx context.Context, o client.Object) []reconcile.Request {

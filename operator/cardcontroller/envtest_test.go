@@ -1,6 +1,7 @@
 package cardcontroller
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -340,5 +343,148 @@ func TestGeneratedRBACIsEnoughToReconcile(t *testing.T) {
 	}
 	if _, ok := f.label(f.name); ok {
 		t.Error("the label outlived the card")
+	}
+}
+
+// TestManagerHandsAWorkloadToTheDuplicateWhenItsOwnerIsDeleted: on a real
+// API server, a second card for a verified workload is refused
+// (DuplicateTarget), and when the first card is deleted the second takes
+// over through the watch, without the label ever leaving the pod template
+// (which would roll the workload twice).
+func TestManagerHandsAWorkloadToTheDuplicateWhenItsOwnerIsDeleted(t *testing.T) {
+	c := apiClient(t)
+	f := newFixture(t, c, newCAs(t))
+	f.serve(validCard(f))
+	startManager(t, f)
+
+	owner := f.card(&v1alpha1.IdentityBinding{Strict: true})
+	waitFor(t, f, owner, func(ac *v1alpha1.AgentCard) bool {
+		return meta.IsStatusConditionTrue(ac.Status.Conditions, v1alpha1.ConditionVerified)
+	})
+	waitLabelOn(t, f)
+	dup := &v1alpha1.AgentCard{
+		// A name after the owner's: the two may be created in one second.
+		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "zz-second-card"},
+		Spec:       v1alpha1.AgentCardSpec{TargetRef: owner.Spec.TargetRef, IdentityBinding: &v1alpha1.IdentityBinding{Strict: true}},
+	}
+	f.create(dup)
+	want := "an AgentCard already targets Deployment " + f.name + " in namespace " + f.ns + ": " + owner.Name
+	waitFor(t, f, dup, func(ac *v1alpha1.AgentCard) bool {
+		s := meta.FindStatusCondition(ac.Status.Conditions, v1alpha1.ConditionSynced)
+		return s != nil && s.Reason == v1alpha1.ReasonDuplicateTarget && s.Message == want
+	})
+	if got := f.get(dup); got.Status.Card != nil || got.Status.ValidSignature != nil {
+		t.Errorf("the duplicate was verified or published: %+v", got.Status)
+	}
+	generation := f.deploymentGeneration()
+
+	if err := c.Delete(t.Context(), owner); err != nil {
+		t.Fatal(err)
+	}
+	// The duplicate's own retry is a minute away; waitFor gives up after
+	// 20 s, so only the watch on the owner's deletion can get it here.
+	waitFor(t, f, dup, func(ac *v1alpha1.AgentCard) bool {
+		return meta.IsStatusConditionTrue(ac.Status.Conditions, v1alpha1.ConditionVerified) && ac.Status.Card != nil
+	})
+	waitGone(t, c, owner)
+	if v, ok := f.label(f.name); !ok || v != "true" {
+		t.Errorf("after the handover the label is %q, %v; want true", v, ok)
+	}
+	if g := f.deploymentGeneration(); g != generation {
+		t.Errorf("the Deployment's generation moved from %d to %d: the handover changed its pod template", generation, g)
+	}
+}
+
+// TestManagerPicksOneOwnerAmongCardsCreatedAtOnce: cards for one workload
+// created concurrently (as two kubectl applies or a webhook race would)
+// end with exactly one owner, the oldest then first by name, and the others
+// refused naming it.
+func TestManagerPicksOneOwnerAmongCardsCreatedAtOnce(t *testing.T) {
+	c := apiClient(t)
+	f := newFixture(t, c, newCAs(t))
+	f.serve(validCard(f))
+	startManager(t, f)
+
+	names := []string{"card-d", "card-b", "card-c", "card-a"}
+	errs := make(chan error, len(names))
+	for _, name := range names {
+		go func() {
+			errs <- c.Create(t.Context(), &v1alpha1.AgentCard{
+				ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name},
+				Spec: v1alpha1.AgentCardSpec{
+					TargetRef:       v1alpha1.TargetRef{APIVersion: "apps/v1", Kind: "Deployment", Name: f.name},
+					IdentityBinding: &v1alpha1.IdentityBinding{Strict: true},
+				},
+			})
+		}()
+	}
+	for range names {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var list v1alpha1.AgentCardList
+	if err := c.List(t.Context(), &list, client.InNamespace(f.ns)); err != nil {
+		t.Fatal(err)
+	}
+	owner := list.Items[0]
+	for _, o := range list.Items[1:] {
+		if o.CreationTimestamp.Before(&owner.CreationTimestamp) || o.CreationTimestamp.Equal(&owner.CreationTimestamp) && o.Name < owner.Name {
+			owner = o
+		}
+	}
+	for _, o := range list.Items {
+		t.Logf("%s created %v", o.Name, o.CreationTimestamp.Time)
+	}
+	t.Logf("owner %s", owner.Name)
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// What each card said last (t.Context is done by now).
+		var list v1alpha1.AgentCardList
+		if err := c.List(context.Background(), &list, client.InNamespace(f.ns)); err != nil {
+			t.Log(err)
+		}
+		for _, o := range list.Items {
+			t.Logf("%s: Synced %+v", o.Name, meta.FindStatusCondition(o.Status.Conditions, v1alpha1.ConditionSynced))
+		}
+	})
+	for _, o := range list.Items {
+		if o.Name == owner.Name {
+			waitFor(t, f, &o, func(ac *v1alpha1.AgentCard) bool {
+				return meta.IsStatusConditionTrue(ac.Status.Conditions, v1alpha1.ConditionVerified)
+			})
+			continue
+		}
+		waitFor(t, f, &o, func(ac *v1alpha1.AgentCard) bool {
+			s := meta.FindStatusCondition(ac.Status.Conditions, v1alpha1.ConditionSynced)
+			return s != nil && s.Reason == v1alpha1.ReasonDuplicateTarget && strings.HasSuffix(s.Message, ": "+owner.Name)
+		})
+	}
+}
+
+func (f *fixture) deploymentGeneration() int64 {
+	f.t.Helper()
+	var d appsv1.Deployment
+	if err := f.c.Get(f.ctx, client.ObjectKey{Namespace: f.ns, Name: f.name}, &d); err != nil {
+		f.t.Fatal(err)
+	}
+	return d.Generation
+}
+
+// waitGone waits until the card's finalizer has run and it is gone.
+func waitGone(t *testing.T, c client.Client, card *v1alpha1.AgentCard) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := c.Get(t.Context(), client.ObjectKeyFromObject(card), &v1alpha1.AgentCard{})
+		if apierrors.IsNotFound(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s was not finalized: %v", card.Name, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

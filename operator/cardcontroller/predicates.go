@@ -21,6 +21,19 @@ var cardChanged = predicate.Funcs{
 	},
 }
 
+// ownershipChanged passes the AgentCard events that can change which card
+// owns a workload: a card created (it may win a tie of creation times by
+// name), deleted or being deleted, or moved to another target. Its
+// siblings are reconciled then, so that a refused duplicate takes over as
+// soon as the owner goes, not a minute later.
+var ownershipChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.(*v1alpha1.AgentCard), e.ObjectNew.(*v1alpha1.AgentCard)
+		return o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() || o.Spec.TargetRef != n.Spec.TargetRef
+	},
+	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
 // workloadChanged passes the workload events that can change a card's
 // outcome: the object's labels (agent type, protocol), the pod template
 // apart from the verified label (selector labels, service account), and

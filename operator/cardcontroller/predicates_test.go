@@ -2,6 +2,7 @@ package cardcontroller
 
 import (
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -61,10 +62,37 @@ func TestPredicates(t *testing.T) {
 			c.DeletionTimestamp = &now
 			return c
 		}(), true},
+		{"a status write does not wake the workload's other cards", ownershipChanged.Update, card(1), card(1), false},
+		{"a new sync period does not wake the workload's other cards", ownershipChanged.Update, card(1), func() client.Object {
+			c := card(2)
+			c.Spec.SyncPeriod = &metav1.Duration{Duration: time.Minute}
+			return c
+		}(), false},
+		{"a card being deleted wakes the workload's other cards", ownershipChanged.Update, card(1), func() client.Object {
+			c := card(1)
+			now := metav1.Now()
+			c.DeletionTimestamp = &now
+			return c
+		}(), true},
+		{"a card moving to another workload wakes the cards of both", ownershipChanged.Update, card(1), func() client.Object {
+			c := card(2)
+			c.Spec.TargetRef.Name = "other"
+			return c
+		}(), true},
 	}
 	for _, tt := range tests {
 		if got := tt.pass(event.UpdateEvent{ObjectOld: tt.old, ObjectNew: tt.new}); got != tt.want {
 			t.Errorf("%s: got %v", tt.name, got)
 		}
+	}
+}
+
+func TestOwnershipChangedPassesCreationsAndDeletions(t *testing.T) {
+	c := &v1alpha1.AgentCard{ObjectMeta: metav1.ObjectMeta{Name: "c"}}
+	if !ownershipChanged.Create(event.CreateEvent{Object: c}) {
+		t.Error("a new card does not wake the workload's other cards (it may win a tie of creation times)")
+	}
+	if !ownershipChanged.Delete(event.DeleteEvent{Object: c}) {
+		t.Error("a deleted card does not wake the workload's other cards")
 	}
 }

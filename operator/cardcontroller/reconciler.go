@@ -193,12 +193,7 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 		return outcome{err: err}
 	}
 	if dup != "" {
-		ref := card.Spec.TargetRef
-		return r.syncFailed(card, &syncError{
-			reason:  v1alpha1.ReasonDuplicateTarget,
-			message: fmt.Sprintf("an AgentCard already targets %s %s in namespace %s: %s", ref.Kind, ref.Name, card.Namespace, dup),
-			requeue: requeueSlow,
-		}, nil)
+		return r.refuseDuplicate(card, dup)
 	}
 	w, err := r.resolve(ctx, card)
 	if err != nil {
@@ -557,15 +552,18 @@ func (r *Reconciler) finalize(ctx context.Context, card *v1alpha1.AgentCard) err
 	if !controllerutil.ContainsFinalizer(card, Finalizer) {
 		return nil
 	}
-	// A duplicate never owned the label: leave it to the card that does.
-	dup, err := r.duplicateOf(ctx, card)
+	// While another card targets the workload, the label is that card's
+	// to keep or remove: it owns the workload now (or did all along, when
+	// this one is a duplicate), and removing the label here only for it to
+	// be set again would roll the workload twice.
+	others, err := r.othersTargeting(ctx, card)
 	if err != nil {
 		return err
 	}
 	w, err := r.resolve(ctx, card)
 	var se *syncError
 	switch {
-	case dup != "":
+	case len(others) > 0:
 	case err == nil || errors.As(err, &se) && w != nil:
 		if err := r.applyLabel(ctx, card, w, false); err != nil {
 			return err
@@ -590,6 +588,11 @@ func (r *Reconciler) emitEvents(card *v1alpha1.AgentCard, old *v1alpha1.AgentCar
 		related = s.workload.obj
 	}
 	st := &card.Status
+	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionSynced); c != nil && c.Reason == v1alpha1.ReasonDuplicateTarget {
+		if o := meta.FindStatusCondition(old.Conditions, v1alpha1.ConditionSynced); o == nil || o.Message != c.Message {
+			r.recorder.Eventf(card, nil, corev1.EventTypeWarning, v1alpha1.ReasonDuplicateTarget, "Sync", "%s", c.Message)
+		}
+	}
 	if old.CardID != "" && st.CardID != "" && old.CardID != st.CardID {
 		r.recorder.Eventf(card, related, corev1.EventTypeWarning, "CardContentChanged", "Fetch", "card content changed: cardId %s -> %s", short(old.CardID), short(st.CardID))
 	}

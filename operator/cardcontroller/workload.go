@@ -220,27 +220,3 @@ func objectRef(card *v1alpha1.AgentCard) *v1alpha1.TargetRef {
 	ref := card.Spec.TargetRef
 	return &ref
 }
-
-// duplicateOf returns the name of an older AgentCard that targets the same
-// workload, or "" when card is the oldest (creation time, then name) and so
-// the one that owns the workload's label. Two cards writing one label would
-// undo each other.
-func (r *Reconciler) duplicateOf(ctx context.Context, card *v1alpha1.AgentCard) (string, error) {
-	var list v1alpha1.AgentCardList
-	// The cards are only read: no copy out of the cache.
-	if err := r.client.List(ctx, &list, client.InNamespace(card.Namespace), client.UnsafeDisableDeepCopy); err != nil {
-		return "", fmt.Errorf("cardcontroller: listing AgentCards: %w", err)
-	}
-	ref := card.Spec.TargetRef
-	for i := range list.Items {
-		o := &list.Items[i]
-		if o.Name == card.Name || o.Spec.TargetRef != ref || !o.DeletionTimestamp.IsZero() {
-			continue
-		}
-		ot, ct := o.CreationTimestamp, card.CreationTimestamp
-		if ot.Before(&ct) || ot.Equal(&ct) && o.Name < card.Name {
-			return o.Name, nil
-		}
-	}
-	return "", nil
-}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/cardcontroller"
+	"github.com/agentid/agentid/operator/discovery"
 	"github.com/agentid/agentid/operator/trustbundle"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	SVIDExpiryGracePeriod time.Duration
 	// MaxConcurrentReconciles: --max-concurrent-reconciles; 0 means 4.
 	MaxConcurrentReconciles int
+	// Discovery (--agentcard-discovery) creates an AgentCard for every
+	// agent workload that has none (package discovery).
+	Discovery bool
 	// WorkloadAPIAddr (--spiffe-endpoint-socket), when set, fetches every
 	// card over SPIFFE mTLS with the operator's SVID from this Workload
 	// API, and requires the agent's server to be the card's signer.
@@ -201,6 +205,20 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 	}
 	if err := r.Setup(ctx, mgr, cardcontroller.SetupOptions{Bundle: c.Bundle, MaxConcurrentReconciles: c.MaxConcurrentReconciles}); err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
+	}
+
+	if c.Discovery {
+		// Cards that discovery creates bind to the trust domain when the
+		// operator has one, as Kagenti's auto-created cards do.
+		rs, err := discovery.New(mgr.GetClient(), mgr.GetEventRecorder("agentid-operator"), discovery.Options{BindIdentity: !c.TrustDomain.IsZero()})
+		if err != nil {
+			return nil, fmt.Errorf("manager: %w", err)
+		}
+		for _, r := range rs {
+			if err := r.Setup(mgr); err != nil {
+				return nil, fmt.Errorf("manager: %w", err)
+			}
+		}
 	}
 
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
