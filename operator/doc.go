@@ -6,6 +6,9 @@
 //   - cardcontroller: fetches each AgentCard's card from its workload,
 //     verifies and binds it with package agentcard, writes the status and
 //     labels the workload;
+//   - netpolicy: the NetworkPolicy of each card (--enforce-network-policies),
+//     permissive while the card is verified and restrictive otherwise, which
+//     cardcontroller applies;
 //   - trustbundle: the SPIFFE trust bundle, read from a ConfigMap;
 //   - manager: the controller-runtime manager that holds them, with probes,
 //     metrics and leader election.
