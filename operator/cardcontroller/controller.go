@@ -76,9 +76,9 @@ func (r *Reconciler) Setup(ctx context.Context, mgr ctrl.Manager, o SetupOptions
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("StatefulSet")), builder.WithPredicates(workloadChanged)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.cardsWaitingForService))
 	if r.opts.NetworkPolicies != nil {
-		// Drift of a policy is reverted; a change of the API server's
-		// endpoints rebuilds every restrictive policy.
-		b = b.Owns(&networkingv1.NetworkPolicy{}).
+		// Drift of a policy (an edit, a deletion) is reverted; a change of
+		// the API server's endpoints rebuilds every restrictive policy.
+		b = b.Owns(&networkingv1.NetworkPolicy{}, builder.WithPredicates(policyChanged)).
 			Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.allCards),
 				builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
 					return o.GetNamespace() == netpolicy.APIServerNamespace && o.GetLabels()[discoveryv1.LabelServiceName] == netpolicy.APIServerService

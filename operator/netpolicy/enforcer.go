@@ -257,9 +257,11 @@ func (e *Enforcer) failed(card *v1alpha1.AgentCard, err error) (Outcome, error) 
 	return Outcome{metav1.ConditionFalse, v1alpha1.ReasonPolicyFailed, err.Error()}, err
 }
 
-// flipped reports a created policy or a change of mode.
+// flipped reports a change of mode, and a policy created restrictive. A
+// policy created permissive is no event: the card's SignatureEvaluated says
+// as much, and every event is one more write to the API server.
 func (e *Enforcer) flipped(card *v1alpha1.AgentCard, was, now Mode, name string) {
-	if was == now {
+	if was == now || was == "" && now == Permissive {
 		return
 	}
 	if now == Permissive {

@@ -131,7 +131,8 @@ func TestApplyFollowsTheVerdict(t *testing.T) {
 	if ref := metav1.GetControllerOf(np); ref == nil || ref.Kind != "AgentCard" || ref.BlockOwnerDeletion == nil || !*ref.BlockOwnerDeletion {
 		t.Errorf("ownerReference %+v, want the AgentCard as controller blocking owner deletion", ref)
 	}
-	if b.events.count("NetworkPolicyPermissive") != 1 || b.state("permissive") != 1 {
+	// Created permissive: no event (the card's own events say it).
+	if b.events.count("NetworkPolicyPermissive") != 0 || b.state("permissive") != 1 {
 		t.Errorf("events %v, permissive gauge %v", b.events.events, b.state("permissive"))
 	}
 
@@ -152,6 +153,20 @@ func TestApplyFollowsTheVerdict(t *testing.T) {
 	b.apply(Unverified, false)
 	if b.policy().ResourceVersion != rv || b.events.count("NetworkPolicyRestrictive") != 1 {
 		t.Error("an unchanged verdict wrote the policy again or reported a flip")
+	}
+
+	// Back to verified: a flip, reported.
+	b.apply(Verified, false)
+	if mode(b.policy()) != "permissive" || b.events.count("NetworkPolicyPermissive") != 1 {
+		t.Errorf("after verified again: mode %q, events %v", mode(b.policy()), b.events.events)
+	}
+}
+
+func TestAPolicyCreatedRestrictiveIsAnEvent(t *testing.T) {
+	b := newBench(t, nil)
+	b.apply(Unverified, false)
+	if b.events.count("NetworkPolicyRestrictive") != 1 {
+		t.Errorf("events %v, want NetworkPolicyRestrictive", b.events.events)
 	}
 }
 
