@@ -8,6 +8,9 @@
 //     labels the workload;
 //   - discovery: creates the AgentCard of each agent workload that has
 //     none;
+//   - netpolicy: the NetworkPolicy of each card (--enforce-network-policies),
+//     permissive while the card is verified and restrictive otherwise, which
+//     cardcontroller applies;
 //   - trustbundle: the SPIFFE trust bundle, read from a ConfigMap;
 //   - manager: the controller-runtime manager that holds them, with probes,
 //     metrics and leader election.

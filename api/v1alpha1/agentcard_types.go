@@ -178,7 +178,8 @@ type AgentCardStatus struct {
 	// +optional
 	BindingStatus *BindingStatus `json:"bindingStatus,omitempty"`
 
-	// Conditions: Synced, SignatureVerified, Bound, Verified and Ready.
+	// Conditions: Synced, SignatureVerified, Bound, Verified, Ready and, with
+	// --enforce-network-policies, NetworkPolicyApplied.
 	// +optional
 	// +listType=map
 	// +listMapKey=type

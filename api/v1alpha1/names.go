@@ -14,6 +14,10 @@ const (
 	ConditionVerified = "Verified"
 	// ConditionReady: Synced, and Verified or not evaluated.
 	ConditionReady = "Ready"
+	// ConditionNetworkPolicyApplied: the card's NetworkPolicy is in place
+	// (only with --enforce-network-policies; not a Kagenti condition, which
+	// reports nothing about its policies).
+	ConditionNetworkPolicyApplied = "NetworkPolicyApplied"
 )
 
 // Condition reasons, with the Kagenti operator's names.
@@ -50,12 +54,39 @@ const (
 	ReasonNotSynced    = "NotSynced"
 )
 
+// Reasons of the NetworkPolicyApplied condition.
+const (
+	// ReasonPolicyPermissive: the card is verified; its policy restricts
+	// nothing.
+	ReasonPolicyPermissive = "PolicyPermissive"
+	// ReasonPolicyRestrictive: the card is not verified (or not yet
+	// evaluated); its policy admits only the operator and lets the pods
+	// reach DNS and the API server.
+	ReasonPolicyRestrictive = "PolicyRestrictive"
+	// ReasonPolicyAudit: audit mode; the policy is permissive and the
+	// message says what enforce mode would apply.
+	ReasonPolicyAudit = "PolicyAudit"
+	// ReasonPolicyConflict: a NetworkPolicy of the card's policy name
+	// exists and is not controlled by the card; it is left alone.
+	ReasonPolicyConflict = "PolicyConflict"
+	// ReasonPolicyFailed: the policy could not be built or written.
+	ReasonPolicyFailed = "PolicyFailed"
+	// ReasonNoWorkload: the target could not be resolved, so there is no
+	// selector to build a policy with; a policy already in place is kept.
+	ReasonNoWorkload = "NoWorkload"
+)
+
 // Labels that the operator reads on workloads and writes on their pod
 // templates.
 const (
 	// LabelSignatureVerified is set to "true" on a workload's pod template
 	// while its card is verified.
 	LabelSignatureVerified = "agent.kagenti.dev/signature-verified"
+	// LabelNetworkPolicyMode is set on the operator's NetworkPolicies to
+	// permissive or restrictive, so that kubectl get networkpolicies -l
+	// agent.kagenti.dev/network-policy-mode=restrictive lists the isolated
+	// agents.
+	LabelNetworkPolicyMode = "agent.kagenti.dev/network-policy-mode"
 	// LabelAgentType marks agent workloads: kagenti.io/type=agent.
 	LabelAgentType = "kagenti.io/type"
 	// AgentTypeAgent is LabelAgentType's value on agent workloads.

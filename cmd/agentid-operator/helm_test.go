@@ -356,20 +356,13 @@ func TestHelmChartInstalls(t *testing.T) {
 			}
 			checkHardened(t, &stored)
 			args := stored.Spec.Template.Spec.Containers[0].Args
-			o, err := parseFlags(withoutUnimplemented(args), func(string) string { return "" }, io.Discard)
+			o, err := parseFlags(args, func(string) string { return "" }, io.Discard)
 			if err != nil {
 				t.Fatalf("the Deployment's args %v: %v", args, err)
 			}
 			tt.check(t, &stored, o, args)
 		})
 	}
-}
-
-// withoutUnimplemented drops --enforce-network-policies, which this build
-// refuses until NetworkPolicy enforcement lands; the test checks that the
-// chart passes it on.
-func withoutUnimplemented(args []string) []string {
-	return slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--enforce-network-policies" })
 }
 
 // checkHardened checks the operator's pod as stored by the API server: not

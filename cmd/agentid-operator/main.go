@@ -1,6 +1,7 @@
 // Command agentid-operator verifies the A2A AgentCards of agent workloads in
 // a Kubernetes cluster and labels the workloads whose card is signed by
-// their own SPIFFE identity. Its flags are the Kagenti operator's.
+// their own SPIFFE identity; with --enforce-network-policies it isolates
+// the pods of those whose card is not. Its flags are the Kagenti operator's.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
@@ -22,12 +24,18 @@ import (
 
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/manager"
+	"github.com/agentid/agentid/operator/netpolicy"
 	"github.com/agentid/agentid/operator/trustbundle"
 )
 
 // EnvTrustDomain is read when --spire-trust-domain is not given, as by the
 // Kagenti operator.
 const EnvTrustDomain = "KAGENTI_SPIRE_TRUST_DOMAIN"
+
+// EnvPodNamespace is the operator's own namespace, which the manifests set
+// from the downward API; it is the default of
+// --network-policy-operator-namespace.
+const EnvPodNamespace = "POD_NAMESPACE"
 
 func main() {
 	opts, err := parseFlags(os.Args[1:], os.Getenv, os.Stderr)
@@ -85,6 +93,10 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		enforceNetPolicies bool
 		gracePeriod        time.Duration
 		logFormat          string
+		opNamespace        string
+		opPods             string
+		dnsNamespace       string
+		dnsPods            string
 	)
 	fs.BoolVar(&cfg.RequireSignature, "require-a2a-signature", false, "verify AgentCard signatures and label verified workloads")
 	fs.StringVar(&trustDomain, "spire-trust-domain", "", "trust domain that identityBinding binds to unless a card names its own (default $"+EnvTrustDomain+")")
@@ -93,7 +105,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&cfg.BundleKey, "spire-trust-bundle-configmap-key", trustbundle.DefaultKey, "key of the bundle in the ConfigMap (SPIFFE JSON or PEM)")
 	fs.DurationVar(&refresh, "spire-trust-bundle-refresh-interval", 5*time.Minute, "accepted for compatibility: the bundle ConfigMap is watched, so a change applies at once")
 	fs.BoolVar(&cfg.AuditMode, "signature-audit-mode", false, "record verification failures without removing labels or withholding cards")
-	fs.BoolVar(&enforceNetPolicies, "enforce-network-policies", false, "create NetworkPolicies that follow verification (not implemented yet: refused)")
+	fs.BoolVar(&enforceNetPolicies, "enforce-network-policies", false, "give every AgentCard a NetworkPolicy on its workload's pods: permissive while verified, restrictive otherwise (needs --require-a2a-signature)")
+	fs.StringVar(&opNamespace, "network-policy-operator-namespace", "", "namespace of the operator's pods, the only ingress of a restrictive policy (default $"+EnvPodNamespace+")")
+	fs.StringVar(&opPods, "network-policy-operator-pod-selector", "app.kubernetes.io/name=agentid-operator", "label selector of the operator's pods in that namespace")
+	fs.StringVar(&dnsNamespace, "network-policy-dns-namespace", "kube-system", `namespace of the cluster DNS pods that a restrictive policy may reach on port 53 ("" for any namespace)`)
+	fs.StringVar(&dnsPods, "network-policy-dns-pod-selector", "k8s-app=kube-dns", `label selector of the cluster DNS pods ("" allows no DNS)`)
 	fs.DurationVar(&gracePeriod, "svid-expiry-grace-period", 30*time.Minute, "restart a verified workload this long before its SVID expires, or when its signing CA left the bundle, so that it signs its card again (0 turns it off)")
 	fs.StringVar(&cfg.WorkloadAPIAddr, "spiffe-endpoint-socket", "", "SPIFFE Workload API address (unix:///...): fetch cards over SPIFFE mTLS and require the agent's server to be the card's signer")
 	fs.BoolVar(&cfg.Discovery, "agentcard-discovery", true, "create an AgentCard for every Deployment and StatefulSet labelled "+v1alpha1.LabelAgentType+"="+v1alpha1.AgentTypeAgent+" with a protocol label that has none (a workload labelled "+v1alpha1.LabelDiscovery+"="+v1alpha1.DiscoveryDisabled+" opts out)")
@@ -113,7 +129,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return options{}, fmt.Errorf("--log-format %q: want json or text", logFormat)
 	}
 	if enforceNetPolicies {
-		return options{}, errors.New("--enforce-network-policies is not implemented yet; refusing to start rather than leave workloads unrestricted")
+		np, err := networkPolicyConfig(opNamespace, opPods, dnsNamespace, dnsPods, getenv)
+		if err != nil {
+			return options{}, err
+		}
+		cfg.NetworkPolicies = np
 	}
 	if cfg.MaxConcurrentReconciles < 1 {
 		return options{}, errors.New("--max-concurrent-reconciles must be at least 1")
@@ -144,6 +164,31 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		out.warnings = append(out.warnings, "--require-a2a-signature is off: cards are fetched but not verified, and identity binding is never evaluated")
 	}
 	return out, nil
+}
+
+// networkPolicyConfig reads the --network-policy-* flags.
+func networkPolicyConfig(opNamespace, opPods, dnsNamespace, dnsPods string, getenv func(string) string) (*netpolicy.Config, error) {
+	if opNamespace == "" {
+		opNamespace = getenv(EnvPodNamespace)
+	}
+	if opNamespace == "" {
+		return nil, errors.New("--enforce-network-policies needs --network-policy-operator-namespace (or $" + EnvPodNamespace + ")")
+	}
+	c := &netpolicy.Config{OperatorNamespace: opNamespace, DNSNamespace: dnsNamespace}
+	sel, err := metav1.ParseToLabelSelector(opPods)
+	if err != nil {
+		return nil, fmt.Errorf("--network-policy-operator-pod-selector %q: %w", opPods, err)
+	}
+	c.OperatorPods = sel
+	if dnsPods != "" {
+		if c.DNSPods, err = metav1.ParseToLabelSelector(dnsPods); err != nil {
+			return nil, fmt.Errorf("--network-policy-dns-pod-selector %q: %w", dnsPods, err)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("--enforce-network-policies: %w", err)
+	}
+	return c, nil
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,42 @@ func TestParseFlags(t *testing.T) {
 			}
 		},
 	}, {
+		name: "--enforce-network-policies: the operator's namespace from $POD_NAMESPACE, its pods, DNS in kube-system by k8s-app=kube-dns",
+		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--enforce-network-policies"}, bundle...),
+		env:  map[string]string{EnvPodNamespace: "agentid-system"},
+		check: func(t *testing.T, o options) {
+			np := o.config.NetworkPolicies
+			if np == nil {
+				t.Fatal("no network policy configuration")
+			}
+			if np.OperatorNamespace != "agentid-system" || np.DNSNamespace != "kube-system" ||
+				!reflect.DeepEqual(np.OperatorPods.MatchLabels, map[string]string{"app.kubernetes.io/name": "agentid-operator"}) ||
+				np.DNSPods == nil || !reflect.DeepEqual(np.DNSPods.MatchLabels, map[string]string{"k8s-app": "kube-dns"}) {
+				t.Errorf("network policy config = %+v", np)
+			}
+		},
+	}, {
+		name: "the --network-policy-* flags win over the environment; set-based selectors; DNS in any namespace; no DNS with an empty selector",
+		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--enforce-network-policies",
+			"--network-policy-operator-namespace", "ops", "--network-policy-operator-pod-selector", "app in (operator,operator-canary),!debug",
+			"--network-policy-dns-namespace", "", "--network-policy-dns-pod-selector", ""}, bundle...),
+		env: map[string]string{EnvPodNamespace: "agentid-system"},
+		check: func(t *testing.T, o options) {
+			np := o.config.NetworkPolicies
+			if np == nil || np.OperatorNamespace != "ops" || np.DNSNamespace != "" || np.DNSPods != nil || len(np.OperatorPods.MatchExpressions) != 2 {
+				t.Errorf("network policy config = %+v", np)
+			}
+		},
+	}, {
+		name: "without --enforce-network-policies there is no network policy configuration",
+		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org"}, bundle...),
+		env:  map[string]string{EnvPodNamespace: "agentid-system"},
+		check: func(t *testing.T, o options) {
+			if o.config.NetworkPolicies != nil {
+				t.Errorf("network policy config = %+v, want none", o.config.NetworkPolicies)
+			}
+		},
+	}, {
 		name: "--svid-expiry-grace-period sets the re-signing grace period (default 30m, 0 off)",
 		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--svid-expiry-grace-period", "10m"}, bundle...),
 		check: func(t *testing.T, o options) {
@@ -85,7 +122,11 @@ func TestParseFlags(t *testing.T) {
 		{name: "--require-a2a-signature without a trust domain is refused", args: append([]string{"--require-a2a-signature"}, bundle...), wantErr: "--spire-trust-domain"},
 		{name: "--require-a2a-signature without the bundle ConfigMap is refused", args: []string{"--require-a2a-signature", "--spire-trust-domain", "example.org"}, wantErr: "--spire-trust-bundle-configmap"},
 		{name: "an invalid trust domain is refused", args: []string{"--spire-trust-domain", "Example.ORG"}, wantErr: "--spire-trust-domain"},
-		{name: "--enforce-network-policies is refused until it is implemented", args: []string{"--enforce-network-policies"}, wantErr: "not implemented"},
+		{name: "--enforce-network-policies without --require-a2a-signature is refused (it would isolate every agent)", args: []string{"--enforce-network-policies"}, env: map[string]string{EnvPodNamespace: "agentid-system"}, wantErr: "needs --require-a2a-signature"},
+		{name: "--enforce-network-policies without the operator's namespace is refused", args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--enforce-network-policies"}, bundle...), wantErr: "--network-policy-operator-namespace"},
+		{name: "an empty operator pod selector is refused (it would admit every pod of the namespace)", args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--enforce-network-policies", "--network-policy-operator-namespace", "ops", "--network-policy-operator-pod-selector", ""}, bundle...), wantErr: "pod selector is empty"},
+		{name: "an unparsable operator pod selector is refused", args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--enforce-network-policies", "--network-policy-operator-namespace", "ops", "--network-policy-operator-pod-selector", "app in ("}, bundle...), wantErr: "--network-policy-operator-pod-selector"},
+		{name: "an unparsable DNS pod selector is refused", args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "example.org", "--enforce-network-policies", "--network-policy-operator-namespace", "ops", "--network-policy-dns-pod-selector", "=x"}, bundle...), wantErr: "--network-policy-dns-pod-selector"},
 		{name: "--spiffe-endpoint-socket without --require-a2a-signature is refused", args: []string{"--spiffe-endpoint-socket", "unix:///run/spire/agent.sock"}, wantErr: "--spiffe-endpoint-socket"},
 		{name: "an unknown log format is refused", args: []string{"--log-format", "xml"}, wantErr: "--log-format"},
 		{name: "stray arguments are refused", args: []string{"extra"}, wantErr: "unexpected arguments"},

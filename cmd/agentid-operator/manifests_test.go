@@ -10,7 +10,9 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -138,6 +140,51 @@ func checkDeploymentArgs(t *testing.T, u *unstructured.Unstructured) {
 	}
 	if !o.config.RequireSignature || !o.config.LeaderElection {
 		t.Errorf("the Deployment's args do not verify signatures with leader election: %+v", o.config)
+	}
+	checkNetworkPolicyPeer(t, u, containers[0].(map[string]any), args)
+}
+
+// checkNetworkPolicyPeer checks that an overlay adding
+// --enforce-network-policies gets restrictive policies that admit the
+// operator's own pods: $POD_NAMESPACE comes from the downward API, and the
+// operator pod selector matches the pod template's labels (Kagenti's
+// selects namespace labels its manifests never set).
+func checkNetworkPolicyPeer(t *testing.T, u *unstructured.Unstructured, container map[string]any, args []string) {
+	t.Helper()
+	env, _, _ := unstructured.NestedSlice(container, "env")
+	fromDownwardAPI := false
+	for _, e := range env {
+		e := e.(map[string]any)
+		path, _, _ := unstructured.NestedString(e, "valueFrom", "fieldRef", "fieldPath")
+		if e["name"] == EnvPodNamespace && path == "metadata.namespace" {
+			fromDownwardAPI = true
+		}
+	}
+	if !fromDownwardAPI {
+		t.Errorf("the Deployment does not set $%s from metadata.namespace", EnvPodNamespace)
+	}
+	// The namespace as the downward API gives it.
+	getenv := func(k string) string {
+		if k == EnvPodNamespace && fromDownwardAPI {
+			return u.GetNamespace()
+		}
+		return ""
+	}
+	o, err := parseFlags(append(args, "--enforce-network-policies"), getenv, io.Discard)
+	if err != nil {
+		t.Fatalf("the Deployment's args with --enforce-network-policies: %v", err)
+	}
+	np := o.config.NetworkPolicies
+	if np.OperatorNamespace != u.GetNamespace() {
+		t.Errorf("restrictive policies admit namespace %q, the operator runs in %q", np.OperatorNamespace, u.GetNamespace())
+	}
+	sel, err := metav1.LabelSelectorAsSelector(np.OperatorPods)
+	if err != nil {
+		t.Fatal(err)
+	}
+	podLabels, _, _ := unstructured.NestedStringMap(u.Object, "spec", "template", "metadata", "labels")
+	if !sel.Matches(labels.Set(podLabels)) {
+		t.Errorf("restrictive policies admit pods %s; the operator's pods are labelled %v", sel, podLabels)
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -17,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/agentid/agentid/api/v1alpha1"
+	"github.com/agentid/agentid/operator/netpolicy"
 )
 
 // targetIndex indexes AgentCards by "<kind>/<name>" of their target, so that
@@ -73,6 +76,15 @@ func (r *Reconciler) Setup(ctx context.Context, mgr ctrl.Manager, o SetupOptions
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("Deployment")), builder.WithPredicates(workloadChanged)).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("StatefulSet")), builder.WithPredicates(workloadChanged)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.cardsWaitingForService))
+	if r.opts.NetworkPolicies != nil {
+		// Drift of a policy (an edit, a deletion) is reverted; a change of
+		// the API server's endpoints rebuilds every restrictive policy.
+		b = b.Owns(&networkingv1.NetworkPolicy{}, builder.WithPredicates(policyChanged)).
+			Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.allCards),
+				builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {
+					return o.GetNamespace() == netpolicy.APIServerNamespace && o.GetLabels()[discoveryv1.LabelServiceName] == netpolicy.APIServerService
+				})))
+	}
 	if bundle.Name != "" {
 		b = b.Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.allCards),
 			builder.WithPredicates(predicate.NewPredicateFuncs(func(o client.Object) bool {

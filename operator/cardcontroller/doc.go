@@ -20,6 +20,13 @@
 // the label alone and says so in the conditions, so that an outage of the
 // bundle does not roll every agent.
 //
+// With --enforce-network-policies (Options.NetworkPolicies), each card also
+// has a NetworkPolicy on its workload's pods (package netpolicy) that follows
+// the Verified condition as the label does: permissive while verified,
+// restrictive while not or not yet evaluated, never restrictive in audit
+// mode, kept as it is while the trust bundle cannot be loaded; the
+// NetworkPolicyApplied condition says which and why.
+//
 // The status is written only when it changed, so a steady state costs one
 // fetch per sync period and no writes.
 package cardcontroller

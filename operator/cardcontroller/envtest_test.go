@@ -27,6 +27,7 @@ import (
 
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/internal/testenv"
+	"github.com/agentid/agentid/operator/netpolicy"
 )
 
 // The envtest suites run against a real kube-apiserver and etcd (built by
@@ -175,7 +176,15 @@ func startManager(t *testing.T, f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := New(mgr.GetClient(), f.bundle, f.recorder, f.opts)
+	opts := f.opts
+	if f.netpol {
+		e, err := netpolicy.NewEnforcer(netpolicy.Options{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Recorder: f.recorder, Config: testNetpolConfig()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.NetworkPolicies = e
+	}
+	r, err := New(mgr.GetClient(), f.bundle, f.recorder, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -327,6 +336,7 @@ func TestGeneratedRBACIsEnoughToReconcile(t *testing.T) {
 	}
 
 	f := newFixture(t, admin, newCAs(t))
+	f.enforceNetworkPolicies()
 	f.serve(validCard(f))
 	card := f.card(&v1alpha1.IdentityBinding{Strict: true})
 	f.c = operator // the reconciler acts as the operator from here on
@@ -335,6 +345,12 @@ func TestGeneratedRBACIsEnoughToReconcile(t *testing.T) {
 	if v, ok := f.label(f.name); !ok || v != "true" {
 		t.Errorf("pod template label = %q, %v; want true", v, ok)
 	}
+	wantPolicy(t, f, card, netpolicy.Permissive)
+	// A flip updates the policy and lists the API server's EndpointSlices.
+	f.serve(tamper(t, validCard(f)))
+	_, got = f.run(card)
+	wantCondition(t, got, v1alpha1.ConditionNetworkPolicyApplied, metav1.ConditionTrue, v1alpha1.ReasonPolicyRestrictive)
+	wantAPIServerEgress(t, f, wantPolicy(t, f, card, netpolicy.Restrictive))
 	if err := admin.Delete(ctx, got); err != nil {
 		t.Fatal(err)
 	}
@@ -343,6 +359,9 @@ func TestGeneratedRBACIsEnoughToReconcile(t *testing.T) {
 	}
 	if _, ok := f.label(f.name); ok {
 		t.Error("the label outlived the card")
+	}
+	if f.policy(card) != nil {
+		t.Error("the NetworkPolicy outlived the card")
 	}
 }
 

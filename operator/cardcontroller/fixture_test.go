@@ -13,6 +13,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -27,6 +31,7 @@ import (
 
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/internal/cardtest"
+	"github.com/agentid/agentid/operator/netpolicy"
 )
 
 const (
@@ -110,6 +115,8 @@ type fixture struct {
 	opts      Options
 	servers   map[string]string // Service name -> base URL
 	reconcile *Reconciler
+	// netpol turns on --enforce-network-policies (enforceNetworkPolicies).
+	netpol bool
 }
 
 // CAs are the test's trust domains: ours, and a foreign one whose bundle
@@ -290,6 +297,13 @@ func (f *fixture) card(binding *v1alpha1.IdentityBinding) *v1alpha1.AgentCard {
 func (f *fixture) reconciler() *Reconciler {
 	f.t.Helper()
 	if f.reconcile == nil {
+		if f.netpol && f.opts.NetworkPolicies == nil {
+			e, err := netpolicy.NewEnforcer(netpolicy.Options{Client: f.c, Recorder: f.recorder, Config: testNetpolConfig()})
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			f.opts.NetworkPolicies = e
+		}
 		r, err := New(f.c, f.bundle, f.recorder, f.opts)
 		if err != nil {
 			f.t.Fatal(err)
@@ -369,4 +383,87 @@ func tamper(t testing.TB, signed []byte) []byte {
 		t.Fatal("tamper: description not found")
 	}
 	return out
+}
+
+// testNetpolConfig admits the operator's pods in agentid-system.
+func testNetpolConfig() netpolicy.Config {
+	return netpolicy.Config{
+		OperatorNamespace: "agentid-system",
+		OperatorPods:      &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/name": "agentid-operator"}},
+		DNSNamespace:      "kube-system",
+		DNSPods:           &metav1.LabelSelector{MatchLabels: map[string]string{"k8s-app": "kube-dns"}},
+	}
+}
+
+// enforceNetworkPolicies turns on --enforce-network-policies for the
+// fixture's reconciler (made on first use), and makes sure the API server
+// has an EndpointSlice: a real API server publishes its own, the fake
+// client gets one.
+func (f *fixture) enforceNetworkPolicies() {
+	f.t.Helper()
+	f.netpol = true
+	if len(f.apiServerSlices()) > 0 {
+		return
+	}
+	port, proto := int32(6443), corev1.ProtocolTCP
+	s := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: netpolicy.APIServerNamespace, Name: netpolicy.APIServerService,
+			Labels: map[string]string{discoveryv1.LabelServiceName: netpolicy.APIServerService}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.0.0.1"}}},
+		Ports:       []discoveryv1.EndpointPort{{Name: ptrTo("https"), Port: &port, Protocol: &proto}},
+	}
+	if err := f.c.Create(f.ctx, s); err != nil && !apierrors.IsAlreadyExists(err) {
+		f.t.Fatal(err)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+// apiServerSlices lists the EndpointSlices of default/kubernetes.
+func (f *fixture) apiServerSlices() []discoveryv1.EndpointSlice {
+	f.t.Helper()
+	var list discoveryv1.EndpointSliceList
+	if err := f.c.List(f.ctx, &list, client.InNamespace(netpolicy.APIServerNamespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: netpolicy.APIServerService}); err != nil {
+		f.t.Fatal(err)
+	}
+	return list.Items
+}
+
+// policy returns the card's NetworkPolicy, or nil.
+func (f *fixture) policy(card *v1alpha1.AgentCard) *networkingv1.NetworkPolicy {
+	f.t.Helper()
+	var np networkingv1.NetworkPolicy
+	err := f.c.Get(f.ctx, types.NamespacedName{Namespace: card.Namespace, Name: netpolicy.Name(card.Name)}, &np)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &np
+}
+
+// wantPolicy checks that the card's policy is in mode, selects the pods
+// by the Deployment's spec.selector and is controlled by the card.
+func wantPolicy(t *testing.T, f *fixture, card *v1alpha1.AgentCard, mode netpolicy.Mode) *networkingv1.NetworkPolicy {
+	t.Helper()
+	np := f.policy(card)
+	if np == nil {
+		t.Fatalf("no NetworkPolicy %s", netpolicy.Name(card.Name))
+	}
+	if got := np.Labels[v1alpha1.LabelNetworkPolicyMode]; got != string(mode) {
+		t.Errorf("policy mode %q, want %q (spec %+v)", got, mode, np.Spec)
+	}
+	var d appsv1.Deployment
+	if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: card.Spec.TargetRef.Name}, &d); err == nil {
+		if !equality.Semantic.DeepEqual(np.Spec.PodSelector, *d.Spec.Selector) {
+			t.Errorf("podSelector %+v, want the Deployment's spec.selector %+v", np.Spec.PodSelector, d.Spec.Selector)
+		}
+	}
+	if ref := metav1.GetControllerOf(np); ref == nil || ref.Kind != "AgentCard" || ref.Name != card.Name || ref.UID != f.get(card).UID {
+		t.Errorf("controller %+v, want the AgentCard %s", ref, card.Name)
+	}
+	return np
 }

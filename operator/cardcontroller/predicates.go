@@ -34,6 +34,14 @@ var ownershipChanged = predicate.Funcs{
 	GenericFunc: func(event.GenericEvent) bool { return false },
 }
 
+// policyChanged passes the events of the cards' own NetworkPolicies that can
+// be drift: updates and deletions. A creation is the controller's own write
+// (the first sync of the cache reconciles every card anyway), and waking
+// the card for it would fetch and verify every new card twice.
+var policyChanged = predicate.Funcs{
+	CreateFunc: func(event.CreateEvent) bool { return false },
+}
+
 // workloadChanged passes the workload events that can change a card's
 // outcome: the object's labels (agent type, protocol), the pod template
 // apart from the verified label (selector labels, service account), and

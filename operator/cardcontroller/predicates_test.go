@@ -6,6 +6,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -94,5 +95,18 @@ func TestOwnershipChangedPassesCreationsAndDeletions(t *testing.T) {
 	}
 	if !ownershipChanged.Delete(event.DeleteEvent{Object: c}) {
 		t.Error("a deleted card does not wake the workload's other cards")
+	}
+}
+
+func TestPolicyChangedPassesDriftNotTheControllersOwnCreation(t *testing.T) {
+	np := &networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "w-card-signature-policy"}}
+	if policyChanged.Create(event.CreateEvent{Object: np}) {
+		t.Error("the creation of a policy wakes its card (every new card would be fetched and verified twice)")
+	}
+	if !policyChanged.Update(event.UpdateEvent{ObjectOld: np, ObjectNew: np}) {
+		t.Error("an edit of a policy does not wake its card: drift would stay")
+	}
+	if !policyChanged.Delete(event.DeleteEvent{Object: np}) {
+		t.Error("the deletion of a policy does not wake its card: it would not be recreated")
 	}
 }

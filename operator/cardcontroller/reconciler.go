@@ -26,6 +26,7 @@ import (
 
 	"github.com/agentid/agentid/agentcard"
 	"github.com/agentid/agentid/api/v1alpha1"
+	"github.com/agentid/agentid/operator/netpolicy"
 )
 
 // Finalizer lets the controller remove the verified label from the workload
@@ -82,6 +83,10 @@ type Options struct {
 	// (not merely a member of the trust domain), so that a verified card
 	// cannot be served by another workload. It needs RequireSignature.
 	SVIDs x509svid.Source
+	// NetworkPolicies (--enforce-network-policies), when set, give each
+	// card a NetworkPolicy that follows its Verified condition. It needs
+	// RequireSignature.
+	NetworkPolicies *netpolicy.Enforcer
 }
 
 // Reconciler reconciles AgentCards. It is safe for concurrent use by the
@@ -107,6 +112,9 @@ func New(c client.Client, bundles BundleSource, recorder events.EventRecorder, o
 	}
 	if opts.SVIDs != nil && !opts.RequireSignature {
 		return nil, errors.New("cardcontroller: SPIFFE mTLS fetching needs signature verification (its peer is checked against the card's signer)")
+	}
+	if opts.NetworkPolicies != nil && !opts.RequireSignature {
+		return nil, errors.New("cardcontroller: network policies need signature verification (without it every agent would be isolated)")
 	}
 	if opts.ServiceURL == nil {
 		opts.ServiceURL = ClusterServiceURL
@@ -147,6 +155,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if s.err != nil {
 		return reconcile.Result{}, s.err
 	}
+	policyErr := r.enforceNetwork(ctx, &card, s)
 	card.Status.ObservedGeneration = card.Generation
 	if !equality.Semantic.DeepEqual(old, &card.Status) {
 		if err := r.client.Status().Update(ctx, &card); err != nil {
@@ -164,6 +173,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
+	if policyErr != nil {
+		// Written into the condition above; retried with backoff.
+		return reconcile.Result{}, policyErr
+	}
 	return reconcile.Result{RequeueAfter: s.requeue}, nil
 }
 
@@ -179,6 +192,10 @@ const (
 // outcome is the result of one evaluation.
 type outcome struct {
 	workload *workload
+	// duplicate: an older card owns the workload (and its policy).
+	duplicate bool
+	// notAgent: the workload is no longer an agent; nothing vouches for it.
+	notAgent bool
 	label    labelIntent
 	resign   string // why the workload must sign again; "" if not
 	requeue  time.Duration
@@ -193,14 +210,19 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 		return outcome{err: err}
 	}
 	if dup != "" {
-		return r.refuseDuplicate(card, dup)
+		out := r.refuseDuplicate(card, dup)
+		out.duplicate = true
+		return out
 	}
 	w, err := r.resolve(ctx, card)
 	if err != nil {
 		out := r.syncFailed(card, err, w)
-		if w != nil && r.opts.RequireSignature && !r.opts.AuditMode {
-			// No longer an agent: nothing vouches for it any more.
-			out.label = labelRemove
+		if w != nil {
+			out.notAgent = true
+			if r.opts.RequireSignature && !r.opts.AuditMode {
+				// No longer an agent: nothing vouches for it any more.
+				out.label = labelRemove
+			}
 		}
 		return out
 	}
@@ -572,6 +594,11 @@ func (r *Reconciler) finalize(ctx context.Context, card *v1alpha1.AgentCard) err
 		// The workload is gone or of a kind that is never labelled.
 	default:
 		return err
+	}
+	if np := r.opts.NetworkPolicies; np != nil {
+		if err := np.Release(ctx, card); err != nil {
+			return err
+		}
 	}
 	patch := client.MergeFromWithOptions(card.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(card, Finalizer)

@@ -1,10 +1,18 @@
 package cardcontroller
 
 import (
+	"context"
+	"fmt"
+	"maps"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -12,6 +20,7 @@ import (
 	"github.com/agentid/agentid/agentcard"
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/internal/cardtest"
+	"github.com/agentid/agentid/operator/netpolicy"
 )
 
 // scenario is one requirement on the reconciler, checked against both the
@@ -224,6 +233,26 @@ var scenarios = []scenario{{
 	},
 }}
 
+// policyWrites counts the NetworkPolicy writes through a client.
+type policyWrites struct {
+	client.Client
+	n atomic.Int32
+}
+
+func (c *policyWrites) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	if _, ok := obj.(*networkingv1.NetworkPolicy); ok {
+		c.n.Add(1)
+	}
+	return c.Client.Update(ctx, obj, opts...)
+}
+
+func (c *policyWrites) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
+	if _, ok := obj.(*networkingv1.NetworkPolicy); ok {
+		c.n.Add(1)
+	}
+	return c.Client.Create(ctx, obj, opts...)
+}
+
 // runScenarios runs every scenario against a client that newClient makes
 // (one per scenario).
 func runScenarios(t *testing.T, newClient func(t *testing.T) client.Client) {
@@ -236,6 +265,7 @@ func runScenarios(t *testing.T, newClient func(t *testing.T) client.Client) {
 			if sc.binding != nil {
 				binding = sc.binding(f)
 			}
+			f.enforceNetworkPolicies()
 			card := f.card(binding)
 			if sc.before != nil {
 				f.serve(sc.before(f))
@@ -243,14 +273,89 @@ func runScenarios(t *testing.T, newClient func(t *testing.T) client.Client) {
 				if v, ok := f.label(f.name); !ok || v != "true" {
 					t.Fatalf("before: label = %q, %v; want true (conditions %+v)", v, ok, got.Status.Conditions)
 				}
+				wantPolicy(t, f, card, netpolicy.Permissive)
 			}
 			f.serve(sc.card(f))
 			res, got := f.run(card)
 			sc.check(t, f, res, got)
+			checkScenarioPolicy(t, f, got, sc.audit)
+			// What the API server stores is what the builder builds (no
+			// field it defaults is left out): another reconcile does not
+			// write the policy again.
+			counting := &policyWrites{Client: f.c}
+			f.c, f.reconcile, f.opts.NetworkPolicies = counting, nil, nil
+			f.run(card)
+			if n := counting.n.Load(); n != 0 {
+				t.Errorf("a reconcile that changed nothing wrote the NetworkPolicy %d times", n)
+			}
 			if t.Failed() {
 				t.Logf("status: %+v", got.Status)
 			}
 		})
+	}
+}
+
+// checkScenarioPolicy: in every scenario the NetworkPolicy follows the
+// Verified condition, as the label does: permissive when verified (also
+// when a binding failure is not strict), restrictive when not (a flip from
+// verified included, for the scenarios with a before), and never
+// restrictive in audit mode, where the condition records what enforce mode
+// would do.
+func checkScenarioPolicy(t *testing.T, f *fixture, card *v1alpha1.AgentCard, audit bool) {
+	t.Helper()
+	verified := meta.IsStatusConditionTrue(card.Status.Conditions, v1alpha1.ConditionVerified)
+	switch {
+	case verified:
+		wantPolicy(t, f, card, netpolicy.Permissive)
+		wantCondition(t, card, v1alpha1.ConditionNetworkPolicyApplied, metav1.ConditionTrue, v1alpha1.ReasonPolicyPermissive)
+	case audit:
+		wantPolicy(t, f, card, netpolicy.Permissive)
+		wantCondition(t, card, v1alpha1.ConditionNetworkPolicyApplied, metav1.ConditionTrue, v1alpha1.ReasonPolicyAudit)
+		if c := meta.FindStatusCondition(card.Status.Conditions, v1alpha1.ConditionNetworkPolicyApplied); c != nil && !strings.Contains(c.Message, "enforce mode would apply the restrictive policy") {
+			t.Errorf("NetworkPolicyApplied message %q does not record the would-be outcome", c.Message)
+		}
+	default:
+		np := wantPolicy(t, f, card, netpolicy.Restrictive)
+		wantCondition(t, card, v1alpha1.ConditionNetworkPolicyApplied, metav1.ConditionTrue, v1alpha1.ReasonPolicyRestrictive)
+		wantAPIServerEgress(t, f, np)
+	}
+}
+
+// wantAPIServerEgress checks that the policy's ipBlock egress is exactly
+// the addresses and ports of the API server's EndpointSlices.
+func wantAPIServerEgress(t *testing.T, f *fixture, np *networkingv1.NetworkPolicy) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, s := range f.apiServerSlices() {
+		for _, e := range s.Endpoints {
+			for _, a := range e.Addresses {
+				for _, p := range s.Ports {
+					bits := "/32"
+					if s.AddressType == discoveryv1.AddressTypeIPv6 {
+						bits = "/128"
+					}
+					proto := corev1.ProtocolTCP
+					if p.Protocol != nil {
+						proto = *p.Protocol
+					}
+					want[fmt.Sprintf("%s%s %s/%d", a, bits, proto, *p.Port)] = true
+				}
+			}
+		}
+	}
+	got := map[string]bool{}
+	for _, r := range np.Spec.Egress {
+		for _, peer := range r.To {
+			if peer.IPBlock == nil {
+				continue
+			}
+			for _, p := range r.Ports {
+				got[fmt.Sprintf("%s %s/%d", peer.IPBlock.CIDR, *p.Protocol, p.Port.IntVal)] = true
+			}
+		}
+	}
+	if len(want) == 0 || !maps.Equal(got, want) {
+		t.Errorf("API-server egress %v, want the EndpointSlices' %v", got, want)
 	}
 }
 

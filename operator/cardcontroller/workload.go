@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -24,6 +25,9 @@ type workload struct {
 	obj      client.Object
 	kind     string
 	template *corev1.PodTemplateSpec
+	// selector is the workload's spec.selector, which its NetworkPolicy
+	// selects by (immutable, unlike the template's labels).
+	selector *metav1.LabelSelector
 	ready    bool
 }
 
@@ -71,13 +75,13 @@ func (r *Reconciler) resolve(ctx context.Context, card *v1alpha1.AgentCard) (*wo
 		if err := r.client.Get(ctx, key, &d); err != nil {
 			return nil, workloadGetError(ref, err)
 		}
-		w = &workload{obj: &d, kind: ref.Kind, template: &d.Spec.Template, ready: deploymentReady(&d)}
+		w = &workload{obj: &d, kind: ref.Kind, template: &d.Spec.Template, selector: d.Spec.Selector, ready: deploymentReady(&d)}
 	case ref.APIVersion == "apps/v1" && ref.Kind == "StatefulSet":
 		var s appsv1.StatefulSet
 		if err := r.client.Get(ctx, key, &s); err != nil {
 			return nil, workloadGetError(ref, err)
 		}
-		w = &workload{obj: &s, kind: ref.Kind, template: &s.Spec.Template, ready: statefulSetReady(&s)}
+		w = &workload{obj: &s, kind: ref.Kind, template: &s.Spec.Template, selector: s.Spec.Selector, ready: statefulSetReady(&s)}
 	default:
 		return nil, &syncError{
 			reason:  v1alpha1.ReasonWorkloadError,

@@ -10,7 +10,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -32,6 +35,7 @@ import (
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/cardcontroller"
 	"github.com/agentid/agentid/operator/discovery"
+	"github.com/agentid/agentid/operator/netpolicy"
 	"github.com/agentid/agentid/operator/trustbundle"
 )
 
@@ -60,6 +64,10 @@ type Config struct {
 	// card over SPIFFE mTLS with the operator's SVID from this Workload
 	// API, and requires the agent's server to be the card's signer.
 	WorkloadAPIAddr string
+	// NetworkPolicies (--enforce-network-policies and the
+	// --network-policy-* flags), when set, give every AgentCard a
+	// NetworkPolicy that follows its verification.
+	NetworkPolicies *netpolicy.Config
 
 	// MetricsAddr and ProbeAddr are the listen addresses of the metrics
 	// and health endpoints; "0" turns one off.
@@ -93,12 +101,22 @@ const LeaderElectionID = "agentid-operator.agent.kagenti.dev"
 // bundle's ConfigMap.
 func (c *Config) Validate() error {
 	if !c.RequireSignature {
+		var errs []error
 		if c.WorkloadAPIAddr != "" {
-			return errors.New("--spiffe-endpoint-socket needs --require-a2a-signature")
+			errs = append(errs, errors.New("--spiffe-endpoint-socket needs --require-a2a-signature"))
 		}
-		return nil
+		if c.NetworkPolicies != nil {
+			// Kagenti accepts it and isolates every agent.
+			errs = append(errs, errors.New("--enforce-network-policies needs --require-a2a-signature: without verification every agent would be isolated"))
+		}
+		return errors.Join(errs...)
 	}
 	var errs []error
+	if c.NetworkPolicies != nil {
+		if err := c.NetworkPolicies.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("--enforce-network-policies: %w", err))
+		}
+	}
 	if c.TrustDomain.IsZero() {
 		errs = append(errs, errors.New("--require-a2a-signature needs --spire-trust-domain (or KAGENTI_SPIRE_TRUST_DOMAIN)"))
 	}
@@ -135,6 +153,23 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 	if cmName == "" {
 		cmNamespace, cmName = "kube-system", "agentid-operator.no-bundle-configured"
 	}
+	byObject := map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}: {
+			Namespaces: map[string]cache.Config{cmNamespace: {}},
+			Field:      fields.OneTermEqualSelector("metadata.name", cmName),
+		},
+	}
+	if c.NetworkPolicies != nil {
+		// Only the operator's own policies and the API server's
+		// EndpointSlices are cached.
+		byObject[&networkingv1.NetworkPolicy{}] = cache.ByObject{
+			Label: labels.SelectorFromSet(labels.Set{netpolicy.LabelManagedBy: netpolicy.ManagedBy}),
+		}
+		byObject[&discoveryv1.EndpointSlice{}] = cache.ByObject{
+			Namespaces: map[string]cache.Config{netpolicy.APIServerNamespace: {}},
+			Label:      labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: netpolicy.APIServerService}),
+		}
+	}
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                        scheme,
 		Logger:                        log,
@@ -145,12 +180,7 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		LeaderElectionNamespace:       c.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		Controller:                    config.Controller{SkipNameValidation: &c.testing},
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&corev1.ConfigMap{}: {
-				Namespaces: map[string]cache.Config{cmNamespace: {}},
-				Field:      fields.OneTermEqualSelector("metadata.name", cmName),
-			},
-		}},
+		Cache:                         cache.Options{ByObject: byObject},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
@@ -191,7 +221,25 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		}
 		svids = src
 	}
-	r, err := cardcontroller.New(mgr.GetClient(), bundles, mgr.GetEventRecorder("agentid-operator"), cardcontroller.Options{
+	recorder := mgr.GetEventRecorder("agentid-operator")
+	var policies *netpolicy.Enforcer
+	if c.NetworkPolicies != nil {
+		m, err := netpolicy.NewMetrics(reg)
+		if err != nil {
+			return nil, fmt.Errorf("manager: %w", err)
+		}
+		policies, err = netpolicy.NewEnforcer(netpolicy.Options{
+			Client:    mgr.GetClient(),
+			APIReader: mgr.GetAPIReader(),
+			Recorder:  recorder,
+			Config:    *c.NetworkPolicies,
+			Metrics:   m,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("manager: %w", err)
+		}
+	}
+	r, err := cardcontroller.New(mgr.GetClient(), bundles, recorder, cardcontroller.Options{
 		RequireSignature:  c.RequireSignature,
 		TrustDomain:       c.TrustDomain,
 		AuditMode:         c.AuditMode,
@@ -199,6 +247,7 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		Metrics:           cardMetrics,
 		SVIDs:             svids,
 		ResignGracePeriod: c.SVIDExpiryGracePeriod,
+		NetworkPolicies:   policies,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)

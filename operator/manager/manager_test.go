@@ -28,6 +28,7 @@ import (
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/internal/testenv"
 	"github.com/agentid/agentid/operator/internal/cardtest"
+	"github.com/agentid/agentid/operator/netpolicy"
 )
 
 func freeAddr(t *testing.T) string {
@@ -410,6 +411,9 @@ func TestValidate(t *testing.T) {
 		{"verification without a bundle is refused", Config{RequireSignature: true, TrustDomain: td}, false},
 		{"mTLS fetching with verification is valid", Config{RequireSignature: true, TrustDomain: td, Bundle: b, WorkloadAPIAddr: "unix:///run/spire/agent.sock"}, true},
 		{"mTLS fetching without verification is refused", Config{WorkloadAPIAddr: "unix:///run/spire/agent.sock"}, false},
+		{"network policies with verification are valid", Config{RequireSignature: true, TrustDomain: td, Bundle: b, NetworkPolicies: netpolConfig()}, true},
+		{"network policies without verification are refused (every agent would be isolated)", Config{NetworkPolicies: netpolConfig()}, false},
+		{"network policies without the operator's namespace are refused", Config{RequireSignature: true, TrustDomain: td, Bundle: b, NetworkPolicies: &netpolicy.Config{OperatorPods: netpolConfig().OperatorPods}}, false},
 	} {
 		if err := tt.c.Validate(); (err == nil) != tt.ok {
 			t.Errorf("%s: Validate() = %v", tt.name, err)

@@ -26,13 +26,16 @@ import (
 	"github.com/agentid/agentid/agentcard"
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/internal/cardtest"
+	"github.com/agentid/agentid/operator/netpolicy"
 )
 
 // TestScaleCardsReachVerified creates N agents (Deployment, Service, signed
 // card, AgentCard; N = $AGENTID_SCALE_CARDS, default 500) on envtest, then
 // starts the operator (--max-concurrent-reconciles = $AGENTID_SCALE_WORKERS,
-// default 4) and times until every card is Synced and Verified.
-// It logs the time, the cards per second and the test process's heap.
+// default 4) and times until every card is Synced and Verified — and, with
+// AGENTID_SCALE_NETWORK_POLICIES=1 (--enforce-network-policies), has its
+// permissive NetworkPolicy. It logs the time, the cards per second and the
+// test process's heap.
 func TestScaleCardsReachVerified(t *testing.T) {
 	n := 500
 	if v := os.Getenv("AGENTID_SCALE_CARDS"); v != "" {
@@ -102,7 +105,12 @@ func TestScaleCardsReachVerified(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	began = time.Now()
+	var policies *netpolicy.Config
+	if os.Getenv("AGENTID_SCALE_NETWORK_POLICIES") == "1" {
+		policies = netpolConfig()
+	}
 	w.start(t, Config{
+		NetworkPolicies:  policies,
 		RequireSignature: true,
 		TrustDomain:      spiffeid.RequireTrustDomainFromString("example.org"),
 		Bundle:           types.NamespacedName{Namespace: bundleNS, Name: "spire-bundle"},
@@ -125,7 +133,8 @@ func TestScaleCardsReachVerified(t *testing.T) {
 		done := 0
 		var sample string
 		for _, c := range list.Items {
-			if meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionSynced) && meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionVerified) {
+			if meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionSynced) && meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionVerified) &&
+				(policies == nil || meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionNetworkPolicyApplied)) {
 				done++
 			} else if sample == "" {
 				sample = fmt.Sprintf("%s/%s: %+v", c.Namespace, c.Name, c.Status.Conditions)
@@ -142,8 +151,12 @@ func TestScaleCardsReachVerified(t *testing.T) {
 	took := time.Since(began)
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
-	t.Logf("%d cards Synced and Verified %v after the operator started (%d workers): %.0f cards/s; test process heap in use %d MiB (was %d MiB before the operator)",
-		n, took.Round(time.Millisecond), workers, float64(n)/took.Seconds(), after.HeapInuse>>20, before.HeapInuse>>20)
+	what := "Synced and Verified"
+	if policies != nil {
+		what += " with their NetworkPolicies"
+	}
+	t.Logf("%d cards %s %v after the operator started (%d workers): %.0f cards/s; test process heap in use %d MiB (was %d MiB before the operator)",
+		n, what, took.Round(time.Millisecond), workers, float64(n)/took.Seconds(), after.HeapInuse>>20, before.HeapInuse>>20)
 }
 
 func createAgent(t *testing.T, c client.Client, ns, name string) error {

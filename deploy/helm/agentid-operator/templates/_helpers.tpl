@@ -64,6 +64,9 @@ work, and so does the chart, at render time.
 {{- end }}
 {{- if $sv.enforceNetworkPolicies }}
 - --enforce-network-policies
+{{- /* A restrictive policy admits the operator's own pods: these. */}}
+- --network-policy-operator-namespace={{ .Release.Namespace }}
+- --network-policy-operator-pod-selector=app.kubernetes.io/name={{ include "agentid-operator.name" . }},app.kubernetes.io/instance={{ .Release.Name }}
 {{- end }}
 {{- with $sv.spiffeEndpointSocket }}
 - --spiffe-endpoint-socket={{ . }}
