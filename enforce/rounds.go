@@ -2,6 +2,7 @@ package enforce
 
 import (
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
 	"time"
@@ -228,16 +229,7 @@ func (c *Core) continuation(st *snapshot, s *Session, msg *jsonrpc.Message, call
 		// not bind its state to the call's parameters would act on what
 		// was gathered (and approved) for that call with these. Refused,
 		// in monitor mode too; the round is used up.
-		reason := "Retry changes the arguments of the call it continues"
-		if w.tool != d.tool {
-			reason = "Retry names another tool than the call it continues"
-		}
-		dec := policy.Decision{Action: policy.Block, Code: aip.CodeForbidden, Reason: reason,
-			ViolationType: aip.ViolationRuleBlock, Tool: policy.NormalizeName(call.Name)}
-		rec := decisionRecord(dec, msg, auditArgs, call.Name)
-		rec.Event = EventRoundMismatch
-		v.record(rec)
-		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": reason})
+		refuseMismatch(msg, call.Name, w.tool != d.tool, auditArgs, v)
 		return false
 	}
 	if w.policy != st.Hash {
@@ -245,6 +237,31 @@ func (c *Core) continuation(st *snapshot, s *Session, msg *jsonrpc.Message, call
 	}
 	v.continues = &continuation{key: key, waitingRound: w}
 	return true
+}
+
+// refuseMismatch answers a retry bound to the round of another call (see
+// continuation): otherTool when it names another tool, else it changes the
+// arguments.
+func refuseMismatch(msg *jsonrpc.Message, tool string, otherTool bool, auditArgs json.RawMessage, v *Verdict) {
+	reason := "Retry changes the arguments of the call it continues"
+	if otherTool {
+		reason = "Retry names another tool than the call it continues"
+	}
+	dec := policy.Decision{Action: policy.Block, Code: aip.CodeForbidden, Reason: reason,
+		ViolationType: aip.ViolationRuleBlock, Tool: policy.NormalizeName(tool)}
+	rec := decisionRecord(dec, msg, auditArgs, tool)
+	rec.Event = EventRoundMismatch
+	v.record(rec)
+	if v.check != nil {
+		v.check.dec, v.check.hasDec = dec, true
+	}
+	v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": tool, "reason": reason})
+}
+
+// sameCall compares the truncated hashes a round ticket or a sealed state
+// carries with the call d, in constant time.
+func sameCall(tool, args [16]byte, d decided) (sameTool, sameArgs bool) {
+	return hmac.Equal(tool[:], d.tool[:16]), hmac.Equal(args[:], d.args[:16])
 }
 
 // continued marks the record of a bound retry's decision.

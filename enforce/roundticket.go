@@ -15,9 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/jsonrpc"
-	"github.com/agentid/agentid/policy"
 	"github.com/agentid/agentid/store"
 )
 
@@ -166,18 +164,8 @@ func (c *Core) redeem(ctx context.Context, st *snapshot, msg *jsonrpc.Message, c
 		c.cfg.Log.Debug("round ticket not honoured: the retry is a new call", "tool", call)
 		return true
 	}
-	if !hmac.Equal(t.tool[:], d.tool[:16]) || !hmac.Equal(t.args[:], d.args[:16]) {
-		reason := "Retry changes the arguments of the call it continues"
-		if !hmac.Equal(t.tool[:], d.tool[:16]) {
-			reason = "Retry names another tool than the call it continues"
-		}
-		dec := policy.Decision{Action: policy.Block, Code: aip.CodeForbidden, Reason: reason,
-			ViolationType: aip.ViolationRuleBlock, Tool: policy.NormalizeName(call)}
-		rec := decisionRecord(dec, msg, nil, call)
-		rec.Event = EventRoundMismatch
-		v.record(rec)
-		cs.dec, cs.hasDec = dec, true
-		v.reply(nil, aip.CodeForbidden, map[string]any{"tool": call, "reason": reason})
+	if sameTool, sameArgs := sameCall(t.tool, t.args, d); !sameTool || !sameArgs {
+		refuseMismatch(msg, call, !sameTool, nil, v)
 		return false
 	}
 	fresh, err := c.tickets.nonces.CheckAndRecord(ctx, "round:"+hex.EncodeToString(t.id[:]), t.expires.Sub(now))

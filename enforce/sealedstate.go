@@ -12,10 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/internal/strictjson"
 	"github.com/agentid/agentid/jsonrpc"
-	"github.com/agentid/agentid/policy"
 )
 
 // Rounds outside a session. Every MCP 2026-07-28 request over HTTP is a
@@ -173,17 +171,8 @@ func (c *Core) openRound(ctx context.Context, st *snapshot, msg *jsonrpc.Message
 	if err != nil {
 		return line, true
 	}
-	if !hmac.Equal(r.tool[:], d.tool[:16]) || !hmac.Equal(r.args[:], d.args[:16]) {
-		reason := "Retry changes the arguments of the call it continues"
-		if !hmac.Equal(r.tool[:], d.tool[:16]) {
-			reason = "Retry names another tool than the call it continues"
-		}
-		dec := policy.Decision{Action: policy.Block, Code: aip.CodeForbidden, Reason: reason,
-			ViolationType: aip.ViolationRuleBlock, Tool: policy.NormalizeName(call.Name)}
-		rec := decisionRecord(dec, msg, auditArgs, call.Name)
-		rec.Event = EventRoundMismatch
-		v.record(rec)
-		v.reply(msg.ID, aip.CodeForbidden, map[string]any{"tool": call.Name, "reason": reason})
+	if sameTool, sameArgs := sameCall(r.tool, r.args, d); !sameTool || !sameArgs {
+		refuseMismatch(msg, call.Name, !sameTool, auditArgs, v)
 		return nil, false
 	}
 	fresh, err := c.tickets.nonces.CheckAndRecord(ctx, "sealed:"+hex.EncodeToString(r.id[:]), r.expires.Sub(now))
