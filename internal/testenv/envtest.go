@@ -1,10 +1,7 @@
 package testenv
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -55,33 +52,16 @@ func cacheDir() string {
 	return ""
 }
 
+var envtestAssetsComponent = component{env: "KUBEBUILDER_ASSETS", subdir: filepath.Join(envtestDirName, "bin"), script: "ensure-envtest.sh",
+	checks: []check{
+		{bin: "etcd", args: []string{"--version"}, want: "etcd Version: " + strings.TrimPrefix(EtcdVersion, "v")},
+		{bin: "kube-apiserver", args: []string{"--version"}, want: "Kubernetes " + KubernetesVersion},
+	}}
+
 // findEnvtestAssets checks the directory that env names, or when env is
 // empty the one under cache.
 func findEnvtestAssets(env, cache string) (string, error) {
-	dir := env
-	if dir == "" {
-		if cache == "" {
-			return "", errors.New("KUBEBUILDER_ASSETS is not set and there is no cache directory: run scripts/ensure-envtest.sh")
-		}
-		dir = filepath.Join(cache, envtestDirName, "bin")
-	}
-	checks := []struct {
-		name, flag, want string
-	}{
-		{"etcd", "--version", "etcd Version: " + strings.TrimPrefix(EtcdVersion, "v")},
-		{"kube-apiserver", "--version", "Kubernetes " + KubernetesVersion},
-	}
-	for _, c := range checks {
-		bin := filepath.Join(dir, c.name)
-		out, err := exec.Command(bin, c.flag).CombinedOutput()
-		if err != nil {
-			return "", fmt.Errorf("%s: %v (build it with scripts/ensure-envtest.sh and set KUBEBUILDER_ASSETS)", bin, err)
-		}
-		if !strings.Contains(string(out), c.want) {
-			return "", fmt.Errorf("%s %s printed %q, want %q (rebuild with scripts/ensure-envtest.sh)", bin, c.flag, firstLine(out), c.want)
-		}
-	}
-	return dir, nil
+	return envtestAssetsComponent.find(env, cache)
 }
 
 func firstLine(b []byte) string {

@@ -137,7 +137,7 @@ func TestFindSPIRE(t *testing.T) {
 	}{
 		{"both binaries of the pinned version are found", good, true, ""},
 		{"a missing spire-agent is an error naming the script", good, false, "ensure-spire.sh"},
-		{"a spire-server of another version is an error", "1.9.0", true, "want " + strings.TrimPrefix(SPIREVersion, "v")},
+		{"a spire-server of another version is an error", "1.9.0", true, `want "` + strings.TrimPrefix(SPIREVersion, "v") + `"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

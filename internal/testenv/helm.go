@@ -1,12 +1,8 @@
 package testenv
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 )
@@ -33,23 +29,15 @@ func HelmBinary(t testing.TB) string {
 	return helmBin.path
 }
 
+var helm = component{env: "HELM_BIN_DIR", subdir: filepath.Join("helm-"+HelmVersion, "bin"), script: "ensure-helm.sh",
+	checks: []check{{bin: "helm", args: []string{"version", "--template", "{{.Version}}"}, want: HelmVersion, exact: true}}}
+
 // findHelm checks the helm in the directory that env names, or when env is
 // empty the one under cache.
 func findHelm(env, cache string) (string, error) {
-	dir := env
-	if dir == "" {
-		if cache == "" {
-			return "", errors.New("HELM_BIN_DIR is not set and there is no cache directory: run scripts/ensure-helm.sh")
-		}
-		dir = filepath.Join(cache, "helm-"+HelmVersion, "bin")
-	}
-	bin := filepath.Join(dir, "helm")
-	out, err := exec.Command(bin, "version", "--template", "{{.Version}}").CombinedOutput()
+	dir, err := helm.find(env, cache)
 	if err != nil {
-		return "", fmt.Errorf("%s: %v (build it with scripts/ensure-helm.sh and set HELM_BIN_DIR)", bin, err)
+		return "", err
 	}
-	if got := strings.TrimSpace(string(out)); got != HelmVersion {
-		return "", fmt.Errorf("%s version printed %q, want %q (rebuild with scripts/ensure-helm.sh)", bin, firstLine(out), HelmVersion)
-	}
-	return bin, nil
+	return filepath.Join(dir, "helm"), nil
 }

@@ -1,10 +1,7 @@
 package testenv
 
 import (
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,24 +30,7 @@ func SPIREBinDir(t testing.TB) string {
 	return spireBin.dir
 }
 
-func findSPIRE(env, cache string) (string, error) {
-	dir := env
-	if dir == "" {
-		if cache == "" {
-			return "", errors.New("SPIRE_BIN_DIR is not set and there is no cache directory: run scripts/ensure-spire.sh")
-		}
-		dir = filepath.Join(cache, "spire-"+SPIREVersion, "bin")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "spire-agent")); err != nil {
-		return "", fmt.Errorf("%v (build it with scripts/ensure-spire.sh and set SPIRE_BIN_DIR)", err)
-	}
-	bin := filepath.Join(dir, "spire-server")
-	out, err := exec.Command(bin, "--version").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("%s: %v (build it with scripts/ensure-spire.sh and set SPIRE_BIN_DIR)", bin, err)
-	}
-	if want := strings.TrimPrefix(SPIREVersion, "v"); !strings.HasPrefix(strings.TrimSpace(string(out)), want) {
-		return "", fmt.Errorf("%s --version printed %q, want %s (rebuild with scripts/ensure-spire.sh)", bin, firstLine(out), want)
-	}
-	return dir, nil
-}
+var spire = component{env: "SPIRE_BIN_DIR", subdir: filepath.Join("spire-"+SPIREVersion, "bin"), script: "ensure-spire.sh",
+	checks: []check{{bin: "spire-agent"}, {bin: "spire-server", args: []string{"--version"}, want: strings.TrimPrefix(SPIREVersion, "v")}}}
+
+func findSPIRE(env, cache string) (string, error) { return spire.find(env, cache) }
