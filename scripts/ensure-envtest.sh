@@ -27,6 +27,8 @@ DEST="$CACHE_ROOT/envtest-kube-$KUBERNETES_VERSION-etcd-$ETCD_VERSION"
 BIN="$DEST/bin"
 
 log() { printf 'ensure-envtest: %s\n' "$*" >&2; }
+# shellcheck source=cached-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cached-build.sh"
 
 have_etcd() {
 	[[ -x "$BIN/etcd" ]] || return 1
@@ -42,24 +44,8 @@ have_apiserver() {
 	[[ "$v" == "Kubernetes $KUBERNETES_VERSION" ]]
 }
 
-if have_etcd && have_apiserver; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-
-command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
-mkdir -p "$DEST"
-
-# One build at a time per cache directory: a second caller waits for the
-# first instead of racing it.
-exec 9>"$DEST/.lock"
-if command -v flock >/dev/null; then
-	flock 9
-fi
-if have_etcd && have_apiserver; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
+built() { have_etcd && have_apiserver; }
+cached_or_lock built
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/envtest-build.XXXXXX")"
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT

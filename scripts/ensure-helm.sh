@@ -22,6 +22,8 @@ DEST="$CACHE_ROOT/helm-$HELM_VERSION"
 BIN="$DEST/bin"
 
 log() { printf 'ensure-helm: %s\n' "$*" >&2; }
+# shellcheck source=cached-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cached-build.sh"
 
 have_helm() {
 	[[ -x "$BIN/helm" ]] || return 1
@@ -30,24 +32,7 @@ have_helm() {
 	[[ "$v" == "$HELM_VERSION" ]]
 }
 
-if have_helm; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-
-command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
-mkdir -p "$DEST"
-
-# One build at a time per cache directory: a second caller waits for the
-# first instead of racing it.
-exec 9>"$DEST/.lock"
-if command -v flock >/dev/null; then
-	flock 9
-fi
-if have_helm; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
+cached_or_lock have_helm
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/helm-build.XXXXXX")"
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT

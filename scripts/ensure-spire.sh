@@ -17,6 +17,8 @@ DEST="$CACHE_ROOT/spire-$SPIRE_VERSION"
 BIN="$DEST/bin"
 
 log() { printf 'ensure-spire: %s\n' "$*" >&2; }
+# shellcheck source=cached-build.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cached-build.sh"
 
 have_binaries() {
 	[[ -x "$BIN/spire-server" && -x "$BIN/spire-agent" ]] || return 1
@@ -28,24 +30,7 @@ have_binaries() {
 	"$BIN/spire-agent" --version >/dev/null 2>&1
 }
 
-if have_binaries; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-
-command -v go >/dev/null || { log "go is not on PATH"; exit 1; }
-mkdir -p "$DEST"
-
-# One build at a time per cache directory: a second caller waits for the
-# first instead of racing it.
-exec 9>"$DEST/.lock"
-if command -v flock >/dev/null; then
-	flock 9
-fi
-if have_binaries; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
+cached_or_lock have_binaries
 
 log "downloading github.com/spiffe/spire@$SPIRE_VERSION"
 moddir="$(go mod download -json "github.com/spiffe/spire@$SPIRE_VERSION" |
