@@ -72,23 +72,7 @@ func withoutKustomizeHeader(data []byte) []byte {
 func TestKustomizeBaseInstalls(t *testing.T) {
 	assets := testenv.EnvtestAssets(t)
 	root := testenv.Root(t)
-	env := &envtest.Environment{BinaryAssetsDirectory: assets}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { env.Stop() })
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := emptyAPIServer(t, assets)
 	ctx := t.Context()
 
 	kinds := map[string]int{}
@@ -205,4 +189,29 @@ func waitEstablished(t *testing.T, c client.Client, name string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// emptyAPIServer starts a real API server (envtest, from assets) with
+// nothing installed and returns a client of it that knows the built-in
+// types and CRDs.
+func emptyAPIServer(t *testing.T, assets string) client.Client {
+	t.Helper()
+	env := &envtest.Environment{BinaryAssetsDirectory: assets}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { env.Stop() })
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
