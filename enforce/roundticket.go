@@ -120,7 +120,7 @@ var errNoTicket = errors.New("enforce: not a valid round ticket")
 func (rt *roundTickets) parse(s, policyHash, sessionID string, now time.Time) (ticket, error) {
 	var t ticket
 	rest, ok := strings.CutPrefix(s, ticketVersion)
-	if !ok || len(s) > 256 {
+	if !ok || len(s) > 256 || !base64URLText(rest) {
 		return t, errNoTicket
 	}
 	p64, m64, ok := strings.Cut(rest, ".")
@@ -195,4 +195,17 @@ func (cs *checkState) sessionID() string {
 		return ""
 	}
 	return cs.claims.SessionID
+}
+
+// base64URLText reports whether s holds only base64url characters and the
+// dots between the parts: Go's decoders skip CR and LF, which would give
+// one ticket many spellings.
+func base64URLText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }

@@ -50,3 +50,32 @@ func FuzzRoundTicket(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSealedState: the gateway opens whatever a client sends back as a
+// request state. What opens with its seal intact is exactly what the key
+// would have sealed, and opening never panics.
+func FuzzSealedState(f *testing.F) {
+	rt := roundTickets{key: make([]byte, 32)}
+	now := time.Unix(1_800_000_000, 0)
+	d := decided{tool: sha256.Sum256([]byte("run")), args: sha256.Sum256([]byte(`{}`)), policy: "p", session: "s", round: 1}
+	f.Add(rt.seal(d, true, "server-state", now))
+	f.Add(rt.seal(d, false, "", now))
+	f.Add("agentid.rs1.")
+	f.Add("agentid.rs1.AAAA.BBBB")
+	f.Add("not ours")
+	f.Fuzz(func(t *testing.T, s string) {
+		r, ours, err := rt.open(s, "p", "s", now)
+		if !ours {
+			if r != (sealedRound{}) {
+				t.Fatalf("a state not ours opened to %+v", r)
+			}
+			return
+		}
+		if err == nil && rt.encodeSealed(r, "p", "s") != s {
+			t.Fatalf("another spelling of a sealed state opened: %q", s)
+		}
+		if !r.hasState && r.state != "" {
+			t.Fatalf("a state without one carries %q", r.state)
+		}
+	})
+}

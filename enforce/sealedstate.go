@@ -65,21 +65,30 @@ var errSealBroken = errors.New("enforce: the request state's seal does not hold"
 // seal returns the envelope of state (hasState false: the result had none)
 // for the retry of d, decided in its round.
 func (rt *roundTickets) seal(d decided, hasState bool, state string, now time.Time) string {
-	payload := make([]byte, sealedHead, sealedHead+len(state))
-	binary.BigEndian.PutUint64(payload[:8], uint64(now.Add(roundTTL).Truncate(time.Second).Unix()))
-	payload[8] = byte(d.round)
-	rand.Read(payload[9:25])
-	copy(payload[25:41], d.tool[:16])
-	copy(payload[41:57], d.args[:16])
-	if d.approved {
+	r := sealedRound{ticket: ticket{expires: now.Add(roundTTL).Truncate(time.Second), round: d.round}, approved: d.approved, hasState: hasState, state: state}
+	rand.Read(r.id[:])
+	copy(r.tool[:], d.tool[:16])
+	copy(r.args[:], d.args[:16])
+	return rt.encodeSealed(r, d.policy, d.session)
+}
+
+// encodeSealed spells r, for the policy and session it binds.
+func (rt *roundTickets) encodeSealed(r sealedRound, policyHash, sessionID string) string {
+	payload := make([]byte, sealedHead, sealedHead+len(r.state))
+	binary.BigEndian.PutUint64(payload[:8], uint64(r.expires.Unix()))
+	payload[8] = byte(r.round)
+	copy(payload[9:25], r.id[:])
+	copy(payload[25:41], r.tool[:])
+	copy(payload[41:57], r.args[:])
+	if r.approved {
 		payload[57] |= sealedApproved
 	}
-	if hasState {
+	if r.hasState {
 		payload[57] |= sealedHasState
-		payload = append(payload, state...)
+		payload = append(payload, r.state...)
 	}
 	var mac [sha256.Size]byte
-	rt.mac(mac[:0], sealedLabel, payload, d.policy, d.session)
+	rt.mac(mac[:0], sealedLabel, payload, policyHash, sessionID)
 	enc := base64.RawURLEncoding
 	return sealedPrefix + enc.EncodeToString(payload) + "." + enc.EncodeToString(mac[:])
 }
@@ -90,7 +99,7 @@ func (rt *roundTickets) seal(d decided, hasState bool, state string, now time.Ti
 // since that state is what the server must see.
 func (rt *roundTickets) open(s, policyHash, sessionID string, now time.Time) (r sealedRound, ours bool, err error) {
 	rest, ok := strings.CutPrefix(s, sealedPrefix)
-	if !ok {
+	if !ok || !base64URLText(rest) {
 		return r, false, nil
 	}
 	p64, m64, ok := strings.Cut(rest, ".")
