@@ -122,7 +122,7 @@ func TestRegistry(t *testing.T, newStore func(t *testing.T, c *Clock) store.Regi
 		base := uniqueNonce(t)
 		var wg sync.WaitGroup
 		for i := range 100 {
-			wg.Go(func() { _ = s.RecordToken(ctx, fmt.Sprintf("%s-%d", base, i), e.ttl()) })
+			wg.Go(func() { _ = s.RecordToken(ctx, fmt.Sprintf("%s-%d", base, i), e.retain()) })
 			wg.Go(func() { _, _ = s.TokenKnown(ctx, fmt.Sprintf("%s-%d", base, i)) })
 		}
 		wg.Wait()
