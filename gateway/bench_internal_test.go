@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -161,6 +162,7 @@ func BenchmarkToolCall(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu := startCPU()
 			for i := range b.N {
 				w := &discardWriter{h: http.Header{}}
 				h.ServeHTTP(w, benchRequest(bodies[i%100], toks[i]))
@@ -168,8 +170,27 @@ func BenchmarkToolCall(b *testing.B) {
 					b.Fatalf("HTTP %d, %d bytes", w.status, w.n)
 				}
 			}
+			cpu.report(b)
 		})
 	}
+}
+
+// cpuClock reads the process's CPU time (user and system, all threads,
+// the garbage collector's included): on a shared machine the time a call
+// takes swings with the other load, the CPU it spends much less.
+type cpuClock struct{ start time.Duration }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuClock { return cpuClock{processCPU()} }
+
+// report adds the CPU time per operation since start as "cpu-ns/op".
+func (c cpuClock) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-c.start)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkStages breaks BenchmarkToolCall/json down: each stage of one
@@ -188,29 +209,35 @@ func BenchmarkStages(b *testing.B) {
 		toks := mint(b.N)
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := startCPU()
 		for i := range b.N {
 			if _, _, ok := g.authenticate(nil, benchRequest(body, toks[i]), nil); !ok {
 				b.Fatal("refused")
 			}
 		}
+		cpu.report(b)
 	})
 	b.Run("header check", func(b *testing.B) {
 		r := benchRequest(body, "")
 		b.ReportAllocs()
+		cpu := startCPU()
 		for range b.N {
 			if why := headerMismatch(r.Header, body); why != "" {
 				b.Fatal(why)
 			}
 		}
+		cpu.report(b)
 	})
 	b.Run("decide request", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := startCPU()
 		for range b.N {
 			v := g.core.FromCaller(ctx, enforce.NewRequestSession(), body, enforce.Caller{Token: &identity.Claims{}})
 			if v.ToServer == nil {
 				b.Fatalf("refused: %s", v.ToClient)
 			}
 		}
+		cpu.report(b)
 	})
 	b.Run("audit", func(b *testing.B) {
 		v := g.core.FromCaller(ctx, enforce.NewRequestSession(), body, enforce.Caller{Token: &identity.Claims{}})
@@ -218,6 +245,7 @@ func BenchmarkStages(b *testing.B) {
 		who := principal{Agent: "bench", Session: "00000000-0000-4000-8000-000000000000", TokenID: "0123456789abcdef0123456789abcdef"}
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := startCPU()
 		for range b.N {
 			v.Audit = append(v.Audit[:0], records...)
 			v.Audit[0].Extra, v.Audit[0].Timestamp = nil, time.Time{}
@@ -225,10 +253,12 @@ func BenchmarkStages(b *testing.B) {
 				b.Fatal("audit failed")
 			}
 		}
+		cpu.report(b)
 	})
 	b.Run("upstream request", func(b *testing.B) {
 		from := benchRequest(body, "").Header
 		b.ReportAllocs()
+		cpu := startCPU()
 		for range b.N {
 			resp, err := g.up.do(ctx, http.MethodPost, "", body, from)
 			if err != nil {
@@ -236,9 +266,11 @@ func BenchmarkStages(b *testing.B) {
 			}
 			resp.Body.Close()
 		}
+		cpu.report(b)
 	})
 	b.Run("decide response", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := startCPU()
 		for range b.N {
 			s := enforce.NewRequestSession()
 			if v := g.core.FromCaller(ctx, s, body, enforce.Caller{Token: &identity.Claims{}}); v.ToServer == nil {
@@ -248,11 +280,14 @@ func BenchmarkStages(b *testing.B) {
 				b.Fatal("withheld")
 			}
 		}
+		cpu.report(b)
 	})
 	b.Run("write response", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := startCPU()
 		for range b.N {
 			writeMessage(&discardWriter{h: http.Header{}}, http.StatusOK, answerBody)
 		}
+		cpu.report(b)
 	})
 }
