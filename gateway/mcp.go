@@ -91,9 +91,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ctx, span := g.startSpan(r)
+	r, span := g.startSpan(r)
 	defer span.End()
-	r = r.WithContext(ctx)
+	ctx := r.Context()
 	v := g.core.FromCaller(ctx, x.conv, body, caller)
 	id, method, isRequest := v.Request()
 	if !g.carryOut(ctx, &v, who, x.sess) {
