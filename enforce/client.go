@@ -47,6 +47,20 @@ func (c *Core) FromCaller(ctx context.Context, s *Session, line []byte, caller C
 	return c.fromClient(ctx, s, line, &caller)
 }
 
+// FromCallerMessage is FromCaller for a message the transport has decoded
+// already: msg is what jsonrpc.Decode returned for the line, unchanged. The
+// gateway reads a request's method and name to check its headers before
+// the core decides it, and one strict decode serves both. The verdict may
+// refer to msg.Raw, as FromClient's to line.
+func (c *Core) FromCallerMessage(ctx context.Context, s *Session, msg *jsonrpc.Message, caller Caller) Verdict {
+	st := c.state.Load()
+	var v Verdict
+	v.caller = &caller
+	c.clientMessage(ctx, st, s, msg, &v)
+	c.finish(st, &v)
+	return v
+}
+
 func (c *Core) fromClient(ctx context.Context, s *Session, line []byte, caller *Caller) Verdict {
 	st := c.state.Load()
 	var v Verdict
@@ -60,26 +74,31 @@ func (c *Core) fromClient(ctx context.Context, s *Session, line []byte, caller *
 		v.record(hygieneRecord(rpcErr.Code, rpcErr.Message, rpcErr.ID, ""))
 		v.ToClient = errorLine(rpcErr.ID, rpcErr.Code, rpcErr.Message, rpcErr.Data)
 	} else {
-		switch msg.Kind {
-		case jsonrpc.KindResponse:
-			c.clientResponse(s, msg, &v)
-		case jsonrpc.KindNotification:
-			// A notification gets the same decision as a request with the
-			// same method: servers execute notifications, so a tools/call
-			// without an id is policed like one with. It is never answered.
-			v.silent = true
-			c.clientRequest(ctx, st, s, msg, &v)
-		default:
-			c.clientRequest(ctx, st, s, msg, &v)
-		}
-		if msg.Kind == jsonrpc.KindRequest {
-			v.answerOnFailure, v.failureID = true, msg.ID
-			v.request = true
-		}
-		v.method = msg.Method
+		c.clientMessage(ctx, st, s, msg, &v)
 	}
 	c.finish(st, &v)
 	return v
+}
+
+// clientMessage decides a client message that decoded.
+func (c *Core) clientMessage(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
+	switch msg.Kind {
+	case jsonrpc.KindResponse:
+		c.clientResponse(s, msg, v)
+	case jsonrpc.KindNotification:
+		// A notification gets the same decision as a request with the
+		// same method: servers execute notifications, so a tools/call
+		// without an id is policed like one with. It is never answered.
+		v.silent = true
+		c.clientRequest(ctx, st, s, msg, v)
+	default:
+		c.clientRequest(ctx, st, s, msg, v)
+	}
+	if msg.Kind == jsonrpc.KindRequest {
+		v.answerOnFailure, v.failureID = true, msg.ID
+		v.request = true
+	}
+	v.method = msg.Method
 }
 
 // ClientOversized is the verdict for a client message over the transport's

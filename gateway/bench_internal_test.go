@@ -19,6 +19,7 @@ import (
 	"github.com/agentid/agentid/enforce"
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/internal/benchdata"
+	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/server"
 )
 
@@ -236,22 +237,30 @@ func BenchmarkStages(b *testing.B) {
 		}
 		cpu.report(b)
 	})
-	b.Run("header check", func(b *testing.B) {
+	b.Run("decode and header check", func(b *testing.B) {
 		r := benchRequest(body, "")
 		b.ReportAllocs()
 		cpu := startCPU()
 		for range b.N {
-			if why := headerMismatch(r.Header, body); why != "" {
+			msg, err := jsonrpc.Decode(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if why := headerMismatch(r.Header, msg); why != "" {
 				b.Fatal(why)
 			}
 		}
 		cpu.report(b)
 	})
 	b.Run("decide request", func(b *testing.B) {
+		msg, err := jsonrpc.Decode(body)
+		if err != nil {
+			b.Fatal(err)
+		}
 		b.ReportAllocs()
 		cpu := startCPU()
 		for range b.N {
-			v := g.core.FromCaller(ctx, enforce.NewRequestSession(), body, enforce.Caller{Token: &identity.Claims{}})
+			v := g.core.FromCallerMessage(ctx, enforce.NewRequestSession(), msg, enforce.Caller{Token: &identity.Claims{}})
 			if v.ToServer == nil {
 				b.Fatalf("refused: %s", v.ToClient)
 			}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -83,9 +84,14 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body = flatten(body)
-	if why := headerMismatch(r.Header, body); why != "" {
-		g.refuseMismatch(w, body, why, who)
-		return
+	// Decoded once, for the header check and the core: a body that does
+	// not decode goes to the core as bytes, which answers it.
+	msg, decodeErr := jsonrpc.Decode(body)
+	if decodeErr == nil {
+		if why := headerMismatch(r.Header, msg); why != "" {
+			g.refuseMismatch(w, body, why, who)
+			return
+		}
 	}
 	x, ok := g.resolve(w, r, who)
 	if !ok {
@@ -94,7 +100,12 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	r, span := g.startSpan(r)
 	defer span.End()
 	ctx := r.Context()
-	v := g.core.FromCaller(ctx, x.conv, body, caller)
+	var v enforce.Verdict
+	if decodeErr == nil {
+		v = g.core.FromCallerMessage(ctx, x.conv, msg, caller)
+	} else {
+		v = g.core.FromCaller(ctx, x.conv, body, caller)
+	}
 	id, method, isRequest := v.Request()
 	if !g.carryOut(ctx, &v, who, x.sess) {
 		describe(span, &v, who, x.sess)
