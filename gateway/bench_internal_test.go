@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -42,6 +41,11 @@ const (
 // without a network: the benchmarks measure the gateway, not a hop.
 type benchUpstream struct{ sse bool }
 
+var benchAnswer = struct{ head, tail, sseHead, sseTail string }{
+	`{"jsonrpc":"2.0","id":`, `,"result":` + benchdata.Result() + `}`,
+	"event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":", `,"result":` + benchdata.Result() + "}\n\n",
+}
+
 func (u benchUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	body, err := io.ReadAll(r.Body)
 	r.Body.Close()
@@ -50,14 +54,15 @@ func (u benchUpstream) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	id := body[bytes.Index(body, []byte(`"id":`))+5:]
 	id = id[:bytes.IndexByte(id, ',')]
-	msg := `{"jsonrpc":"2.0","id":` + string(id) + `,"result":` + benchdata.Result() + `}`
-	ct := "application/json"
+	head, tail, ct := benchAnswer.head, benchAnswer.tail, "application/json"
 	if u.sse {
-		msg, ct = "event: message\ndata: "+msg+"\n\n", "text/event-stream"
+		head, tail, ct = benchAnswer.sseHead, benchAnswer.sseTail, "text/event-stream"
 	}
+	msg := make([]byte, 0, len(head)+len(id)+len(tail))
+	msg = append(append(append(msg, head...), id...), tail...)
 	return &http.Response{StatusCode: http.StatusOK, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: http.Header{"Content-Type": {ct}, "Content-Length": {strconv.Itoa(len(msg))}},
-		Body:   io.NopCloser(strings.NewReader(msg)), ContentLength: int64(len(msg)), Request: r}, nil
+		Body:   io.NopCloser(bytes.NewReader(msg)), ContentLength: int64(len(msg)), Request: r}, nil
 }
 
 // benchGateway is a gateway as tools/gatewaybench runs it (audit log in a
@@ -129,7 +134,8 @@ func benchCall(i int) []byte {
 }
 
 func benchRequest(body []byte, token string) *http.Request {
-	req := httptest.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", bytes.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, "http://127.0.0.1/mcp", bytes.NewReader(body))
+	req.RemoteAddr, req.RequestURI = "127.0.0.1:40000", "/mcp"
 	h := req.Header
 	h["Content-Type"] = []string{"application/json"}
 	h["Accept"] = []string{"application/json, text/event-stream"}
