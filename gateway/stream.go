@@ -118,13 +118,17 @@ func (g *Gateway) passable(ev event) event {
 	return ev
 }
 
-// write sends b and flushes it, within StreamWriteTimeout.
+// write sends b and flushes it, the two within one StreamWriteTimeout: one
+// deadline set per event, not one per call.
 func (g *Gateway) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
 	rc.SetWriteDeadline(time.Now().Add(g.cfg.StreamWriteTimeout))
 	if _, err := w.Write(b); err != nil {
 		return errStreamClosed
 	}
-	return g.flush(rc)
+	if err := rc.Flush(); err != nil {
+		return errStreamClosed
+	}
+	return nil
 }
 
 func (g *Gateway) flush(rc *http.ResponseController) error {
