@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/agentid/agentid/audit"
@@ -72,7 +73,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, over, err := readBody(r.Body, g.cfg.MaxBodyBytes)
+	body, over, err := readSized(r.Body, r.ContentLength, g.cfg.MaxBodyBytes)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "request body could not be read")
 		return
@@ -159,6 +160,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	if x.sess != nil {
 		w.Header().Set(sessionHeader, x.sess.id)
 	}
+	contentType := mediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case resp.StatusCode == http.StatusNotFound && x.sess != nil:
 		// The upstream ended the session: so does the gateway, and the
@@ -169,7 +171,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "session not found")
 	case resp.StatusCode == http.StatusAccepted && !isRequest:
 		w.WriteHeader(http.StatusAccepted)
-	case resp.StatusCode >= 400 && isRequest && mediaType(resp.Header.Get("Content-Type")) == "application/json":
+	case resp.StatusCode >= 400 && isRequest && contentType == "application/json":
 		// The upstream's own JSON-RPC error for the request (a 400 for a
 		// request it refuses): relayed through the response path like any
 		// answer, with its status.
@@ -180,9 +182,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusBadGateway // a request must be answered
 		}
 		g.failed(w, r, &x, id, isRequest, status, "upstream answered HTTP "+http.StatusText(resp.StatusCode))
-	case mediaType(resp.Header.Get("Content-Type")) == "text/event-stream":
+	case contentType == "text/event-stream":
 		g.stream(w, r, &x, resp, false)
-	case mediaType(resp.Header.Get("Content-Type")) == "application/json":
+	case contentType == "application/json":
 		g.jsonResponse(w, r, &x, resp, id, isRequest)
 	default:
 		g.failed(w, r, &x, id, isRequest, http.StatusBadGateway, "upstream answered with an unknown content type")
@@ -299,8 +301,8 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 
 func acceptsSSE(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
-		for _, part := range splitComma(v) {
-			switch mediaType(part) {
+		for part := range strings.SplitSeq(v, ",") {
+			switch mediaType(strings.TrimSpace(part)) {
 			case "text/event-stream", "text/*", "*/*":
 				return true
 			}

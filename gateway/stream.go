@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/agentid/agentid/dlp"
@@ -137,12 +136,4 @@ func (g *Gateway) flush(rc *http.ResponseController) error {
 		return errStreamClosed
 	}
 	return nil
-}
-
-func splitComma(v string) []string {
-	parts := strings.Split(v, ",")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
 }

@@ -77,6 +77,15 @@ var forwardedHeaders = []string{
 	"Mcp-Method", "Mcp-Name",
 }
 
+// The values of the upstream requests' fixed headers, shared by all of
+// them (a request's header values are only read, by the transport, as the
+// client's forwarded ones are).
+var (
+	jsonType   = []string{"application/json"}
+	acceptBoth = []string{"application/json, text/event-stream"}
+	acceptSSE  = []string{"text/event-stream"}
+)
+
 // do sends one request upstream for the session known upstream as sid.
 func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from http.Header) (*http.Response, error) {
 	var rd io.Reader // nil, not a nil *bytes.Reader, for GET and DELETE
@@ -95,10 +104,9 @@ func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from
 	}
 	switch method {
 	case http.MethodPost:
-		h.Set("Content-Type", "application/json")
-		h.Set("Accept", "application/json, text/event-stream")
+		h["Content-Type"], h["Accept"] = jsonType, acceptBoth
 	case http.MethodGet:
-		h.Set("Accept", "text/event-stream")
+		h["Accept"] = acceptSSE
 	}
 	if sid != "" {
 		h.Set("Mcp-Session-Id", sid)
