@@ -117,3 +117,26 @@ func TestSSEReaderBufferReuse(t *testing.T) {
 		t.Fatalf("an event of the first stream became %q", ev.Data)
 	}
 }
+
+// A stream of announced length is drained only once its last event has
+// been returned and nothing is left to read; a stream of unknown length
+// never is.
+func TestSSEReaderDrained(t *testing.T) {
+	const stream = "data: 1\n\ndata: 2\r\rdata: 3\n\n"
+	rd := newSSEReader(strings.NewReader(stream), 1<<10)
+	defer rd.release()
+	for i, want := range []bool{false, false, true} {
+		if _, err := rd.next(); err != nil {
+			t.Fatalf("event %d: %v", i+1, err)
+		}
+		if got := rd.drained(int64(len(stream))); got != want {
+			t.Fatalf("after event %d: drained %v, want %v", i+1, got, want)
+		}
+		if rd.drained(-1) {
+			t.Fatalf("after event %d: a stream of unknown length drained", i+1)
+		}
+	}
+	if _, err := rd.next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last event: %v", err)
+	}
+}

@@ -36,12 +36,33 @@ type sseReader struct {
 	max int
 	// lines holds the rest of a line that lone CRs split.
 	lines [][]byte
+	// body counts the bytes read from the stream.
+	body countingReader
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func newSSEReader(r io.Reader, max int) *sseReader {
-	br := sseBuffers.Get().(*bufio.Reader)
-	br.Reset(r)
-	return &sseReader{r: br, max: max}
+	s := &sseReader{max: max, body: countingReader{r: r}}
+	s.r = sseBuffers.Get().(*bufio.Reader)
+	s.r.Reset(&s.body)
+	return s
+}
+
+// drained reports whether a stream of size bytes (-1: not announced) has
+// been read and returned to its end, so that the next event is io.EOF at
+// once: an upstream that answers a POST with one event of known length.
+func (s *sseReader) drained(size int64) bool {
+	return size >= 0 && s.body.n == size && s.r.Buffered() == 0 && len(s.lines) == 0
 }
 
 // sseBuffers are the readers' buffers: a stream answering one POST would
