@@ -140,3 +140,19 @@ func TestSSEReaderDrained(t *testing.T) {
 		t.Fatalf("after the last event: %v", err)
 	}
 }
+
+// A message is written as one data line when it holds no line end, and as
+// one data line per line otherwise, whichever line ends it uses.
+func TestAppendEventWritesOneDataLinePerLine(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{`{"jsonrpc":"2.0","id":1,"result":{}}`, "id: 7\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"},
+		{"a\nb", "id: 7\ndata: a\ndata: b\n\n"},
+		{"a\r\nb\rc", "id: 7\ndata: a\ndata: b\ndata: c\n\n"},
+		{"a\n", "id: 7\ndata: a\ndata: \n\n"},
+		{"", "id: 7\n\n"},
+	} {
+		if got := string(appendEvent(nil, event{ID: "7", HasID: true}, []byte(tc.data))); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.data, got, tc.want)
+		}
+	}
+}
