@@ -679,3 +679,32 @@ func TestWriteBatchFailuresAreReturnedAndCounted(t *testing.T) {
 		t.Error("WriteBatch after Close succeeded")
 	}
 }
+
+// A record's timestamp is written as time.Time.AppendFormat writes the
+// layout, for every kind of instant: any zone, leap days, the ends of the
+// range of four-digit years and beyond them.
+func TestTimestampsAreWrittenInTheLayout(t *testing.T) {
+	east := time.FixedZone("east", 5*3600+30*60)
+	for _, tc := range []time.Time{
+		time.Date(2026, 1, 24, 10, 30, 45, 123456789, time.UTC),
+		time.Date(2024, 2, 29, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 12, 31, 23, 59, 59, 999999999, east),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999000000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(-1, 6, 15, 12, 0, 0, 5000000, time.UTC),
+		time.Unix(0, 0),
+		{},
+	} {
+		want := tc.UTC().AppendFormat(nil, timeLayout)
+		if got := appendTime(nil, tc); string(got) != string(want) {
+			t.Errorf("%v: %s, want %s", tc, got, want)
+		}
+	}
+	for i := int64(0); i < 10000; i++ {
+		tc := time.Unix(0, i*7919*1e12+i*104729)
+		if got, want := appendTime(nil, tc), tc.UTC().AppendFormat(nil, timeLayout); string(got) != string(want) {
+			t.Fatalf("%v: %s, want %s", tc, got, want)
+		}
+	}
+}

@@ -16,10 +16,45 @@ import (
 // the §8.3 example. Fixed width keeps lines sortable as text.
 const timeLayout = "2006-01-02T15:04:05.000Z07:00"
 
+// appendTime appends t in UTC in timeLayout. Every record has one, and
+// time.Time.AppendFormat parses its layout anew on each call.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	b = appendDigits(b, year, 4)
+	b = append(b, '-')
+	b = appendDigits(b, int(month), 2)
+	b = append(b, '-')
+	b = appendDigits(b, day, 2)
+	b = append(b, 'T')
+	b = appendDigits(b, hour, 2)
+	b = append(b, ':')
+	b = appendDigits(b, minute, 2)
+	b = append(b, ':')
+	b = appendDigits(b, sec, 2)
+	b = append(b, '.')
+	b = appendDigits(b, t.Nanosecond()/1e6, 3) // truncated, as AppendFormat's .000
+	return append(b, 'Z')
+}
+
+// appendDigits appends v, 0 <= v < 10^width, in width decimal digits.
+func appendDigits(b []byte, v, width int) []byte {
+	var d [4]byte
+	for i := width - 1; i >= 0; i-- {
+		d[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, d[:width]...)
+}
+
 // appendRecord appends r as a JSON object followed by "\n".
 func appendRecord(b []byte, r *Record) ([]byte, error) {
 	b = append(b, `{"timestamp":"`...)
-	b = r.Timestamp.UTC().AppendFormat(b, timeLayout)
+	b = appendTime(b, r.Timestamp)
 	b = append(b, `","direction":`...)
 	b = appendString(b, r.Direction)
 	b = append(b, `,"decision":`...)
@@ -129,7 +164,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return strconv.AppendUint(b, uint64(v), 10), nil
 	case time.Time:
 		b = append(b, '"')
-		b = v.UTC().AppendFormat(b, timeLayout)
+		b = appendTime(b, v)
 		return append(b, '"'), nil
 	case json.RawMessage:
 		if len(v) == 0 {

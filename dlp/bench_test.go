@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agentid/agentid/internal/benchdata"
 	"github.com/agentid/agentid/internal/testenv"
 )
 
@@ -82,4 +83,11 @@ func BenchmarkRedactJSON4KBArguments(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkRedactJSON4KB_Prose is the tools/call result of every proxy
+// benchmark (internal/benchdata): English prose, whose common letters are
+// what the case-folded anchors of "(?i)(password|secret|token)" are made of.
+func BenchmarkRedactJSON4KB_Prose(b *testing.B) {
+	benchRedactJSON(b, json.RawMessage(benchdata.Result()), false)
 }

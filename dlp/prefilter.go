@@ -846,6 +846,14 @@ func foldEq(r, want rune) bool {
 	if r == want {
 		return true
 	}
+	if r < utf8.RuneSelf && want < utf8.RuneSelf {
+		// Two ASCII runes fold alike only as the two cases of a letter (the
+		// orbits of k and s also hold U+212A and U+017F, which are not
+		// ASCII). Prose is full of the letters fold anchors are made of,
+		// and each candidate is rejected here at its first rune.
+		l := r | 0x20
+		return l == want|0x20 && 'a' <= l && l <= 'z'
+	}
 	for f := unicode.SimpleFold(want); f != want; f = unicode.SimpleFold(f) {
 		if f == r {
 			return true

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // plainMatches is what findAll must equal: one FindAllIndex over the whole
@@ -125,6 +127,33 @@ func TestBroadPatternsRunAnchoredAtTheirLiteral(t *testing.T) {
 	for _, expr := range []string{`[a-z]+@[a-z]+`, `\d{3}-\d{2}-\d{4}`, `\Qtoken`} {
 		if p, _ := compilePattern("", expr); p.at != nil {
 			t.Errorf("%s: anchored, want the window search", expr)
+		}
+	}
+}
+
+// foldEq agrees with the regexp's notion of case folding (the orbit of
+// unicode.SimpleFold) for every pair of ASCII runes and every ASCII rune
+// against the non-ASCII members of its orbit (K and U+212A, S and U+017F).
+func TestFoldEqIsSimpleFold(t *testing.T) {
+	orbitHas := func(want, r rune) bool {
+		for f := unicode.SimpleFold(want); ; f = unicode.SimpleFold(f) {
+			if f == r {
+				return true
+			}
+			if f == want {
+				return false
+			}
+		}
+	}
+	runes := []rune{'\u212a', '\u017f'}
+	for r := rune(0); r < utf8.RuneSelf; r++ {
+		runes = append(runes, r)
+	}
+	for _, r := range runes {
+		for _, want := range runes {
+			if got, ok := foldEq(r, want), orbitHas(want, r); got != ok {
+				t.Errorf("foldEq(%q, %q) = %v, SimpleFold says %v", r, want, got, ok)
+			}
 		}
 	}
 }

@@ -26,7 +26,7 @@ import (
 // the approval is resolved when there is one; the core keeps no other
 // reference to it. A transport can thus decide lines in its read buffer.
 func (c *Core) FromClient(ctx context.Context, s *Session, line []byte) Verdict {
-	return c.fromClient(ctx, s, line, nil)
+	return c.fromClient(ctx, s, line, Caller{}, false)
 }
 
 // Caller is the sender of a client message as a transport that
@@ -44,13 +44,27 @@ type Caller struct {
 // FromCaller is FromClient for a message whose sender the transport
 // authenticated (see Caller).
 func (c *Core) FromCaller(ctx context.Context, s *Session, line []byte, caller Caller) Verdict {
-	return c.fromClient(ctx, s, line, &caller)
+	return c.fromClient(ctx, s, line, caller, true)
 }
 
-func (c *Core) fromClient(ctx context.Context, s *Session, line []byte, caller *Caller) Verdict {
+// FromCallerMessage is FromCaller for a message the transport has decoded
+// already: msg is what jsonrpc.Decode returned for the line, unchanged. The
+// gateway reads a request's method and name to check its headers before
+// the core decides it, and one strict decode serves both. The verdict may
+// refer to msg.Raw, as FromClient's to line.
+func (c *Core) FromCallerMessage(ctx context.Context, s *Session, msg *jsonrpc.Message, caller Caller) Verdict {
 	st := c.state.Load()
 	var v Verdict
-	v.caller = caller
+	v.caller, v.byCaller = caller, true
+	c.clientMessage(ctx, st, s, msg, &v)
+	c.finish(st, &v)
+	return v
+}
+
+func (c *Core) fromClient(ctx context.Context, s *Session, line []byte, caller Caller, byCaller bool) Verdict {
+	st := c.state.Load()
+	var v Verdict
+	v.caller, v.byCaller = caller, byCaller
 	msg, err := jsonrpc.Decode(line)
 	if err != nil {
 		var rpcErr *jsonrpc.Error
@@ -60,26 +74,31 @@ func (c *Core) fromClient(ctx context.Context, s *Session, line []byte, caller *
 		v.record(hygieneRecord(rpcErr.Code, rpcErr.Message, rpcErr.ID, ""))
 		v.ToClient = errorLine(rpcErr.ID, rpcErr.Code, rpcErr.Message, rpcErr.Data)
 	} else {
-		switch msg.Kind {
-		case jsonrpc.KindResponse:
-			c.clientResponse(s, msg, &v)
-		case jsonrpc.KindNotification:
-			// A notification gets the same decision as a request with the
-			// same method: servers execute notifications, so a tools/call
-			// without an id is policed like one with. It is never answered.
-			v.silent = true
-			c.clientRequest(ctx, st, s, msg, &v)
-		default:
-			c.clientRequest(ctx, st, s, msg, &v)
-		}
-		if msg.Kind == jsonrpc.KindRequest {
-			v.answerOnFailure, v.failureID = true, msg.ID
-			v.request = true
-		}
-		v.method = msg.Method
+		c.clientMessage(ctx, st, s, msg, &v)
 	}
 	c.finish(st, &v)
 	return v
+}
+
+// clientMessage decides a client message that decoded.
+func (c *Core) clientMessage(ctx context.Context, st *snapshot, s *Session, msg *jsonrpc.Message, v *Verdict) {
+	switch msg.Kind {
+	case jsonrpc.KindResponse:
+		c.clientResponse(s, msg, v)
+	case jsonrpc.KindNotification:
+		// A notification gets the same decision as a request with the
+		// same method: servers execute notifications, so a tools/call
+		// without an id is policed like one with. It is never answered.
+		v.silent = true
+		c.clientRequest(ctx, st, s, msg, v)
+	default:
+		c.clientRequest(ctx, st, s, msg, v)
+	}
+	if msg.Kind == jsonrpc.KindRequest {
+		v.answerOnFailure, v.failureID = true, msg.ID
+		v.request = true
+	}
+	v.method = msg.Method
 }
 
 // ClientOversized is the verdict for a client message over the transport's
@@ -147,6 +166,12 @@ func protocolVersion(params json.RawMessage) string {
 	// Found as a server's JSON library would find them (params are
 	// strictly decoded: no two keys fold alike), without maps.
 	raw := topMember(topMember(params, "_meta"), protocolVersionKey)
+	if n := len(raw); n >= 2 && raw[0] == '"' && bytes.IndexByte(raw, '\\') < 0 {
+		// A string without escapes (every version is one) is its bytes:
+		// params were strictly decoded, so they are valid UTF-8 without
+		// control characters.
+		return string(raw[1 : n-1])
+	}
 	var v string
 	if raw == nil || json.Unmarshal(raw, &v) != nil {
 		return ""
@@ -588,7 +613,7 @@ func (c *Core) checkToken(ctx context.Context, st *snapshot, msg *jsonrpc.Messag
 	if m == nil {
 		return "", false
 	}
-	if v.caller != nil {
+	if v.byCaller {
 		if v.caller.Token != nil {
 			c.outage.recovered()
 			return v.caller.Token.TokenID(), false

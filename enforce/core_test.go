@@ -9,6 +9,7 @@ import (
 	"github.com/agentid/agentid/aip"
 	"github.com/agentid/agentid/approve"
 	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -436,6 +437,49 @@ func TestRequestDLPCoversToolCallParamsBesideArgumentsAndKeys(t *testing.T) {
 			for _, want := range tc.forwarded {
 				if !strings.Contains(got, want) {
 					t.Errorf("forwarded %s, want it to contain %s", got, want)
+				}
+			}
+		})
+	}
+}
+
+// A message the transport decoded is decided exactly as its bytes would
+// be: the same messages out, the same records, the same state left behind
+// (a second request with the same id is still a duplicate).
+func TestFromCallerMessageDecidesAsFromCaller(t *testing.T) {
+	for _, line := range []string{
+		string(call(1, "echo", `{"text":"hi"}`)),
+		string(call(2, "read_file", `{"path":"/etc/secret"}`)),
+		string(call(3, "echo", `{"text":"AKIAABCDEFGHIJKLMNOP"}`)),
+		string(call(4, "write_file", `{"path":"/tmp/x"}`)),
+		`{"jsonrpc":"2.0","id":5,"method":"tools/list"}`,
+		`{"jsonrpc":"2.0","id":6,"method":"sampling/createMessage"}`,
+		`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":7,"result":{}}`,
+		`{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"echo","_meta":{"aip.io/token":"x","k":1}}}`,
+	} {
+		t.Run(line, func(t *testing.T) {
+			c := newCore(t, basicPolicy)
+			msg, err := jsonrpc.Decode([]byte(line))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			bytesSession, msgSession := enforce.NewRequestSession(), enforce.NewRequestSession()
+			for i := 0; i < 2; i++ {
+				want := c.FromCaller(ctx, bytesSession, []byte(line), enforce.Caller{})
+				got := c.FromCallerMessage(ctx, msgSession, msg, enforce.Caller{})
+				if string(got.ToServer) != string(want.ToServer) || string(got.ToClient) != string(want.ToClient) {
+					t.Fatalf("round %d: to server %s, to client %s; from bytes: %s, %s", i, got.ToServer, got.ToClient, want.ToServer, want.ToClient)
+				}
+				if len(got.Audit) != len(want.Audit) {
+					t.Fatalf("round %d: %d records, from bytes %d", i, len(got.Audit), len(want.Audit))
+				}
+				for j := range got.Audit {
+					g, w := got.Audit[j], want.Audit[j]
+					if g.Decision != w.Decision || g.Event != w.Event || g.Code != w.Code || string(g.Args) != string(w.Args) {
+						t.Fatalf("round %d, record %d: %+v, from bytes %+v", i, j, g, w)
+					}
 				}
 			}
 		})

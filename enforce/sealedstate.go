@@ -196,7 +196,7 @@ func (c *Core) openRound(ctx context.Context, st *snapshot, msg *jsonrpc.Message
 // callerSession is the AIP session of the request's authenticated sender,
 // "" when it presented no token.
 func callerSession(v *Verdict) string {
-	if v.caller == nil || v.caller.Token == nil {
+	if v.caller.Token == nil {
 		return ""
 	}
 	return v.caller.Token.SessionID

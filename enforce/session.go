@@ -45,9 +45,11 @@ func NewRequestSession() *Session {
 	return s
 }
 
-// NewSession returns the state of a new conversation.
+// NewSession returns the state of a new conversation. Its maps are made
+// on first use: a conversation of one request (NewRequestSession, every
+// 2026-07-28 request) needs one of them at most.
 func NewSession() *Session {
-	return &Session{pendingClient: make(map[string]string), pendingServer: make(map[string]struct{}), asking: make(map[string]*Approval)}
+	return &Session{}
 }
 
 // reserve records a client request's id as in flight for method, unless a
@@ -57,6 +59,9 @@ func (s *Session) reserve(key, method string) bool {
 	defer s.mu.Unlock()
 	if _, dup := s.pendingClient[key]; dup {
 		return false
+	}
+	if s.pendingClient == nil {
+		s.pendingClient = make(map[string]string)
 	}
 	s.pendingClient[key] = method
 	return true
@@ -88,6 +93,9 @@ func (s *Session) answered(key string) (method string, ok bool) {
 
 func (s *Session) serverAsked(key string) {
 	s.mu.Lock()
+	if s.pendingServer == nil {
+		s.pendingServer = make(map[string]struct{})
+	}
 	s.pendingServer[key] = struct{}{}
 	s.mu.Unlock()
 }
@@ -250,6 +258,9 @@ func allZeros(b []byte) bool {
 // waitFor registers a call waiting for approval.
 func (s *Session) waitFor(key string, a *Approval) {
 	s.mu.Lock()
+	if s.asking == nil {
+		s.asking = make(map[string]*Approval)
+	}
 	s.asking[key] = a
 	s.mu.Unlock()
 }

@@ -38,8 +38,11 @@ type Verdict struct {
 	// check, set by Core.Check, collects the decision instead of a message
 	// to send.
 	check *checkState
-	// caller, set by FromCaller, is the sender the transport authenticated.
-	caller *Caller
+	// caller, set by FromCaller (byCaller true), is the sender the
+	// transport authenticated; held by value, so that deciding a message
+	// does not allocate it.
+	caller   Caller
+	byCaller bool
 	// request says the client message was a request (it expects a
 	// response); method is its method as sent, "" for a response.
 	request bool

@@ -11,17 +11,23 @@ import (
 // The client's transport stops a body at its Content-Length (and reports a
 // shorter one as an error), so the buffer never grows.
 func readResponse(resp *http.Response, max int) (body []byte, over bool, err error) {
-	n := resp.ContentLength
+	return readSized(resp.Body, resp.ContentLength, max)
+}
+
+// readSized is readBody for a body whose length n is announced (-1 when
+// not): a client request's body too has its Content-Length, and net/http
+// stops it there.
+func readSized(body io.Reader, n int64, max int) ([]byte, bool, error) {
 	if n <= 0 || n > int64(max) {
-		return readBody(resp.Body, max)
+		return readBody(body, max)
 	}
-	r := io.LimitReader(resp.Body, int64(max)+1)
 	b := make([]byte, 0, n+1) // one byte more, to read the end without growing
-	for {
+	// At most max+1 bytes are read: one past the limit says it is over.
+	for len(b) <= max {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		m, err := r.Read(b[len(b):cap(b)])
+		m, err := body.Read(b[len(b):min(cap(b), max+1)])
 		b = b[:len(b)+m]
 		if err == io.EOF {
 			break

@@ -63,7 +63,9 @@ func FuzzRequestTarget(f *testing.F) {
 }
 
 // An upstream answer is read the same whether or not its length is
-// announced.
+// announced, and whether or not the announced length holds (a reader that
+// is not net/http's may go past it): never more than the limit and one
+// byte.
 func TestReadResponseAgreesWithReadBody(t *testing.T) {
 	for _, tc := range []struct {
 		body string
@@ -75,7 +77,7 @@ func TestReadResponseAgreesWithReadBody(t *testing.T) {
 		{strings.Repeat("x", 101), 100},
 		{strings.Repeat("y", 3*headSize), 2 * headSize},
 	} {
-		for _, length := range []int64{int64(len(tc.body)), -1} {
+		for _, length := range []int64{int64(len(tc.body)), -1, int64(len(tc.body) / 2)} {
 			resp := &http.Response{Body: io.NopCloser(strings.NewReader(tc.body)), ContentLength: length}
 			got, gotOver, err := readResponse(resp, tc.max)
 			want, wantOver, _ := readBody(strings.NewReader(tc.body), tc.max)
@@ -83,7 +85,7 @@ func TestReadResponseAgreesWithReadBody(t *testing.T) {
 				t.Fatalf("%d bytes (Content-Length %d, max %d): %d bytes over=%v err=%v; readBody: %d bytes over=%v",
 					len(tc.body), length, tc.max, len(got), gotOver, err, len(want), wantOver)
 			}
-			if length > 0 && cap(got) != len(tc.body)+1 && !gotOver {
+			if length == int64(len(tc.body)) && length > 0 && cap(got) != len(tc.body)+1 && !gotOver {
 				t.Fatalf("%d bytes read into a buffer of %d", len(got), cap(got))
 			}
 		}
@@ -113,5 +115,44 @@ func TestSSEReaderBufferReuse(t *testing.T) {
 	}
 	if string(ev.Data) != "first" {
 		t.Fatalf("an event of the first stream became %q", ev.Data)
+	}
+}
+
+// A stream of announced length is drained only once its last event has
+// been returned and nothing is left to read; a stream of unknown length
+// never is.
+func TestSSEReaderDrained(t *testing.T) {
+	const stream = "data: 1\n\ndata: 2\r\rdata: 3\n\n"
+	rd := newSSEReader(strings.NewReader(stream), 1<<10)
+	defer rd.release()
+	for i, want := range []bool{false, false, true} {
+		if _, err := rd.next(); err != nil {
+			t.Fatalf("event %d: %v", i+1, err)
+		}
+		if got := rd.drained(int64(len(stream))); got != want {
+			t.Fatalf("after event %d: drained %v, want %v", i+1, got, want)
+		}
+		if rd.drained(-1) {
+			t.Fatalf("after event %d: a stream of unknown length drained", i+1)
+		}
+	}
+	if _, err := rd.next(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last event: %v", err)
+	}
+}
+
+// A message is written as one data line when it holds no line end, and as
+// one data line per line otherwise, whichever line ends it uses.
+func TestAppendEventWritesOneDataLinePerLine(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{`{"jsonrpc":"2.0","id":1,"result":{}}`, "id: 7\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"},
+		{"a\nb", "id: 7\ndata: a\ndata: b\n\n"},
+		{"a\r\nb\rc", "id: 7\ndata: a\ndata: b\ndata: c\n\n"},
+		{"a\n", "id: 7\ndata: a\ndata: \n\n"},
+		{"", "id: 7\n\n"},
+	} {
+		if got := string(appendEvent(nil, event{ID: "7", HasID: true}, []byte(tc.data))); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.data, got, tc.want)
+		}
 	}
 }

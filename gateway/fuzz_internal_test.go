@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"testing"
+
+	"github.com/agentid/agentid/jsonrpc"
 )
 
 // FuzzSSEReader: whatever an upstream streams, the reader ends (no event
@@ -80,6 +82,8 @@ func FuzzHeaderMismatch(f *testing.F) {
 		if version != "" {
 			h.Set("Mcp-Protocol-Version", version)
 		}
-		headerMismatch(h, body)
+		if msg, err := jsonrpc.Decode(body); err == nil {
+			headerMismatch(h, msg)
+		}
 	})
 }

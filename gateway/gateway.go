@@ -262,6 +262,12 @@ func hostAllowed(r *http.Request) bool {
 
 // mediaType is the media type of a Content-Type header, lower case.
 func mediaType(v string) string {
+	switch v {
+	case "application/json", "text/event-stream":
+		// What nearly every peer sends, and what ParseMediaType would
+		// return for it (without making a map of its parameters).
+		return v
+	}
 	t, _, err := mime.ParseMediaType(v)
 	if err != nil {
 		return ""
@@ -275,7 +281,7 @@ func mediaType(v string) string {
 func accepts(r *http.Request) bool {
 	var json, sse bool
 	for _, v := range r.Header.Values("Accept") {
-		for _, part := range strings.Split(v, ",") {
+		for part := range strings.SplitSeq(v, ",") {
 			switch mediaType(strings.TrimSpace(part)) {
 			case "application/json":
 				json = true

@@ -28,20 +28,16 @@ const (
 var namedMethods = map[string]string{"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
 
 // headerMismatch checks a client message's Mcp-Method and Mcp-Name headers
-// against its body, before any policy decision: a router that trusts the
-// headers and agentid, which decides on the body, must mean the same tool.
-// The headers are required from protocol version 2026-07-28 on, and checked
-// whenever they are present. It returns why they do not match, "" when they
-// do (or when the body is not a request the core would accept: the core
-// answers that).
-func headerMismatch(h http.Header, body []byte) string {
+// against its body, decoded (msg), before any policy decision: a router
+// that trusts the headers and agentid, which decides on the body, must mean
+// the same tool. The headers are required from protocol version 2026-07-28
+// on, and checked whenever they are present. It returns why they do not
+// match, "" when they do. A body that does not decode is not checked here:
+// the core answers it.
+func headerMismatch(h http.Header, msg *jsonrpc.Message) string {
 	methods, names := h.Values("Mcp-Method"), h.Values("Mcp-Name")
 	required := protocolVersion(h) >= policy.Era2026
 	if !required && len(methods) == 0 && len(names) == 0 {
-		return ""
-	}
-	msg, err := jsonrpc.Decode(body)
-	if err != nil {
 		return ""
 	}
 	if msg.Kind == jsonrpc.KindResponse {

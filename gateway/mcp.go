@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/agentid/agentid/audit"
 	"github.com/agentid/agentid/enforce"
+	"github.com/agentid/agentid/jsonrpc"
 	"github.com/agentid/agentid/policy"
 )
 
@@ -71,7 +73,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, over, err := readBody(r.Body, g.cfg.MaxBodyBytes)
+	body, over, err := readSized(r.Body, r.ContentLength, g.cfg.MaxBodyBytes)
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "request body could not be read")
 		return
@@ -83,18 +85,28 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body = flatten(body)
-	if why := headerMismatch(r.Header, body); why != "" {
-		g.refuseMismatch(w, body, why, who)
-		return
+	// Decoded once, for the header check and the core: a body that does
+	// not decode goes to the core as bytes, which answers it.
+	msg, decodeErr := jsonrpc.Decode(body)
+	if decodeErr == nil {
+		if why := headerMismatch(r.Header, msg); why != "" {
+			g.refuseMismatch(w, body, why, who)
+			return
+		}
 	}
 	x, ok := g.resolve(w, r, who)
 	if !ok {
 		return
 	}
-	ctx, span := g.startSpan(r)
+	r, span := g.startSpan(r)
 	defer span.End()
-	r = r.WithContext(ctx)
-	v := g.core.FromCaller(ctx, x.conv, body, caller)
+	ctx := r.Context()
+	var v enforce.Verdict
+	if decodeErr == nil {
+		v = g.core.FromCallerMessage(ctx, x.conv, msg, caller)
+	} else {
+		v = g.core.FromCaller(ctx, x.conv, body, caller)
+	}
 	id, method, isRequest := v.Request()
 	if !g.carryOut(ctx, &v, who, x.sess) {
 		describe(span, &v, who, x.sess)
@@ -148,6 +160,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	if x.sess != nil {
 		w.Header().Set(sessionHeader, x.sess.id)
 	}
+	contentType := mediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case resp.StatusCode == http.StatusNotFound && x.sess != nil:
 		// The upstream ended the session: so does the gateway, and the
@@ -158,7 +171,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "session not found")
 	case resp.StatusCode == http.StatusAccepted && !isRequest:
 		w.WriteHeader(http.StatusAccepted)
-	case resp.StatusCode >= 400 && isRequest && mediaType(resp.Header.Get("Content-Type")) == "application/json":
+	case resp.StatusCode >= 400 && isRequest && contentType == "application/json":
 		// The upstream's own JSON-RPC error for the request (a 400 for a
 		// request it refuses): relayed through the response path like any
 		// answer, with its status.
@@ -169,9 +182,9 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusBadGateway // a request must be answered
 		}
 		g.failed(w, r, &x, id, isRequest, status, "upstream answered HTTP "+http.StatusText(resp.StatusCode))
-	case mediaType(resp.Header.Get("Content-Type")) == "text/event-stream":
+	case contentType == "text/event-stream":
 		g.stream(w, r, &x, resp, false)
-	case mediaType(resp.Header.Get("Content-Type")) == "application/json":
+	case contentType == "application/json":
 		g.jsonResponse(w, r, &x, resp, id, isRequest)
 	default:
 		g.failed(w, r, &x, id, isRequest, http.StatusBadGateway, "upstream answered with an unknown content type")
@@ -288,8 +301,8 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 
 func acceptsSSE(r *http.Request) bool {
 	for _, v := range r.Header.Values("Accept") {
-		for _, part := range splitComma(v) {
-			switch mediaType(part) {
+		for part := range strings.SplitSeq(v, ",") {
+			switch mediaType(strings.TrimSpace(part)) {
 			case "text/event-stream", "text/*", "*/*":
 				return true
 			}

@@ -915,3 +915,45 @@ func TestHeldASecondMessageInOnePOSTIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// An event stream reaches the client whole whether the upstream announces
+// its length (the gateway then knows the last event and sends it with the
+// end of the response, unflushed) or not, with one event or several, and
+// whether the stream ends with its last event or after trailing comments.
+func TestAStreamOfKnownOrUnknownLengthReachesTheClientWhole(t *testing.T) {
+	const call = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}`
+	progress := "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"level\":\"info\",\"data\":\"working\"}}\n\n"
+	answer := "id: ev-2\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"done\"}]}}\n\n"
+	for _, tc := range []struct {
+		name   string
+		stream string
+		length bool
+	}{
+		{"one event, length announced", answer, true},
+		{"one event, chunked", answer, false},
+		{"two events, length announced", progress + answer, true},
+		{"trailing comment, length announced", answer + ": bye\n\n", true},
+		{"two events, chunked", progress + answer, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up, _ := hostileUpstream(t, func(w http.ResponseWriter, r *http.Request, method string, body []byte) {
+				w.Header().Set("Content-Type", "text/event-stream")
+				if tc.length {
+					w.Header().Set("Content-Length", strconv.Itoa(len(tc.stream)))
+				}
+				io.WriteString(w, tc.stream)
+			})
+			gw, _ := newGateway(t, openPolicy, up, gateway.Config{}, server.Config{})
+			status, h, body, err := post(gw+"/mcp", call, 10*time.Second)
+			if err != nil || status != http.StatusOK || h.Get("Content-Type") != "text/event-stream" {
+				t.Fatalf("%d %v %s", status, err, body)
+			}
+			if !strings.Contains(body, "id: ev-2\n") || !strings.Contains(body, `"text":"done"`) || !strings.HasSuffix(body, "}\n\n") {
+				t.Fatalf("stream not whole: %q", body)
+			}
+			if strings.Contains(tc.stream, "working") != strings.Contains(body, "working") {
+				t.Fatalf("the progress event: %q", body)
+			}
+		})
+	}
+}

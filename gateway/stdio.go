@@ -488,9 +488,9 @@ func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchang
 		return // a GET stream opens at once; a POST's with its first event
 	}
 	var out []byte
-	send := func(msg []byte) error {
+	send := func(msg []byte, last bool) error {
 		out = appendEvent(out[:0], event{}, msg)
-		return g.write(w, rc, out)
+		return g.write(w, rc, out, last)
 	}
 	for {
 		select {
@@ -500,18 +500,18 @@ func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchang
 				select {
 				case m := <-events:
 					ch.taken(m)
-					if send(m) != nil {
+					if send(m, false) != nil {
 						return
 					}
 				default:
 					drained = true
 				}
 			}
-			send(msg)
+			send(msg, true) // the handler returns: the response ends with it
 			return
 		case msg := <-events:
 			ch.taken(msg)
-			if send(msg) != nil {
+			if send(msg, false) != nil {
 				return
 			}
 		case <-ch.done:
@@ -521,7 +521,7 @@ func (g *Gateway) streamStdio(w http.ResponseWriter, r *http.Request, x *exchang
 				fv := g.core.ServerFailed(x.conv, id, "MCP server exited")
 				g.carryOut(r.Context(), &fv, x.who, x.sess)
 				if fv.ToClient != nil {
-					send(fv.ToClient)
+					send(fv.ToClient, true)
 				}
 			}
 			return

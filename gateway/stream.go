@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/agentid/agentid/dlp"
@@ -57,14 +56,14 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 		case ev.HasID && x.sess != nil && x.sess.sent.has(ev.ID):
 			// A replay of an event already decided and sent.
 			msg, _ := x.sess.sent.lookup(ev.ID)
-			if g.write(w, rc, appendEvent(out[:0], ev, msg)) != nil {
+			if g.write(w, rc, appendEvent(out[:0], ev, msg), rd.drained(resp.ContentLength)) != nil {
 				return
 			}
 			continue
 		case len(ev.Data) == 0:
 			// A priming event (an id to resume from) or a bare retry.
 			out = appendEvent(out[:0], ev, nil)
-			if g.write(w, rc, out) != nil {
+			if g.write(w, rc, out, rd.drained(resp.ContentLength)) != nil {
 				return
 			}
 			continue
@@ -79,7 +78,7 @@ func (g *Gateway) stream(w http.ResponseWriter, r *http.Request, x *exchange, re
 		// A withheld message still passes its event id on, so that the
 		// client resumes after it rather than before.
 		out = appendEvent(out[:0], ev, v.ToClient)
-		if g.write(w, rc, out) != nil {
+		if g.write(w, rc, out, rd.drained(resp.ContentLength)) != nil {
 			// The client never got it: a resumed stream replays it, and
 			// the core must take it then.
 			v.Undelivered()
@@ -118,13 +117,23 @@ func (g *Gateway) passable(ev event) event {
 	return ev
 }
 
-// write sends b and flushes it, within StreamWriteTimeout.
-func (g *Gateway) write(w http.ResponseWriter, rc *http.ResponseController, b []byte) error {
+// write sends b and flushes it, the two within one StreamWriteTimeout: one
+// deadline set per event, not one per call. The last event of a stream
+// (last: the upstream's stream ends after it) is not flushed: the handler
+// returns at once, and net/http sends the event with the end of the
+// response, in one write that the client reads once, rather than in two.
+func (g *Gateway) write(w http.ResponseWriter, rc *http.ResponseController, b []byte, last bool) error {
 	rc.SetWriteDeadline(time.Now().Add(g.cfg.StreamWriteTimeout))
 	if _, err := w.Write(b); err != nil {
 		return errStreamClosed
 	}
-	return g.flush(rc)
+	if last {
+		return nil
+	}
+	if err := rc.Flush(); err != nil {
+		return errStreamClosed
+	}
+	return nil
 }
 
 func (g *Gateway) flush(rc *http.ResponseController) error {
@@ -133,12 +142,4 @@ func (g *Gateway) flush(rc *http.ResponseController) error {
 		return errStreamClosed
 	}
 	return nil
-}
-
-func splitComma(v string) []string {
-	parts := strings.Split(v, ",")
-	for i := range parts {
-		parts[i] = strings.TrimSpace(parts[i])
-	}
-	return parts
 }

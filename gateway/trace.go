@@ -32,18 +32,19 @@ const (
 // tracestate) and baggage.
 var traceContext = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
-func (g *Gateway) tracer() trace.Tracer {
-	if g.cfg.Tracer == nil {
-		return noop.NewTracerProvider().Tracer("")
-	}
-	return g.cfg.Tracer
-}
-
 // startSpan starts the span of one client message, as a child of the trace
-// context the client sent.
-func (g *Gateway) startSpan(r *http.Request) (context.Context, trace.Span) {
+// context the client sent, and returns r with the span in its context.
+// Without a tracer it does nothing (a span nobody records costs every call
+// a header parse and a request copy): r is returned as it is, so the
+// upstream request carries no span of the gateway's and the client's trace
+// headers are forwarded as they came.
+func (g *Gateway) startSpan(r *http.Request) (*http.Request, trace.Span) {
+	if g.cfg.Tracer == nil {
+		return r, noop.Span{}
+	}
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	return g.tracer().Start(ctx, "mcp.gateway.decide", trace.WithSpanKind(trace.SpanKindServer))
+	ctx, span := g.cfg.Tracer.Start(ctx, "mcp.gateway.decide", trace.WithSpanKind(trace.SpanKindServer))
+	return r.WithContext(ctx), span
 }
 
 // describe records on span what the core decided: the method, the tool,

@@ -18,6 +18,11 @@ import (
 type upstream struct {
 	url    string
 	client *http.Client
+	// rt, when set, sends requests in place of client: a client without
+	// a timeout or cookie jar whose redirects are never followed adds to
+	// its transport only a copy of every request's headers (kept for
+	// redirects).
+	rt http.RoundTripper
 }
 
 func newUpstream(rawURL string, client *http.Client) (*upstream, error) {
@@ -35,12 +40,22 @@ func newUpstream(rawURL string, client *http.Client) (*upstream, error) {
 	// name.
 	c := *client
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &upstream{url: u.String(), client: &c}, nil
+	up := &upstream{url: u.String(), client: &c}
+	if c.Timeout == 0 && c.Jar == nil {
+		up.rt = c.Transport
+		if up.rt == nil {
+			up.rt = http.DefaultTransport
+		}
+	}
+	return up, nil
 }
 
 // defaultTransport keeps enough idle connections to the one upstream host
 // for every concurrent client: a gateway that reconnects per request pays
-// a TCP (and TLS) handshake on each.
+// a TCP (and TLS) handshake on each. It asks for no compression: JSON-RPC
+// messages are small, and the gateway reads every byte of each answer, so
+// a gzipped one would cost a decompression per call (and the upstream a
+// compression) to save bytes on what is usually a short hop.
 func defaultTransport() *http.Transport {
 	return &http.Transport{
 		Proxy:                 nil,
@@ -51,6 +66,7 @@ func defaultTransport() *http.Transport {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
+		DisableCompression:    true,
 	}
 }
 
@@ -61,6 +77,15 @@ var forwardedHeaders = []string{
 	"Traceparent", "Tracestate", "Baggage",
 	"Mcp-Method", "Mcp-Name",
 }
+
+// The values of the upstream requests' fixed headers, shared by all of
+// them (a request's header values are only read, by the transport, as the
+// client's forwarded ones are).
+var (
+	jsonType   = []string{"application/json"}
+	acceptBoth = []string{"application/json, text/event-stream"}
+	acceptSSE  = []string{"text/event-stream"}
+)
 
 // do sends one request upstream for the session known upstream as sid.
 func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from http.Header) (*http.Response, error) {
@@ -89,10 +114,9 @@ func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from
 	}
 	switch method {
 	case http.MethodPost:
-		h.Set("Content-Type", "application/json")
-		h.Set("Accept", "application/json, text/event-stream")
+		h["Content-Type"], h["Accept"] = jsonType, acceptBoth
 	case http.MethodGet:
-		h.Set("Accept", "text/event-stream")
+		h["Accept"] = acceptSSE
 	}
 	if sid != "" {
 		h.Set("Mcp-Session-Id", sid)
@@ -100,5 +124,12 @@ func (u *upstream) do(ctx context.Context, method, sid string, body []byte, from
 	if trace.SpanContextFromContext(ctx).IsValid() {
 		injectTrace(ctx, h)
 	}
-	return u.client.Do(req)
+	if u.rt == nil {
+		return u.client.Do(req)
+	}
+	resp, err := u.rt.RoundTrip(req)
+	if err == nil && resp.Body == nil {
+		resp.Body = http.NoBody // as http.Client guarantees
+	}
+	return resp, err
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,10 @@ type metrics struct {
 	refusedConns prometheus.Counter
 	policyHash   *prometheus.GaugeVec // policy, hash
 	srv          *Server
+
+	// The counters of every call, looked up once rather than by label
+	// values on each (a hash and a locked map lookup apiece).
+	allowed, blocked, tokenValid, tokenInvalid prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -54,12 +59,9 @@ func newMetrics(s *Server) *metrics {
 	for _, e := range []string{"validate", "token", "revoke", "jwks", "health"} {
 		m.requests.WithLabelValues(e)
 	}
-	for _, d := range []string{"allow", "block", "ask"} {
-		m.decisions.WithLabelValues(d)
-	}
-	for _, r := range []string{"valid", "invalid"} {
-		m.tokens.WithLabelValues(r)
-	}
+	m.decisions.WithLabelValues("ask")
+	m.allowed, m.blocked = m.decisions.WithLabelValues("allow"), m.decisions.WithLabelValues("block")
+	m.tokenValid, m.tokenInvalid = m.tokens.WithLabelValues("valid"), m.tokens.WithLabelValues("invalid")
 	for _, t := range []string{"session", "token"} {
 		m.revocations.WithLabelValues(t)
 	}
@@ -92,9 +94,9 @@ func (m *metrics) checked(c enforce.Check, tokenPresented bool) {
 
 func (m *metrics) tokenValidation(valid bool) {
 	if valid {
-		m.tokens.WithLabelValues("valid").Inc()
+		m.tokenValid.Inc()
 	} else {
-		m.tokens.WithLabelValues("invalid").Inc()
+		m.tokenInvalid.Inc()
 	}
 }
 
@@ -107,13 +109,23 @@ func (m *metrics) handler() http.Handler {
 // instrument counts and times the requests of one endpoint.
 func (m *metrics) instrument(endpoint string, h http.HandlerFunc) http.HandlerFunc {
 	dur, count := m.duration.WithLabelValues(endpoint), m.requests.WithLabelValues(endpoint)
+	// The response counters of the endpoint by status, each created on
+	// its first response (a series appears once it counts something).
+	var byStatus sync.Map // int -> prometheus.Counter
+	responses := func(status int) prometheus.Counter {
+		if c, ok := byStatus.Load(status); ok {
+			return c.(prometheus.Counter)
+		}
+		c, _ := byStatus.LoadOrStore(status, m.responses.WithLabelValues(endpoint, strconv.Itoa(status)))
+		return c.(prometheus.Counter)
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		count.Inc()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		h(sw, r)
 		dur.Observe(time.Since(start).Seconds())
-		m.responses.WithLabelValues(endpoint, strconv.Itoa(sw.status)).Inc()
+		responses(sw.status).Inc()
 	}
 }
 
@@ -152,9 +164,9 @@ func (s *Server) Decided(records []audit.Record) {
 	}
 	switch records[len(records)-1].Decision {
 	case aip.AuditAllow, aip.AuditAllowMonitor:
-		m.decisions.WithLabelValues("allow").Inc()
+		m.allowed.Inc()
 	case aip.AuditBlock, aip.AuditRateLimited:
-		m.decisions.WithLabelValues("block").Inc()
+		m.blocked.Inc()
 	}
 }
 
