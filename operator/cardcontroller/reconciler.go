@@ -130,7 +130,6 @@ func New(c client.Client, bundles BundleSource, recorder events.EventRecorder, o
 // +kubebuilder:rbac:groups=agent.kagenti.dev,resources=agentcards/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 
 // Reconcile brings one AgentCard's status, and its workload's label, in
 // line with the card its workload serves now.

@@ -9,4 +9,13 @@
 // A missing ConfigMap, key or authority is an error that the caller must
 // surface: a bundle that cannot be loaded never makes workloads silently
 // unverified.
+//
+// Only the bundle's namespace is readable: the RBAC marker below makes a
+// Role, not a ClusterRole rule, and package manager limits its cache of
+// ConfigMaps to the one ConfigMap, so the operator never lists or watches
+// ConfigMaps cluster-wide. spire-system is the namespace of the kustomize
+// base; the Helm chart puts the Role in
+// signatureVerification.spireTrustBundle.configMapNamespace.
+//
+// +kubebuilder:rbac:groups="",namespace=spire-system,resources=configmaps,verbs=get;list;watch
 package trustbundle
