@@ -2,6 +2,10 @@
 // verifies AgentCards against from a ConfigMap, as the Kagenti operator's
 // --spire-trust-bundle-configmap flags name it.
 //
+// The ConfigMap holds one bundle per trust domain (an x509bundle.Set): the
+// main key one bundle of the operator's trust domain or a bundle set
+// document, and each "federated.<trust domain>" key one more.
+//
 // The ConfigMap is read through the manager's cache, so that its changes
 // arrive by watch rather than by polling, and is parsed again only when its
 // resourceVersion changes. The bundle is SPIFFE JSON (SPIRE's bundle
