@@ -132,6 +132,7 @@ func New(c client.Client, bundles BundleSource, recorder events.EventRecorder, o
 // +kubebuilder:rbac:groups=agent.kagenti.dev,resources=agentcards/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=agent.kagenti.dev,resources=agentcards/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
 
 // Reconcile brings one AgentCard's status, and its workload's label, in
@@ -164,6 +165,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, fmt.Errorf("cardcontroller: writing the status: %w", err)
 		}
 		r.emitEvents(&card, old, s)
+	}
+	if s.workload != nil && s.workload.readOnly {
+		// Verified and reported only: see workload.readOnly.
+		s.label, s.resign = labelKeep, ""
 	}
 	if s.workload != nil && s.label != labelKeep {
 		if err := r.applyLabel(ctx, &card, s.workload, s.label == labelSet); err != nil {
@@ -610,6 +615,8 @@ func (r *Reconciler) finalize(ctx context.Context, card *v1alpha1.AgentCard) err
 	var se *syncError
 	switch {
 	case len(others) > 0:
+	case w != nil && w.readOnly:
+		// Never labelled, so nothing to remove.
 	case err == nil || errors.As(err, &se) && w != nil:
 		if err := r.applyLabel(ctx, card, w, false); err != nil {
 			return err
