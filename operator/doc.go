@@ -20,8 +20,14 @@
 //
 // The RBAC markers of the manager itself (leader election) are here; the
 // controllers carry their own. scripts/generate.sh turns them into
-// deploy/rbac/role.yaml.
+// deploy/rbac/role.yaml: a ClusterRole, and a Role for each namespace the
+// operator needs only one of. The Lease of leader election lives in the
+// operator's own namespace, so its Role is namespaced; agentid-system is
+// the namespace of the kustomize base, and the Helm chart puts the Role in
+// the release's namespace instead. Leader election reports its transitions
+// as core Events on the Lease, in that namespace too.
 //
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=coordination.k8s.io,namespace=agentid-system,resources=leases,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups="",namespace=agentid-system,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 package operator

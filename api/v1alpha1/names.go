@@ -45,6 +45,11 @@ const (
 	ReasonBound         = "Bound"
 	ReasonNotBound      = "NotBound"
 	ReasonAgentNotFound = "AgentNotFound"
+	// ReasonTrustDomainNotInBundle: the trust domain the card binds to
+	// (its identityBinding.trustDomain, else the operator's) has no bundle
+	// in the trust bundle ConfigMap, so no signer can be bound to it (not a
+	// Kagenti reason: its flat pool has no trust domains).
+	ReasonTrustDomainNotInBundle = "TrustDomainNotInBundle"
 
 	ReasonSignatureVerified = "SignatureVerified"
 	ReasonNotVerified       = "NotVerified"

@@ -24,6 +24,7 @@ import (
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/agentid/agentid/internal/testenv"
+	"github.com/agentid/agentid/internal/testenv/generatedrbac"
 )
 
 // The Helm chart in deploy/helm/agentid-operator is rendered with the real
@@ -150,14 +151,29 @@ func TestHelmChartInstalls(t *testing.T) {
 	root := testenv.Root(t)
 	testenv.HelmBinary(t) // before starting the API server: fail (or skip) at once
 	c := emptyAPIServer(t, assets)
-	wantRules := generatedRoleRules(t, root)
+	rbac, err := generatedrbac.Read(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantRules := rbac.ClusterRole.Rules
+	// The chart's Roles by the suffix of their names: each has the rules of
+	// one Role of deploy/rbac/role.yaml, moved to the release's namespace
+	// (the Lease) or the bundle's (the ConfigMap).
+	wantRoles := map[string]*rbacv1.Role{"-leader-election": rbac.Role("agentid-system"), "-trust-bundle": rbac.Role("spire-system")}
+	for suffix, r := range wantRoles {
+		if r == nil {
+			t.Fatalf("deploy/rbac/role.yaml has no Role for %s", suffix)
+		}
+	}
 	wantCRD := generatedCRD(t, root)
 
 	tests := []struct {
 		name      string
 		release   string
 		namespace string
-		args      []string
+		// bundleNamespace is where the trust bundle's Role goes, if any.
+		bundleNamespace string
+		args            []string
 		// kinds is how many objects of each kind the release has.
 		kinds map[string]int
 		check func(t *testing.T, d *appsv1.Deployment, o options, args []string)
@@ -165,7 +181,8 @@ func TestHelmChartInstalls(t *testing.T) {
 		name:      "default values",
 		release:   "agentid-operator",
 		namespace: "agentid-system",
-		kinds:     map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ServiceAccount": 1, "Deployment": 1},
+		// Without verification no bundle is read: only the Lease's Role.
+		kinds: map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 1, "RoleBinding": 1, "ServiceAccount": 1, "Deployment": 1},
 		check: func(t *testing.T, d *appsv1.Deployment, o options, _ []string) {
 			if d.Name != "agentid-operator" || *d.Spec.Replicas != 2 {
 				t.Errorf("Deployment %s with %d replicas, want agentid-operator with 2", d.Name, *d.Spec.Replicas)
@@ -195,18 +212,19 @@ func TestHelmChartInstalls(t *testing.T) {
 			}
 		},
 	}, {
-		name:      "every value set",
-		release:   "custom",
-		namespace: "agentid-custom",
-		args:      []string{"-f", filepath.Join(chartDir(t), "ci", "all-values.yaml")},
-		kinds:     map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "ServiceAccount": 1, "Deployment": 1},
+		name:            "every value set",
+		release:         "custom",
+		namespace:       "agentid-custom",
+		bundleNamespace: "spire-bundles",
+		args:            []string{"-f", filepath.Join(chartDir(t), "ci", "all-values.yaml")},
+		kinds:           map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 2, "RoleBinding": 2, "ServiceAccount": 1, "Deployment": 1},
 		check: func(t *testing.T, d *appsv1.Deployment, o options, args []string) {
 			cfg := o.config
 			if !cfg.RequireSignature || !cfg.AuditMode || cfg.TrustDomain.Name() != "example.org" {
 				t.Errorf("signatureVerification.{enabled,auditMode,spireTrustDomain} not passed on: %+v", cfg)
 			}
-			if cfg.Bundle.Namespace != "spire-system" || cfg.Bundle.Name != "trust-bundle" || cfg.BundleKey != "bundle.crt" {
-				t.Errorf("spireTrustBundle: %v key %q, want spire-system/trust-bundle key bundle.crt", cfg.Bundle, cfg.BundleKey)
+			if cfg.Bundle.Namespace != "spire-bundles" || cfg.Bundle.Name != "trust-bundle" || cfg.BundleKey != "bundle.crt" {
+				t.Errorf("spireTrustBundle: %v key %q, want spire-bundles/trust-bundle key bundle.crt", cfg.Bundle, cfg.BundleKey)
 			}
 			if cfg.Discovery {
 				t.Error("discovery.enabled=false left discovery on")
@@ -289,6 +307,12 @@ func TestHelmChartInstalls(t *testing.T) {
 			if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tt.namespace}}); err != nil {
 				t.Fatal(err)
 			}
+			if tt.bundleNamespace != "" {
+				// SPIRE's namespace, which the chart does not own.
+				if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: tt.bundleNamespace}}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			kinds := map[string]int{}
 			var deployment *appsv1.Deployment
 			for _, u := range renderChart(t, tt.release, tt.namespace, tt.args...) {
@@ -298,7 +322,11 @@ func TestHelmChartInstalls(t *testing.T) {
 				if err := c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u.DeepCopy()), client.FieldOwner("helm-render-test"), client.ForceOwnership); err != nil {
 					t.Fatalf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
 				}
-				if u.GetNamespace() != "" && u.GetNamespace() != tt.namespace {
+				inBundleNamespace := (u.GetKind() == "Role" || u.GetKind() == "RoleBinding") && strings.HasSuffix(u.GetName(), "-trust-bundle")
+				switch {
+				case inBundleNamespace && u.GetNamespace() != tt.bundleNamespace:
+					t.Errorf("%s %s is in namespace %q, not the trust bundle's %q", u.GetKind(), u.GetName(), u.GetNamespace(), tt.bundleNamespace)
+				case !inBundleNamespace && u.GetNamespace() != "" && u.GetNamespace() != tt.namespace:
 					t.Errorf("%s %s is in namespace %q, not the release's", u.GetKind(), u.GetName(), u.GetNamespace())
 				}
 				switch u.GetKind() {
@@ -320,6 +348,19 @@ func TestHelmChartInstalls(t *testing.T) {
 					fromUnstructured(t, u, &b)
 					if len(b.Subjects) != 1 || b.Subjects[0].Namespace != tt.namespace || b.RoleRef.Name == "" {
 						t.Errorf("ClusterRoleBinding %+v does not bind the release's ServiceAccount", b)
+					}
+				case "Role":
+					var role rbacv1.Role
+					fromUnstructured(t, u, &role)
+					want := roleFor(wantRoles, role.Name)
+					if want == nil || !reflect.DeepEqual(role.Rules, want.Rules) {
+						t.Errorf("the chart's Role %s differs from deploy/rbac/role.yaml:\n got %v\nwant %v", role.Name, role.Rules, want)
+					}
+				case "RoleBinding":
+					var b rbacv1.RoleBinding
+					fromUnstructured(t, u, &b)
+					if len(b.Subjects) != 1 || b.Subjects[0].Namespace != tt.namespace || b.RoleRef.Kind != "Role" || b.RoleRef.Name != b.Name {
+						t.Errorf("RoleBinding %+v does not bind its Role to the release's ServiceAccount", b)
 					}
 				case "Deployment":
 					deployment = &appsv1.Deployment{}
@@ -396,22 +437,14 @@ func fromUnstructured(t *testing.T, u *unstructured.Unstructured, into any) {
 	}
 }
 
-// generatedRoleRules reads the rules of deploy/rbac/role.yaml, which
-// controller-gen writes from the RBAC markers.
-func generatedRoleRules(t *testing.T, root string) []rbacv1.PolicyRule {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(root, "deploy", "rbac", "role.yaml"))
-	if err != nil {
-		t.Fatal(err)
+// roleFor is the generated Role that the chart's Role name stands for.
+func roleFor(roles map[string]*rbacv1.Role, name string) *rbacv1.Role {
+	for suffix, r := range roles {
+		if strings.HasSuffix(name, suffix) {
+			return r
+		}
 	}
-	var role rbacv1.ClusterRole
-	if err := sigsyaml.UnmarshalStrict(bytes.TrimPrefix(data, []byte("---\n")), &role); err != nil {
-		t.Fatal(err)
-	}
-	if len(role.Rules) == 0 {
-		t.Fatal("deploy/rbac/role.yaml has no rules")
-	}
-	return role.Rules
+	return nil
 }
 
 func generatedCRD(t *testing.T, root string) *apiextensionsv1.CustomResourceDefinition {

@@ -5,10 +5,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -74,8 +76,15 @@ func TestKustomizeBaseInstalls(t *testing.T) {
 	root := testenv.Root(t)
 	c := emptyAPIServer(t, assets)
 	ctx := t.Context()
+	// The trust bundle's namespace is SPIRE's: the base binds a Role there
+	// but does not create it.
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "spire-system"}}); err != nil {
+		t.Fatal(err)
+	}
 
 	kinds := map[string]int{}
+	var deployment *unstructured.Unstructured
+	roleNamespaces := map[string]bool{}
 	for _, file := range kustomizeResources(t, filepath.Join(root, "deploy", "base")) {
 		data, err := os.ReadFile(file)
 		if err != nil {
@@ -96,18 +105,39 @@ func TestKustomizeBaseInstalls(t *testing.T) {
 				t.Fatalf("%s: creating %s %s: %v", filepath.Base(file), u.GetKind(), u.GetName(), err)
 			}
 			kinds[u.GetKind()]++
-			if u.GetKind() == "Deployment" {
+			switch u.GetKind() {
+			case "Deployment":
 				checkDeploymentArgs(t, &u)
+				deployment = &u
+			case "Role", "RoleBinding":
+				roleNamespaces[u.GetNamespace()] = true
 			}
 			if u.GetKind() == "CustomResourceDefinition" {
 				waitEstablished(t, c, u.GetName())
 			}
 		}
 	}
-	for _, k := range []string{"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Deployment"} {
-		if kinds[k] != 1 {
-			t.Errorf("deploy/base has %d %s, want 1", kinds[k], k)
+	// One Role (and binding) for the Lease in the operator's namespace, one
+	// for the trust bundle in SPIRE's.
+	for k, n := range map[string]int{"Namespace": 1, "CustomResourceDefinition": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 2, "RoleBinding": 2, "ServiceAccount": 1, "Deployment": 1} {
+		if kinds[k] != n {
+			t.Errorf("deploy/base has %d %s, want %d", kinds[k], k, n)
 		}
+	}
+	// The Roles are where the Deployment's flags put the Lease and the
+	// bundle: nowhere else may the operator read ConfigMaps or Leases.
+	if deployment == nil {
+		t.Fatal("deploy/base has no Deployment")
+	}
+	containers, _, _ := unstructured.NestedSlice(deployment.Object, "spec", "template", "spec", "containers")
+	args, _, _ := unstructured.NestedStringSlice(containers[0].(map[string]any), "args")
+	o, err := parseFlags(args, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{o.config.LeaderElectionNamespace: true, o.config.Bundle.Namespace: true}
+	if !reflect.DeepEqual(roleNamespaces, want) {
+		t.Errorf("Roles and RoleBindings in namespaces %v; the Deployment's Lease and bundle are in %v", roleNamespaces, want)
 	}
 }
 

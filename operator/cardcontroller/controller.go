@@ -75,6 +75,7 @@ func (r *Reconciler) Setup(ctx context.Context, mgr ctrl.Manager, o SetupOptions
 		Watches(&v1alpha1.AgentCard{}, handler.EnqueueRequestsFromMapFunc(r.siblings), builder.WithPredicates(ownershipChanged)).
 		Watches(&appsv1.Deployment{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("Deployment")), builder.WithPredicates(workloadChanged)).
 		Watches(&appsv1.StatefulSet{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("StatefulSet")), builder.WithPredicates(workloadChanged)).
+		Watches(&appsv1.DaemonSet{}, handler.EnqueueRequestsFromMapFunc(r.cardsTargeting("DaemonSet")), builder.WithPredicates(workloadChanged)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.cardsWaitingForService))
 	if r.opts.NetworkPolicies != nil {
 		// Drift of a policy (an edit, a deletion) is reverted; a change of

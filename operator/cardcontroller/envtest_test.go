@@ -11,7 +11,6 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -23,10 +22,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/yaml"
 
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/internal/testenv"
+	"github.com/agentid/agentid/internal/testenv/generatedrbac"
 	"github.com/agentid/agentid/operator/netpolicy"
 )
 
@@ -292,24 +291,8 @@ func TestGeneratedRBACIsEnoughToReconcile(t *testing.T) {
 	admin := apiClient(t)
 	ctx := t.Context()
 
-	data, err := os.ReadFile(filepath.Join(testenv.Root(t), "deploy", "rbac", "role.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role rbacv1.ClusterRole
-	if err := yaml.UnmarshalStrict(data[strings.Index(string(data), "apiVersion"):], &role); err != nil {
-		t.Fatal(err)
-	}
-	role.Name = "agentid-operator-rbac-test"
-	if err := admin.Create(ctx, &role); err != nil {
-		t.Fatal(err)
-	}
 	const user = "system:serviceaccount:agentid-system:agentid-operator"
-	if err := admin.Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
-	}); err != nil {
+	if err := generatedrbac.MustRead(t).Grant(ctx, admin, "agentid-operator-rbac-test", user); err != nil {
 		t.Fatal(err)
 	}
 	u, err := shared.env.ControlPlane.AddUser(envtest.User{Name: user}, cfg)

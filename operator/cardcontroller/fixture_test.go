@@ -91,13 +91,31 @@ func (l *eventLog) has(reason string) bool {
 
 var _ events.EventRecorder = (*eventLog)(nil)
 
-// staticBundle is a BundleSource with a fixed answer.
+// staticBundle is a BundleSource with a fixed answer: the bundle of our
+// trust domain and those of federated ones.
 type staticBundle struct {
-	bundle *x509bundle.Bundle
-	err    error
+	bundle    *x509bundle.Bundle
+	federated []*x509bundle.Bundle
+	err       error
 }
 
-func (s *staticBundle) Bundle(context.Context) (*x509bundle.Bundle, error) { return s.bundle, s.err }
+func (s *staticBundle) Bundles(context.Context) (*x509bundle.Set, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	return x509bundle.NewSet(append([]*x509bundle.Bundle{s.bundle}, s.federated...)...), nil
+}
+
+// federate gives the operator the foreign CA's bundle, as the bundle of
+// its own (federated) trust domain.
+func (f *fixture) federate() {
+	f.t.Helper()
+	b, err := x509bundle.Parse(f.ca.Foreign.TrustDomain, f.ca.Foreign.PEM())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.bundle.federated = append(f.bundle.federated, b)
+}
 
 // fixture is one agent in its own namespace: a ready Deployment labelled as
 // an a2a agent, a Service selecting its pods, and an HTTP server serving

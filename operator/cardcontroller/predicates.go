@@ -72,6 +72,8 @@ func workloadView(o client.Object) view {
 		w = &workload{obj: o, template: &o.Spec.Template, ready: deploymentReady(o)}
 	case *appsv1.StatefulSet:
 		w = &workload{obj: o, template: &o.Spec.Template, ready: statefulSetReady(o)}
+	case *appsv1.DaemonSet:
+		w = &workload{obj: o, template: &o.Spec.Template, ready: daemonSetReady(o)}
 	default:
 		return view{labels: o.GetLabels()}
 	}

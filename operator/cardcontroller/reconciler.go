@@ -27,6 +27,7 @@ import (
 	"github.com/agentid/agentid/agentcard"
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/operator/netpolicy"
+	"github.com/agentid/agentid/operator/trustbundle"
 )
 
 // Finalizer lets the controller remove the verified label from the workload
@@ -45,10 +46,12 @@ const (
 // maxMessage bounds the messages written to the status and to events.
 const maxMessage = 1024
 
-// BundleSource gives the trust bundle to verify cards against; a
-// *trustbundle.ConfigMap is one.
+// BundleSource gives the trust bundles to verify cards against, one per
+// trust domain; a *trustbundle.ConfigMap is one. Each signature's chain is
+// checked against the bundle of its own SPIFFE ID's trust domain only, and
+// the binding requires the trust domain the card names.
 type BundleSource interface {
-	Bundle(ctx context.Context) (*x509bundle.Bundle, error)
+	Bundles(ctx context.Context) (*x509bundle.Set, error)
 }
 
 // Options configure a Reconciler; the operator's flags set them.
@@ -129,8 +132,8 @@ func New(c client.Client, bundles BundleSource, recorder events.EventRecorder, o
 // +kubebuilder:rbac:groups=agent.kagenti.dev,resources=agentcards/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=agent.kagenti.dev,resources=agentcards/finalizers,verbs=update
 // +kubebuilder:rbac:groups=apps,resources=deployments;statefulsets,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=apps,resources=daemonsets,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch
-// +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch
 
 // Reconcile brings one AgentCard's status, and its workload's label, in
 // line with the card its workload serves now.
@@ -162,6 +165,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, fmt.Errorf("cardcontroller: writing the status: %w", err)
 		}
 		r.emitEvents(&card, old, s)
+	}
+	if s.workload != nil && s.workload.readOnly {
+		// Verified and reported only: see workload.readOnly.
+		s.label, s.resign = labelKeep, ""
 	}
 	if s.workload != nil && s.label != labelKeep {
 		if err := r.applyLabel(ctx, &card, s.workload, s.label == labelSet); err != nil {
@@ -253,9 +260,9 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 	url := r.opts.ServiceURL(svc, servicePort(svc))
 
 	// The bundle comes first: an mTLS fetch checks the server against it.
-	var bundle *x509bundle.Bundle
+	var bundles *x509bundle.Set
 	if r.opts.RequireSignature {
-		bundle, err = r.bundles.Bundle(ctx)
+		bundles, err = r.bundles.Bundles(ctx)
 		if err != nil {
 			msg := clip(err.Error())
 			r.setSynced(card, false, v1alpha1.ReasonTrustBundleUnavailable, msg)
@@ -267,7 +274,7 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 	}
 	fo := agentcard.FetchOptions{Timeout: r.opts.FetchTimeout}
 	if r.opts.SVIDs != nil {
-		fo.SVIDs, fo.Bundles = r.opts.SVIDs, bundle
+		fo.SVIDs, fo.Bundles = r.opts.SVIDs, bundles
 		if rest, ok := strings.CutPrefix(url, "http://"); ok {
 			url = "https://" + rest
 		}
@@ -288,7 +295,7 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 
 	prev := st.DeepCopy()
 	began := time.Now()
-	res, bindingNote := r.verify(card, w, bundle, raw)
+	res, bindingNote := r.verify(card, w, bundles, raw)
 	r.opts.Metrics.observe(res, r.opts.AuditMode, time.Since(began))
 	st.AttestedAgentSpiffeID = ""
 	var servedBy error // the server is not the card's signer
@@ -314,7 +321,14 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 	if ib != nil {
 		match := sigOK && bound
 		st.SignatureIdentityMatch = &match
-		r.setBinding(card, res.Binding, bindingNote)
+		if td := r.cardTrustDomain(card); !td.IsZero() && !bundles.Has(td) && !bound {
+			// Say why no signer can be bound, rather than the mismatch
+			// the verifier saw.
+			r.writeBinding(card, v1alpha1.BindingStatus{Reason: v1alpha1.ReasonTrustDomainNotInBundle, Message: clip(fmt.Sprintf(
+				"no trust bundle for trust domain %s: the trust bundle ConfigMap holds %s", td.Name(), strings.Join(trustbundle.TrustDomains(bundles), ", ")))})
+		} else {
+			r.setBinding(card, res.Binding, bindingNote)
+		}
 	} else {
 		st.SignatureIdentityMatch = nil
 		st.BindingStatus = nil
@@ -377,7 +391,7 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 
 // verify builds the card's verifier and runs it. The note, when not empty,
 // explains a binding that could not even be configured.
-func (r *Reconciler) verify(card *v1alpha1.AgentCard, w *workload, bundle *x509bundle.Bundle, raw []byte) (*agentcard.Result, string) {
+func (r *Reconciler) verify(card *v1alpha1.AgentCard, w *workload, bundle *x509bundle.Set, raw []byte) (*agentcard.Result, string) {
 	opts, expected, note := r.bindingOptions(card, w)
 	card.Status.ExpectedSpiffeID = expected
 	v, err := agentcard.NewVerifier(bundle, opts...)
@@ -392,6 +406,21 @@ func (r *Reconciler) verify(card *v1alpha1.AgentCard, w *workload, bundle *x509b
 	}
 	res, _ := v.Verify(raw)
 	return res, note
+}
+
+// cardTrustDomain is the trust domain the card binds to: its
+// identityBinding.trustDomain, else the operator's; zero when the card has
+// no identityBinding or names no valid trust domain.
+func (r *Reconciler) cardTrustDomain(card *v1alpha1.AgentCard) spiffeid.TrustDomain {
+	ib := card.Spec.IdentityBinding
+	switch {
+	case ib == nil:
+		return spiffeid.TrustDomain{}
+	case ib.TrustDomain != "":
+		td, _ := spiffeid.TrustDomainFromString(ib.TrustDomain)
+		return td
+	}
+	return r.opts.TrustDomain
 }
 
 // bindingOptions turns spec.identityBinding into verifier options: the trust
@@ -586,6 +615,8 @@ func (r *Reconciler) finalize(ctx context.Context, card *v1alpha1.AgentCard) err
 	var se *syncError
 	switch {
 	case len(others) > 0:
+	case w != nil && w.readOnly:
+		// Never labelled, so nothing to remove.
 	case err == nil || errors.As(err, &se) && w != nil:
 		if err := r.applyLabel(ctx, card, w, false); err != nil {
 			return err

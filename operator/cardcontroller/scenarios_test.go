@@ -30,6 +30,9 @@ type scenario struct {
 	name string
 	// audit runs the operator with --signature-audit-mode.
 	audit bool
+	// federated gives the operator the bundle of the foreign CA's trust
+	// domain (partner.example) beside its own, as a bundle set does.
+	federated bool
 	// binding is the AgentCard's spec.identityBinding.
 	binding func(f *fixture) *v1alpha1.IdentityBinding
 	// before, when set, is served and reconciled first (so that the label
@@ -43,6 +46,17 @@ type scenario struct {
 func strict(f *fixture) *v1alpha1.IdentityBinding { return &v1alpha1.IdentityBinding{Strict: true} }
 
 func validCard(f *fixture) []byte { return f.signedCard(f.ca.Ours, f.id(testTD, testSA)) }
+
+// partnerBinding binds the card to the federated trust domain
+// partner.example, strictly; partnerCard is signed with the workload's
+// SVID of that trust domain, by its CA.
+func partnerBinding(f *fixture) *v1alpha1.IdentityBinding {
+	return &v1alpha1.IdentityBinding{TrustDomain: "partner.example", Strict: true}
+}
+
+func partnerCard(f *fixture) []byte {
+	return f.signedCard(f.ca.Foreign, f.id("partner.example", testSA))
+}
 
 var scenarios = []scenario{{
 	name:    "a card signed with the workload's own SVID is verified, bound, published and labelled",
@@ -132,7 +146,9 @@ var scenarios = []scenario{{
 	binding: func(f *fixture) *v1alpha1.IdentityBinding {
 		return &v1alpha1.IdentityBinding{TrustDomain: "partner.example", Strict: true}
 	},
-	card: validCard,
+	// Both trust domains have bundles: the failure is the mismatch alone.
+	federated: true,
+	card:      validCard,
 	check: func(t *testing.T, f *fixture, res reconcile.Result, card *v1alpha1.AgentCard) {
 		st := card.Status
 		wantBool(t, "validSignature", st.ValidSignature, true)
@@ -149,6 +165,44 @@ var scenarios = []scenario{{
 		}
 		if _, ok := f.label(f.name); ok {
 			t.Error("the verified label is still on the pod template")
+		}
+	},
+}, {
+	name:      "a card bound to a federated trust domain and signed with that domain's SVID is verified against that domain's bundle",
+	binding:   partnerBinding,
+	federated: true,
+	card:      partnerCard,
+	check: func(t *testing.T, f *fixture, res reconcile.Result, card *v1alpha1.AgentCard) {
+		st := card.Status
+		wantBool(t, "validSignature", st.ValidSignature, true)
+		wantBool(t, "signatureIdentityMatch", st.SignatureIdentityMatch, true)
+		if want := f.id("partner.example", testSA); st.SignatureSpiffeID != want || st.ExpectedSpiffeID != want {
+			t.Errorf("signatureSpiffeId = %q, expectedSpiffeID = %q, want both %q", st.SignatureSpiffeID, st.ExpectedSpiffeID, want)
+		}
+		wantCondition(t, card, v1alpha1.ConditionBound, metav1.ConditionTrue, v1alpha1.ReasonBound)
+		wantCondition(t, card, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonSignatureVerified)
+		if v, ok := f.label(f.name); !ok || v != "true" {
+			t.Errorf("pod template label = %q, %v; want true", v, ok)
+		}
+	},
+}, {
+	name:    "a card bound to a federated trust domain whose bundle the operator lacks says so, and is not verified",
+	binding: partnerBinding,
+	card:    partnerCard,
+	check: func(t *testing.T, f *fixture, res reconcile.Result, card *v1alpha1.AgentCard) {
+		st := card.Status
+		wantBool(t, "validSignature", st.ValidSignature, false)
+		want := "no trust bundle for trust domain partner.example: the trust bundle ConfigMap holds example.org"
+		if st.BindingStatus == nil || st.BindingStatus.Bound || st.BindingStatus.Message != want {
+			t.Errorf("bindingStatus = %+v, want not bound with %q", st.BindingStatus, want)
+		}
+		wantCondition(t, card, v1alpha1.ConditionBound, metav1.ConditionFalse, v1alpha1.ReasonTrustDomainNotInBundle)
+		wantCondition(t, card, v1alpha1.ConditionVerified, metav1.ConditionFalse, v1alpha1.ReasonSignatureInvalid)
+		if st.Card != nil {
+			t.Error("status.card published for a card that is not verified")
+		}
+		if _, ok := f.label(f.name); ok {
+			t.Error("the pod template is labelled verified")
 		}
 	},
 }, {
@@ -261,6 +315,9 @@ func runScenarios(t *testing.T, newClient func(t *testing.T) client.Client) {
 		t.Run(sc.name, func(t *testing.T) {
 			f := newFixture(t, newClient(t), cas)
 			f.opts.AuditMode = sc.audit
+			if sc.federated {
+				f.federate()
+			}
 			var binding *v1alpha1.IdentityBinding
 			if sc.binding != nil {
 				binding = sc.binding(f)

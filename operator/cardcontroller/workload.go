@@ -20,7 +20,8 @@ import (
 	"github.com/agentid/agentid/api/v1alpha1"
 )
 
-// workload is a resolved targetRef: a Deployment or a StatefulSet.
+// workload is a resolved targetRef: a Deployment or a StatefulSet, which
+// the operator labels and restarts, or a read-only DaemonSet.
 type workload struct {
 	obj      client.Object
 	kind     string
@@ -29,6 +30,13 @@ type workload struct {
 	// selects by (immutable, unlike the template's labels).
 	selector *metav1.LabelSelector
 	ready    bool
+	// readOnly: the card is verified and reported, but the workload is
+	// never written (no label, no restart). A DaemonSet runs one pod per
+	// node: a label flip or a re-signing restart rolls every node of the
+	// cluster, node by node, which the operator must not start on its own;
+	// the label is also what Kagenti applies to Deployments and
+	// StatefulSets only, so nothing selects DaemonSets by it.
+	readOnly bool
 }
 
 // serviceAccount is the service account of the workload's pods, whose
@@ -82,10 +90,16 @@ func (r *Reconciler) resolve(ctx context.Context, card *v1alpha1.AgentCard) (*wo
 			return nil, workloadGetError(ref, err)
 		}
 		w = &workload{obj: &s, kind: ref.Kind, template: &s.Spec.Template, selector: s.Spec.Selector, ready: statefulSetReady(&s)}
+	case ref.APIVersion == "apps/v1" && ref.Kind == "DaemonSet":
+		var d appsv1.DaemonSet
+		if err := r.client.Get(ctx, key, &d); err != nil {
+			return nil, workloadGetError(ref, err)
+		}
+		w = &workload{obj: &d, kind: ref.Kind, template: &d.Spec.Template, selector: d.Spec.Selector, ready: daemonSetReady(&d), readOnly: true}
 	default:
 		return nil, &syncError{
 			reason:  v1alpha1.ReasonWorkloadError,
-			message: fmt.Sprintf("unsupported target %s %s: only apps/v1 Deployment and StatefulSet are supported", ref.APIVersion, ref.Kind),
+			message: fmt.Sprintf("unsupported target %s %s: only apps/v1 Deployment, StatefulSet and DaemonSet (read-only) are supported", ref.APIVersion, ref.Kind),
 			requeue: requeueSlow,
 		}
 	}
@@ -130,6 +144,13 @@ func statefulSetReady(s *appsv1.StatefulSet) bool {
 		want = *s.Spec.Replicas
 	}
 	return s.Status.ReadyReplicas > 0 && s.Status.ReadyReplicas == want
+}
+
+// daemonSetReady: at least one pod scheduled, and every scheduled pod
+// ready (a DaemonSet has no Available condition; this is its rollout
+// status's rule).
+func daemonSetReady(d *appsv1.DaemonSet) bool {
+	return d.Status.DesiredNumberScheduled > 0 && d.Status.NumberReady == d.Status.DesiredNumberScheduled
 }
 
 // protocol returns the agent protocol the workload declares. Unlike

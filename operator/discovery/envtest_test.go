@@ -1,15 +1,12 @@
 package discovery
 
 import (
-	"bytes"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,10 +16,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
-	"sigs.k8s.io/yaml"
 
 	"github.com/agentid/agentid/api/v1alpha1"
 	"github.com/agentid/agentid/internal/testenv"
+	"github.com/agentid/agentid/internal/testenv/generatedrbac"
 )
 
 // TestDiscoveryOnARealAPIServer runs the discovery controllers against a
@@ -57,22 +54,10 @@ func TestDiscoveryOnARealAPIServer(t *testing.T) {
 		// only deploy/rbac/role.yaml, through a client without a cache (so
 		// every read is an API call the role must allow).
 		e := e.sub(t)
-		data, err := os.ReadFile(filepath.Join(testenv.Root(t), "deploy", "rbac", "role.yaml"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var role rbacv1.ClusterRole
-		if err := yaml.UnmarshalStrict(bytes.TrimPrefix(data, []byte("---\n")), &role); err != nil {
-			t.Fatal(err)
-		}
-		role.Name = "agentid-operator-discovery-rbac-test"
-		e.create(&role)
 		const user = "system:serviceaccount:agentid-system:agentid-operator"
-		e.create(&rbacv1.ClusterRoleBinding{
-			ObjectMeta: metav1.ObjectMeta{Name: role.Name},
-			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-			Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
-		})
+		if err := generatedrbac.MustRead(t).Grant(t.Context(), c, "agentid-operator-discovery-rbac-test", user); err != nil {
+			t.Fatal(err)
+		}
 		u, err := env.ControlPlane.AddUser(envtest.User{Name: user}, cfg)
 		if err != nil {
 			t.Fatal(err)

@@ -52,6 +52,7 @@ type world struct {
 	probes  string
 	metrics *prometheus.Registry
 	cfg     *rest.Config
+	env     *envtest.Environment
 }
 
 const ns, bundleNS = "agents", "spire-system"
@@ -84,7 +85,7 @@ func newWorld(t *testing.T, bundleData []byte) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{c: c, cfg: cfg, metrics: prometheus.NewRegistry()}
+	w := &world{c: c, cfg: cfg, env: env, metrics: prometheus.NewRegistry()}
 	w.create(t, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: bundleNS}})
 	w.bundle = &corev1.ConfigMap{
 		ObjectMeta: metav1.ObjectMeta{Namespace: bundleNS, Name: "spire-bundle"},

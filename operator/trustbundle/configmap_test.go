@@ -55,6 +55,7 @@ func TestBundleFormatsAndErrors(t *testing.T) {
 		{"a missing key says which", []client.Object{configMap(map[string]string{"other": "x"})}, "", `key "bundle.spiffe"`},
 		{"a bundle that does not parse says so", []client.Object{configMap(map[string]string{DefaultKey: `{"keys": [}`})}, "", "failed to parse SPIFFE bundle JSON"},
 		{"a bundle without authorities says so", []client.Object{configMap(map[string]string{DefaultKey: `{"keys": []}`})}, "", "no certificates"},
+		{"a bundle set without trust domains says so", []client.Object{configMap(map[string]string{DefaultKey: `{}`})}, "", "names no trust domain"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,10 +68,10 @@ func TestBundleFormatsAndErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := cm.Bundle(t.Context())
+			set, err := cm.Bundles(t.Context())
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("Bundle = %v, %v; want an error containing %q", b, err, tt.wantErr)
+					t.Fatalf("Bundles = %v, %v; want an error containing %q", set, err, tt.wantErr)
 				}
 				if n := testutil.CollectAndCount(m.loadErrors); n != 1 || testutil.ToFloat64(m.authorities) != 0 {
 					t.Errorf("load error series = %d, authorities = %v; want one error and 0", n, testutil.ToFloat64(m.authorities))
@@ -83,8 +84,9 @@ func TestBundleFormatsAndErrors(t *testing.T) {
 			if testutil.ToFloat64(m.authorities) != 1 {
 				t.Errorf("agentid_trust_bundle_authorities = %v, want 1", testutil.ToFloat64(m.authorities))
 			}
-			if b.TrustDomain() != td || len(b.X509Authorities()) != 1 || !b.X509Authorities()[0].Equal(ca.Cert) {
-				t.Errorf("bundle = %v, want the CA of %s", b, td)
+			b, ok := set.Get(td)
+			if set.Len() != 1 || !ok || len(b.X509Authorities()) != 1 || !b.X509Authorities()[0].Equal(ca.Cert) {
+				t.Errorf("bundles = %v, want only the CA of %s", TrustDomains(set), td)
 			}
 		})
 	}
@@ -109,11 +111,11 @@ func TestBundleIsParsedOncePerResourceVersionAndFollowsRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, err := cm.Bundle(t.Context())
+	first, err := cm.Bundles(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := cm.Bundle(t.Context())
+	second, err := cm.Bundles(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,11 +132,12 @@ func TestBundleIsParsedOncePerResourceVersionAndFollowsRotation(t *testing.T) {
 	if err := c.Update(t.Context(), &cur); err != nil {
 		t.Fatal(err)
 	}
-	rotated, err := cm.Bundle(t.Context())
+	rotatedSet, err := cm.Bundles(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !rotated.HasX509Authority(next.Cert) || rotated.HasX509Authority(old.Cert) {
+	rotated, _ := rotatedSet.Get(td)
+	if rotated == nil || !rotated.HasX509Authority(next.Cert) || rotated.HasX509Authority(old.Cert) {
 		t.Error("the rotated bundle is not the new one")
 	}
 
@@ -144,7 +147,7 @@ func TestBundleIsParsedOncePerResourceVersionAndFollowsRotation(t *testing.T) {
 	if err := c.Update(t.Context(), &cur); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cm.Bundle(t.Context()); err == nil {
+	if _, err := cm.Bundles(t.Context()); err == nil {
 		t.Error("a broken bundle update was not reported")
 	}
 }

@@ -10,14 +10,16 @@ import (
 // Metrics are the bundle's Prometheus metrics:
 //
 //	kagenti_x5c_trust_bundle_load_errors_total{reason}  (Kagenti's name)
-//	agentid_trust_bundle_authorities                    X.509 authorities of the current bundle, 0 while it cannot be loaded
+//	agentid_trust_bundle_authorities                    X.509 authorities of the current bundles, 0 while they cannot be loaded
+//	agentid_trust_bundle_trust_domains                  trust domains with a bundle, 0 while they cannot be loaded
 //
 // reason is configmap_not_found, empty_bundle, invalid_bundle or
 // read_failed. A ConfigMap is parsed once per resourceVersion, so an error
 // is counted once per change (or per failed read), not per reconcile.
 type Metrics struct {
-	loadErrors  *prometheus.CounterVec
-	authorities prometheus.Gauge
+	loadErrors   *prometheus.CounterVec
+	authorities  prometheus.Gauge
+	trustDomains prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -29,10 +31,14 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"reason"}),
 		authorities: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "agentid_trust_bundle_authorities",
-			Help: "X.509 authorities in the current trust bundle; 0 while it cannot be loaded.",
+			Help: "X.509 authorities in the current trust bundles; 0 while they cannot be loaded.",
+		}),
+		trustDomains: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "agentid_trust_bundle_trust_domains",
+			Help: "Trust domains with a bundle in the trust bundle ConfigMap; 0 while it cannot be loaded.",
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.loadErrors, m.authorities} {
+	for _, c := range []prometheus.Collector{m.loadErrors, m.authorities, m.trustDomains} {
 		if err := reg.Register(c); err != nil {
 			return nil, errors.Join(errors.New("trustbundle: registering metrics"), err)
 		}
@@ -40,15 +46,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return m, nil
 }
 
-func (m *Metrics) loaded(b *x509bundle.Bundle, err error) {
+func (m *Metrics) loaded(set *x509bundle.Set, err error) {
 	if m == nil {
 		return
 	}
 	if err == nil {
-		m.authorities.Set(float64(len(b.X509Authorities())))
+		n := 0
+		for _, b := range set.Bundles() {
+			n += len(b.X509Authorities())
+		}
+		m.authorities.Set(float64(n))
+		m.trustDomains.Set(float64(set.Len()))
 		return
 	}
 	m.authorities.Set(0)
+	m.trustDomains.Set(0)
 	reason := "read_failed"
 	switch {
 	case errors.Is(err, ErrNotFound):
