@@ -87,6 +87,10 @@ const (
 	// LabelSignatureVerified is set to "true" on a workload's pod template
 	// while its card is verified.
 	LabelSignatureVerified = "agent.kagenti.dev/signature-verified"
+	// LabelSignatureVerifiedRossoctl is the same label under the prefix of
+	// rossoctl, the Kagenti operator's current name, set beside it with
+	// --rossoctl-labels for policies that key on that name.
+	LabelSignatureVerifiedRossoctl = "agent.rossoctl.dev/signature-verified"
 	// LabelNetworkPolicyMode is set on the operator's NetworkPolicies to
 	// permissive or restrictive, so that kubectl get networkpolicies -l
 	// agent.kagenti.dev/network-policy-mode=restrictive lists the isolated

@@ -105,6 +105,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	fs.StringVar(&cfg.BundleKey, "spire-trust-bundle-configmap-key", trustbundle.DefaultKey, "key of the bundle in the ConfigMap (SPIFFE JSON or PEM)")
 	fs.DurationVar(&refresh, "spire-trust-bundle-refresh-interval", 5*time.Minute, "accepted for compatibility: the bundle ConfigMap is watched, so a change applies at once")
 	fs.BoolVar(&cfg.AuditMode, "signature-audit-mode", false, "record verification failures without removing labels or withholding cards")
+	fs.BoolVar(&cfg.RossoctlLabel, "rossoctl-labels", false, "also set and remove agent.rossoctl.dev/signature-verified beside agent.kagenti.dev/signature-verified")
 	fs.BoolVar(&enforceNetPolicies, "enforce-network-policies", false, "give every AgentCard a NetworkPolicy on its workload's pods: permissive while verified, restrictive otherwise (needs --require-a2a-signature)")
 	fs.StringVar(&opNamespace, "network-policy-operator-namespace", "", "namespace of the operator's pods, the only ingress of a restrictive policy (default $"+EnvPodNamespace+")")
 	fs.StringVar(&opPods, "network-policy-operator-pod-selector", "app.kubernetes.io/name=agentid-operator", "label selector of the operator's pods in that namespace")

@@ -42,6 +42,14 @@ func TestParseFlags(t *testing.T) {
 			}
 		},
 	}, {
+		name: "--rossoctl-labels sets the rossoctl label too, and it is off by default",
+		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "flag.example", "--rossoctl-labels"}, bundle...),
+		check: func(t *testing.T, o options) {
+			if !o.config.RossoctlLabel {
+				t.Error("RossoctlLabel = false")
+			}
+		},
+	}, {
 		name: "the flag wins over the environment",
 		args: append([]string{"--require-a2a-signature", "--spire-trust-domain", "flag.example"}, bundle...),
 		env:  map[string]string{EnvTrustDomain: "env.example"},
@@ -55,7 +63,7 @@ func TestParseFlags(t *testing.T) {
 		args: nil,
 		check: func(t *testing.T, o options) {
 			c := o.config
-			if c.BundleKey != "bundle.spiffe" || c.MetricsAddr != ":8080" || c.ProbeAddr != ":8081" || c.LeaderElection || o.logFormat != "json" || c.SVIDExpiryGracePeriod != 30*time.Minute {
+			if c.BundleKey != "bundle.spiffe" || c.MetricsAddr != ":8080" || c.ProbeAddr != ":8081" || c.LeaderElection || o.logFormat != "json" || c.SVIDExpiryGracePeriod != 30*time.Minute || c.RossoctlLabel {
 				t.Errorf("config = %+v, log format %q", c, o.logFormat)
 			}
 			if len(o.warnings) != 1 || !strings.Contains(o.warnings[0], "--require-a2a-signature is off") {

@@ -79,5 +79,6 @@ func workloadView(o client.Object) view {
 	}
 	tl := maps.Clone(w.template.Labels)
 	delete(tl, v1alpha1.LabelSignatureVerified)
+	delete(tl, v1alpha1.LabelSignatureVerifiedRossoctl)
 	return view{labels: o.GetLabels(), templateLabels: tl, serviceAccount: w.serviceAccount(), ready: w.ready}
 }

@@ -86,6 +86,9 @@ type Options struct {
 	// (not merely a member of the trust domain), so that a verified card
 	// cannot be served by another workload. It needs RequireSignature.
 	SVIDs x509svid.Source
+	// RossoctlLabel (--rossoctl-labels) sets and removes
+	// agent.rossoctl.dev/signature-verified together with Kagenti's label.
+	RossoctlLabel bool
 	// NetworkPolicies (--enforce-network-policies), when set, give each
 	// card a NetworkPolicy that follows its Verified condition. It needs
 	// RequireSignature.
@@ -573,18 +576,28 @@ func (r *Reconciler) setCondition(card *v1alpha1.AgentCard, typ string, status m
 	})
 }
 
-// applyLabel sets or removes the verified label on the workload's pod
-// template with a merge patch of that one key, and only when it differs.
+// applyLabel sets or removes the verified label (and its rossoctl twin,
+// with RossoctlLabel) on the workload's pod template with a merge patch of
+// those keys, and only when one differs.
 func (r *Reconciler) applyLabel(ctx context.Context, card *v1alpha1.AgentCard, w *workload, set bool) error {
-	v, has := podTemplateLabel(w)
-	if set && has && v == "true" || !set && !has {
+	keys := r.labelKeys()
+	differs := false
+	for _, k := range keys {
+		v, has := w.template.Labels[k]
+		differs = differs || set && (!has || v != "true") || !set && has
+	}
+	if !differs {
 		return nil
 	}
 	value := "null"
 	if set {
 		value = `"true"`
 	}
-	patch := []byte(`{"spec":{"template":{"metadata":{"labels":{"` + v1alpha1.LabelSignatureVerified + `":` + value + `}}}}}`)
+	labels := make([]string, len(keys))
+	for i, k := range keys {
+		labels[i] = `"` + k + `":` + value
+	}
+	patch := []byte(`{"spec":{"template":{"metadata":{"labels":{` + strings.Join(labels, ",") + `}}}}}`)
 	if err := r.client.Patch(ctx, w.obj, client.RawPatch(types.MergePatchType, patch)); err != nil {
 		return fmt.Errorf("cardcontroller: labelling %s %s: %w", w.kind, w.obj.GetName(), err)
 	}
@@ -592,9 +605,17 @@ func (r *Reconciler) applyLabel(ctx context.Context, card *v1alpha1.AgentCard, w
 	// SignatureEvaluated and BindingEvaluated events, and every event is
 	// one more write to the API server.
 	if !set {
-		r.recorder.Eventf(card, w.obj, corev1.EventTypeWarning, "LabelRemoved", "Label", "%s removed from the pod template of %s %s", v1alpha1.LabelSignatureVerified, w.kind, w.obj.GetName())
+		r.recorder.Eventf(card, w.obj, corev1.EventTypeWarning, "LabelRemoved", "Label", "%s removed from the pod template of %s %s", strings.Join(keys, " and "), w.kind, w.obj.GetName())
 	}
 	return nil
+}
+
+// labelKeys are the verified labels the reconciler sets.
+func (r *Reconciler) labelKeys() []string {
+	if r.opts.RossoctlLabel {
+		return []string{v1alpha1.LabelSignatureVerified, v1alpha1.LabelSignatureVerifiedRossoctl}
+	}
+	return []string{v1alpha1.LabelSignatureVerified}
 }
 
 // finalize removes the verified label from the workload, then the

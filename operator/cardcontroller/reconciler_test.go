@@ -680,3 +680,36 @@ func TestProactiveResigning(t *testing.T) {
 		}
 	})
 }
+
+// With --rossoctl-labels the rossoctl twin of the verified label comes and
+// goes with Kagenti's, in the same patch; without it, it is never set.
+func TestTheRossoctlLabelFollowsKagentisWhenAskedFor(t *testing.T) {
+	labels := func(f *fixture) map[string]string {
+		var d appsv1.Deployment
+		if err := f.c.Get(f.ctx, types.NamespacedName{Namespace: f.ns, Name: f.name}, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d.Spec.Template.Labels
+	}
+	for _, rossoctl := range []bool{false, true} {
+		f := newFixture(t, newFakeClient(t), newCAs(t))
+		f.opts.RossoctlLabel = rossoctl
+		f.serve(validCard(f))
+		card := f.card(&v1alpha1.IdentityBinding{Strict: true})
+		_, got := f.run(card)
+		wantCondition(t, got, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonSignatureVerified)
+		l := labels(f)
+		if _, has := l[v1alpha1.LabelSignatureVerifiedRossoctl]; l[v1alpha1.LabelSignatureVerified] != "true" || has != rossoctl {
+			t.Fatalf("rossoctl labels %v, verified: pod template labels %v", rossoctl, l)
+		}
+		f.serve(tamper(t, validCard(f)))
+		f.run(card)
+		l = labels(f)
+		if _, has := l[v1alpha1.LabelSignatureVerified]; has {
+			t.Fatalf("rossoctl labels %v, tampered: Kagenti's label kept: %v", rossoctl, l)
+		}
+		if _, has := l[v1alpha1.LabelSignatureVerifiedRossoctl]; has {
+			t.Fatalf("rossoctl labels %v, tampered: the rossoctl label kept: %v", rossoctl, l)
+		}
+	}
+}

@@ -233,13 +233,6 @@ func ClusterServiceURL(s *corev1.Service, p corev1.ServicePort) string {
 	return "http://" + net.JoinHostPort(s.Name+"."+s.Namespace+".svc", strconv.Itoa(int(p.Port)))
 }
 
-// podTemplateLabel reports the value of the verified label on the pod
-// template.
-func podTemplateLabel(w *workload) (string, bool) {
-	v, ok := w.template.Labels[v1alpha1.LabelSignatureVerified]
-	return v, ok
-}
-
 // objectRef is the status.targetRef of a resolved workload.
 func objectRef(card *v1alpha1.AgentCard) *v1alpha1.TargetRef {
 	ref := card.Spec.TargetRef

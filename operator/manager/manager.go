@@ -52,6 +52,8 @@ type Config struct {
 	BundleKey string
 	// AuditMode: --signature-audit-mode.
 	AuditMode bool
+	// RossoctlLabel: --rossoctl-labels.
+	RossoctlLabel bool
 	// SVIDExpiryGracePeriod: --svid-expiry-grace-period; 0 turns proactive
 	// re-signing off.
 	SVIDExpiryGracePeriod time.Duration
@@ -243,6 +245,7 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		RequireSignature:  c.RequireSignature,
 		TrustDomain:       c.TrustDomain,
 		AuditMode:         c.AuditMode,
+		RossoctlLabel:     c.RossoctlLabel,
 		ServiceURL:        c.ServiceURL,
 		Metrics:           cardMetrics,
 		SVIDs:             svids,
