@@ -293,7 +293,7 @@ func TestOperatorVerifiesAgainstTheWatchedBundle(t *testing.T) {
 // the ConfigMap is what spire-server prints, and the cards are signed by
 // the agentcard signer with SVIDs that spire-server minted.
 func TestOperatorVerifiesSPIREMintedCards(t *testing.T) {
-	spire := cardtest.StartSPIREServer(t, "example.org")
+	spire := testenv.StartSPIREServer(t, "example.org")
 	own := spire.Mint(t, "spiffe://example.org/ns/agents/sa/weather-sa", time.Hour)
 	w := newWorld(t, spire.Bundle(t))
 	w.addWeather(t, cardtest.Sign(t, cardtest.Card("weather"), own))

@@ -17,6 +17,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	card    []byte
+	clients []string // the URI SANs of the client certificates seen, in order
 	fetches atomic.Int64
 }
 
@@ -40,6 +41,11 @@ func (s *Server) handler() http.Handler {
 		s.fetches.Add(1)
 		s.mu.Lock()
 		body := s.card
+		if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			for _, u := range r.TLS.PeerCertificates[0].URIs {
+				s.clients = append(s.clients, u.String())
+			}
+		}
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(body)
@@ -55,3 +61,11 @@ func (s *Server) SetCard(card []byte) {
 
 // Fetches reports how many times the card was fetched.
 func (s *Server) Fetches() int64 { return s.fetches.Load() }
+
+// ClientIDs are the URI SANs (SPIFFE IDs) of the client certificates that
+// fetched the card over mTLS, in order.
+func (s *Server) ClientIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.clients...)
+}
