@@ -128,12 +128,14 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// New builds the operator's manager on the cluster that cfg reaches. Run
-// it with its Start method.
+// New builds the operator's manager on the cluster that restConfig
+// reaches. Run it with its Start method. A restConfig that sets no QPS is
+// not rate limited on the client (see unlimited).
 func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, error) {
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
 	}
+	restConfig = unlimited(restConfig)
 	logger := c.Logger
 	if logger == nil {
 		logger = slog.Default()
@@ -284,6 +286,21 @@ func New(ctx context.Context, restConfig *rest.Config, c Config) (ctrl.Manager, 
 		return nil, fmt.Errorf("manager: %w", err)
 	}
 	return mgr, nil
+}
+
+// unlimited returns restConfig, or when it sets neither QPS nor a rate
+// limiter, a copy with client-side rate limiting off (QPS -1), as
+// ctrl.GetConfig returns it. Left at 0, client-go would allow 5 requests
+// per second (burst 10): a new verified card costs five writes (finalizer,
+// status, label, two events), so a start with 500 cards would take minutes.
+// The API server's priority and fairness paces the operator instead.
+func unlimited(restConfig *rest.Config) *rest.Config {
+	if restConfig.QPS != 0 || restConfig.RateLimiter != nil {
+		return restConfig
+	}
+	cp := rest.CopyConfig(restConfig)
+	cp.QPS = -1
+	return cp
 }
 
 // workloadAPIWait bounds the wait for the operator's first SVID.

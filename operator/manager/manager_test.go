@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/flowcontrol"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -395,6 +396,31 @@ func waitLabel(t *testing.T, c client.Client, d *appsv1.Deployment, want bool) {
 			t.Fatalf("timed out waiting for the label to be %v", want)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestARestConfigWithoutQPSIsNotRateLimitedOnTheClient(t *testing.T) {
+	limiter := flowcontrol.NewTokenBucketRateLimiter(1, 1)
+	for _, tc := range []struct {
+		name    string
+		in      rest.Config
+		wantQPS float32
+	}{
+		{"no QPS: unlimited, as ctrl.GetConfig makes it", rest.Config{}, -1},
+		{"a QPS of its own is kept", rest.Config{QPS: 50, Burst: 100}, 50},
+		{"unlimited stays unlimited", rest.Config{QPS: -1}, -1},
+		{"a rate limiter of its own is kept", rest.Config{RateLimiter: limiter}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := tc.in
+			got := unlimited(&in)
+			if got.QPS != tc.wantQPS || got.Burst != tc.in.Burst || got.RateLimiter != tc.in.RateLimiter {
+				t.Errorf("QPS %v, burst %d, limiter %v; want %v, %d, %v", got.QPS, got.Burst, got.RateLimiter, tc.wantQPS, tc.in.Burst, tc.in.RateLimiter)
+			}
+			if in.QPS != tc.in.QPS {
+				t.Errorf("the caller's config was changed: QPS %v", in.QPS)
+			}
+		})
 	}
 }
 

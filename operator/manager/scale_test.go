@@ -1,14 +1,19 @@
 package manager
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"slices"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +23,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -34,8 +42,9 @@ import (
 // starts the operator (--max-concurrent-reconciles = $AGENTID_SCALE_WORKERS,
 // default 4) and times until every card is Synced and Verified — and, with
 // AGENTID_SCALE_NETWORK_POLICIES=1 (--enforce-network-policies), has its
-// permissive NetworkPolicy. It logs the time, the cards per second and the
-// test process's heap.
+// permissive NetworkPolicy. It logs the time, the cards per second, the
+// test process's heap and the operator's API requests per card by verb and
+// resource (watches and the discovery of the API excluded).
 func TestScaleCardsReachVerified(t *testing.T) {
 	n := 500
 	if v := os.Getenv("AGENTID_SCALE_CARDS"); v != "" {
@@ -109,7 +118,11 @@ func TestScaleCardsReachVerified(t *testing.T) {
 	if os.Getenv("AGENTID_SCALE_NETWORK_POLICIES") == "1" {
 		policies = netpolConfig()
 	}
-	w.start(t, Config{
+	reconcilesBefore := reconciles(t)
+	requests := &requestCounter{}
+	operator := rest.CopyConfig(w.cfg)
+	operator.Wrap(requests.wrap)
+	mgr, err := New(ctx, operator, Config{
 		NetworkPolicies:  policies,
 		RequireSignature: true,
 		TrustDomain:      spiffeid.RequireTrustDomainFromString("example.org"),
@@ -124,29 +137,27 @@ func TestScaleCardsReachVerified(t *testing.T) {
 		MaxConcurrentReconciles: workers,
 		testing:                 true,
 	})
-	deadline := time.Now().Add(5 * time.Minute)
-	for {
-		var list v1alpha1.AgentCardList
-		if err := w.c.List(ctx, &list); err != nil {
-			t.Fatal(err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- mgr.Start(ctx) }()
+	t.Cleanup(func() {
+		if err := <-stopped; err != nil {
+			t.Errorf("manager: %v", err)
 		}
-		done := 0
-		var sample string
-		for _, c := range list.Items {
-			if meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionSynced) && meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionVerified) &&
-				(policies == nil || meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionNetworkPolicyApplied)) {
-				done++
-			} else if sample == "" {
-				sample = fmt.Sprintf("%s/%s: %+v", c.Namespace, c.Name, c.Status.Conditions)
-			}
-		}
-		if done == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d cards verified after 5 minutes; e.g. %s", done, n, sample)
-		}
-		time.Sleep(100 * time.Millisecond)
+	})
+	watcher, err := client.NewWithWatch(w.cfg, client.Options{Scheme: w.c.Scheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	if err := waitForAll(wait, watcher, n, func(c *v1alpha1.AgentCard) bool {
+		return meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionSynced) && meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionVerified) &&
+			(policies == nil || meta.IsStatusConditionTrue(c.Status.Conditions, v1alpha1.ConditionNetworkPolicyApplied))
+	}); err != nil {
+		t.Fatal(err)
 	}
 	took := time.Since(began)
 	var after runtime.MemStats
@@ -157,7 +168,177 @@ func TestScaleCardsReachVerified(t *testing.T) {
 	}
 	t.Logf("%d cards %s %v after the operator started (%d workers): %.0f cards/s; test process heap in use %d MiB (was %d MiB before the operator)",
 		n, what, took.Round(time.Millisecond), workers, float64(n)/took.Seconds(), after.HeapInuse>>20, before.HeapInuse>>20)
+	done := reconciles(t) - reconcilesBefore
+	t.Logf("%.0f reconciles of AgentCards until then (%.2f per card, %.0f/s)", done, done/float64(n), done/took.Seconds())
+	t.Logf("operator API requests until then: %s", requests.perCard(n))
 }
+
+// reconciles is controller-runtime's count of AgentCard reconciles in this
+// process, whatever their result.
+func reconciles(t *testing.T) float64 {
+	t.Helper()
+	families, err := crmetrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, f := range families {
+		if f.GetName() != "controller_runtime_reconcile_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "controller" && l.GetValue() == "agentcard" {
+					sum += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// waitForAll waits until n AgentCards are done. It watches rather than
+// polls: listing 500 cards ten times a second costs the API server, on a
+// shared 2-core machine, a good part of what the operator is measured on.
+func waitForAll(ctx context.Context, c client.WithWatch, n int, done func(*v1alpha1.AgentCard) bool) error {
+	pending := map[types.NamespacedName]string{} // not done: its conditions
+	seen := 0
+	for {
+		var list v1alpha1.AgentCardList
+		if err := c.List(ctx, &list); err != nil {
+			return fmt.Errorf("%d of %d cards done; e.g. %s: %w", seen-len(pending), n, sample(pending), err)
+		}
+		clear(pending)
+		seen = len(list.Items)
+		for i := range list.Items {
+			card := &list.Items[i]
+			if !done(card) {
+				pending[client.ObjectKeyFromObject(card)] = fmt.Sprintf("%+v", card.Status.Conditions)
+			}
+		}
+		if seen == n && len(pending) == 0 {
+			return nil
+		}
+		events, err := c.Watch(ctx, &v1alpha1.AgentCardList{}, &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: list.ResourceVersion}})
+		if err != nil {
+			return fmt.Errorf("%d of %d cards done; e.g. %s: %w", seen-len(pending), n, sample(pending), err)
+		}
+		for ev := range events.ResultChan() {
+			card, ok := ev.Object.(*v1alpha1.AgentCard)
+			if !ok {
+				break // an error event: list again
+			}
+			key := client.ObjectKeyFromObject(card)
+			if ev.Type == watch.Deleted || done(card) {
+				delete(pending, key)
+			} else {
+				pending[key] = fmt.Sprintf("%+v", card.Status.Conditions)
+			}
+			if len(pending) == 0 {
+				events.Stop()
+				return nil
+			}
+		}
+		events.Stop()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%d of %d cards done; e.g. %s: %w", seen-len(pending), n, sample(pending), ctx.Err())
+		}
+	}
+}
+
+func sample(pending map[types.NamespacedName]string) string {
+	for k, v := range pending {
+		return k.String() + ": " + v
+	}
+	return "none"
+}
+
+// requestCounter counts the requests of a rest.Config's transport by verb
+// and resource, and times them, so that the scale test reports what each
+// card costs the API server and how long the operator waits for it.
+type requestCounter struct {
+	mu    sync.Mutex
+	count map[string]int
+	took  map[string]time.Duration
+}
+
+func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+		key, ok := requestKey(r)
+		if !ok {
+			return rt.RoundTrip(r)
+		}
+		began := time.Now()
+		resp, err := rt.RoundTrip(r)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.count == nil {
+			c.count, c.took = map[string]int{}, map[string]time.Duration{}
+		}
+		c.count[key]++
+		c.took[key] += time.Since(began)
+		return resp, err
+	})
+}
+
+// perCard formats the counts divided by n, most frequent first, with the
+// mean time of each.
+func (c *requestCounter) perCard(n int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := slices.Collect(maps.Keys(c.count))
+	sort.Slice(keys, func(i, j int) bool {
+		if c.count[keys[i]] != c.count[keys[j]] {
+			return c.count[keys[i]] > c.count[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	total := 0
+	var b strings.Builder
+	for _, k := range keys {
+		total += c.count[k]
+		fmt.Fprintf(&b, "; %s %d (%.2f/card, mean %v)", k, c.count[k], float64(c.count[k])/float64(n), (c.took[k] / time.Duration(c.count[k])).Round(100*time.Microsecond))
+	}
+	return fmt.Sprintf("%d (%.2f/card)%s", total, float64(total)/float64(n), b.String())
+}
+
+// requestKey is "<verb> <resource>[/<subresource>]" of an API request;
+// false for watches and for the discovery of the API.
+func requestKey(r *http.Request) (string, bool) {
+	if r.URL.Query().Get("watch") == "true" {
+		return "", false
+	}
+	// /api/v1/namespaces/ns/pods/name/status or
+	// /apis/group/version/namespaces/ns/resource/name/subresource.
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case len(parts) > 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) > 3 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return "", false
+	}
+	if len(parts) > 1 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	if len(parts) == 0 {
+		return "", false
+	}
+	resource := parts[0]
+	if len(parts) > 2 {
+		resource += "/" + parts[2]
+	}
+	verb := strings.ToLower(r.Method)
+	if verb == "get" && len(parts) == 1 {
+		verb = "list"
+	}
+	return verb + " " + resource, true
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 func createAgent(t *testing.T, c client.Client, ns, name string) error {
 	ctx := t.Context()
