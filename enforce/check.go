@@ -41,6 +41,10 @@ type Call struct {
 	// the call's first round, which spent its rate-limit unit. "" for a
 	// new call.
 	Round string
+	// Rounds says the caller carries multi-round-trip calls (a proxy
+	// deciding through this server): only then does Check issue the
+	// ticket of the next round, which costs an HMAC and a random id.
+	Rounds bool
 }
 
 // Check is the core's decision on a Call: the same steps, in the same order
@@ -109,7 +113,7 @@ func (c *Core) Check(ctx context.Context, call Call) Check {
 	}
 	c.finish(st, &v)
 	r := v.check.result(v.Audit)
-	if r.Decision != aip.DecisionBlock && v.check.hasDec {
+	if call.Rounds && r.Decision != aip.DecisionBlock && v.check.hasDec {
 		r.Round = c.nextTicket(&v)
 	}
 	return r

@@ -45,7 +45,7 @@ func (c *Core) remoteDecision(ctx context.Context, st *snapshot, s *Session, msg
 	}
 	// The server has no tools/list of its own: what this session saw of
 	// the tool is what its schema pin is checked against.
-	req := Call{Tool: call.Name, Arguments: call.Arguments, Token: token, ToolDefinition: s.toolDefinition(call.Name)}
+	req := Call{Tool: call.Name, Arguments: call.Arguments, Token: token, ToolDefinition: s.toolDefinition(call.Name), Rounds: true}
 	if v.continues != nil {
 		// The server spent the call's rate-limit unit on its first round.
 		req.Round = v.continues.ticket

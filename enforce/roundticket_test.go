@@ -57,7 +57,7 @@ func TestThroughAServerTheRoundsOfOneCallSpendOneUnit(t *testing.T) {
 
 // checkRun asks c to decide the run tool with args, presenting ticket.
 func checkRun(c *enforce.Core, args, ticket string) enforce.Check {
-	return c.Check(context.Background(), enforce.Call{Tool: "run", Arguments: json.RawMessage(args), Round: ticket})
+	return c.Check(context.Background(), enforce.Call{Tool: "run", Arguments: json.RawMessage(args), Round: ticket, Rounds: true})
 }
 
 func TestARoundTicketIsHonouredOnceForTheSameCall(t *testing.T) {
@@ -131,7 +131,7 @@ func TestARoundTicketIsHonouredOnceForTheSameCall(t *testing.T) {
 	} {
 		t.Run("a ticket presented with "+tc.name+" is refused", func(t *testing.T) {
 			c, _, ticket := first(t)
-			r := c.Check(context.Background(), enforce.Call{Tool: tc.tool, Arguments: json.RawMessage(tc.args), Round: ticket})
+			r := c.Check(context.Background(), enforce.Call{Tool: tc.tool, Arguments: json.RawMessage(tc.args), Round: ticket, Rounds: true})
 			if r.Code != aip.CodeForbidden || r.Reason != tc.reason || !hasEvent(r, enforce.EventRoundMismatch) {
 				t.Fatalf("got %+v", r)
 			}
@@ -201,4 +201,15 @@ func flip(s string, i int) string {
 		c = 'B'
 	}
 	return s[:i] + string(c) + s[i+1:]
+}
+
+func TestATicketIsIssuedOnlyToCallersThatCarryRounds(t *testing.T) {
+	clk := &clock{now: time.Unix(1_800_000_000, 0)}
+	c := roundsCore(t, "enforce", clk)
+	if r := c.Check(context.Background(), enforce.Call{Tool: "echo", Arguments: json.RawMessage(`{}`)}); r.Decision != aip.DecisionAllow || r.Round != "" {
+		t.Fatalf("a caller without rounds: %+v", r)
+	}
+	if r := c.Check(context.Background(), enforce.Call{Tool: "echo", Arguments: json.RawMessage(`{}`), Rounds: true}); r.Round == "" {
+		t.Fatalf("a caller with rounds got no ticket: %+v", r)
+	}
 }

@@ -155,7 +155,9 @@ func (c *Client) Check(ctx context.Context, call enforce.Call) (enforce.Check, e
 		Tool           string          `json:"tool"`
 		Arguments      json.RawMessage `json:"arguments"`
 		ToolDefinition json.RawMessage `json:"tool_definition,omitempty"`
-		RoundTicket    string          `json:"round_ticket,omitempty"`
+		// Always sent, "" for a new call: it asks for the next round's
+		// ticket.
+		RoundTicket string `json:"round_ticket"`
 	}{call.Tool, nonNullObject(call.Arguments), call.ToolDefinition, call.Round}, call.Token)
 	switch {
 	case errors.Is(err, errTooLarge):

@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,5 +194,26 @@ func TestThroughTheServerTheRoundsOfOneCallSpendOneRateLimitUnit(t *testing.T) {
 	// The server counted one call of the minute's one.
 	if code, data := outcome(t, core, s, toolCall(3, "limited", `{}`, "")); code != aip.CodeRateLimited {
 		t.Fatalf("a new call after the two rounds: %d %v", code, data)
+	}
+}
+
+func TestOnlyARequestThatCarriesRoundTicketGetsOne(t *testing.T) {
+	ts := newTestServer(t, server.Config{}, basePolicy)
+	for _, tc := range []struct {
+		body string
+		want bool
+	}{
+		{`{"tool":"read_file","arguments":{}}`, false},
+		{`{"tool":"read_file","arguments":{},"round_ticket":""}`, true},
+	} {
+		resp, err := http.Post(ts.url+"/v1/validate", "application/json", strings.NewReader(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := strings.Contains(string(b), `"round_ticket":"r1.`); got != tc.want {
+			t.Errorf("%s: answered %s; want a ticket %v", tc.body, b, tc.want)
+		}
 	}
 }

@@ -20,8 +20,11 @@ type validateRequest struct {
 	// server's tools/list as the asking proxy saw it, for schema pins.
 	ToolDefinition json.RawMessage
 	// RoundTicket is agentid's addition: the ticket of the earlier round a
-	// retry of a multi-round-trip call continues (enforce.Call.Round).
-	RoundTicket string
+	// retry of a multi-round-trip call continues (enforce.Call.Round), ""
+	// for a new call. A request that carries the member at all, even
+	// empty, asks for the ticket of the next round (HasRoundTicket).
+	RoundTicket    string
+	HasRoundTicket bool
 }
 
 // decodeValidateRequest reads a validation request with the rules of an MCP
@@ -69,7 +72,7 @@ func decodeValidateRequest(body []byte) (validateRequest, error) {
 			if val.Kind != strictjson.String {
 				return req, errors.New("round_ticket must be a string")
 			}
-			req.RoundTicket = string(sc.Text(val))
+			req.RoundTicket, req.HasRoundTicket = string(sc.Text(val)), true
 		}
 	}
 	if err := sc.Finish(); err != nil {
@@ -154,7 +157,7 @@ func (s *Server) handleValidate(w http.ResponseWriter, r *http.Request) {
 	// failover counted and audited), so the decision, bounded by the
 	// timeout, is made and recorded whether or not anyone reads it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), t.core.Policy().Server.Timeout)
-	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token, RequireToken: needToken, ToolDefinition: req.ToolDefinition, Round: req.RoundTicket})
+	check := t.core.Check(ctx, enforce.Call{Tool: req.Tool, Arguments: req.Arguments, Token: token, RequireToken: needToken, ToolDefinition: req.ToolDefinition, Round: req.RoundTicket, Rounds: req.HasRoundTicket})
 	cancel()
 	if needToken && check.Token == nil {
 		check = refuseUnauthenticated(check)
