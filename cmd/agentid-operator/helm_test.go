@@ -128,6 +128,7 @@ func TestHelmChartRefusesConfigurationsTheOperatorRefuses(t *testing.T) {
 			"signatureVerification.spireTrustBundle.configMapNamespace is required"},
 		{"audit mode without verification", "signatureVerification.auditMode=true", "need signatureVerification.enabled"},
 		{"network policies without verification", "signatureVerification.enforceNetworkPolicies=true", "need signatureVerification.enabled"},
+		{"rossoctl labels without verification", "signatureVerification.rossoctlLabels=true", "need signatureVerification.enabled"},
 		{"no service account to run as", "serviceAccount.create=false", "serviceAccount.name is required"},
 	}
 	for _, tt := range tests {
@@ -188,7 +189,7 @@ func TestHelmChartInstalls(t *testing.T) {
 				t.Errorf("Deployment %s with %d replicas, want agentid-operator with 2", d.Name, *d.Spec.Replicas)
 			}
 			cfg := o.config
-			if cfg.RequireSignature || cfg.AuditMode || cfg.Bundle.Name != "" || !cfg.TrustDomain.IsZero() {
+			if cfg.RequireSignature || cfg.AuditMode || cfg.RossoctlLabel || cfg.Bundle.Name != "" || !cfg.TrustDomain.IsZero() {
 				t.Errorf("the defaults verify signatures or name a bundle, as Kagenti's chart does not: %+v", cfg)
 			}
 			if !cfg.LeaderElection || cfg.LeaderElectionNamespace != "agentid-system" {
@@ -220,8 +221,8 @@ func TestHelmChartInstalls(t *testing.T) {
 		kinds:           map[string]int{"CustomResourceDefinition": 1, "ClusterRole": 1, "ClusterRoleBinding": 1, "Role": 2, "RoleBinding": 2, "ServiceAccount": 1, "Deployment": 1},
 		check: func(t *testing.T, d *appsv1.Deployment, o options, args []string) {
 			cfg := o.config
-			if !cfg.RequireSignature || !cfg.AuditMode || cfg.TrustDomain.Name() != "example.org" {
-				t.Errorf("signatureVerification.{enabled,auditMode,spireTrustDomain} not passed on: %+v", cfg)
+			if !cfg.RequireSignature || !cfg.AuditMode || cfg.TrustDomain.Name() != "example.org" || !cfg.RossoctlLabel {
+				t.Errorf("signatureVerification.{enabled,auditMode,spireTrustDomain,rossoctlLabels} not passed on: %+v", cfg)
 			}
 			if cfg.Bundle.Namespace != "spire-bundles" || cfg.Bundle.Name != "trust-bundle" || cfg.BundleKey != "bundle.crt" {
 				t.Errorf("spireTrustBundle: %v key %q, want spire-bundles/trust-bundle key bundle.crt", cfg.Bundle, cfg.BundleKey)

@@ -62,6 +62,9 @@ work, and so does the chart, at render time.
 {{- if $sv.auditMode }}
 - --signature-audit-mode
 {{- end }}
+{{- if $sv.rossoctlLabels }}
+- --rossoctl-labels
+{{- end }}
 {{- if $sv.enforceNetworkPolicies }}
 - --enforce-network-policies
 {{- /* A restrictive policy admits the operator's own pods: these. */}}
@@ -71,8 +74,8 @@ work, and so does the chart, at render time.
 {{- with $sv.spiffeEndpointSocket }}
 - --spiffe-endpoint-socket={{ . }}
 {{- end }}
-{{- else if or $sv.auditMode $sv.enforceNetworkPolicies $sv.spiffeEndpointSocket }}
-{{- fail "signatureVerification.auditMode, enforceNetworkPolicies and spiffeEndpointSocket need signatureVerification.enabled" }}
+{{- else if or $sv.auditMode $sv.enforceNetworkPolicies $sv.spiffeEndpointSocket $sv.rossoctlLabels }}
+{{- fail "signatureVerification.auditMode, enforceNetworkPolicies, spiffeEndpointSocket and rossoctlLabels need signatureVerification.enabled" }}
 {{- end }}
 - --agentcard-discovery={{ .Values.discovery.enabled }}
 {{- if .Values.leaderElection.enabled }}
