@@ -96,6 +96,7 @@ import (
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/internal/benchdata"
 	"github.com/agentid/agentid/server"
+	"github.com/agentid/agentid/tools/internal/benchkit"
 )
 
 func main() {
@@ -197,7 +198,7 @@ func compare(results map[key][]stats, cells []cell, base string) {
 		mb, mg := median(b), median(g)
 		fmt.Printf("| %d | %s | %s | %s / %s | %s / %s | %s | %s | %s | %.0f / %.0f | %s | %s / %s |\n", c.clients, sizeName(c.size), c.kind(),
 			us(mb.p50), us(mb.p99), us(mg.p50), us(mg.p99), us(time.Duration(med(ba))), us(time.Duration(med(ga))),
-			ratioSummary(ratio), mb.rps, mg.rps, ratioSummary(rps), us(mb.cpu), us(mg.cpu))
+			benchkit.RatioSummary(ratio), mb.rps, mg.rps, benchkit.RatioSummary(rps), us(mb.cpu), us(mg.cpu))
 	}
 }
 
@@ -303,7 +304,7 @@ func run(clientList string, requests, rounds int, profileDir string, profileRequ
 	}
 	// A request sent to direct and the floor carries a token too, spent or
 	// not, so that every variant reads the same bytes.
-	spare, err := minter.mint(1)
+	spare, err := minter.Mint(1)
 	if err != nil {
 		return err
 	}
@@ -321,7 +322,7 @@ func run(clientList string, requests, rounds int, profileDir string, profileRequ
 			for _, v := range order {
 				warm, toks := 2*c.clients, make([]string, requests+2*c.clients)
 				if v.token {
-					if toks, err = minter.mint(len(toks)); err != nil {
+					if toks, err = minter.Mint(len(toks)); err != nil {
 						return err
 					}
 				} else {
@@ -369,13 +370,13 @@ func run(clientList string, requests, rounds int, profileDir string, profileRequ
 		tput, tputRatio := "", ""
 		if c.clients > 1 {
 			tput = fmt.Sprintf("%.0f / %.0f", mf.rps, mg.rps)
-			tputRatio = ratioSummary(rps)
+			tputRatio = benchkit.RatioSummary(rps)
 		}
 		fmt.Printf("| %d | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s | %s / %s | %s | %s | %s | %s | %s / %s |\n",
 			c.clients, sizeName(c.size), c.kind(),
 			us(md.p50), us(md.p99), us(mf.p50), us(mf.p99), us(mg.p50), us(mg.p99),
 			us(time.Duration(med(fa50))), us(time.Duration(med(fa99))), us(time.Duration(med(ga50))), us(time.Duration(med(ga99))),
-			ratioSummary(r50), ratioSummary(r99), tput, tputRatio, us(mf.cpu), us(mg.cpu))
+			benchkit.RatioSummary(r50), benchkit.RatioSummary(r99), tput, tputRatio, us(mf.cpu), us(mg.cpu))
 	}
 
 	if es256Floor {
@@ -394,7 +395,7 @@ func run(clientList string, requests, rounds int, profileDir string, profileRequ
 
 // profileCell profiles a fresh floor and a fresh gateway, each in turn,
 // under the 32-client 4 KB JSON cell.
-func profileCell(self, upURL, policyPath, auditPath, profileDir string, requests int, minter *minter, spare string) error {
+func profileCell(self, upURL, policyPath, auditPath, profileDir string, requests int, minter *benchkit.Minter, spare string) error {
 	if err := os.MkdirAll(profileDir, 0o755); err != nil {
 		return err
 	}
@@ -416,7 +417,7 @@ func profileCell(self, upURL, policyPath, auditPath, profileDir string, requests
 		toks := make([]string, requests+2*c.clients)
 		if name == "gateway" {
 			v.token = true
-			if toks, err = minter.mint(len(toks)); err != nil {
+			if toks, err = minter.Mint(len(toks)); err != nil {
 				stop(v)
 				return err
 			}
@@ -436,15 +437,6 @@ func profileCell(self, upURL, policyPath, auditPath, profileDir string, requests
 }
 
 func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
-
-func ratioSummary(rs []float64) string {
-	if len(rs) == 0 {
-		return "n/a"
-	}
-	s := append([]float64(nil), rs...)
-	sort.Float64s(s)
-	return fmt.Sprintf("%.2f× [%.2f–%.2f]", s[len(s)/2], s[0], s[len(s)-1])
-}
 
 func med(v []float64) float64 {
 	s := append([]float64(nil), v...)
@@ -504,26 +496,9 @@ func start(name string, cmd *exec.Cmd) (*variant, error) {
 	}
 }
 
-func stop(v *variant) {
-	v.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { v.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		v.cmd.Process.Kill()
-		<-done
-	}
-}
+func stop(v *variant) { benchkit.Stop(v.cmd) }
 
-// minter issues tokens as the gateway's POST /v1/token would (same key,
-// same policy), without the HTTP round trip.
-type minter struct {
-	m       *identity.Manager
-	session string
-}
-
-func newMinter(policyPath string) (*minter, error) {
+func newMinter(policyPath string) (*benchkit.Minter, error) {
 	p, err := enforce.Load(policyPath, enforce.LoadOptions{})
 	if err != nil {
 		return nil, err
@@ -532,25 +507,7 @@ func newMinter(policyPath string) (*minter, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := identity.NewManager(identity.Config{Policy: p.Policy, Keys: ks, RemoteAgents: true, Binding: &identity.Binding{}})
-	if err != nil {
-		return nil, err
-	}
-	return &minter{m: m}, nil
-}
-
-func (mi *minter) mint(n int) ([]string, error) {
-	b := identity.Binding{ProcessID: os.Getpid(), Hostname: "bench", PolicyPath: "/bench/policy.yaml"}
-	out := make([]string, n)
-	for i := range out {
-		tok, c, err := mi.m.IssueFor(context.Background(), mi.session, b)
-		if err != nil {
-			return nil, err
-		}
-		mi.session = c.SessionID
-		out[i] = tok
-	}
-	return out, nil
+	return benchkit.NewMinter(p.Policy, ks)
 }
 
 // callBody is request i of a cell: a stateless (2026-07-28) tools/call
@@ -636,14 +593,14 @@ func load(v *variant, c cell, warm, toks []string) (stats, error) {
 	}
 	phase(warm, nil)
 	lat := make([]time.Duration, len(toks))
-	cpu0, err := processCPU(v.cmd.Process.Pid)
+	cpu0, err := benchkit.ProcessCPU(v.cmd.Process.Pid)
 	if err != nil {
 		return stats{}, err
 	}
 	t0 := time.Now()
 	phase(toks, lat)
 	elapsed := time.Since(t0)
-	cpu1, err := processCPU(v.cmd.Process.Pid)
+	cpu1, err := benchkit.ProcessCPU(v.cmd.Process.Pid)
 	if err != nil {
 		return stats{}, err
 	}
@@ -656,29 +613,6 @@ func load(v *variant, c cell, warm, toks []string) (stats, error) {
 		p50: lat[len(lat)/2], p99: lat[len(lat)*99/100],
 		cpu: (cpu1 - cpu0) / time.Duration(len(toks)),
 	}, nil
-}
-
-// processCPU is the user and system CPU time process pid has used so far:
-// fields 14 and 15 of /proc/pid/stat, in clock ticks of 10 ms.
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
-	if len(f) < 13 {
-		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // listen listens on a loopback port and prints its address for start.

@@ -39,11 +39,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/agentid/agentid/internal/benchdata"
+	"github.com/agentid/agentid/tools/internal/benchkit"
 )
 
 func main() {
@@ -163,7 +163,7 @@ func run(n, pipelined, rounds int, agentid string) error {
 			added50, added99 = micro(p50-base50), micro(p99-base99)
 		}
 		if rs := seqRatios[c.name]; len(rs) > 0 {
-			ratio = ratioSummary(rs)
+			ratio = benchkit.RatioSummary(rs)
 		}
 		fmt.Printf("%-13s %10s %10s %12s %12s %22s\n", c.name, micro(p50), micro(p99), added50, added99, ratio)
 	}
@@ -178,10 +178,10 @@ func run(n, pipelined, rounds int, agentid string) error {
 				added = micro(pc - base)
 			}
 			if rs := pipeRatios[c.name]; len(rs) > 0 {
-				ratio = ratioSummary(rs)
+				ratio = benchkit.RatioSummary(rs)
 			}
 			if rs := batchedRatios[c.name]; len(rs) > 0 {
-				batchedRatio = ratioSummary(rs)
+				batchedRatio = benchkit.RatioSummary(rs)
 			}
 			fmt.Printf("%-13s %10s %12s %22s %30s\n", c.name, micro(pc), added, ratio, batchedRatio)
 		}
@@ -190,10 +190,10 @@ func run(n, pipelined, rounds int, agentid string) error {
 		for _, c := range configs {
 			ratio, batchedRatio := "", ""
 			if rs := cpuRatios[c.name]; len(rs) > 0 {
-				ratio = ratioSummary(rs)
+				ratio = benchkit.RatioSummary(rs)
 			}
 			if rs := cpuBatchedRatios[c.name]; len(rs) > 0 {
-				batchedRatio = ratioSummary(rs)
+				batchedRatio = benchkit.RatioSummary(rs)
 			}
 			fmt.Printf("%-13s %10s %22s %30s\n", c.name, micro(median(cpuPerCall[c.name])), ratio, batchedRatio)
 		}
@@ -209,12 +209,6 @@ func addedRatio(m map[string]time.Duration, config string) float64 {
 		floor = 1
 	}
 	return float64(m[config]-m["direct"]) / float64(floor)
-}
-
-func ratioSummary(rs []float64) string {
-	s := append([]float64(nil), rs...)
-	sort.Float64s(s)
-	return fmt.Sprintf("%.2f× [%.2f–%.2f]", s[len(s)/2], s[0], s[len(s)-1])
 }
 
 func median(ds []time.Duration) time.Duration { return percentile(ds, 50) }
@@ -316,7 +310,7 @@ func measurePipelined(argv []string, n, inflight int) (perCall, cpu time.Duratio
 	}
 	slots := make(chan struct{}, inflight)
 	werr := make(chan error, 1)
-	cpu0, err := processCPU(cmd.Process.Pid)
+	cpu0, err := benchkit.ProcessCPU(cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -352,7 +346,7 @@ func measurePipelined(argv []string, n, inflight int) (perCall, cpu time.Duratio
 		return 0, 0, err
 	}
 	elapsed := time.Since(start)
-	cpu1, err := processCPU(cmd.Process.Pid)
+	cpu1, err := benchkit.ProcessCPU(cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -464,29 +458,4 @@ func relayLines(batched bool) error {
 func lineBuffered(rd *bufio.Reader) bool {
 	p, _ := rd.Peek(rd.Buffered())
 	return bytes.IndexByte(p, '\n') >= 0
-}
-
-// processCPU is the user and system CPU time process pid has used so far,
-// all its threads, without its children: fields 14 and 15 of
-// /proc/pid/stat, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
-func processCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name, field 2, is in parentheses and may hold spaces.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
-	}
-	f := strings.Fields(string(b[i+1:])) // f[0] is field 3
-	if len(f) < 13 {
-		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
-	}
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("unreadable /proc/%d/stat", pid)
-	}
-	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }

@@ -51,6 +51,7 @@ import (
 
 	"github.com/agentid/agentid/identity"
 	"github.com/agentid/agentid/policy"
+	"github.com/agentid/agentid/tools/internal/benchkit"
 )
 
 func main() {
@@ -164,7 +165,7 @@ func run(connList string, requests, rounds int, store, agentidBin string) error 
 				order = []*target{agentT, floorT}
 			}
 			for _, t := range order {
-				toks, err := minter.mint(requests)
+				toks, err := minter.Mint(requests)
 				if err != nil {
 					return err
 				}
@@ -243,24 +244,9 @@ func start(name string, cmd *exec.Cmd) (*target, error) {
 	}
 }
 
-func stop(t *target) {
-	t.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { t.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.cmd.Process.Kill()
-	}
-}
+func stop(t *target) { benchkit.Stop(t.cmd) }
 
-// minter issues tokens as agentid serve would (same key, same policy).
-type minter struct {
-	m       *identity.Manager
-	session string
-}
-
-func newMinter(policyPath, keyPath string) (*minter, error) {
+func newMinter(policyPath, keyPath string) (*benchkit.Minter, error) {
 	p, _, err := policy.Load(policyPath)
 	if err != nil {
 		return nil, err
@@ -269,25 +255,7 @@ func newMinter(policyPath, keyPath string) (*minter, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := identity.NewManager(identity.Config{Policy: p, Keys: ks, RemoteAgents: true, Binding: &identity.Binding{}})
-	if err != nil {
-		return nil, err
-	}
-	return &minter{m: m}, nil
-}
-
-func (mi *minter) mint(n int) ([]string, error) {
-	b := identity.Binding{ProcessID: os.Getpid(), Hostname: "bench", PolicyPath: "/bench/policy.yaml"}
-	out := make([]string, n)
-	for i := range out {
-		tok, c, err := mi.m.IssueFor(context.Background(), mi.session, b)
-		if err != nil {
-			return nil, err
-		}
-		mi.session = c.SessionID
-		out[i] = tok
-	}
-	return out, nil
+	return benchkit.NewMinter(p, ks)
 }
 
 const validateBody = `{"tool":"read_file","arguments":{"path":"/tmp/bench.txt"}}`
@@ -310,8 +278,8 @@ func validate(c *http.Client, url, token string) (bool, error) {
 	return resp.StatusCode == 200 && strings.Contains(string(body), `"allow"`), nil
 }
 
-func replayCheck(t *target, mi *minter) (int, error) {
-	toks, err := mi.mint(1)
+func replayCheck(t *target, mi *benchkit.Minter) (int, error) {
+	toks, err := mi.Mint(1)
 	if err != nil {
 		return 0, err
 	}
