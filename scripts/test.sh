@@ -36,7 +36,19 @@ CACHE="${AGENTID_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/agentid}"
 export CI="${CI:-true}"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/agentid-test.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+# The test processes build agentid into agentid-testbin-<pid>-* (see
+# internal/testenv/binary.go); each build sweeps away the directories of
+# processes that have ended, which leaves the last run's: swept here too.
+sweep_testbins() {
+	local d pid
+	for d in "${TMPDIR:-/tmp}"/agentid-testbin-*; do
+		[ -d "$d" ] || continue
+		pid="${d##*/agentid-testbin-}"
+		pid="${pid%%-*}"
+		kill -0 "$pid" 2>/dev/null || rm -rf "$d"
+	done
+}
+trap 'rm -rf "$WORK"; sweep_testbins' EXIT
 
 START=$SECONDS
 STEPS=()
