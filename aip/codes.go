@@ -95,6 +95,16 @@ func IsAIP(code int) bool {
 // is ErrorName(code).
 const DataKey = "aip_error"
 
+// MarkData marks an error's data as agentid's own (DataKey: ErrorName(code)),
+// making the map when data is nil, and returns it.
+func MarkData(code int, data map[string]any) map[string]any {
+	if data == nil {
+		data = make(map[string]any, 1)
+	}
+	data[DataKey] = ErrorName(code)
+	return data
+}
+
 // ErrorName is the stable, machine-readable name of an error code, the value
 // of DataKey: "forbidden", "rate_limited", "user_denied", ...
 func ErrorName(code int) string {

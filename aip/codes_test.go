@@ -39,3 +39,14 @@ func TestIsAIPOnlyForTheCodesOfSection7(t *testing.T) {
 		}
 	}
 }
+
+func TestMarkDataAddsTheCodesNameAndKeepsTheRest(t *testing.T) {
+	if got := aip.MarkData(aip.CodeRateLimited, nil); len(got) != 1 || got[aip.DataKey] != "rate_limited" {
+		t.Errorf("MarkData(nil) = %v, want only %s: rate_limited", got, aip.DataKey)
+	}
+	data := map[string]any{"reason": "r"}
+	got := aip.MarkData(aip.CodeForbidden, data)
+	if got["reason"] != "r" || got[aip.DataKey] != "forbidden" || len(got) != 2 {
+		t.Errorf("MarkData = %v, want reason and %s: forbidden", got, aip.DataKey)
+	}
+}

@@ -142,11 +142,11 @@ func (v *Verdict) reply(id json.RawMessage, code int, data map[string]any) {
 func errorLine(id json.RawMessage, code int, message string, data any) []byte {
 	switch d := data.(type) {
 	case map[string]any:
-		d[aip.DataKey] = aip.ErrorName(code)
+		aip.MarkData(code, d)
 	case map[string]string:
 		d[aip.DataKey] = aip.ErrorName(code)
 	case nil:
-		data = map[string]any{aip.DataKey: aip.ErrorName(code)}
+		data = aip.MarkData(code, nil)
 	}
 	b := jsonrpc.ErrorResponse(id, code, message, data)
 	return b[:len(b)-1]

@@ -98,11 +98,7 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, body []by
 // in body (null when it shows none).
 func answer(w http.ResponseWriter, status int, body []byte, code int, data map[string]any) {
 	id, _ := jsonrpc.IDFromHead(body)
-	if data == nil {
-		data = map[string]any{}
-	}
-	data[aip.DataKey] = aip.ErrorName(code)
-	writeMessage(w, status, jsonrpc.ErrorResponse(id, code, aip.Message(code), data))
+	writeMessage(w, status, jsonrpc.ErrorResponse(id, code, aip.Message(code), aip.MarkData(code, data)))
 }
 
 // publicURL is the gateway's base URL: the configured one, or the one this
