@@ -8,7 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -28,11 +27,6 @@ const targetIndex = "spec.targetRef.kindName"
 
 func targetKey(kind, name string) string { return kind + "/" + name }
 
-// waitingIndex indexes AgentCards waiting for a Service (Synced is False
-// with reason ServiceNotFound) by namespace, so that a new Service wakes
-// those cards only, not every card of its namespace.
-const waitingIndex = "status.waitingForService"
-
 // SetupOptions tune the controller.
 type SetupOptions struct {
 	// Bundle, when not empty, is the trust bundle ConfigMap, whose changes
@@ -49,16 +43,6 @@ func (r *Reconciler) Setup(ctx context.Context, mgr ctrl.Manager, o SetupOptions
 	err := mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AgentCard{}, targetIndex, func(o client.Object) []string {
 		ref := o.(*v1alpha1.AgentCard).Spec.TargetRef
 		return []string{targetKey(ref.Kind, ref.Name)}
-	})
-	if err != nil {
-		return fmt.Errorf("cardcontroller: indexing AgentCards: %w", err)
-	}
-	err = mgr.GetFieldIndexer().IndexField(ctx, &v1alpha1.AgentCard{}, waitingIndex, func(o client.Object) []string {
-		c := meta.FindStatusCondition(o.(*v1alpha1.AgentCard).Status.Conditions, v1alpha1.ConditionSynced)
-		if c != nil && c.Reason == v1alpha1.ReasonServiceNotFound {
-			return []string{o.GetNamespace()}
-		}
-		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("cardcontroller: indexing AgentCards: %w", err)
@@ -128,8 +112,15 @@ func (r *Reconciler) siblings(ctx context.Context, o client.Object) []reconcile.
 	return out
 }
 
-func (r *Reconciler) cardsWaitingForService(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.requests(ctx, client.InNamespace(o.GetNamespace()), client.MatchingFields{waitingIndex: o.GetNamespace()})
+// cardsWaitingForService wakes the cards of the Service's namespace that
+// found no Service (see waitingCards), not every card of the namespace.
+func (r *Reconciler) cardsWaitingForService(_ context.Context, o client.Object) []reconcile.Request {
+	cards := r.waiting.in(o.GetNamespace())
+	out := make([]reconcile.Request, 0, len(cards))
+	for _, c := range cards {
+		out = append(out, reconcile.Request{NamespacedName: c})
+	}
+	return out
 }
 
 func (r *Reconciler) allCards(ctx context.Context, _ client.Object) []reconcile.Request {

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -102,6 +103,7 @@ type Reconciler struct {
 	bundles  BundleSource
 	recorder events.EventRecorder
 	opts     Options
+	waiting  waitingCards
 }
 
 // New returns a Reconciler that reads and writes through c, verifies
@@ -143,6 +145,9 @@ func New(c client.Client, bundles BundleSource, recorder events.EventRecorder, o
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var card v1alpha1.AgentCard
 	if err := r.client.Get(ctx, req.NamespacedName, &card); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.waiting.remove(req.NamespacedName)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	if !card.DeletionTimestamp.IsZero() {
@@ -256,10 +261,13 @@ func (r *Reconciler) evaluate(ctx context.Context, card *v1alpha1.AgentCard) out
 			requeue: requeueSlow,
 		}, w)
 	}
+	key := types.NamespacedName{Namespace: card.Namespace, Name: card.Name}
+	r.waiting.add(key) // before the cache is read: see waitingCards
 	svc, err := r.service(ctx, card.Namespace, w)
 	if err != nil {
 		return r.syncFailed(card, err, w)
 	}
+	r.waiting.remove(key)
 	url := r.opts.ServiceURL(svc, servicePort(svc))
 
 	// The bundle comes first: an mTLS fetch checks the server against it.

@@ -713,3 +713,63 @@ func TestTheRossoctlLabelFollowsKagentisWhenAskedFor(t *testing.T) {
 		}
 	}
 }
+
+// TestAServiceWakesTheCardsThatFoundNone: the cards a new Service wakes are
+// those whose last look found no Service, as recorded before the look (not
+// read back from their cached status, which can lag behind the Service's
+// event), and no longer once they found one or are gone.
+func TestAServiceWakesTheCardsThatFoundNone(t *testing.T) {
+	f := newFixture(t, newFakeClient(t), newCAs(t))
+	f.serve(validCard(f))
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: f.name}}
+	if err := f.c.Get(f.ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.Delete(f.ctx, svc.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	card := f.card(nil)
+	r := f.reconciler()
+	wakes := func(ns string) []reconcile.Request {
+		return r.cardsWaitingForService(f.ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "any"}})
+	}
+	if got := wakes(f.ns); len(got) != 0 {
+		t.Fatalf("before any reconcile a Service wakes %v, want none", got)
+	}
+	_, got := f.run(card)
+	wantCondition(t, got, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonServiceNotFound)
+	want := reconcile.Request{NamespacedName: client.ObjectKeyFromObject(card)}
+	if got := wakes(f.ns); len(got) != 1 || got[0] != want {
+		t.Fatalf("a Service in the card's namespace wakes %v, want %v", got, want)
+	}
+	if got := wakes("elsewhere"); len(got) != 0 {
+		t.Fatalf("a Service in another namespace wakes %v, want none", got)
+	}
+	svc.ResourceVersion = ""
+	f.create(svc)
+	_, got = f.run(card)
+	wantCondition(t, got, v1alpha1.ConditionVerified, metav1.ConditionTrue, v1alpha1.ReasonSignatureVerified)
+	if got := wakes(f.ns); len(got) != 0 {
+		t.Fatalf("after the card found its Service a Service wakes %v, want none", got)
+	}
+
+	// Gone while waiting: forgotten at its last reconcile.
+	if err := f.c.Delete(f.ctx, svc.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	f.run(card)
+	if len(wakes(f.ns)) != 1 {
+		t.Fatal("the card waits for a Service again")
+	}
+	if err := f.c.Delete(f.ctx, got.DeepCopy()); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the finalizer goes, then the card
+		if _, err := r.Reconcile(f.ctx, want); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := wakes(f.ns); len(got) != 0 {
+		t.Fatalf("a deleted card is still woken: %v", got)
+	}
+}
