@@ -202,27 +202,35 @@ func (f *fixture) create(o client.Object) {
 	}
 }
 
+// agentMeta is the metadata of an A2A agent workload called name.
+func (f *fixture) agentMeta(name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: map[string]string{
+		v1alpha1.LabelAgentType:                             v1alpha1.AgentTypeAgent,
+		v1alpha1.LabelProtocolPrefix + v1alpha1.ProtocolA2A: "",
+	}}
+}
+
+// agentPods are the selector and pod template of workload name: pods
+// labelled app=name, running as testSA.
+func agentPods(name string) (*metav1.LabelSelector, corev1.PodTemplateSpec) {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}}, corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: testSA,
+			Containers:         []corev1.Container{{Name: "agent", Image: "example.invalid/agent:1"}},
+		},
+	}
+}
+
 // createDeployment creates an agent Deployment whose pods run as testSA,
 // with its status Available when ready.
 func (f *fixture) createDeployment(name string, ready bool) *appsv1.Deployment {
 	f.t.Helper()
 	one := int32(1)
+	selector, template := agentPods(name)
 	d := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: name, Labels: map[string]string{
-			v1alpha1.LabelAgentType:                             v1alpha1.AgentTypeAgent,
-			v1alpha1.LabelProtocolPrefix + v1alpha1.ProtocolA2A: "",
-		}},
-		Spec: appsv1.DeploymentSpec{
-			Replicas: &one,
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": name}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: testSA,
-					Containers:         []corev1.Container{{Name: "agent", Image: "example.invalid/agent:1"}},
-				},
-			},
-		},
+		ObjectMeta: f.agentMeta(name),
+		Spec:       appsv1.DeploymentSpec{Replicas: &one, Selector: selector, Template: template},
 	}
 	f.create(d)
 	f.setDeploymentReady(d, ready)

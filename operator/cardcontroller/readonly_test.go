@@ -22,21 +22,10 @@ const daemonSetName = "node-agent"
 // served by the fixture's card server.
 func (f *fixture) createDaemonSet(ready bool) *appsv1.DaemonSet {
 	f.t.Helper()
+	selector, template := agentPods(daemonSetName)
 	d := &appsv1.DaemonSet{
-		ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: daemonSetName, Labels: map[string]string{
-			v1alpha1.LabelAgentType:                             v1alpha1.AgentTypeAgent,
-			v1alpha1.LabelProtocolPrefix + v1alpha1.ProtocolA2A: "",
-		}},
-		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": daemonSetName}},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": daemonSetName}},
-				Spec: corev1.PodSpec{
-					ServiceAccountName: testSA,
-					Containers:         []corev1.Container{{Name: "agent", Image: "example.invalid/agent:1"}},
-				},
-			},
-		},
+		ObjectMeta: f.agentMeta(daemonSetName),
+		Spec:       appsv1.DaemonSetSpec{Selector: selector, Template: template},
 	}
 	f.create(d)
 	f.setDaemonSetReady(d, ready)
