@@ -41,6 +41,17 @@ func (s *byteSet) addRange(lo, hi int) {
 		s.add(byte(c))
 	}
 }
+
+// table returns the set as a table indexed by byte, which the scans over
+// class runs test in fewer instructions than the bit set.
+func (s *byteSet) table() *[256]bool {
+	var t [256]bool
+	for b := range t {
+		t[b] = s.has(byte(b))
+	}
+	return &t
+}
+
 func (s *byteSet) len() int {
 	return bits.OnesCount64(s[0]) + bits.OnesCount64(s[1]) + bits.OnesCount64(s[2]) + bits.OnesCount64(s[3])
 }
@@ -66,6 +77,7 @@ type lit struct {
 // and need bytes from set in all.
 type classRun struct {
 	set  byteSet
+	in   *[256]bool // set as a table
 	k    int
 	need int
 	// shared indexes Scanner.runSets when other patterns of the scanner
@@ -91,11 +103,20 @@ type exactLit struct {
 
 // foldLit is a case-folded literal prepared for searching: the search looks
 // for every spelling of its rarest rune, then compares the other runes one
-// by one in both directions.
+// by one in both directions. An ASCII literal in text that holds none of
+// the non-ASCII runes its runes fold to is compared byte by byte.
 type foldLit struct {
 	runes []rune
 	at    int      // index in runes of the searched rune
 	encs  [][]byte // UTF-8 spellings of every rune in its fold orbit
+	// For a literal of ASCII runes: lower is it in lower case, with mask
+	// 0x20 at its letters (c|mask[i] == lower[i] compares a byte); ascii
+	// the spellings in encs that are ASCII; exotic the non-ASCII runes its
+	// runes fold to (U+212A KELVIN SIGN for k, U+017F LONG S for s),
+	// UTF-8 encoded.
+	lower, mask []byte
+	ascii       []byte
+	exotic      [][]byte
 }
 
 type prefilter struct {
@@ -109,7 +130,14 @@ type prefilter struct {
 	// before is anchor.before of the chosen literal anchor; negative when
 	// the anchor is a class run or the distance is unbounded.
 	before int
+	// required lists up to maxRequired bytes one of which every match
+	// holds, when searching them first is cheaper than the anchor: text
+	// without any of them has no match.
+	required []byte
 }
+
+// maxRequired bounds the bytes of a required set: each is one IndexByte.
+const maxRequired = 3
 
 // Relative costs (unit ≈ 100 ns on 4 KB of text) used to pick the cheapest
 // anchor. They only steer performance; any anchor gives correct results.
@@ -171,10 +199,114 @@ func newPrefilter(re *syntax.Regexp) prefilter {
 	}
 	for _, r := range cand.runs {
 		r.need = minCount(re, &r.set)
+		r.in = r.set.table()
 		r.shared = -1
 		pf.runs = append(pf.runs, r)
 	}
+	// A case-folded literal or a class is searched through runs of
+	// common letters or digits; a rare byte such as the ':' of
+	// "(?i)token\s*:" rules out most text at the cost of one IndexByte.
+	if len(pf.folds) > 0 || len(pf.runs) > 0 {
+		if set, _, ok := requiredSet(re); ok && set.len() <= maxRequired {
+			for b := 0; b < 256; b++ {
+				if set.has(byte(b)) {
+					pf.required = append(pf.required, byte(b))
+				}
+			}
+		}
+	}
 	return pf
+}
+
+// mayMatch reports whether text holds one of the required bytes.
+func (pf *prefilter) mayMatch(text []byte) bool {
+	if pf.required == nil {
+		return true
+	}
+	for _, b := range pf.required {
+		if bytes.IndexByte(text, b) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// requiredSet returns a set of bytes one of which every match of re holds,
+// the rarest it finds, and how common its bytes are; ok is false when it
+// finds none. A rune counts by the first byte of its encoding; a literal
+// U+FFFD, which also matches invalid bytes, not at all.
+func requiredSet(re *syntax.Regexp) (set byteSet, freq float64, ok bool) {
+	offer := func(s byteSet) {
+		if f := setFreq(&s); !ok || f < freq {
+			set, freq, ok = s, f, true
+		}
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			if r == utf8.RuneError {
+				continue
+			}
+			spellings := []rune{r}
+			if re.Flags&syntax.FoldCase != 0 {
+				spellings = orbit(r)
+			}
+			var s byteSet
+			for _, o := range spellings {
+				s.add(utf8.AppendRune(nil, o)[0])
+			}
+			offer(s)
+		}
+	case syntax.OpCharClass:
+		var s byteSet
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			lo, hi := re.Rune[i], re.Rune[i+1]
+			if lo < utf8.RuneSelf {
+				s.addRange(int(lo), int(min(hi, utf8.RuneSelf-1)))
+			}
+			if hi >= utf8.RuneSelf {
+				s.addHigh() // lead bytes, and invalid bytes matched as U+FFFD
+			}
+		}
+		offer(s)
+	case syntax.OpCapture, syntax.OpPlus:
+		return requiredSet(re.Sub[0])
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return requiredSet(re.Sub[0])
+		}
+	case syntax.OpConcat:
+		for _, sub := range re.Sub {
+			if s, _, k := requiredSet(sub); k {
+				offer(s)
+			}
+		}
+	case syntax.OpAlternate:
+		var u byteSet
+		for _, sub := range re.Sub {
+			s, _, k := requiredSet(sub)
+			if !k {
+				return byteSet{}, 0, false
+			}
+			u.union(&s)
+		}
+		offer(u)
+	}
+	return set, freq, ok
+}
+
+func setFreq(s *byteSet) float64 {
+	f := 0.0
+	for b := 0; b < 256; b++ {
+		if s.has(byte(b)) {
+			if b < utf8.RuneSelf {
+				f += byteFreq(byte(b))
+			} else {
+				f += 0.001
+			}
+		}
+	}
+	return f
 }
 
 func makeExactLit(s string) exactLit {
@@ -636,8 +768,57 @@ func makeFoldLit(s string) (foldLit, bool) {
 	}
 	for _, o := range orbit(f.runes[f.at]) {
 		f.encs = append(f.encs, utf8.AppendRune(nil, o))
+		if o < utf8.RuneSelf {
+			f.ascii = append(f.ascii, byte(o))
+		}
+	}
+	for _, r := range f.runes {
+		if r >= utf8.RuneSelf {
+			f.lower, f.mask, f.ascii, f.exotic = nil, nil, nil, nil
+			break
+		}
+		l, m := byte(unicode.ToLower(r)), byte(0)
+		if 'a' <= l && l <= 'z' {
+			m = 0x20
+		}
+		f.lower, f.mask = append(f.lower, l), append(f.mask, m)
+		for _, o := range orbit(r) {
+			e := utf8.AppendRune(nil, o)
+			if o >= utf8.RuneSelf && !slices.ContainsFunc(f.exotic, func(x []byte) bool { return bytes.Equal(x, e) }) {
+				f.exotic = append(f.exotic, e)
+			}
+		}
 	}
 	return f, true
+}
+
+// asciiOnly reports whether f can be compared byte by byte in text: f is
+// ASCII and text holds none of the non-ASCII runes f's runes fold to.
+func (f *foldLit) asciiOnly(text []byte) bool {
+	if f.lower == nil {
+		return false
+	}
+	for _, e := range f.exotic {
+		if bytes.Contains(text, e) {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiMatchAt is matchAt for an ASCII-only search: the literal at
+// text[a-f.at:], byte by byte.
+func (f *foldLit) asciiMatchAt(text []byte, a int) (start, end int, ok bool) {
+	start, end = a-f.at, a-f.at+len(f.lower)
+	if start < 0 || end > len(text) {
+		return 0, 0, false
+	}
+	for i, c := range text[start:end] {
+		if c|f.mask[i] != f.lower[i] {
+			return 0, 0, false
+		}
+	}
+	return start, end, true
 }
 
 func (f *foldLit) freq() float64 {
@@ -661,7 +842,7 @@ func (p *pattern) findAll(text []byte, dst [][2]int, wins []window, rc *runCache
 	if !p.pf.ok {
 		return appendLocs(dst, p.re, text, 0), wins
 	}
-	if len(text) < p.pf.minLen {
+	if len(text) < p.pf.minLen || !p.pf.mayMatch(text) {
 		return dst, wins // most strings and numbers in a document are short
 	}
 	if p.at != nil {
@@ -767,7 +948,7 @@ func (pf *prefilter) add(text []byte, dst []window, a, b int, run *classRun) ([]
 	if ok && run != nil && run.need > 0 {
 		n := 0
 		for _, c := range text[l:r] {
-			if run.set.has(c) {
+			if run.in[c] {
 				n++
 			}
 		}
@@ -783,6 +964,26 @@ func (pf *prefilter) foldOccurrences(text []byte, f *foldLit, found func(a, b in
 	// next[i] caches the next occurrence of encs[i] at or after off
 	// (-2: not searched yet, -1: none left), so each spelling's search
 	// moves forward only and the whole loop stays linear.
+	if f.asciiOnly(text) {
+		// One pass per spelling of the rare letter; found does not need
+		// the occurrences in order.
+		for _, e := range f.ascii {
+			for off := f.at; off < len(text); {
+				i := bytes.IndexByte(text[off:], e)
+				if i < 0 {
+					break
+				}
+				a := off + i
+				start, end, ok := f.asciiMatchAt(text, a)
+				if !ok {
+					off = a + 1
+					continue
+				}
+				off = max(found(start, end)+f.at, a+1)
+			}
+		}
+		return
+	}
 	var buf [4]int
 	next := buf[:0]
 	for range f.encs {
@@ -869,7 +1070,7 @@ func (pf *prefilter) runWindows(text []byte, dst []window, run classRun, rc *run
 		runs = rc.get(text, run.shared)
 	} else {
 		var buf [16]window
-		runs = classRuns(text, &run.set, run.k, buf[:0])
+		runs = classRuns(text, run.in, run.k, buf[:0])
 	}
 	next := 0
 	for _, r := range runs {
@@ -885,17 +1086,17 @@ func (pf *prefilter) runWindows(text []byte, dst []window, run classRun, rc *run
 // classRuns appends the maximal runs of at least k bytes of set. Checking
 // every k-th byte is enough: any k consecutive bytes include one checked
 // position.
-func classRuns(text []byte, set *byteSet, k int, dst []window) []window {
+func classRuns(text []byte, in *[256]bool, k int, dst []window) []window {
 	for i := k - 1; i < len(text); {
-		if !set.has(text[i]) {
+		if !in[text[i]] {
 			i += k
 			continue
 		}
 		lo, hi := i, i+1
-		for lo > 0 && set.has(text[lo-1]) {
+		for lo > 0 && in[text[lo-1]] {
 			lo--
 		}
-		for hi < len(text) && set.has(text[hi]) {
+		for hi < len(text) && in[text[hi]] {
 			hi++
 		}
 		if hi-lo >= k {
@@ -912,6 +1113,7 @@ func classRuns(text []byte, set *byteSet, k int, dst []window) []window {
 // runs of; k is the shortest run any of them needs.
 type sharedRun struct {
 	set byteSet
+	in  *[256]bool // set as a table
 	k   int
 }
 
@@ -936,7 +1138,7 @@ func (rc *runCache) reset(sets []sharedRun) {
 
 func (rc *runCache) get(text []byte, i int) []window {
 	if !rc.done[i] {
-		rc.runs[i] = classRuns(text, &rc.sets[i].set, rc.sets[i].k, rc.runs[i][:0])
+		rc.runs[i] = classRuns(text, rc.sets[i].in, rc.sets[i].k, rc.runs[i][:0])
 		rc.done[i] = true
 	}
 	return rc.runs[i]
@@ -961,7 +1163,7 @@ func shareRuns(patterns []pattern) []sharedRun {
 			i := slices.IndexFunc(sets, func(sr sharedRun) bool { return sr.set == runs[ri].set })
 			if i < 0 {
 				i = len(sets)
-				sets = append(sets, sharedRun{set: runs[ri].set, k: runs[ri].k})
+				sets = append(sets, sharedRun{set: runs[ri].set, in: runs[ri].in, k: runs[ri].k})
 			}
 			sets[i].k = min(sets[i].k, runs[ri].k)
 			runs[ri].shared = i

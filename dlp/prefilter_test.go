@@ -3,6 +3,7 @@ package dlp
 import (
 	"reflect"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"testing"
 	"unicode"
@@ -40,6 +41,57 @@ var differentialTexts = []string{
 	"\xff\xfeAKIA\xe2\x84\xaa é😀 \x00\n\n", "aaaa bbbb 1234\n5678",
 	"token=a token=b tokentoken: x\ntoken:", "xtoken:\xe2\x84\xaaen \xc3token=1 \xe2\x84token=2 é.1.2.3.4",
 	"1.2.3.4.5.6.7.8 .1.1.1.1 1..2", "ab ab aab abab\nab", "password:  \n\tx secret= token",
+	"api Token: s3cr3t", "SECRET=x", "AKIA1234567890ABCDEF-123-45-6789",
+}
+
+func TestRequiredSetHoldsAByteOfEveryMatch(t *testing.T) {
+	for _, tt := range []struct {
+		expr string
+		want string // the bytes of the set; "-" when there is none
+	}{
+		{`(?i)(password|secret|token)\s*[:=]\s*\S+`, ":="},
+		{`a|b`, "ab"},
+		{`ab|c*`, "-"},
+		{`x*`, "-"},
+		{`x+y?`, "x"},
+		{`x{2,}`, "x"},
+		{`x{0,3}`, "-"},
+		{`(?i)k`, "Kk\xe2"},
+		{`(?i)s`, "Ss\xc5"},
+		{`é`, "\xc3"},
+		{`[a\x{FFFD}]`, "a" + highBytes()},
+		{`\x{FFFD}`, "-"},
+		{`\b`, "-"},
+		{`.`, "-"},
+	} {
+		t.Run(tt.expr, func(t *testing.T) {
+			re, err := syntax.Parse(tt.expr, syntax.Perl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			set, _, ok := requiredSet(re.Simplify())
+			got := "-"
+			if ok {
+				got = ""
+				for b := 0; b < 256; b++ {
+					if set.has(byte(b)) {
+						got += string([]byte{byte(b)})
+					}
+				}
+			}
+			if got != tt.want {
+				t.Errorf("requiredSet(%s) = %q, want %q", tt.expr, got, tt.want)
+			}
+		})
+	}
+}
+
+func highBytes() string {
+	var b []byte
+	for c := 0x80; c < 0x100; c++ {
+		b = append(b, byte(c))
+	}
+	return string(b)
 }
 
 func TestPrefilterFindsExactlyTheMatchesOfAWholeTextScan(t *testing.T) {

@@ -532,6 +532,19 @@ func (s *Scanner) str(i int) (end int, flags uint8, err *Error) {
 			j++
 		}
 		if j == lim && j < len(d) {
+			// Sixteen bytes a round: two words tested, one branch.
+			for j+16 <= len(d) {
+				m0 := special(binary.LittleEndian.Uint64(d[j:]), strict)
+				m1 := special(binary.LittleEndian.Uint64(d[j+8:]), strict)
+				if m0|m1 != 0 {
+					if m0 == 0 {
+						j, m0 = j+8, m1
+					}
+					j += bits.TrailingZeros64(m0) >> 3
+					goto found
+				}
+				j += 16
+			}
 			for j+8 <= len(d) {
 				if m := special(binary.LittleEndian.Uint64(d[j:]), strict); m != 0 {
 					j += bits.TrailingZeros64(m) >> 3
@@ -539,6 +552,7 @@ func (s *Scanner) str(i int) (end int, flags uint8, err *Error) {
 				}
 				j += 8
 			}
+		found:
 			continue
 		}
 		if j >= len(d) {
