@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/agentid/agentid/internal/strictjson"
@@ -54,6 +55,15 @@ func FuzzRedactJSON(f *testing.F) {
 			}
 			if valid && err != nil {
 				t.Fatalf("valid JSON rejected: %v", err)
+			}
+			if valid {
+				// Valid JSON is redacted the same without validating its
+				// strings again.
+				v, verr := s.RedactJSONValidated(Response, data)
+				if !errors.Is(verr, err) || !bytes.Equal(v.Data, res.Data) || v.Changed != res.Changed ||
+					!reflect.DeepEqual(v.Findings, res.Findings) || v.Truncated != res.Truncated {
+					t.Fatalf("RedactJSONValidated(%q) = %q, %v, %v; RedactJSON: %q, %v, %v", data, v.Data, v.Findings, verr, res.Data, res.Findings, err)
+				}
 			}
 			if err != nil {
 				continue

@@ -104,7 +104,7 @@ func droppedRecord(event string, id json.RawMessage, reason string) audit.Record
 type auditRedaction struct {
 	args json.RawMessage
 	// scanned is false when DLP is off or there are no arguments; otherwise
-	// res and err are RedactJSON(Request, arguments).
+	// res and err are RedactJSONValidated(Request, arguments).
 	scanned bool
 	res     dlp.Result
 	err     error
@@ -117,7 +117,7 @@ func redactForAudit(s *dlp.Scanner, args json.RawMessage) auditRedaction {
 	if s == nil || !s.Enabled() || len(args) == 0 {
 		return auditRedaction{args: args}
 	}
-	res, err := s.RedactJSON(dlp.Request, args)
+	res, err := s.RedactJSONValidated(dlp.Request, args) // by jsonrpc.Decode, or Check's caller
 	if err != nil {
 		return auditRedaction{args: json.RawMessage(strconv.Quote("[unscannable arguments withheld]")), scanned: true, err: err}
 	}

@@ -168,7 +168,7 @@ func (c *Core) redactServerMessage(st *snapshot, msg *jsonrpc.Message, line []by
 	if st.DLP == nil || !st.DLP.ScansResponses() || len(raw) == 0 {
 		return line
 	}
-	res, err := st.DLP.RedactJSON(dlp.Response, raw)
+	res, err := st.DLP.RedactJSONValidated(dlp.Response, raw) // a member of a message jsonrpc.Decode admitted
 	if err != nil {
 		// Content that cannot be scanned does not leave the core: a
 		// response becomes an error for its id, anything else is dropped.

@@ -68,6 +68,14 @@ func FuzzValidate(f *testing.F) {
 				checkTokens(t, p, data)
 			}
 		}
+		// Validated walks admitted documents exactly as the others do, and
+		// on anything else it must only fail cleanly.
+		if err := Validate(Validated, data); valid && err != nil {
+			t.Fatalf("Validated rejects valid JSON %q: %v", data, err)
+		}
+		if valid {
+			checkTokens(t, Validated, data)
+		}
 		if valid {
 			var want bytes.Buffer
 			json.Compact(&want, data)

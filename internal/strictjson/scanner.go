@@ -517,6 +517,9 @@ func special(v uint64, nonASCII bool) uint64 {
 // str scans the string whose opening quote is at data[i] and returns the
 // offset just past its closing quote.
 func (s *Scanner) str(i int) (end int, flags uint8, err *Error) {
+	if s.p.validated {
+		return s.validatedStr(i)
+	}
 	d := s.data
 	strict := s.p.strict
 	plain := &plainLax
@@ -583,6 +586,36 @@ func (s *Scanner) str(i int) (end int, flags uint8, err *Error) {
 				}
 				j += n
 			}
+		}
+	}
+}
+
+// validatedStr is str for the Validated profile. Each escape is two bytes
+// as far as quotes and backslashes go (the four hex digits of \u hold
+// neither), and the next quote is searched for again only when an escaped
+// one was passed, so the work is linear. Strings count as non-ASCII, which
+// only costs the fold of a key compared under keysFold, which Validated
+// does not compare.
+func (s *Scanner) validatedStr(i int) (end int, flags uint8, err *Error) {
+	d := s.data
+	flags = flagNonASCII
+	q := -1 // the next quote at or after j, once searched for
+	for j := i + 1; ; {
+		if q < j {
+			k := bytes.IndexByte(d[j:], '"')
+			if k < 0 {
+				return 0, 0, s.fail(ErrUnterminatedString, len(d))
+			}
+			q = j + k
+		}
+		b := bytes.IndexByte(d[j:q], '\\')
+		if b < 0 {
+			return q + 1, flags, nil
+		}
+		flags |= flagEscaped
+		j += b + 2
+		if j > len(d) {
+			return 0, 0, s.fail(ErrUnterminatedString, len(d))
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -178,6 +179,47 @@ func TestScanningAllocatesNothingOnceWarm(t *testing.T) {
 			}
 		}); allocs > 0 {
 			t.Errorf("%s: %v allocations per Validate", p, allocs)
+		}
+	}
+}
+
+func TestValidatedFindsEachStringEndAndItsEscapes(t *testing.T) {
+	for _, tt := range []struct {
+		doc     string
+		escaped []bool // per string token
+	}{
+		{`"plain"`, []bool{false}},
+		{`"a\"b"`, []bool{true}},
+		{`"\\"`, []bool{true}},
+		{`"\\\""`, []bool{true}},
+		{`["\u0022", "x\\", "\"\"\""]`, []bool{true, true, true}},
+		{`{"k\n":"v","q":"` + strings.Repeat(`ab\"`, 40) + `"}`, []bool{true, false, false, true}},
+	} {
+		var got []bool
+		sc := NewScanner(Validated, []byte(tt.doc))
+		for {
+			tok, err := sc.Next()
+			if err != nil {
+				t.Fatalf("%s: %v", tt.doc, err)
+			}
+			if tok.Kind == EOF {
+				break
+			}
+			if tok.Kind == String || tok.Kind == Key {
+				got = append(got, tok.Escaped())
+				if !json.Valid([]byte(tt.doc[tok.Start:tok.End])) {
+					t.Errorf("%s: token %q is not the whole string", tt.doc, tt.doc[tok.Start:tok.End])
+				}
+			}
+		}
+		sc.Release()
+		if !slices.Equal(got, tt.escaped) {
+			t.Errorf("%s: escaped %v, want %v", tt.doc, got, tt.escaped)
+		}
+	}
+	for _, doc := range []string{`"abc`, `"abc\`, `"abc\"`, `["a`} {
+		if err := Validate(Validated, []byte(doc)); err == nil {
+			t.Errorf("Validated accepts the unterminated %q", doc)
 		}
 	}
 }
