@@ -151,7 +151,7 @@ func (p *pattern) findAnchored(text []byte, dst [][2]int, hits []window) ([][2]i
 		// A match consumes only alpha bytes, so it cannot start before the
 		// alpha run that leads up to the occurrence.
 		s := h.l
-		for lo := max(from, h.l-pf.before); s > lo && pf.alpha.has(text[s-1]); {
+		for lo := max(from, h.l-pf.before); s > lo && pf.inAlpha[text[s-1]]; {
 			s--
 		}
 		for s <= h.l {
@@ -161,7 +161,7 @@ func (p *pattern) findAnchored(text []byte, dst [][2]int, hits []window) ([][2]i
 			}
 			if s >= runEnd {
 				runEnd = s
-				for runEnd < len(text) && pf.alpha.has(text[runEnd]) {
+				for runEnd < len(text) && pf.inAlpha[text[runEnd]] {
 					runEnd++
 				}
 			}

@@ -2,6 +2,7 @@ package dlp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/bits"
 	"regexp"
@@ -120,13 +121,14 @@ type foldLit struct {
 }
 
 type prefilter struct {
-	ok     bool // false: scan the whole text
-	lits   []exactLit
-	folds  []foldLit
-	runs   []classRun
-	alpha  byteSet
-	minLen int // every match is at least this many bytes long
-	maxLen int // no match is longer than this many bytes; negative: unbounded
+	ok      bool // false: scan the whole text
+	lits    []exactLit
+	folds   []foldLit
+	runs    []classRun
+	alpha   byteSet
+	inAlpha *[256]bool // alpha as a table
+	minLen  int        // every match is at least this many bytes long
+	maxLen  int        // no match is longer than this many bytes; negative: unbounded
 	// before is anchor.before of the chosen literal anchor; negative when
 	// the anchor is a class run or the distance is unbounded.
 	before int
@@ -134,6 +136,9 @@ type prefilter struct {
 	// holds, when searching them first is cheaper than the anchor: text
 	// without any of them has no match.
 	required []byte
+	// digit says every match holds an ASCII digit; text without one is
+	// ruled out by one pass shared by all such patterns (runCache.digit).
+	digit bool
 }
 
 // maxRequired bounds the bytes of a required set: each is one IndexByte.
@@ -183,6 +188,7 @@ func newPrefilter(re *syntax.Regexp) prefilter {
 		return prefilter{}
 	}
 	pf.ok = true
+	pf.inAlpha = pf.alpha.table()
 	pf.minLen = info.minLen
 	pf.maxLen = maxWidth(re)
 	pf.before = cand.before
@@ -206,6 +212,9 @@ func newPrefilter(re *syntax.Regexp) prefilter {
 	// A case-folded literal or a class is searched through runs of
 	// common letters or digits; a rare byte such as the ':' of
 	// "(?i)token\s*:" rules out most text at the cost of one IndexByte.
+	var digits byteSet
+	digits.addRange('0', '9')
+	pf.digit = requires(re, &digits)
 	if len(pf.folds) > 0 || len(pf.runs) > 0 {
 		if set, _, ok := requiredSet(re); ok && set.len() <= maxRequired {
 			for b := 0; b < 256; b++ {
@@ -293,6 +302,66 @@ func requiredSet(re *syntax.Regexp) (set byteSet, freq float64, ok bool) {
 		offer(u)
 	}
 	return set, freq, ok
+}
+
+// requires reports whether every match of re holds a byte of set, set being
+// ASCII: a literal rune spelled only with bytes of set, or a class of them.
+func requires(re *syntax.Regexp, set *byteSet) bool {
+	switch re.Op {
+	case syntax.OpLiteral:
+		for _, r := range re.Rune {
+			spellings := []rune{r}
+			if re.Flags&syntax.FoldCase != 0 {
+				spellings = orbit(r)
+			}
+			if !slices.ContainsFunc(spellings, func(o rune) bool { return o >= utf8.RuneSelf || !set.has(byte(o)) }) {
+				return true
+			}
+		}
+	case syntax.OpCharClass:
+		if len(re.Rune) == 0 {
+			return false
+		}
+		for i := 0; i+1 < len(re.Rune); i += 2 {
+			for r := re.Rune[i]; r <= re.Rune[i+1]; r++ {
+				if r >= utf8.RuneSelf || !set.has(byte(r)) {
+					return false
+				}
+			}
+		}
+		return true
+	case syntax.OpCapture, syntax.OpPlus:
+		return requires(re.Sub[0], set)
+	case syntax.OpRepeat:
+		return re.Min >= 1 && requires(re.Sub[0], set)
+	case syntax.OpConcat:
+		return slices.ContainsFunc(re.Sub, func(sub *syntax.Regexp) bool { return requires(sub, set) })
+	case syntax.OpAlternate:
+		return len(re.Sub) > 0 && !slices.ContainsFunc(re.Sub, func(sub *syntax.Regexp) bool { return !requires(sub, set) })
+	}
+	return false
+}
+
+// hasDigit reports whether text holds an ASCII digit, eight bytes at a time.
+func hasDigit(text []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(text); i += 8 {
+		x := binary.LittleEndian.Uint64(text[i:])
+		// With each byte's top bit cleared, adding these sets the top bit
+		// of a byte >= '0', and of one > '9'; neither sum carries into the
+		// next byte. A byte whose own top bit is set is not ASCII.
+		h := x &^ highs
+		if (h+ones*(0x80-'0'))&^(h+ones*(0x80-'9'-1))&^x&highs != 0 {
+			return true
+		}
+	}
+	for ; i < len(text); i++ {
+		if '0' <= text[i] && text[i] <= '9' {
+			return true
+		}
+	}
+	return false
 }
 
 func setFreq(s *byteSet) float64 {
@@ -842,7 +911,7 @@ func (p *pattern) findAll(text []byte, dst [][2]int, wins []window, rc *runCache
 	if !p.pf.ok {
 		return appendLocs(dst, p.re, text, 0), wins
 	}
-	if len(text) < p.pf.minLen || !p.pf.mayMatch(text) {
+	if len(text) < p.pf.minLen || !p.pf.mayMatch(text) || p.pf.digit && !rc.hasDigit(text) {
 		return dst, wins // most strings and numbers in a document are short
 	}
 	if p.at != nil {
@@ -938,10 +1007,10 @@ func (pf *prefilter) eachLit(text []byte, found func(a, b int) int) {
 // bytes of run.set than any match needs, cannot hold a match.
 func (pf *prefilter) add(text []byte, dst []window, a, b int, run *classRun) ([]window, int) {
 	l, r := a, b
-	for l > 0 && pf.alpha.has(text[l-1]) {
+	for l > 0 && pf.inAlpha[text[l-1]] {
 		l--
 	}
-	for r < len(text) && pf.alpha.has(text[r]) {
+	for r < len(text) && pf.inAlpha[text[r]] {
 		r++
 	}
 	ok := r-l >= pf.minLen
@@ -1124,6 +1193,9 @@ type runCache struct {
 	sets []sharedRun
 	runs [][]window
 	done []bool
+	// digit is whether the text holds an ASCII digit: 0 not yet known, 1
+	// yes, 2 no.
+	digit uint8
 }
 
 // reset forgets the runs of the previous text.
@@ -1134,6 +1206,22 @@ func (rc *runCache) reset(sets []sharedRun) {
 		rc.done = append(rc.done, false)
 	}
 	clear(rc.done)
+	rc.digit = 0
+}
+
+// hasDigit is hasDigit(text), computed once per text; a nil cache computes
+// it every time.
+func (rc *runCache) hasDigit(text []byte) bool {
+	if rc == nil {
+		return hasDigit(text)
+	}
+	if rc.digit == 0 {
+		rc.digit = 2
+		if hasDigit(text) {
+			rc.digit = 1
+		}
+	}
+	return rc.digit == 1
 }
 
 func (rc *runCache) get(text []byte, i int) []window {

@@ -86,6 +86,57 @@ func TestRequiredSetHoldsAByteOfEveryMatch(t *testing.T) {
 	}
 }
 
+func TestRequiresDigitWhenEveryMatchHoldsOne(t *testing.T) {
+	var digits byteSet
+	digits.addRange('0', '9')
+	for expr, want := range map[string]bool{
+		`\b\d{3}-\d{2}-\d{4}\b`:       true,
+		`\b(?:\d{1,3}\.){3}\d{1,3}\b`: true,
+		`\b(?:\d{4}[- ]?){3}\d{4}\b`:  true,
+		`(AKIA|ASIA)[A-Z0-9]{16}`:     false,
+		`x7|[0-3]+`:                   true,
+		`x7|[0-3a]`:                   false,
+		`\d?x`:                        false,
+		`\d{0,2}`:                     false,
+		`[^a-z]`:                      false,
+		`(?i)1`:                       true,
+		`[\x{FFFD}0]`:                 false,
+		`(?i)(password|secret|token)`: false,
+	} {
+		re, err := syntax.Parse(expr, syntax.Perl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := requires(re.Simplify(), &digits); got != want {
+			t.Errorf("requires(%s, digits) = %v, want %v", expr, got, want)
+		}
+	}
+}
+
+func TestHasDigitSeesADigitAtEveryOffset(t *testing.T) {
+	for n := 0; n < 20; n++ {
+		for at := -1; at < n; at++ {
+			for _, c := range []byte{'0', '5', '9'} {
+				text := []byte(strings.Repeat("/:\xb0\xb9a", 5)[:n])
+				want := at >= 0
+				if want {
+					text[at] = c
+				}
+				if got := hasDigit(text); got != want {
+					t.Fatalf("hasDigit(%q) = %v, want %v", text, got, want)
+				}
+			}
+		}
+	}
+	for b := 0; b < 256; b++ {
+		text := []byte("abcdefghijklmnop")
+		text[9] = byte(b)
+		if got, want := hasDigit(text), '0' <= b && b <= '9'; got != want {
+			t.Errorf("hasDigit with byte %#x = %v, want %v", b, got, want)
+		}
+	}
+}
+
 func highBytes() string {
 	var b []byte
 	for c := 0x80; c < 0x100; c++ {
