@@ -514,6 +514,45 @@ func special(v uint64, nonASCII bool) uint64 {
 	return m & msb
 }
 
+// skipPlain returns the offset of the first byte at or after j that special
+// flags, or an offset less than 8 bytes from the end of d. Under a strict
+// profile it tests 32 bytes a round with one branch.
+func skipPlain(d []byte, j int, strict bool) int {
+	if strict {
+		for ; j+32 <= len(d); j += 32 {
+			w := d[j : j+32 : j+32]
+			m0 := strictSpecial(binary.LittleEndian.Uint64(w[0:8]))
+			m1 := strictSpecial(binary.LittleEndian.Uint64(w[8:16]))
+			m2 := strictSpecial(binary.LittleEndian.Uint64(w[16:24]))
+			m3 := strictSpecial(binary.LittleEndian.Uint64(w[24:32]))
+			if m0|m1|m2|m3 == 0 {
+				continue
+			}
+			switch {
+			case m0 != 0:
+				return j + bits.TrailingZeros64(m0)>>3
+			case m1 != 0:
+				return j + 8 + bits.TrailingZeros64(m1)>>3
+			case m2 != 0:
+				return j + 16 + bits.TrailingZeros64(m2)>>3
+			}
+			return j + 24 + bits.TrailingZeros64(m3)>>3
+		}
+	}
+	for ; j+8 <= len(d); j += 8 {
+		if m := special(binary.LittleEndian.Uint64(d[j:]), strict); m != 0 {
+			return j + bits.TrailingZeros64(m)>>3
+		}
+	}
+	return j
+}
+
+// strictSpecial is special(v, true): there the &^ v is subsumed by the | v
+// that flags the bytes beyond ASCII.
+func strictSpecial(v uint64) uint64 {
+	return ((v - lsb*0x20) | ((v ^ lsb*'"') - lsb) | ((v ^ lsb*'\\') - lsb) | v) & msb
+}
+
 // str scans the string whose opening quote is at data[i] and returns the
 // offset just past its closing quote.
 func (s *Scanner) str(i int) (end int, flags uint8, err *Error) {
@@ -535,27 +574,7 @@ func (s *Scanner) str(i int) (end int, flags uint8, err *Error) {
 			j++
 		}
 		if j == lim && j < len(d) {
-			// Sixteen bytes a round: two words tested, one branch.
-			for j+16 <= len(d) {
-				m0 := special(binary.LittleEndian.Uint64(d[j:]), strict)
-				m1 := special(binary.LittleEndian.Uint64(d[j+8:]), strict)
-				if m0|m1 != 0 {
-					if m0 == 0 {
-						j, m0 = j+8, m1
-					}
-					j += bits.TrailingZeros64(m0) >> 3
-					goto found
-				}
-				j += 16
-			}
-			for j+8 <= len(d) {
-				if m := special(binary.LittleEndian.Uint64(d[j:]), strict); m != 0 {
-					j += bits.TrailingZeros64(m) >> 3
-					break
-				}
-				j += 8
-			}
-		found:
+			j = skipPlain(d, j, strict)
 			continue
 		}
 		if j >= len(d) {
