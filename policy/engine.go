@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -133,7 +132,7 @@ type engineRule struct {
 type engineArg struct {
 	name    string
 	pattern string
-	re      *regexp.Regexp
+	re      argPattern
 }
 
 // NewEngine compiles p: it normalizes every name, compiles every pattern and
@@ -263,7 +262,7 @@ func engineCompileRule(tr ToolRule, field string) (*engineRule, error) {
 		// Go's regexp is RE2: linear time whatever the pattern, so there is no
 		// need for the reference's nested-quantifier heuristic, which rejects
 		// harmless patterns such as ^(ab)+?$.
-		re, err := regexp.Compile(pattern)
+		re, err := compileArgPattern(pattern)
 		if err != nil {
 			return nil, fmt.Errorf("policy: %s.allow_args[%q]: invalid RE2 pattern: %v", field, name, err)
 		}
@@ -505,7 +504,7 @@ func (e *Engine) validateArgs(r *engineRule, args []argMember, d *Decision) bool
 			d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgMissing, a.name, a.pattern
 			return false
 		}
-		if !engineMatch(a.re, val) {
+		if !engineMatch(&a.re, val) {
 			d.Code, d.ViolationType, d.Reason, d.FailedArg, d.FailedRule = aip.CodeForbidden, aip.ViolationArgumentValidation, engineReasonArgFailed, a.name, a.pattern
 			return false
 		}
@@ -515,15 +514,15 @@ func (e *Engine) validateArgs(r *engineRule, args []argMember, d *Decision) bool
 
 // engineMatch matches STRING(val) against re, on the request bytes when the
 // value is a string with nothing to decode.
-func engineMatch(re *regexp.Regexp, val []byte) bool {
+func engineMatch(re *argPattern, val []byte) bool {
 	if b, ok := argPlainString(val); ok {
-		return re.Match(b)
+		return re.match(b)
 	}
 	s, err := argStringify(val)
 	if err != nil {
 		return false // a value that cannot be canonicalized cannot match
 	}
-	return re.MatchString(s)
+	return re.matchString(s)
 }
 
 func (r *engineRule) declares(key string) bool {
