@@ -38,5 +38,15 @@
 // byte class that every match must contain, plus the set of bytes a match
 // can consist of. The regular expression then runs only on the stretches of
 // text around such anchors, which gives exactly the matches a scan of the
-// whole text would give at a small fraction of the cost.
+// whole text would give at a small fraction of the cost. Before its anchors
+// are searched, text is ruled out that lacks a byte every match needs: one of
+// up to three rare bytes (the ':' or '=' of a "password: ..." detector), or
+// an ASCII digit (card numbers, SSNs, addresses), the latter found once per
+// text for all the patterns that need one. Case-folded ASCII literals are
+// compared byte by byte unless the text holds a non-ASCII rune that folds to
+// one of their letters (U+212A KELVIN SIGN, U+017F LONG S).
+//
+// RedactJSONValidated skips the validation of strings that RedactJSON does,
+// for values already known to be valid JSON (what jsonrpc.Decode admitted):
+// the proxy's response DLP would otherwise validate every byte twice.
 package dlp

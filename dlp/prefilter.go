@@ -20,7 +20,10 @@ import (
 // From the pattern's syntax tree it derives
 //   - an anchor: literals, or runs of k bytes of one ASCII class, at least
 //     one of which occurs inside every match;
-//   - alpha: every byte a match can consume.
+//   - alpha: every byte a match can consume;
+//   - necessary bytes: a set of at most three bytes, or the ASCII digits,
+//     one of which every match holds. Text without them is ruled out
+//     before any anchor is searched (requiredSet, requires).
 //
 // A match consumes only bytes in alpha and contains an anchor occurrence, so
 // it lies inside the maximal run of alpha bytes around some occurrence. The
@@ -342,17 +345,18 @@ func requires(re *syntax.Regexp, set *byteSet) bool {
 	return false
 }
 
-// hasDigit reports whether text holds an ASCII digit, eight bytes at a time.
+// hasDigit reports whether text holds an ASCII digit, 32 bytes a round.
 func hasDigit(text []byte) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	i := 0
+	for ; i+32 <= len(text); i += 32 {
+		w := text[i : i+32 : i+32]
+		if digits8(binary.LittleEndian.Uint64(w[0:8]))|digits8(binary.LittleEndian.Uint64(w[8:16]))|
+			digits8(binary.LittleEndian.Uint64(w[16:24]))|digits8(binary.LittleEndian.Uint64(w[24:32])) != 0 {
+			return true
+		}
+	}
 	for ; i+8 <= len(text); i += 8 {
-		x := binary.LittleEndian.Uint64(text[i:])
-		// With each byte's top bit cleared, adding these sets the top bit
-		// of a byte >= '0', and of one > '9'; neither sum carries into the
-		// next byte. A byte whose own top bit is set is not ASCII.
-		h := x &^ highs
-		if (h+ones*(0x80-'0'))&^(h+ones*(0x80-'9'-1))&^x&highs != 0 {
+		if digits8(binary.LittleEndian.Uint64(text[i:])) != 0 {
 			return true
 		}
 	}
@@ -362,6 +366,16 @@ func hasDigit(text []byte) bool {
 		}
 	}
 	return false
+}
+
+// digits8 sets the top bit of each byte of x that is an ASCII digit. With
+// each byte's top bit cleared, the first sum sets the top bit of a byte >=
+// '0' and the second of one > '9'; neither carries into the next byte. A
+// byte whose own top bit is set is not ASCII.
+func digits8(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	h := x &^ highs
+	return (h + ones*(0x80-'0')) &^ (h + ones*(0x80-'9'-1)) &^ x & highs
 }
 
 func setFreq(s *byteSet) float64 {
