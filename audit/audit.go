@@ -99,6 +99,22 @@ type Logger struct {
 	failures uint64
 	lastErr  error
 	lastAt   time.Time
+
+	// Group commit: while one caller's write(2) is under way (writing),
+	// the batches of others gather in pending; when it returns, one of
+	// them writes the whole group with one write(2). Each waiter learns
+	// the outcome of the write that held its batch.
+	writing bool
+	pending []byte
+	waiters []*waiter
+	spare   []byte // the buffer pending had before the last group write
+	cond    *sync.Cond
+}
+
+// waiter is a caller whose batch is in pending.
+type waiter struct {
+	done bool
+	err  error
 }
 
 // Status is a Logger's health: how many records could not be written, and
@@ -279,27 +295,78 @@ func (b *Batch) Len() int { return len(b.buf) }
 // b: either all of them are handed to the operating system together, or an
 // error is returned and none of their decisions may be carried out. An empty
 // batch writes nothing.
+//
+// Concurrent callers share write(2)s (group commit): a caller that finds a
+// write under way adds its batch to the next one and waits for it, so that
+// under load the log costs one system call per group rather than per
+// decision, and every caller still returns only once its records were
+// written, or with the error of the write that held them.
 func (l *Logger) WriteBatch(b *Batch) error {
 	if len(b.buf) == 0 || l == nil || l.discard {
 		b.reset()
 		return nil
 	}
+	defer b.reset()
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.closed {
-		l.mu.Unlock()
-		b.reset()
 		return errClosed
 	}
-	// One Write per batch: with O_APPEND this is one write(2), so lines
-	// from other processes appending to the same file cannot interleave.
-	_, err := l.w.Write(b.buf)
+	if l.cond == nil {
+		l.cond = sync.NewCond(&l.mu)
+	}
+	if !l.writing && len(l.waiters) == 0 {
+		// Nobody else is writing: write this batch as it is.
+		l.writing = true
+		err := l.writeLocked(b.buf)
+		l.writing = false
+		l.cond.Broadcast()
+		return err
+	}
+	w := &waiter{}
+	l.pending = append(l.pending, b.buf...)
+	l.waiters = append(l.waiters, w)
+	for !w.done {
+		if l.writing {
+			l.cond.Wait()
+			continue
+		}
+		// The write under way has returned: write everything that
+		// gathered meanwhile, this batch included, then leave the next
+		// group to one of its waiters.
+		l.writing = true
+		group, waiters := l.pending, l.waiters
+		l.pending, l.waiters = l.spare[:0], nil
+		err := errClosed
+		if !l.closed {
+			err = l.writeLocked(group)
+		}
+		for _, g := range waiters {
+			g.done, g.err = true, err
+		}
+		if cap(group) > 1<<20 {
+			group = nil // one huge group must not pin its buffer
+		}
+		l.spare = group
+		l.writing = false
+		l.cond.Broadcast()
+	}
+	return w.err
+}
+
+// writeLocked writes buf with l.mu released during the write(2), which
+// l.writing reserves for the caller. One Write per batch or group: with
+// O_APPEND this is one write(2), so lines from other processes appending to
+// the same file cannot interleave.
+func (l *Logger) writeLocked(buf []byte) error {
+	l.mu.Unlock()
+	_, err := l.w.Write(buf)
+	l.mu.Lock()
 	if err != nil {
 		err = fmt.Errorf("audit: write: %w", err)
 		l.failures++
 		l.lastErr, l.lastAt = err, time.Now()
 	}
-	l.mu.Unlock()
-	b.reset()
 	return err
 }
 
@@ -323,6 +390,9 @@ func (l *Logger) Close() error {
 		return nil
 	}
 	l.closed = true
+	for l.writing {
+		l.cond.Wait() // the file is not closed under a write
+	}
 	if l.f != nil {
 		if err := l.f.Close(); err != nil {
 			return fmt.Errorf("audit: close: %w", err)

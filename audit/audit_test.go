@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -706,5 +707,138 @@ func TestTimestampsAreWrittenInTheLayout(t *testing.T) {
 		if got, want := appendTime(nil, tc), tc.UTC().AppendFormat(nil, timeLayout); string(got) != string(want) {
 			t.Fatalf("%v: %s, want %s", tc, got, want)
 		}
+	}
+}
+
+// gateWriter holds its first Write until release is closed, and fails the
+// writes whose number is in fail (counting from 1).
+type gateWriter struct {
+	mu      sync.Mutex
+	started chan struct{}
+	release chan struct{}
+	writes  [][]byte
+	fail    map[int]bool
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	g.mu.Lock()
+	g.writes = append(g.writes, bytes.Clone(p))
+	n := len(g.writes)
+	g.mu.Unlock()
+	if n == 1 {
+		close(g.started)
+		<-g.release
+	}
+	if g.fail[n] {
+		return 0, io.ErrShortWrite
+	}
+	return len(p), nil
+}
+
+// startGroup has one caller's write held by the writer while others
+// queue behind it, and returns their results once the write is let go.
+func startGroup(t *testing.T, w *gateWriter, others int) (first error, rest []error) {
+	t.Helper()
+	l := New(w)
+	firstDone := make(chan error, 1)
+	go func() {
+		r := base()
+		r.Tool = "first"
+		firstDone <- l.Log(r)
+	}()
+	<-w.started
+	results := make(chan error, others)
+	for i := range others {
+		go func() {
+			r := base()
+			r.Tool = fmt.Sprintf("queued-%d", i)
+			results <- l.Log(r)
+		}()
+	}
+	// The queued callers have joined the group once they all wait.
+	for deadline := time.Now().Add(time.Minute); ; {
+		l.mu.Lock()
+		n := len(l.waiters)
+		l.mu.Unlock()
+		if n == others {
+			break
+		}
+		if time.Now().After(deadline) {
+			close(w.release)
+			t.Fatalf("%d of %d callers queued behind a write under way", n, others)
+		}
+		runtime.Gosched()
+	}
+	close(w.release)
+	first = <-firstDone
+	for range others {
+		rest = append(rest, <-results)
+	}
+	return first, rest
+}
+
+func TestCallersQueuedBehindAWriteShareTheNextOne(t *testing.T) {
+	w := &gateWriter{started: make(chan struct{}), release: make(chan struct{})}
+	first, rest := startGroup(t, w, 8)
+	if first != nil {
+		t.Fatal(first)
+	}
+	for _, err := range rest {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(w.writes) != 2 {
+		t.Fatalf("%d writes for 1 + 8 callers, want the held one and one for the group", len(w.writes))
+	}
+	lines := strings.Split(strings.TrimSuffix(string(w.writes[1]), "\n"), "\n")
+	seen := map[string]bool{}
+	for _, line := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("group write holds a broken line %q: %v", line, err)
+		}
+		seen[m["tool"].(string)] = true
+	}
+	if len(lines) != 8 || len(seen) != 8 {
+		t.Fatalf("group write holds %d lines (%d distinct), want the 8 queued records", len(lines), len(seen))
+	}
+}
+
+func TestAFailedGroupWriteFailsEveryCallerInIt(t *testing.T) {
+	w := &gateWriter{started: make(chan struct{}), release: make(chan struct{}), fail: map[int]bool{2: true}}
+	first, rest := startGroup(t, w, 5)
+	if first != nil {
+		t.Fatalf("the held write succeeded, yet its caller got %v", first)
+	}
+	for i, err := range rest {
+		if err == nil || !strings.HasPrefix(err.Error(), "audit: write") {
+			t.Fatalf("queued caller %d: err = %v, want the group's write error", i, err)
+		}
+	}
+}
+
+func TestCloseWaitsForTheWriteUnderWay(t *testing.T) {
+	w := &gateWriter{started: make(chan struct{}), release: make(chan struct{})}
+	l := New(w)
+	logged := make(chan error, 1)
+	go func() { logged <- l.Log(base()) }()
+	<-w.started
+	closed := make(chan error, 1)
+	go func() { closed <- l.Close() }()
+	select {
+	case <-closed:
+		t.Fatal("Close returned while a write was under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(w.release)
+	if err := <-logged; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Log(base()); err == nil {
+		t.Fatal("Log after Close succeeded")
 	}
 }
