@@ -94,7 +94,7 @@ type Logger struct {
 	closed  bool
 	discard bool
 
-	// failures counts records that could not be written; lastErr is the
+	// failures counts the batches that could not be written; lastErr is the
 	// latest such error, for Status.
 	failures uint64
 	lastErr  error
@@ -117,7 +117,8 @@ type waiter struct {
 	err  error
 }
 
-// Status is a Logger's health: how many records could not be written, and
+// Status is a Logger's health: how many batches (a decision's records, or
+// the records a relay wrote together) could not be written, and
 // the latest failure. The validation server reports it in /health; the
 // proxy refuses the calls whose records fail.
 type Status struct {
@@ -318,7 +319,7 @@ func (l *Logger) WriteBatch(b *Batch) error {
 	if !l.writing && len(l.waiters) == 0 {
 		// Nobody else is writing: write this batch as it is.
 		l.writing = true
-		err := l.writeLocked(b.buf)
+		err := l.writeLocked(b.buf, 1)
 		l.writing = false
 		l.cond.Broadcast()
 		return err
@@ -339,7 +340,7 @@ func (l *Logger) WriteBatch(b *Batch) error {
 		l.pending, l.waiters = l.spare[:0], nil
 		err := errClosed
 		if !l.closed {
-			err = l.writeLocked(group)
+			err = l.writeLocked(group, len(waiters))
 		}
 		for _, g := range waiters {
 			g.done, g.err = true, err
@@ -354,17 +355,18 @@ func (l *Logger) WriteBatch(b *Batch) error {
 	return w.err
 }
 
-// writeLocked writes buf with l.mu released during the write(2), which
-// l.writing reserves for the caller. One Write per batch or group: with
+// writeLocked writes buf, the batches of n callers, with l.mu released
+// during the write(2), which l.writing reserves for the caller. A failure
+// counts n batches. One Write per batch or group: with
 // O_APPEND this is one write(2), so lines from other processes appending to
 // the same file cannot interleave.
-func (l *Logger) writeLocked(buf []byte) error {
+func (l *Logger) writeLocked(buf []byte, n int) error {
 	l.mu.Unlock()
 	_, err := l.w.Write(buf)
 	l.mu.Lock()
 	if err != nil {
 		err = fmt.Errorf("audit: write: %w", err)
-		l.failures++
+		l.failures += uint64(n)
 		l.lastErr, l.lastAt = err, time.Now()
 	}
 	return err

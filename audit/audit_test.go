@@ -737,9 +737,8 @@ func (g *gateWriter) Write(p []byte) (int, error) {
 
 // startGroup has one caller's write held by the writer while others
 // queue behind it, and returns their results once the write is let go.
-func startGroup(t *testing.T, w *gateWriter, others int) (first error, rest []error) {
+func startGroup(t *testing.T, l *Logger, w *gateWriter, others int) (first error, rest []error) {
 	t.Helper()
-	l := New(w)
 	firstDone := make(chan error, 1)
 	go func() {
 		r := base()
@@ -779,7 +778,7 @@ func startGroup(t *testing.T, w *gateWriter, others int) (first error, rest []er
 
 func TestCallersQueuedBehindAWriteShareTheNextOne(t *testing.T) {
 	w := &gateWriter{started: make(chan struct{}), release: make(chan struct{})}
-	first, rest := startGroup(t, w, 8)
+	first, rest := startGroup(t, New(w), w, 8)
 	if first != nil {
 		t.Fatal(first)
 	}
@@ -807,7 +806,8 @@ func TestCallersQueuedBehindAWriteShareTheNextOne(t *testing.T) {
 
 func TestAFailedGroupWriteFailsEveryCallerInIt(t *testing.T) {
 	w := &gateWriter{started: make(chan struct{}), release: make(chan struct{}), fail: map[int]bool{2: true}}
-	first, rest := startGroup(t, w, 5)
+	l := New(w)
+	first, rest := startGroup(t, l, w, 5)
 	if first != nil {
 		t.Fatalf("the held write succeeded, yet its caller got %v", first)
 	}
@@ -815,6 +815,9 @@ func TestAFailedGroupWriteFailsEveryCallerInIt(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), "audit: write") {
 			t.Fatalf("queued caller %d: err = %v, want the group's write error", i, err)
 		}
+	}
+	if st := l.Status(); st.Failures != 5 {
+		t.Fatalf("Status().Failures = %d, want the 5 batches of the failed write", st.Failures)
 	}
 }
 
