@@ -1044,9 +1044,6 @@ func (pf *prefilter) add(text []byte, dst []window, a, b int, run *classRun) ([]
 }
 
 func (pf *prefilter) foldOccurrences(text []byte, f *foldLit, found func(a, b int) int) {
-	// next[i] caches the next occurrence of encs[i] at or after off
-	// (-2: not searched yet, -1: none left), so each spelling's search
-	// moves forward only and the whole loop stays linear.
 	if f.asciiOnly(text) {
 		// One pass per spelling of the rare letter; found does not need
 		// the occurrences in order.
@@ -1067,6 +1064,9 @@ func (pf *prefilter) foldOccurrences(text []byte, f *foldLit, found func(a, b in
 		}
 		return
 	}
+	// next[i] caches the next occurrence of encs[i] at or after off
+	// (-2: not searched yet, -1: none left), so each spelling's search
+	// moves forward only and the whole loop stays linear.
 	var buf [4]int
 	next := buf[:0]
 	for range f.encs {
