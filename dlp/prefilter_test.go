@@ -42,6 +42,7 @@ var differentialTexts = []string{
 	"token=a token=b tokentoken: x\ntoken:", "xtoken:\xe2\x84\xaaen \xc3token=1 \xe2\x84token=2 é.1.2.3.4",
 	"1.2.3.4.5.6.7.8 .1.1.1.1 1..2", "ab ab aab abab\nab", "password:  \n\tx secret= token",
 	"api Token: s3cr3t", "SECRET=x", "AKIA1234567890ABCDEF-123-45-6789",
+	"API_KEY=1 api\x7fkey=2 Api_Key =3", "X@Y x`y x@Y",
 }
 
 func TestRequiredSetHoldsAByteOfEveryMatch(t *testing.T) {
@@ -156,6 +157,9 @@ func TestPrefilterFindsExactlyTheMatchesOfAWholeTextScan(t *testing.T) {
 		`(?i)\btoken\b`, `(?m)^token=\S+`, `\Atoken`, `token\S*\z`, `(?s).?ab`, `.{0,3}token`, `\S?secret\S*`,
 		`[^ ]{0,2}\.\d`, `(?U)token\S+`, `ab|b`, `(ab)+`, `é?AKIA`, `(?i)ken`, `x{0,2}[ab]b`, `(?:a|bc)?\.1`,
 		`\x{FFFD}?token`, `\Q.1\E`, `\Qab`, `(?i)(password|secret|token)\s*[:=]\s*\S+`,
+		// Case-folded literals with bytes that are not letters: only the
+		// letters may differ in case.
+		`(?i)api_key\s*=`, `(?i)x@y`,
 	)
 	for i := 0; i+1 < len(typicalPatterns); i += 2 {
 		exprs = append(exprs, typicalPatterns[i+1])
