@@ -2,7 +2,6 @@ package strictjson
 
 import (
 	"bytes"
-	"encoding/binary"
 	"unicode/utf8"
 
 	"github.com/agentid/agentid/internal/jsonstr"
@@ -104,7 +103,7 @@ func AppendCompact(dst, v []byte) []byte {
 			}
 			i++
 			if c == '"' {
-				i = stringEnd(v, i)
+				i, _, _ = stringEnd(v, i)
 			}
 		}
 		dst = append(dst, v[start:i]...)
@@ -116,26 +115,28 @@ func AppendCompact(dst, v []byte) []byte {
 }
 
 // stringEnd returns the offset just past the closing quote of the valid
-// string whose body starts at v[i].
-func stringEnd(v []byte, i int) int {
+// string whose body starts at v[i], and whether the string holds an escape;
+// ok is false, and end len(v), when v ends before the string does. Each
+// escape is two bytes as far as quotes and backslashes go (the four hex
+// digits of \u hold neither), and the next quote is searched for again only
+// once an escaped one was passed, so the work is linear.
+func stringEnd(v []byte, i int) (end int, escaped, ok bool) {
+	q := -1 // the next quote at or after i, once searched for
 	for {
-		for i+8 <= len(v) {
-			x := binary.LittleEndian.Uint64(v[i:])
-			hasZero := func(x uint64) uint64 { return (x - lsb) & ^x & msb }
-			if hasZero(x^(lsb*'"'))|hasZero(x^(lsb*'\\')) != 0 {
-				break
+		if q < i {
+			k := bytes.IndexByte(v[i:], '"')
+			if k < 0 {
+				return len(v), escaped, false
 			}
-			i += 8
+			q = i + k
 		}
-		for i < len(v) && v[i] != '"' && v[i] != '\\' {
-			i++
+		b := bytes.IndexByte(v[i:q], '\\')
+		if b < 0 {
+			return q + 1, escaped, true
 		}
-		if i >= len(v) {
-			return i
+		escaped = true
+		if i += b + 2; i > len(v) {
+			return len(v), escaped, false
 		}
-		if v[i] == '"' {
-			return i + 1
-		}
-		i += 2 // an escape; a \u escape's hex digits are plain bytes
 	}
 }

@@ -507,11 +507,10 @@ const (
 // upwards, so the lowest flagged byte is exact. Masking with the complement
 // of v keeps only bytes below 0x80, as the three targets are.
 func special(v uint64, nonASCII bool) uint64 {
-	m := ((v - lsb*0x20) | ((v ^ lsb*'"') - lsb) | ((v ^ lsb*'\\') - lsb)) &^ v
 	if nonASCII {
-		m |= v
+		return strictSpecial(v)
 	}
-	return m & msb
+	return ((v - lsb*0x20) | ((v ^ lsb*'"') - lsb) | ((v ^ lsb*'\\') - lsb)) &^ v & msb
 }
 
 // skipPlain returns the offset of the first byte at or after j that special
@@ -547,8 +546,9 @@ func skipPlain(d []byte, j int, strict bool) int {
 	return j
 }
 
-// strictSpecial is special(v, true): there the &^ v is subsumed by the | v
-// that flags the bytes beyond ASCII.
+// strictSpecial is special under a strict profile, which also flags the
+// bytes beyond ASCII: the | v that does so subsumes the &^ v of the lax
+// form.
 func strictSpecial(v uint64) uint64 {
 	return ((v - lsb*0x20) | ((v ^ lsb*'"') - lsb) | ((v ^ lsb*'\\') - lsb) | v) & msb
 }
@@ -609,34 +609,19 @@ func (s *Scanner) str(i int) (end int, flags uint8, err *Error) {
 	}
 }
 
-// validatedStr is str for the Validated profile. Each escape is two bytes
-// as far as quotes and backslashes go (the four hex digits of \u hold
-// neither), and the next quote is searched for again only when an escaped
-// one was passed, so the work is linear. Strings count as non-ASCII, which
-// only costs the fold of a key compared under keysFold, which Validated
-// does not compare.
+// validatedStr is str for the Validated profile: stringEnd. Strings count
+// as non-ASCII, which only costs the fold of a key compared under keysFold,
+// which Validated does not compare.
 func (s *Scanner) validatedStr(i int) (end int, flags uint8, err *Error) {
-	d := s.data
-	flags = flagNonASCII
-	q := -1 // the next quote at or after j, once searched for
-	for j := i + 1; ; {
-		if q < j {
-			k := bytes.IndexByte(d[j:], '"')
-			if k < 0 {
-				return 0, 0, s.fail(ErrUnterminatedString, len(d))
-			}
-			q = j + k
-		}
-		b := bytes.IndexByte(d[j:q], '\\')
-		if b < 0 {
-			return q + 1, flags, nil
-		}
-		flags |= flagEscaped
-		j += b + 2
-		if j > len(d) {
-			return 0, 0, s.fail(ErrUnterminatedString, len(d))
-		}
+	end, escaped, ok := stringEnd(s.data, i+1)
+	if !ok {
+		return 0, 0, s.fail(ErrUnterminatedString, len(s.data))
 	}
+	flags = flagNonASCII
+	if escaped {
+		flags |= flagEscaped
+	}
+	return end, flags, nil
 }
 
 // escape validates the escape sequence at data[i] (a backslash) and returns

@@ -76,6 +76,8 @@ func skipSpace(v []byte, i int) int {
 	return i
 }
 
-// strEnd is stringEnd kept within v, for input that is not what it should
-// be.
-func strEnd(v []byte, i int) int { return min(stringEnd(v, i), len(v)) }
+// strEnd is stringEnd's end.
+func strEnd(v []byte, i int) int {
+	end, _, _ := stringEnd(v, i)
+	return end
+}
